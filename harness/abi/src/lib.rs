@@ -1,0 +1,166 @@
+//! The contract between the kvmtest host harness and its guests.
+//!
+//! Both sides compile this one file, so the layout of a ucall message and of
+//! the per-vCPU boot information cannot drift apart. Everything here is
+//! `#[repr(C)]`, plain integers, and free of pointers the host would have to
+//! trust: the host reads these structures from guest memory with bounds checks.
+#![no_std]
+
+/// `"UCAL"` in little-endian: marks a buffer the guest really filled in.
+pub const UCALL_MAGIC: u32 = 0x4c41_4355;
+
+/// Number of `u64` arguments a ucall carries.
+pub const UCALL_MAX_ARGS: usize = 6;
+
+/// Bytes of text (file name followed by message) a ucall carries.
+pub const UCALL_TEXT_MAX: usize = 1024;
+
+/// Guest-to-host message kinds.
+#[repr(u32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UcallCmd {
+    /// A checkpoint: `args[0]` is the stage, the rest are free values.
+    Sync = 1,
+    /// The guest finished successfully.
+    Done = 2,
+    /// A failed guest assertion: `line`, file name and message in `text`, values in `args`.
+    Abort = 3,
+    /// A line of guest output in `text`.
+    Printf = 4,
+    /// Sent by the harness's exception stubs: see [`ExceptionArgs`].
+    Exception = 5,
+}
+
+impl UcallCmd {
+    /// Decodes a raw command word.
+    pub const fn from_raw(raw: u32) -> Option<Self> {
+        match raw {
+            1 => Some(Self::Sync),
+            2 => Some(Self::Done),
+            3 => Some(Self::Abort),
+            4 => Some(Self::Printf),
+            5 => Some(Self::Exception),
+            _ => None,
+        }
+    }
+}
+
+/// The fixed-size head of a ucall message. The host reads only this for
+/// SYNC and DONE, so the common path copies 72 bytes.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UcallHeader {
+    pub magic: u32,
+    pub cmd: u32,
+    /// Source line of an ABORT.
+    pub line: u32,
+    /// Valid entries in `args`.
+    pub nargs: u32,
+    /// Length of the file name at the start of `text` (ABORT only).
+    pub file_len: u32,
+    /// Length of the message following the file name.
+    pub msg_len: u32,
+    pub args: [u64; UCALL_MAX_ARGS],
+}
+
+/// A whole ucall message as it sits in guest memory.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct UcallMsg {
+    pub header: UcallHeader,
+    pub text: [u8; UCALL_TEXT_MAX],
+}
+
+/// Size in bytes of [`UcallHeader`].
+pub const UCALL_HEADER_SIZE: usize = core::mem::size_of::<UcallHeader>();
+/// Size in bytes of [`UcallMsg`].
+pub const UCALL_MSG_SIZE: usize = core::mem::size_of::<UcallMsg>();
+/// Byte offsets into [`UcallHeader`], for assembly that fills one in.
+pub mod ucall_offsets {
+    pub const MAGIC: usize = 0;
+    pub const CMD: usize = 4;
+    pub const LINE: usize = 8;
+    pub const NARGS: usize = 12;
+    pub const FILE_LEN: usize = 16;
+    pub const MSG_LEN: usize = 20;
+    pub const ARGS: usize = 24;
+    pub const TEXT: usize = super::UCALL_HEADER_SIZE;
+}
+
+/// Positions of the values in an EXCEPTION ucall's `args`.
+pub struct ExceptionArgs;
+impl ExceptionArgs {
+    /// Vector (x86) or exception class from ESR (arm64).
+    pub const VECTOR: usize = 0;
+    /// Error code (x86) or full ESR_EL1 (arm64).
+    pub const ERROR_CODE: usize = 1;
+    /// Faulting RIP / ELR_EL1.
+    pub const PC: usize = 2;
+    /// CR2 (x86) or FAR_EL1 (arm64).
+    pub const FAULT_ADDR: usize = 3;
+    /// Stack pointer at the time of the exception.
+    pub const SP: usize = 4;
+    /// Vector table slot (arm64) or 0.
+    pub const SLOT: usize = 5;
+}
+
+/// Per-vCPU information the harness places in guest memory before the first
+/// KVM_RUN. The guest finds its own copy through GS base (x86_64) or
+/// TPIDR_EL1 (aarch64), so no global variable is shared between vCPUs.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct VcpuBootInfo {
+    /// Guest address of the doorbell routine: called with the message address
+    /// in the first argument register, returns when the host resumes the vCPU.
+    pub ucall_fn: u64,
+    /// Where this vCPU builds its ucall messages.
+    pub ucall_buf: u64,
+    /// Index of this vCPU.
+    pub vcpu_id: u64,
+    /// If non-zero, the next exception resumes execution here instead of being
+    /// reported, and stores its vector in `exc_vector` (rdmsr_safe-style probes).
+    pub exc_fixup: u64,
+    /// Vector of the last exception taken through `exc_fixup`.
+    pub exc_vector: u64,
+    /// Transport in use, see [`TransportId`].
+    pub transport: u64,
+    /// Test-defined arguments.
+    pub args: [u64; BOOT_ARGS],
+}
+
+/// Number of test-defined boot arguments.
+pub const BOOT_ARGS: usize = 8;
+
+/// Byte offsets into [`VcpuBootInfo`], for assembly.
+pub mod boot_offsets {
+    pub const UCALL_FN: usize = 0;
+    pub const UCALL_BUF: usize = 8;
+    pub const VCPU_ID: usize = 16;
+    pub const EXC_FIXUP: usize = 24;
+    pub const EXC_VECTOR: usize = 32;
+    pub const TRANSPORT: usize = 40;
+    pub const ARGS: usize = 48;
+}
+
+/// Size of one vCPU's boot-info record in guest memory.
+pub const BOOT_INFO_STRIDE: usize = 128;
+
+/// Identifiers of the ucall transports, as the guest sees them.
+#[repr(u64)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransportId {
+    Pio = 1,
+    Mmio = 2,
+    Halt = 3,
+    Shared = 4,
+    Hvc = 5,
+}
+
+const _: () = {
+    assert!(UCALL_HEADER_SIZE == 72);
+    assert!(core::mem::size_of::<VcpuBootInfo>() <= BOOT_INFO_STRIDE);
+    assert!(core::mem::offset_of!(UcallHeader, args) == ucall_offsets::ARGS);
+    assert!(core::mem::offset_of!(UcallHeader, msg_len) == ucall_offsets::MSG_LEN);
+    assert!(core::mem::offset_of!(VcpuBootInfo, args) == boot_offsets::ARGS);
+    assert!(core::mem::offset_of!(VcpuBootInfo, transport) == boot_offsets::TRANSPORT);
+};

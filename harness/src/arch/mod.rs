@@ -1,0 +1,56 @@
+//! Everything that differs between x86_64 and aarch64, behind one trait.
+//! The generic harness (`vm.rs`, `vcpu.rs`, `ucall/`) only talks to
+//! [`HostArch`]; nothing outside this folder tests `target_arch`.
+
+use kvm_ioctls::{Kvm, VcpuFd, VmFd};
+use vm_memory::GuestMemoryMmap;
+
+use crate::layout::Layout;
+use crate::regs::RegisterDump;
+use crate::ucall::{Doorbell, TransportKind};
+use crate::Result;
+
+#[cfg(target_arch = "x86_64")]
+pub mod x86_64;
+#[cfg(target_arch = "x86_64")]
+pub use self::x86_64::X86_64 as HostArch;
+
+#[cfg(target_arch = "aarch64")]
+pub mod aarch64;
+#[cfg(target_arch = "aarch64")]
+pub use self::aarch64::Aarch64 as HostArch;
+
+/// What the generic harness needs from an architecture.
+pub trait Arch {
+    /// `x86_64` or `aarch64`.
+    const NAME: &'static str;
+    /// ELF `e_machine` of this arch's payloads.
+    const ELF_MACHINE: u16;
+    /// The transports this arch implements, in order of preference.
+    const TRANSPORTS: &'static [TransportKind];
+    /// Per-VM state kept between VM and vCPU set-up (e.g. supported CPUID).
+    type VmState: Send + Sync;
+
+    /// The guest memory map for `mem_size` bytes of RAM.
+    fn layout(mem_size: u64) -> Result<Layout>;
+    /// Arch set-up of a fresh VM (before any vCPU exists).
+    fn init_vm(kvm: &Kvm, vm: &VmFd, irqchip: bool) -> Result<Self::VmState>;
+    /// Writes descriptor/page tables and the firmware; returns the doorbell routine's address.
+    fn setup_memory(mem: &GuestMemoryMmap, layout: &Layout, doorbell: Doorbell) -> Result<u64>;
+    /// Puts a new vCPU at `entry` with its stack and boot info (first argument register).
+    fn setup_vcpu(state: &Self::VmState, vm: &VmFd, vcpu: &VcpuFd, layout: &Layout, id: usize, entry: u64) -> Result<()>;
+    /// Arch work after all vCPUs exist (e.g. arm64 irqchip finalisation).
+    fn finish_vm(state: &Self::VmState, vm: &VmFd) -> Result<()>;
+    /// Guest program counter.
+    fn pc(vcpu: &VcpuFd) -> Result<u64>;
+    /// All general and control registers, for failure reports.
+    fn dump_regs(vcpu: &VcpuFd) -> RegisterDump;
+    /// Human name of an exception reported by the firmware.
+    fn exception_name(vector: u64, error_code: u64) -> String;
+}
+
+/// Run-time assembled guests for the host's arch (`kvmtest::asm`).
+#[cfg(target_arch = "x86_64")]
+pub use self::x86_64::asm as host_asm;
+#[cfg(target_arch = "aarch64")]
+pub use self::aarch64::asm as host_asm;

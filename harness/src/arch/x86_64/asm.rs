@@ -1,0 +1,113 @@
+//! Run-time assembled x86_64 guests (dynasm): write instructions with
+//! `dynasm!(guest.ops() ; .arch x64 ; ...)` and emit ucalls with the helpers,
+//! which fill the vCPU's message buffer and call the doorbell exactly as the
+//! Rust guest runtime does.
+
+use dynasmrt::{dynasm, x64::X64Relocation, DynasmApi, DynasmLabelApi, VecAssembler};
+use kvmtest_abi::{boot_offsets as boot, ucall_offsets as uc, UcallCmd, UCALL_MAGIC, UCALL_MAX_ARGS, UCALL_TEXT_MAX};
+
+use super::layout::PAYLOAD_BASE;
+use crate::payload::Payload;
+use crate::{Error, Result};
+
+/// The dynasm assembler of this arch, positioned at the payload base.
+pub type Assembler = VecAssembler<X64Relocation>;
+
+/// A guest assembled at run time.
+pub struct AsmGuest {
+    ops: Assembler,
+    error: Option<Error>,
+}
+
+impl Default for AsmGuest {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl AsmGuest {
+    pub fn new() -> Self {
+        AsmGuest { ops: VecAssembler::new(PAYLOAD_BASE as usize), error: None }
+    }
+
+    /// The raw assembler, for `dynasm!(g.ops() ; .arch x64 ; ...)`.
+    pub fn ops(&mut self) -> &mut Assembler {
+        &mut self.ops
+    }
+
+    /// Guest address the next instruction will have.
+    pub fn here(&self) -> u64 {
+        PAYLOAD_BASE + self.ops.offset().0 as u64
+    }
+
+    fn ucall(&mut self, cmd: UcallCmd, line: u32, file: &str, msg: &str, args: &[u64]) -> &mut Self {
+        if args.len() > UCALL_MAX_ARGS || file.len() + msg.len() > UCALL_TEXT_MAX {
+            self.error.get_or_insert(Error::Config(format!(
+                "ucall with {} args and {} text bytes: at most {UCALL_MAX_ARGS} and {UCALL_TEXT_MAX}",
+                args.len(),
+                file.len() + msg.len()
+            )));
+            return self;
+        }
+        let ops = &mut self.ops;
+        dynasm!(ops
+            ; .arch x64
+            ; gs mov rdi, QWORD [boot::UCALL_BUF as i32]
+            ; mov DWORD [rdi + uc::MAGIC as i32], UCALL_MAGIC as i32
+            ; mov DWORD [rdi + uc::CMD as i32], cmd as i32
+            ; mov DWORD [rdi + uc::LINE as i32], line as i32
+            ; mov DWORD [rdi + uc::NARGS as i32], args.len() as i32
+            ; mov DWORD [rdi + uc::FILE_LEN as i32], file.len() as i32
+            ; mov DWORD [rdi + uc::MSG_LEN as i32], msg.len() as i32
+        );
+        for (i, a) in args.iter().enumerate() {
+            dynasm!(ops ; .arch x64 ; mov rax, QWORD *a as i64 ; mov [rdi + (uc::ARGS + 8 * i) as i32], rax);
+        }
+        let text: Vec<u8> = file.bytes().chain(msg.bytes()).collect();
+        for (i, chunk) in text.chunks(8).enumerate() {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            dynasm!(ops
+                ; .arch x64
+                ; mov rax, QWORD i64::from_le_bytes(word)
+                ; mov [rdi + (uc::TEXT + 8 * i) as i32], rax
+            );
+        }
+        dynasm!(ops ; .arch x64 ; gs call QWORD [boot::UCALL_FN as i32]);
+        self
+    }
+
+    /// GUEST_SYNC: stage plus up to five values.
+    pub fn sync(&mut self, stage: u64, args: &[u64]) -> &mut Self {
+        let all: Vec<u64> = std::iter::once(stage).chain(args.iter().copied()).collect();
+        self.ucall(UcallCmd::Sync, 0, "", "", &all)
+    }
+
+    /// GUEST_PRINTF with a fixed string.
+    pub fn printf(&mut self, text: &str) -> &mut Self {
+        self.ucall(UcallCmd::Printf, 0, "", text, &[])
+    }
+
+    /// GUEST_ASSERT failure with its location, message and values.
+    pub fn abort(&mut self, file: &str, line: u32, msg: &str, values: &[u64]) -> &mut Self {
+        self.ucall(UcallCmd::Abort, line, file, msg, values)
+    }
+
+    /// GUEST_DONE; if the host resumes the guest anyway, it says DONE again.
+    pub fn done(&mut self) -> &mut Self {
+        let again = self.ops.new_dynamic_label();
+        dynasm!(self.ops ; .arch x64 ; =>again);
+        self.ucall(UcallCmd::Done, 0, "", "", &[]);
+        dynasm!(self.ops ; .arch x64 ; jmp =>again);
+        self
+    }
+
+    /// The assembled payload, entered at its first instruction.
+    pub fn finish(self) -> Result<Payload> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        let code = self.ops.finalize().map_err(|e| Error::Config(format!("assembling the guest: {e:?}")))?;
+        Ok(Payload::code(code))
+    }
+}

@@ -1,0 +1,160 @@
+//! The code the harness places in every x86_64 guest: one stub per exception
+//! vector, a common handler, and the ucall doorbell routine.
+//!
+//! The handler first honours a pending fixup (`VcpuBootInfo::exc_fixup`,
+//! used by `rdmsr_safe`-style probes): it resumes there with the vector
+//! recorded. Otherwise it fills an EXCEPTION ucall with vector, error code,
+//! RIP, CR2 and RSP and rings the doorbell, so any transport reports it.
+//! No SSE anywhere: PVM's emulator rejects it, and CR4.OSFXSR is clear.
+
+use dynasmrt::{dynasm, x64::X64Relocation, DynasmApi, DynasmLabelApi, VecAssembler};
+use kvmtest_abi::{boot_offsets as boot, ucall_offsets as uc, UcallCmd, UCALL_MAGIC};
+
+use super::layout::{FIRMWARE, FIRMWARE_SIZE};
+use crate::ucall::Doorbell;
+use crate::{Error, Result};
+
+/// Vectors 0..32 get stubs; nothing else can arrive without an irqchip.
+pub const VECTORS: usize = 32;
+
+/// Vectors for which the CPU pushes an error code.
+pub fn has_error_code(vector: usize) -> bool {
+    matches!(vector, 8 | 10 | 11 | 12 | 13 | 14 | 17 | 21 | 29 | 30)
+}
+
+/// The assembled firmware.
+pub struct Firmware {
+    pub code: Vec<u8>,
+    /// Guest address of each vector's stub.
+    pub vectors: [u64; VECTORS],
+    /// Guest address of the doorbell routine.
+    pub doorbell: u64,
+}
+
+pub fn assemble(doorbell: Doorbell) -> Result<Firmware> {
+    let mut ops: VecAssembler<X64Relocation> = VecAssembler::new(FIRMWARE as usize);
+    let common = ops.new_dynamic_label();
+    let report = ops.new_dynamic_label();
+    let hang = ops.new_dynamic_label();
+    let mut vectors = [0u64; VECTORS];
+    for (v, addr) in vectors.iter_mut().enumerate() {
+        *addr = FIRMWARE + ops.offset().0 as u64;
+        if !has_error_code(v) {
+            dynasm!(ops ; .arch x64 ; push 0);
+        }
+        dynasm!(ops ; .arch x64 ; push v as i32 ; jmp =>common);
+    }
+    // Frame here: [rsp] saved rax, +8 vector, +16 error code, +24 rip, +32 cs,
+    // +40 rflags, +48 rsp, +56 ss.
+    dynasm!(ops
+        ; .arch x64
+        ; =>common
+        ; push rax
+        ; gs mov rax, QWORD [boot::EXC_FIXUP as i32]
+        ; test rax, rax
+        ; jz =>report
+        ; mov [rsp + 24], rax
+        ; gs mov QWORD [boot::EXC_FIXUP as i32], 0
+        ; mov rax, [rsp + 8]
+        ; gs mov [boot::EXC_VECTOR as i32], rax
+        ; pop rax
+        ; add rsp, 16
+        ; iretq
+        ; =>report
+        ; gs mov rdi, QWORD [boot::UCALL_BUF as i32]
+        ; mov DWORD [rdi + uc::MAGIC as i32], UCALL_MAGIC as i32
+        ; mov DWORD [rdi + uc::CMD as i32], UcallCmd::Exception as i32
+        ; mov DWORD [rdi + uc::LINE as i32], 0
+        ; mov DWORD [rdi + uc::NARGS as i32], 6
+        ; mov DWORD [rdi + uc::FILE_LEN as i32], 0
+        ; mov DWORD [rdi + uc::MSG_LEN as i32], 0
+        ; mov rax, [rsp + 8]
+        ; mov [rdi + uc::ARGS as i32], rax
+        ; mov rax, [rsp + 16]
+        ; mov [rdi + uc::ARGS as i32 + 8], rax
+        ; mov rax, [rsp + 24]
+        ; mov [rdi + uc::ARGS as i32 + 16], rax
+        ; mov rax, cr2
+        ; mov [rdi + uc::ARGS as i32 + 24], rax
+        ; mov rax, [rsp + 48]
+        ; mov [rdi + uc::ARGS as i32 + 32], rax
+        ; mov QWORD [rdi + uc::ARGS as i32 + 40], 0
+        ; gs call QWORD [boot::UCALL_FN as i32]
+        // The host never resumes an exception report; if it does, spin
+        // until the watchdog ends the test.
+        ; =>hang
+        ; jmp =>hang
+    );
+    let doorbell_addr = FIRMWARE + ops.offset().0 as u64;
+    match doorbell {
+        Doorbell::PortOut { port } => {
+            dynasm!(ops ; .arch x64 ; mov eax, edi ; mov dx, port as i16 ; out dx, eax ; ret);
+        }
+        Doorbell::MmioWrite { addr } => {
+            dynasm!(ops ; .arch x64 ; mov rax, QWORD addr as i64 ; mov [rax], rdi ; ret);
+        }
+        Doorbell::Halt => {
+            dynasm!(ops ; .arch x64 ; hlt ; ret);
+        }
+        Doorbell::Hypercall { .. } | Doorbell::SystemSuspend => {
+            return Err(Error::Unsupported(format!("{doorbell:?} doorbell on x86_64")));
+        }
+    }
+    let code = ops.finalize().map_err(|e| Error::Config(format!("assembling the x86_64 firmware: {e:?}")))?;
+    if code.len() as u64 > FIRMWARE_SIZE {
+        return Err(Error::Config(format!("x86_64 firmware is {} bytes, more than its {FIRMWARE_SIZE} byte region", code.len())));
+    }
+    Ok(Firmware { code, vectors, doorbell: doorbell_addr })
+}
+
+/// Name of an x86 exception vector.
+pub fn vector_name(vector: u64) -> &'static str {
+    match vector {
+        0 => "#DE",
+        1 => "#DB",
+        2 => "NMI",
+        3 => "#BP",
+        4 => "#OF",
+        5 => "#BR",
+        6 => "#UD",
+        7 => "#NM",
+        8 => "#DF",
+        10 => "#TS",
+        11 => "#NP",
+        12 => "#SS",
+        13 => "#GP",
+        14 => "#PF",
+        16 => "#MF",
+        17 => "#AC",
+        18 => "#MC",
+        19 => "#XM",
+        20 => "#VE",
+        21 => "#CP",
+        28 => "#HV",
+        29 => "#VC",
+        30 => "#SX",
+        _ => "reserved vector",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn firmware_fits_and_stubs_are_distinct() {
+        for d in [Doorbell::PortOut { port: 0x1000 }, Doorbell::MmioWrite { addr: 0x400_0000 }, Doorbell::Halt] {
+            let fw = assemble(d).unwrap();
+            assert!(fw.code.len() as u64 <= FIRMWARE_SIZE);
+            let mut v = fw.vectors.to_vec();
+            v.dedup();
+            assert_eq!(v.len(), VECTORS);
+            assert!(fw.doorbell > fw.vectors[VECTORS - 1]);
+        }
+    }
+
+    #[test]
+    fn hypercall_doorbell_is_refused_on_x86() {
+        assert!(matches!(assemble(Doorbell::Hypercall { func_id: 0 }), Err(Error::Unsupported(_))));
+    }
+}

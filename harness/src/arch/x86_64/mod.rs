@@ -1,0 +1,221 @@
+//! x86_64: 64-bit long mode with identity paging, a GDT with a TSS (IST1 for
+//! #DF/#SS/#PF so a stack overflow is still reported), an IDT whose stubs
+//! report through the ucall doorbell, and CPUID from KVM_GET_SUPPORTED_CPUID.
+
+pub mod asm;
+pub mod firmware;
+pub mod layout;
+pub mod paging;
+
+use kvm_bindings::{kvm_segment, CpuId, KVM_MAX_CPUID_ENTRIES};
+use kvm_ioctls::{Kvm, VcpuFd, VmFd};
+use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
+
+use self::layout::*;
+use super::Arch;
+use crate::layout::Layout;
+use crate::regs::RegisterDump;
+use crate::ucall::{Doorbell, TransportKind};
+use crate::{Error, Result};
+
+const CR0_PE: u64 = 1 << 0;
+const CR0_MP: u64 = 1 << 1;
+const CR0_ET: u64 = 1 << 4;
+const CR0_NE: u64 = 1 << 5;
+const CR0_WP: u64 = 1 << 16;
+const CR0_PG: u64 = 1 << 31;
+const CR4_PAE: u64 = 1 << 5;
+const EFER_LME: u64 = 1 << 8;
+const EFER_LMA: u64 = 1 << 10;
+
+const GDT_CODE64: u64 = 0x00af_9a00_0000_ffff;
+const GDT_DATA: u64 = 0x00cf_9200_0000_ffff;
+const TSS_LIMIT: u64 = 0x67;
+const TSS_IST1_OFFSET: u64 = 0x24;
+const TSS_IOMAP_OFFSET: u64 = 0x66;
+const GATE_INTERRUPT: u64 = 0x8e;
+const IST_VECTORS: [usize; 3] = [8, 12, 14];
+
+/// The x86_64 architecture.
+pub struct X86_64;
+
+/// CPUID the vCPUs get: what the kernel supports, unless the test changes it.
+pub struct X86VmState {
+    pub supported_cpuid: CpuId,
+}
+
+fn mem_err(what: &str) -> impl FnOnce(vm_memory::GuestMemoryError) -> Error + '_ {
+    move |e| Error::Memory(format!("writing {what}: {e}"))
+}
+
+fn tss_descriptor(base: u64) -> [u64; 2] {
+    let low = (TSS_LIMIT & 0xffff)
+        | ((base & 0xff_ffff) << 16)
+        | (0x89 << 40)
+        | (((TSS_LIMIT >> 16) & 0xf) << 48)
+        | (((base >> 24) & 0xff) << 56);
+    [low, base >> 32]
+}
+
+fn idt_gate(handler: u64, ist: u64) -> [u64; 2] {
+    let low = (handler & 0xffff)
+        | ((CODE_SEL as u64) << 16)
+        | (ist << 32)
+        | (GATE_INTERRUPT << 40)
+        | (((handler >> 16) & 0xffff) << 48);
+    [low, handler >> 32]
+}
+
+fn segment(selector: u16, type_: u8, base: u64, long: bool) -> kvm_segment {
+    kvm_segment {
+        base,
+        limit: 0xffff_ffff,
+        selector,
+        type_,
+        present: 1,
+        dpl: 0,
+        db: u8::from(!long),
+        s: 1,
+        l: u8::from(long),
+        g: 1,
+        ..Default::default()
+    }
+}
+
+impl Arch for X86_64 {
+    const NAME: &'static str = "x86_64";
+    const ELF_MACHINE: u16 = goblin::elf::header::EM_X86_64;
+    const TRANSPORTS: &'static [TransportKind] =
+        &[TransportKind::Pio, TransportKind::Mmio, TransportKind::Halt, TransportKind::Shared];
+    type VmState = X86VmState;
+
+    fn layout(mem_size: u64) -> Result<Layout> {
+        layout::layout(mem_size)
+    }
+
+    fn init_vm(kvm: &Kvm, vm: &VmFd, irqchip: bool) -> Result<X86VmState> {
+        if irqchip {
+            vm.create_irq_chip().map_err(Error::kvm("KVM_CREATE_IRQCHIP"))?;
+        }
+        let supported_cpuid =
+            kvm.get_supported_cpuid(KVM_MAX_CPUID_ENTRIES).map_err(Error::kvm("KVM_GET_SUPPORTED_CPUID"))?;
+        Ok(X86VmState { supported_cpuid })
+    }
+
+    fn setup_memory(mem: &GuestMemoryMmap, layout: &Layout, doorbell: Doorbell) -> Result<u64> {
+        let fw = firmware::assemble(doorbell)?;
+        mem.write_slice(&fw.code, GuestAddress(FIRMWARE)).map_err(mem_err("firmware"))?;
+
+        let [tss_lo, tss_hi] = tss_descriptor(TSS);
+        let gdt = [0, GDT_CODE64, GDT_DATA, tss_lo, tss_hi];
+        for (i, d) in gdt.iter().enumerate() {
+            mem.write_obj(*d, GuestAddress(GDT + 8 * i as u64)).map_err(mem_err("GDT"))?;
+        }
+        mem.write_obj(EXCEPTION_STACK_TOP, GuestAddress(TSS + TSS_IST1_OFFSET)).map_err(mem_err("TSS"))?;
+        mem.write_obj(TSS_LIMIT as u16 + 1, GuestAddress(TSS + TSS_IOMAP_OFFSET)).map_err(mem_err("TSS"))?;
+
+        for (v, handler) in fw.vectors.iter().enumerate() {
+            let ist = u64::from(IST_VECTORS.contains(&v));
+            let [lo, hi] = idt_gate(*handler, ist);
+            let at = IDT + 16 * v as u64;
+            mem.write_obj(lo, GuestAddress(at)).map_err(mem_err("IDT"))?;
+            mem.write_obj(hi, GuestAddress(at + 8)).map_err(mem_err("IDT"))?;
+        }
+
+        for (addr, entries) in paging::build(layout) {
+            for (i, e) in entries.iter().enumerate().filter(|(_, e)| **e != 0) {
+                mem.write_obj(*e, GuestAddress(addr + 8 * i as u64)).map_err(mem_err("page tables"))?;
+            }
+        }
+        Ok(fw.doorbell)
+    }
+
+    fn setup_vcpu(state: &X86VmState, _vm: &VmFd, vcpu: &VcpuFd, layout: &Layout, id: usize, entry: u64) -> Result<()> {
+        vcpu.set_cpuid2(&state.supported_cpuid).map_err(Error::kvm("KVM_SET_CPUID2"))?;
+
+        let mut sregs = vcpu.get_sregs().map_err(Error::kvm("KVM_GET_SREGS"))?;
+        sregs.cr0 = CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_WP | CR0_PG;
+        sregs.cr3 = PML4;
+        sregs.cr4 = CR4_PAE;
+        sregs.efer = EFER_LME | EFER_LMA;
+        sregs.cs = segment(CODE_SEL, 0xb, 0, true);
+        let data = segment(DATA_SEL, 0x3, 0, false);
+        sregs.ds = data;
+        sregs.es = data;
+        sregs.ss = data;
+        sregs.fs = data;
+        // GS base points at this vCPU's boot info: the guest's per-CPU pointer.
+        sregs.gs = segment(DATA_SEL, 0x3, layout.boot_info_of(id), false);
+        sregs.tr = kvm_segment {
+            base: TSS,
+            limit: TSS_LIMIT as u32,
+            selector: TSS_SEL,
+            type_: 0xb,
+            present: 1,
+            ..Default::default()
+        };
+        sregs.ldt = kvm_segment { unusable: 1, type_: 0x2, present: 1, ..Default::default() };
+        sregs.gdt.base = GDT;
+        sregs.gdt.limit = 5 * 8 - 1;
+        sregs.idt.base = IDT;
+        sregs.idt.limit = 256 * 16 - 1;
+        vcpu.set_sregs(&sregs).map_err(Error::kvm("KVM_SET_SREGS"))?;
+
+        let mut regs = vcpu.get_regs().map_err(Error::kvm("KVM_GET_REGS"))?;
+        regs.rflags = 0x2;
+        regs.rip = entry;
+        // As if `call`ed: the System V ABI wants rsp + 8 16-byte aligned at entry.
+        regs.rsp = layout.stack_top_of(id) - 8;
+        regs.rdi = layout.boot_info_of(id);
+        vcpu.set_regs(&regs).map_err(Error::kvm("KVM_SET_REGS"))?;
+        Ok(())
+    }
+
+    fn finish_vm(_state: &X86VmState, _vm: &VmFd) -> Result<()> {
+        Ok(())
+    }
+
+    fn pc(vcpu: &VcpuFd) -> Result<u64> {
+        Ok(vcpu.get_regs().map_err(Error::kvm("KVM_GET_REGS"))?.rip)
+    }
+
+    fn dump_regs(vcpu: &VcpuFd) -> RegisterDump {
+        let (r, s) = match (vcpu.get_regs(), vcpu.get_sregs()) {
+            (Ok(r), Ok(s)) => (r, s),
+            (Err(e), _) | (_, Err(e)) => return RegisterDump::unavailable(format!("KVM_GET_REGS/SREGS failed: {e}")),
+        };
+        RegisterDump {
+            regs: vec![
+                ("rip", r.rip),
+                ("rsp", r.rsp),
+                ("rflags", r.rflags),
+                ("rax", r.rax),
+                ("rbx", r.rbx),
+                ("rcx", r.rcx),
+                ("rdx", r.rdx),
+                ("rsi", r.rsi),
+                ("rdi", r.rdi),
+                ("rbp", r.rbp),
+                ("r8", r.r8),
+                ("r9", r.r9),
+                ("r10", r.r10),
+                ("r11", r.r11),
+                ("r12", r.r12),
+                ("r13", r.r13),
+                ("r14", r.r14),
+                ("r15", r.r15),
+                ("cr0", s.cr0),
+                ("cr2", s.cr2),
+                ("cr3", s.cr3),
+                ("cr4", s.cr4),
+                ("efer", s.efer),
+                ("gsbase", s.gs.base),
+            ],
+            note: None,
+        }
+    }
+
+    fn exception_name(vector: u64, _error_code: u64) -> String {
+        firmware::vector_name(vector).to_string()
+    }
+}

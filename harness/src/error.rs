@@ -1,0 +1,165 @@
+//! Typed errors of the harness. Every variant says what happened, where in the
+//! guest (PC, vector, address) and why; the kernel's errno is kept wherever a
+//! KVM ioctl failed so tests can assert on it.
+
+use std::fmt;
+
+use crate::regs::RegisterDump;
+
+/// Result type of the harness.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A failed guest assertion (an ABORT ucall).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuestAssert {
+    pub vcpu: usize,
+    pub file: String,
+    pub line: u32,
+    pub msg: String,
+    pub values: Vec<u64>,
+}
+
+impl fmt::Display for GuestAssert {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let file = if self.file.is_empty() { "<unknown file>" } else { &self.file };
+        write!(f, "guest assertion failed on vCPU {} at {}:{}: {}", self.vcpu, file, self.line, self.msg)?;
+        if !self.values.is_empty() {
+            write!(f, " (values:")?;
+            for v in &self.values {
+                write!(f, " {v:#x}")?;
+            }
+            write!(f, ")")?;
+        }
+        Ok(())
+    }
+}
+
+/// An exception the guest did not handle, as reported by the harness's stubs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuestException {
+    pub vcpu: usize,
+    /// Human name of the vector / exception class (`#UD`, `#PF`, `Data Abort`).
+    pub name: String,
+    /// x86 vector number, or arm64 exception class (ESR_EL1.EC).
+    pub vector: u64,
+    /// x86 error code, or the full ESR_EL1.
+    pub error_code: u64,
+    /// Guest RIP / ELR_EL1 of the faulting instruction.
+    pub pc: u64,
+    /// CR2 / FAR_EL1.
+    pub fault_addr: u64,
+    pub sp: u64,
+}
+
+impl fmt::Display for GuestException {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "unhandled guest exception {} (vector {}) on vCPU {} at pc {:#x}, error code {:#x}, fault address {:#x}, sp {:#x}",
+            self.name, self.vector, self.vcpu, self.pc, self.error_code, self.fault_addr, self.sp
+        )
+    }
+}
+
+/// Everything that can go wrong, from opening /dev/kvm to a guest's last ucall.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// /dev/kvm cannot be opened. A skip, unless `KVMTEST_REQUIRE_KVM=1`.
+    #[error("/dev/kvm is not usable: {0}")]
+    KvmUnavailable(std::io::Error),
+
+    /// A requirement of the test is not met by this kernel or machine.
+    #[error("{0}")]
+    Skip(String),
+
+    /// A KVM ioctl failed; `errno()` gives the kernel's errno.
+    #[error("{op} failed: {source}")]
+    Kvm {
+        op: &'static str,
+        #[source]
+        source: kvm_ioctls::Error,
+    },
+
+    /// The configuration asked for something impossible.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+
+    /// Guest memory could not be created or accessed.
+    #[error("guest memory: {0}")]
+    Memory(String),
+
+    /// A payload could not be loaded.
+    #[error("payload: {0}")]
+    Payload(#[from] crate::payload::PayloadError),
+
+    /// The guest failed an assertion.
+    #[error("{0}")]
+    GuestAssert(Box<GuestAssert>),
+
+    /// The guest took an exception it did not expect.
+    #[error("{exception}\n{regs}")]
+    GuestException { exception: Box<GuestException>, regs: Box<RegisterDump> },
+
+    /// The guest sent a ucall the harness cannot decode.
+    #[error("malformed ucall from vCPU {vcpu} (message at guest address {addr:#x}): {why}")]
+    BadUcall { vcpu: usize, addr: u64, why: String },
+
+    /// The guest sent a valid ucall the test did not expect here.
+    #[error("unexpected ucall from vCPU {vcpu}: {ucall}")]
+    UnexpectedUcall { vcpu: usize, ucall: String },
+
+    /// KVM_RUN returned with an exit no ucall transport claims.
+    #[error("unexpected exit on vCPU {vcpu}: {exit} at pc {pc:#x}{hint}\n{regs}")]
+    UnexpectedExit { vcpu: usize, exit: String, pc: u64, hint: String, regs: Box<RegisterDump> },
+
+    /// The guest ran longer than the watchdog allows without a ucall.
+    #[error(
+        "watchdog: vCPU {vcpu} ran {timeout_ms} ms without a ucall (guest pc {pc:#x}); raise it with Vm::builder().timeout(..) or KVMTEST_TIMEOUT_MS\n{regs}"
+    )]
+    Watchdog { vcpu: usize, timeout_ms: u64, pc: u64, regs: Box<RegisterDump> },
+
+    /// The arm64 or x86 code of the harness has no such feature.
+    #[error("unsupported: {0}")]
+    Unsupported(String),
+
+    /// A check made by the test itself failed.
+    #[error("{0}")]
+    Check(String),
+}
+
+impl Error {
+    /// The kernel's errno, for errors that came from an ioctl.
+    pub fn errno(&self) -> Option<i32> {
+        match self {
+            Error::Kvm { source, .. } => Some(source.errno()),
+            Error::KvmUnavailable(e) => e.raw_os_error(),
+            _ => None,
+        }
+    }
+
+    /// Wraps a kvm-ioctls error with the name of the operation.
+    pub fn kvm(op: &'static str) -> impl FnOnce(kvm_ioctls::Error) -> Error {
+        move |source| Error::Kvm { op, source }
+    }
+
+    /// True when this error means "not run", not "failed".
+    pub fn is_skip(&self) -> bool {
+        match self {
+            Error::Skip(_) => true,
+            Error::KvmUnavailable(_) => !crate::kvm::kvm_required(),
+            _ => false,
+        }
+    }
+}
+
+/// Fails a test with a formatted message: `bail!("STD_BMAP: expected {a}, got {b}")`.
+#[macro_export]
+macro_rules! bail {
+    ($($t:tt)*) => { return Err($crate::Error::Check(format!($($t)*))) };
+}
+
+/// Checks a condition inside a test, failing with the formatted message.
+#[macro_export]
+macro_rules! ensure {
+    ($cond:expr, $($t:tt)*) => { if !$cond { $crate::bail!($($t)*) } };
+}

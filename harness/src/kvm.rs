@@ -1,0 +1,144 @@
+//! The host's KVM: opening /dev/kvm, capabilities, and which backend this is.
+//!
+//! A missing /dev/kvm or capability becomes a skip with its reason, except
+//! that `KVMTEST_REQUIRE_KVM=1` turns a missing /dev/kvm into a failure (CI).
+
+use std::sync::OnceLock;
+
+use kvm_ioctls::{Cap, Kvm};
+
+use crate::{Error, Result};
+
+/// Environment variable that makes a missing /dev/kvm a failure.
+pub const REQUIRE_KVM_ENV: &str = "KVMTEST_REQUIRE_KVM";
+
+/// Whether a missing /dev/kvm must fail the run instead of skipping it.
+pub fn kvm_required() -> bool {
+    std::env::var(REQUIRE_KVM_ENV).is_ok_and(|v| v == "1")
+}
+
+/// Opens /dev/kvm. A missing or inaccessible device is `Error::KvmUnavailable`.
+pub fn open_kvm() -> Result<Kvm> {
+    Kvm::new().map_err(|e| Error::KvmUnavailable(std::io::Error::from_raw_os_error(e.errno())))
+}
+
+/// Which KVM implementation and kernel the tests run on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Backend {
+    /// Vendor module: `kvm_intel`, `kvm_amd`, `kvm_pvm`, or `kvm-arm64`.
+    pub module: String,
+    /// `uname -r` of the running kernel.
+    pub kernel: String,
+    /// KVM_GET_API_VERSION.
+    pub api_version: i32,
+}
+
+impl Backend {
+    /// True on the PVM backend, whose emulator cannot run SSE or INT3 after an exit.
+    pub fn is_pvm(&self) -> bool {
+        self.module == "kvm_pvm"
+    }
+}
+
+impl std::fmt::Display for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} on Linux {} (KVM API {})", self.module, self.kernel, self.api_version)
+    }
+}
+
+fn kernel_release() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+fn vendor_module() -> String {
+    if cfg!(target_arch = "aarch64") {
+        let mode = std::fs::read_to_string("/proc/cmdline")
+            .ok()
+            .and_then(|c| c.split_whitespace().find_map(|w| w.strip_prefix("kvm-arm.mode=").map(str::to_string)));
+        return match mode {
+            Some(m) => format!("kvm-arm64 (kvm-arm.mode={m})"),
+            None => "kvm-arm64".into(),
+        };
+    }
+    ["kvm_intel", "kvm_amd", "kvm_pvm"]
+        .iter()
+        .find(|m| std::path::Path::new("/sys/module").join(m).exists())
+        .map(|m| m.to_string())
+        .unwrap_or_else(|| "kvm (unknown vendor module)".into())
+}
+
+/// Detects the backend once per process.
+pub fn backend() -> Result<&'static Backend> {
+    static BACKEND: OnceLock<Backend> = OnceLock::new();
+    if let Some(b) = BACKEND.get() {
+        return Ok(b);
+    }
+    let kvm = open_kvm()?;
+    Ok(BACKEND.get_or_init(|| Backend {
+        module: vendor_module(),
+        kernel: kernel_release(),
+        api_version: kvm.get_api_version(),
+    }))
+}
+
+/// The value KVM_CHECK_EXTENSION returns for a capability (0 = absent).
+pub fn check_cap(cap: Cap) -> Result<i32> {
+    Ok(open_kvm()?.check_extension_int(cap))
+}
+
+/// The value KVM_CHECK_EXTENSION returns for a capability number kvm-ioctls does not name.
+pub fn check_cap_raw(cap: u64) -> Result<i32> {
+    Ok(open_kvm()?.check_extension_raw(cap))
+}
+
+/// Skips the test unless the kernel has `cap`: `require_cap(Cap::ImmediateExit)?`.
+pub fn require_cap(cap: Cap) -> Result<i32> {
+    let v = check_cap(cap)?;
+    if v == 0 {
+        return Err(skip_missing(&format!("KVM_CAP_{}", cap_name(cap))));
+    }
+    Ok(v)
+}
+
+/// Like [`require_cap`] for a raw capability number, named as the kernel header names it.
+pub fn require_cap_raw(name: &str, cap: u64) -> Result<i32> {
+    let v = check_cap_raw(cap)?;
+    if v == 0 {
+        return Err(skip_missing(name));
+    }
+    Ok(v)
+}
+
+/// A skip naming the missing requirement and the backend that lacks it.
+pub fn skip_missing(what: &str) -> Error {
+    match backend() {
+        Ok(b) => Error::Skip(format!("requires {what}, which {b} does not provide")),
+        Err(e) => Error::Skip(format!("requires {what} ({e})")),
+    }
+}
+
+fn cap_name(cap: Cap) -> String {
+    // kvm-ioctls names are CamelCase; the kernel's are SHOUTY_SNAKE.
+    let debug = format!("{cap:?}");
+    let mut out = String::new();
+    for (i, c) in debug.chars().enumerate() {
+        if c.is_ascii_uppercase() && i != 0 {
+            out.push('_');
+        }
+        out.push(c.to_ascii_uppercase());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cap_names_follow_the_kernel_header() {
+        assert_eq!(cap_name(Cap::ImmediateExit), "IMMEDIATE_EXIT");
+        assert_eq!(cap_name(Cap::UserMemory), "USER_MEMORY");
+    }
+}

@@ -1,0 +1,68 @@
+//! The guest-physical memory map every VM gets, filled in by the arch module.
+//!
+//! The harness owns the low region (descriptor tables, page tables, ucall
+//! slots, stacks); payloads load above `payload.start`; the ucall MMIO
+//! addresses lie just above guest RAM, where no memory slot is.
+
+use std::ops::Range;
+
+use kvmtest_abi::BOOT_INFO_STRIDE;
+
+/// Size of one vCPU's ucall slot (a `UcallMsg` rounded up).
+pub const UCALL_SLOT_SIZE: u64 = 2048;
+
+/// Addresses outside guest RAM that the ucall transports use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MmioWindow {
+    /// The MMIO transport's doorbell: the guest writes its message address here.
+    pub ucall: u64,
+    /// The shared-memory transport's doorbell: a write here means "read my buffer".
+    pub shared_doorbell: u64,
+    /// End of the window (exclusive).
+    pub end: u64,
+}
+
+/// A VM's guest-physical memory map.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    pub mem_size: u64,
+    pub max_vcpus: usize,
+    /// Harness-owned memory; payloads may not load here.
+    pub reserved: Range<u64>,
+    /// Exception vectors and the doorbell routine.
+    pub firmware: Range<u64>,
+    pub boot_info: u64,
+    pub ucall_slots: u64,
+    /// Memory handed out by `Vm::shared_alloc` (the shared-memory transport's buffers).
+    pub shared_arena: Range<u64>,
+    /// Lowest vCPU stack region; each vCPU gets `stack_stride` bytes, the lowest page a guard.
+    pub stacks: u64,
+    pub stack_stride: u64,
+    /// Where payload segments may be loaded.
+    pub payload: Range<u64>,
+    pub mmio: MmioWindow,
+}
+
+impl Layout {
+    /// Guest address of vCPU `id`'s boot information.
+    pub fn boot_info_of(&self, id: usize) -> u64 {
+        self.boot_info + (id * BOOT_INFO_STRIDE) as u64
+    }
+    /// Guest address of vCPU `id`'s pre-arranged ucall slot.
+    pub fn ucall_slot_of(&self, id: usize) -> u64 {
+        self.ucall_slots + id as u64 * UCALL_SLOT_SIZE
+    }
+    /// Initial stack pointer of vCPU `id` (top of its stack).
+    pub fn stack_top_of(&self, id: usize) -> u64 {
+        self.stacks + (id as u64 + 1) * self.stack_stride
+    }
+    /// Guard page (unmapped) below vCPU `id`'s stack.
+    pub fn stack_guard_of(&self, id: usize) -> u64 {
+        self.stacks + id as u64 * self.stack_stride
+    }
+}
+
+/// Rounds `x` up to a multiple of `align` (a power of two).
+pub const fn align_up(x: u64, align: u64) -> u64 {
+    (x + align - 1) & !(align - 1)
+}

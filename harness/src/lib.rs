@@ -1,0 +1,35 @@
+//! kvmtest: KVM selftests in Rust.
+//!
+//! A test builds a [`Vm`] around a guest [`Payload`] (run-time assembled with
+//! [`asm::AsmGuest`], or a `#![no_std]` ELF from `guest-payloads/`), runs
+//! its vCPUs until each [`Ucall`], and checks what the guest reports. See
+//! ARCHITECTURE.md for the map and the life of one test.
+
+pub mod arch;
+pub mod error;
+pub mod kvm;
+pub mod layout;
+pub mod payload;
+pub mod regs;
+pub mod runner;
+pub mod ucall;
+pub mod vcpu;
+pub mod vm;
+mod watchdog;
+
+pub use arch::host_asm as asm;
+pub use error::{Error, GuestAssert, GuestException, Result};
+pub use kvm::{backend, check_cap, require_cap, require_cap_raw, Backend};
+pub use kvm_bindings;
+pub use kvm_ioctls;
+pub use kvm_ioctls::Cap;
+pub use payload::{Payload, PayloadError};
+pub use regs::RegisterDump;
+pub use ucall::{TransportKind, Ucall, UcallArgs};
+pub use vcpu::{ExitAction, Vcpu};
+pub use vm::{Vm, VmBuilder};
+
+/// Name of the arch this build runs guests for.
+pub fn arch_name() -> &'static str {
+    <arch::HostArch as arch::Arch>::NAME
+}

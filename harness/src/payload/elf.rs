@@ -1,0 +1,234 @@
+//! Loading a payload from its ELF with goblin. Nothing in the file is
+//! trusted: every PT_LOAD segment's file range is checked against the file
+//! and its memory range against the payload region before a byte is copied.
+
+use std::ops::Range;
+
+use goblin::elf::{header, program_header::PT_LOAD, Elf};
+use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
+
+/// Why a payload could not be loaded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PayloadError {
+    #[error("the payload is empty (0 bytes)")]
+    Empty,
+    #[error("not a valid ELF file: {0}")]
+    Malformed(String),
+    #[error("ELF is not 64-bit little-endian")]
+    NotElf64,
+    #[error("ELF is for machine {found} ({found_name}), this VM runs machine {expected} ({expected_name})")]
+    WrongMachine { expected: u16, expected_name: &'static str, found: u16, found_name: &'static str },
+    #[error("ELF type {0} is not an executable (ET_EXEC); build payloads with relocation-model=static")]
+    NotExecutable(u16),
+    #[error("ELF has no PT_LOAD segment")]
+    NoLoadableSegments,
+    #[error("segment {index}: file range {offset:#x}+{filesz:#x} lies outside the {file_len}-byte file")]
+    FileRangeOutOfBounds { index: usize, offset: u64, filesz: u64, file_len: usize },
+    #[error("segment {index}: p_filesz {filesz:#x} is larger than p_memsz {memsz:#x}")]
+    FileszExceedsMemsz { index: usize, filesz: u64, memsz: u64 },
+    #[error(
+        "segment {index}: [{start:#x}, {start:#x}+{memsz:#x}) is outside the payload region [{:#x}, {:#x}){}",
+        region.start, region.end,
+        if *start < region.start { " (it overlaps the harness's own memory: tables, firmware, ucall slots, stacks)" } else { " (beyond guest memory)" }
+    )]
+    SegmentOutsideRegion { index: usize, start: u64, memsz: u64, region: Range<u64> },
+    #[error("segments {first} and {second} overlap")]
+    SegmentsOverlap { first: usize, second: usize },
+    #[error("entry point {entry:#x} is not inside any loaded segment")]
+    EntryOutsideSegments { entry: u64 },
+    #[error("{size:#x}-byte payload does not fit the payload region [{:#x}, {:#x})", region.start, region.end)]
+    TooLarge { size: u64, region: Range<u64> },
+    #[error("writing guest memory: {0}")]
+    GuestMemory(String),
+}
+
+fn machine_name(m: u16) -> &'static str {
+    match m {
+        header::EM_X86_64 => "x86_64",
+        header::EM_AARCH64 => "aarch64",
+        header::EM_386 => "i386",
+        header::EM_RISCV => "riscv",
+        header::EM_ARM => "arm",
+        _ => "unknown",
+    }
+}
+
+/// A PT_LOAD segment after validation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Segment {
+    pub addr: u64,
+    pub memsz: u64,
+    pub file: Range<usize>,
+}
+
+/// Validates `bytes` as a payload for `machine` to be loaded into `region`.
+/// Returns the segments and the entry point; touches no guest memory.
+pub fn parse(bytes: &[u8], region: &Range<u64>, machine: u16) -> Result<(Vec<Segment>, u64), PayloadError> {
+    if bytes.is_empty() {
+        return Err(PayloadError::Empty);
+    }
+    let elf = Elf::parse(bytes).map_err(|e| PayloadError::Malformed(e.to_string()))?;
+    if !elf.is_64 || !elf.little_endian {
+        return Err(PayloadError::NotElf64);
+    }
+    if elf.header.e_machine != machine {
+        return Err(PayloadError::WrongMachine {
+            expected: machine,
+            expected_name: machine_name(machine),
+            found: elf.header.e_machine,
+            found_name: machine_name(elf.header.e_machine),
+        });
+    }
+    if elf.header.e_type != header::ET_EXEC {
+        return Err(PayloadError::NotExecutable(elf.header.e_type));
+    }
+    let mut segments: Vec<Segment> = Vec::new();
+    for (index, ph) in elf.program_headers.iter().enumerate().filter(|(_, p)| p.p_type == PT_LOAD) {
+        if ph.p_memsz == 0 {
+            continue;
+        }
+        let file_end = ph.p_offset.checked_add(ph.p_filesz);
+        if file_end.is_none_or(|e| e > bytes.len() as u64) {
+            return Err(PayloadError::FileRangeOutOfBounds {
+                index,
+                offset: ph.p_offset,
+                filesz: ph.p_filesz,
+                file_len: bytes.len(),
+            });
+        }
+        if ph.p_filesz > ph.p_memsz {
+            return Err(PayloadError::FileszExceedsMemsz { index, filesz: ph.p_filesz, memsz: ph.p_memsz });
+        }
+        let end = ph.p_vaddr.checked_add(ph.p_memsz);
+        if ph.p_vaddr < region.start || end.is_none_or(|e| e > region.end) {
+            return Err(PayloadError::SegmentOutsideRegion {
+                index,
+                start: ph.p_vaddr,
+                memsz: ph.p_memsz,
+                region: region.clone(),
+            });
+        }
+        let seg = Segment {
+            addr: ph.p_vaddr,
+            memsz: ph.p_memsz,
+            file: ph.p_offset as usize..(ph.p_offset + ph.p_filesz) as usize,
+        };
+        if let Some(first) = segments.iter().position(|s| s.addr < seg.addr + seg.memsz && seg.addr < s.addr + s.memsz) {
+            return Err(PayloadError::SegmentsOverlap { first, second: index });
+        }
+        segments.push(seg);
+    }
+    if segments.is_empty() {
+        return Err(PayloadError::NoLoadableSegments);
+    }
+    let entry = elf.header.e_entry;
+    if !segments.iter().any(|s| entry >= s.addr && entry < s.addr + s.memsz) {
+        return Err(PayloadError::EntryOutsideSegments { entry });
+    }
+    Ok((segments, entry))
+}
+
+/// Loads an ELF payload into guest memory; returns its entry point.
+pub fn load(bytes: &[u8], mem: &GuestMemoryMmap, region: Range<u64>, machine: u16) -> Result<u64, PayloadError> {
+    let (segments, entry) = parse(bytes, &region, machine)?;
+    for s in &segments {
+        let data = &bytes[s.file.clone()];
+        mem.write_slice(data, GuestAddress(s.addr)).map_err(|e| PayloadError::GuestMemory(e.to_string()))?;
+        // Fresh guest memory is already zero, so .bss needs no writes (and no
+        // resident pages) unless the region was used before.
+    }
+    Ok(entry)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    const REGION: Range<u64> = 0x20_0000..0x400_0000;
+
+    /// A minimal ELF64 executable with the given PT_LOAD segments
+    /// (vaddr, offset, filesz, memsz) and code bytes after the headers.
+    pub fn tiny_elf(machine: u16, e_type: u16, entry: u64, segs: &[(u64, u64, u64, u64)]) -> Vec<u8> {
+        let phoff = 64u64;
+        let mut b = vec![0u8; 64 + 56 * segs.len()];
+        b[0..4].copy_from_slice(b"\x7fELF");
+        b[4] = 2; // 64-bit
+        b[5] = 1; // little-endian
+        b[6] = 1;
+        b[16..18].copy_from_slice(&e_type.to_le_bytes());
+        b[18..20].copy_from_slice(&machine.to_le_bytes());
+        b[20..24].copy_from_slice(&1u32.to_le_bytes());
+        b[24..32].copy_from_slice(&entry.to_le_bytes());
+        b[32..40].copy_from_slice(&phoff.to_le_bytes());
+        b[52..54].copy_from_slice(&64u16.to_le_bytes());
+        b[54..56].copy_from_slice(&56u16.to_le_bytes());
+        b[56..58].copy_from_slice(&(segs.len() as u16).to_le_bytes());
+        for (i, (vaddr, off, filesz, memsz)) in segs.iter().enumerate() {
+            let p = 64 + 56 * i;
+            b[p..p + 4].copy_from_slice(&PT_LOAD.to_le_bytes());
+            b[p + 4..p + 8].copy_from_slice(&5u32.to_le_bytes());
+            b[p + 8..p + 16].copy_from_slice(&off.to_le_bytes());
+            b[p + 16..p + 24].copy_from_slice(&vaddr.to_le_bytes());
+            b[p + 24..p + 32].copy_from_slice(&vaddr.to_le_bytes());
+            b[p + 32..p + 40].copy_from_slice(&filesz.to_le_bytes());
+            b[p + 40..p + 48].copy_from_slice(&memsz.to_le_bytes());
+            b[p + 48..p + 56].copy_from_slice(&0x1000u64.to_le_bytes());
+        }
+        b.resize(b.len() + 0x100, 0xf4);
+        b
+    }
+
+    fn parse_x86(b: &[u8]) -> Result<(Vec<Segment>, u64), PayloadError> {
+        parse(b, &REGION, header::EM_X86_64)
+    }
+
+    #[test]
+    fn accepts_a_good_executable() {
+        let b = tiny_elf(header::EM_X86_64, header::ET_EXEC, 0x20_0000, &[(0x20_0000, 0x100, 0x10, 0x2000)]);
+        let (segs, entry) = parse_x86(&b).unwrap();
+        assert_eq!(entry, 0x20_0000);
+        assert_eq!(segs, vec![Segment { addr: 0x20_0000, memsz: 0x2000, file: 0x100..0x110 }]);
+    }
+
+    #[test]
+    fn rejects_each_malformation_by_name() {
+        let ok_seg = [(0x20_0000, 0x100, 0x10, 0x10)];
+        assert_eq!(parse_x86(&[]), Err(PayloadError::Empty));
+        assert!(matches!(parse_x86(b"\x7fELF\x02\x01"), Err(PayloadError::Malformed(_))));
+        assert!(matches!(parse_x86(b"MZ not an elf at all, just bytes...................................."), Err(PayloadError::Malformed(_))));
+        let arm = tiny_elf(header::EM_AARCH64, header::ET_EXEC, 0x20_0000, &ok_seg);
+        assert!(matches!(parse_x86(&arm), Err(PayloadError::WrongMachine { found: header::EM_AARCH64, .. })));
+        let dynamic = tiny_elf(header::EM_X86_64, header::ET_DYN, 0x20_0000, &ok_seg);
+        assert_eq!(parse_x86(&dynamic), Err(PayloadError::NotExecutable(header::ET_DYN)));
+        let none = tiny_elf(header::EM_X86_64, header::ET_EXEC, 0x20_0000, &[]);
+        assert_eq!(parse_x86(&none), Err(PayloadError::NoLoadableSegments));
+        let past_file = tiny_elf(header::EM_X86_64, header::ET_EXEC, 0x20_0000, &[(0x20_0000, 0x100, 0x10_0000, 0x10_0000)]);
+        assert!(matches!(parse_x86(&past_file), Err(PayloadError::FileRangeOutOfBounds { index: 0, .. })));
+        let wrap = tiny_elf(header::EM_X86_64, header::ET_EXEC, 0x20_0000, &[(0x20_0000, u64::MAX, 0x10, 0x10)]);
+        assert!(matches!(parse_x86(&wrap), Err(PayloadError::FileRangeOutOfBounds { .. })));
+        let filesz = tiny_elf(header::EM_X86_64, header::ET_EXEC, 0x20_0000, &[(0x20_0000, 0x100, 0x20, 0x10)]);
+        assert!(matches!(parse_x86(&filesz), Err(PayloadError::FileszExceedsMemsz { .. })));
+        let low = tiny_elf(header::EM_X86_64, header::ET_EXEC, 0x1000, &[(0x1000, 0x100, 0x10, 0x10)]);
+        let e = parse_x86(&low).unwrap_err();
+        assert!(e.to_string().contains("harness's own memory"), "{e}");
+        let huge = tiny_elf(header::EM_X86_64, header::ET_EXEC, 0x20_0000, &[(0x20_0000, 0x100, 0x10, u64::MAX - 0x10)]);
+        assert!(parse_x86(&huge).unwrap_err().to_string().contains("beyond guest memory"));
+        let overlap = tiny_elf(
+            header::EM_X86_64,
+            header::ET_EXEC,
+            0x20_0000,
+            &[(0x20_0000, 0x100, 0x10, 0x2000), (0x20_1000, 0x100, 0x10, 0x10)],
+        );
+        assert_eq!(parse_x86(&overlap), Err(PayloadError::SegmentsOverlap { first: 0, second: 1 }));
+        let entry = tiny_elf(header::EM_X86_64, header::ET_EXEC, 0x30_0000, &ok_seg);
+        assert_eq!(parse_x86(&entry), Err(PayloadError::EntryOutsideSegments { entry: 0x30_0000 }));
+    }
+
+    #[test]
+    fn truncated_files_never_panic() {
+        let b = tiny_elf(header::EM_X86_64, header::ET_EXEC, 0x20_0000, &[(0x20_0000, 0x100, 0x10, 0x10)]);
+        for len in 0..b.len() {
+            let _ = parse_x86(&b[..len]);
+        }
+    }
+}

@@ -1,0 +1,343 @@
+//! The ucall layer: how a guest's SYNC / DONE / ABORT / PRINTF reaches the host.
+//!
+//! A transport (one file each: `pio.rs`, `mmio.rs`, `halt.rs`, `shared.rs`)
+//! says three things: what the guest's doorbell does, where each vCPU builds
+//! its message, and which exit is its doorbell. The message format is the one
+//! in `kvmtest_abi`, read here with bounds checks; nothing the guest wrote is
+//! trusted. Decoding a SYNC copies 72 bytes and allocates nothing.
+
+mod halt;
+mod mmio;
+mod pio;
+mod shared;
+
+use std::fmt;
+
+use kvm_ioctls::VcpuExit;
+use kvmtest_abi::{ExceptionArgs, UcallCmd, UCALL_HEADER_SIZE, UCALL_MAGIC, UCALL_MAX_ARGS, UCALL_TEXT_MAX};
+use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
+
+use crate::error::GuestAssert;
+use crate::layout::Layout;
+use crate::{Error, Result};
+
+/// What the guest's doorbell routine does; each arch turns it into code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Doorbell {
+    /// `out dx, eax` with the message address (x86 only).
+    PortOut { port: u16 },
+    /// A store of the message address to an address with no memslot.
+    MmioWrite { addr: u64 },
+    /// HLT (x86, no in-kernel LAPIC): the message is in the vCPU's slot.
+    Halt,
+    /// An HVC forwarded to userspace by the SMCCC filter (arm64).
+    Hypercall { func_id: u32 },
+    /// PSCI SYSTEM_SUSPEND, giving KVM_EXIT_SYSTEM_EVENT (arm64).
+    SystemSuspend,
+}
+
+/// The transports, as a test names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TransportKind {
+    /// The guest passes its message's address through an I/O port exit.
+    Pio,
+    /// The guest writes its message's address to an unmapped address.
+    Mmio,
+    /// The message sits in the vCPU's pre-arranged slot; the guest halts.
+    Halt,
+    /// The host allocates the message buffer up front and hands it to the
+    /// guest; the guest fills it and rings a doorbell. No guest pointer is
+    /// ever translated (the confidential-guest case).
+    Shared,
+    /// arm64: an HVC doorbell forwarded to userspace by the SMCCC filter.
+    Hvc,
+}
+
+impl TransportKind {
+    /// Lower-case name used in test names (`ucall::mmio::sync::elf`).
+    pub fn name(self) -> &'static str {
+        match self {
+            TransportKind::Pio => "pio",
+            TransportKind::Mmio => "mmio",
+            TransportKind::Halt => "halt",
+            TransportKind::Shared => "shared",
+            TransportKind::Hvc => "hvc",
+        }
+    }
+
+    /// The transports this host's arch implements.
+    pub fn all() -> &'static [TransportKind] {
+        <crate::arch::HostArch as crate::arch::Arch>::TRANSPORTS
+    }
+
+    pub(crate) fn instantiate(self, layout: &Layout) -> Result<Box<dyn Transport>> {
+        if !Self::all().contains(&self) {
+            return Err(Error::Unsupported(format!(
+                "the {} ucall transport does not exist on {}",
+                self.name(),
+                <crate::arch::HostArch as crate::arch::Arch>::NAME
+            )));
+        }
+        Ok(match self {
+            TransportKind::Pio => Box::new(pio::Pio::new()),
+            TransportKind::Mmio => Box::new(mmio::Mmio::new(layout)),
+            TransportKind::Halt => Box::new(halt::Halt::new()),
+            TransportKind::Shared => Box::new(shared::Shared::new(layout)),
+            TransportKind::Hvc => return Err(Error::Unsupported("the hvc transport is not built yet".into())),
+        })
+    }
+}
+
+impl fmt::Display for TransportKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A bump allocator over the layout's shared arena (`ucall_shared_alloc`).
+#[derive(Debug, Clone)]
+pub struct SharedArena {
+    next: u64,
+    end: u64,
+}
+
+impl SharedArena {
+    pub fn new(layout: &Layout) -> Self {
+        SharedArena { next: layout.shared_arena.start, end: layout.shared_arena.end }
+    }
+
+    /// Reserves `size` bytes aligned to 64; returns their guest address.
+    pub fn alloc(&mut self, size: u64) -> Result<u64> {
+        let at = crate::layout::align_up(self.next, 64);
+        let end = at.checked_add(size).filter(|e| *e <= self.end).ok_or_else(|| {
+            Error::Memory(format!("shared arena exhausted: {size} bytes wanted, {} left", self.end.saturating_sub(at)))
+        })?;
+        self.next = end;
+        Ok(at)
+    }
+}
+
+/// One ucall transport.
+pub(crate) trait Transport: Send + Sync {
+    /// What the guest's doorbell routine does.
+    fn doorbell(&self) -> Doorbell;
+    /// Where vCPU `id` builds its messages.
+    fn message_buffer(&self, layout: &Layout, id: usize, arena: &mut SharedArena) -> Result<u64>;
+    /// If `exit` is this transport's doorbell: the message's guest address, or
+    /// why the doorbell itself is malformed. `buffer` is the vCPU's own buffer.
+    fn decode(&self, exit: &VcpuExit<'_>, buffer: u64) -> Option<Result<u64, String>>;
+    /// Whether the VM must not have an in-kernel irqchip (HLT must exit).
+    fn forbids_irqchip(&self) -> bool {
+        false
+    }
+}
+
+/// Fixed-capacity arguments of a SYNC, without allocation.
+#[derive(Clone, Copy, PartialEq, Eq, Default)]
+pub struct UcallArgs {
+    len: u8,
+    vals: [u64; UCALL_MAX_ARGS],
+}
+
+impl UcallArgs {
+    pub fn new(vals: &[u64]) -> Self {
+        let mut a = UcallArgs::default();
+        let n = vals.len().min(UCALL_MAX_ARGS);
+        a.vals[..n].copy_from_slice(&vals[..n]);
+        a.len = n as u8;
+        a
+    }
+}
+
+impl std::ops::Deref for UcallArgs {
+    type Target = [u64];
+    fn deref(&self) -> &[u64] {
+        &self.vals[..self.len as usize]
+    }
+}
+
+impl fmt::Debug for UcallArgs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter().map(|v| format!("{v:#x}"))).finish()
+    }
+}
+
+/// A message from the guest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ucall {
+    /// GUEST_SYNC(stage, args...).
+    Sync { stage: u64, args: UcallArgs },
+    /// GUEST_DONE.
+    Done,
+    /// A failed guest assertion.
+    Abort(GuestAssert),
+    /// A line of guest output.
+    Printf(String),
+}
+
+impl Ucall {
+    /// The failure to report when a test did not expect this ucall here.
+    /// An ABORT becomes the guest's own assertion failure.
+    pub fn into_failure(self, vcpu: usize) -> Error {
+        match self {
+            Ucall::Abort(a) => Error::GuestAssert(Box::new(a)),
+            other => Error::UnexpectedUcall { vcpu, ucall: format!("{other:?}") },
+        }
+    }
+}
+
+/// A decoded message: a ucall, or an exception report from the firmware.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Message {
+    Ucall(Ucall),
+    Exception([u64; UCALL_MAX_ARGS]),
+}
+
+fn le32(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+/// Reads and validates the message at `addr`. Every length and address comes
+/// from the guest and is checked before use.
+pub(crate) fn read_message(mem: &GuestMemoryMmap, addr: u64, vcpu: usize) -> Result<Message> {
+    let bad = |why: String| Error::BadUcall { vcpu, addr, why };
+    let mut h = [0u8; UCALL_HEADER_SIZE];
+    mem.read_slice(&mut h, GuestAddress(addr)).map_err(|e| {
+        bad(format!("the {UCALL_HEADER_SIZE}-byte message header is not inside guest memory ({e})"))
+    })?;
+    let magic = le32(&h, 0);
+    if magic != UCALL_MAGIC {
+        return Err(bad(format!(
+            "no message here: magic is {magic:#010x}, not {UCALL_MAGIC:#010x} (doorbell rung without writing a message, or the message was overwritten)"
+        )));
+    }
+    let raw_cmd = le32(&h, 4);
+    let cmd = UcallCmd::from_raw(raw_cmd).ok_or_else(|| bad(format!("unknown ucall command {raw_cmd}")))?;
+    let (line, nargs, file_len, msg_len) = (le32(&h, 8), le32(&h, 12) as usize, le32(&h, 16) as usize, le32(&h, 20) as usize);
+    if nargs > UCALL_MAX_ARGS {
+        return Err(bad(format!("{nargs} arguments, at most {UCALL_MAX_ARGS}")));
+    }
+    if file_len.saturating_add(msg_len) > UCALL_TEXT_MAX {
+        return Err(bad(format!("text of {file_len}+{msg_len} bytes, at most {UCALL_TEXT_MAX}")));
+    }
+    let mut args = [0u64; UCALL_MAX_ARGS];
+    for (i, a) in args.iter_mut().enumerate().take(nargs) {
+        let at = 24 + 8 * i;
+        *a = u64::from_le_bytes(h[at..at + 8].try_into().unwrap_or_default());
+    }
+    // Consume the message so a doorbell rung again without a new one is caught.
+    mem.write_obj(0u32, GuestAddress(addr)).map_err(|e| bad(format!("clearing the magic: {e}")))?;
+
+    let read_text = || -> Result<(String, String)> {
+        let mut text = vec![0u8; file_len + msg_len];
+        mem.read_slice(&mut text, GuestAddress(addr + UCALL_HEADER_SIZE as u64))
+            .map_err(|e| bad(format!("the {}-byte text is not inside guest memory ({e})", text.len())))?;
+        let (file, msg) = text.split_at(file_len);
+        Ok((String::from_utf8_lossy(file).into_owned(), String::from_utf8_lossy(msg).into_owned()))
+    };
+    let ucall = match cmd {
+        UcallCmd::Sync => {
+            if nargs == 0 {
+                return Err(bad("SYNC without a stage argument".into()));
+            }
+            Ucall::Sync { stage: args[0], args: UcallArgs::new(&args[1..nargs]) }
+        }
+        UcallCmd::Done => Ucall::Done,
+        UcallCmd::Printf => Ucall::Printf(read_text()?.1),
+        UcallCmd::Abort => {
+            let (file, msg) = read_text()?;
+            Ucall::Abort(GuestAssert { vcpu, file, line, msg, values: args[..nargs].to_vec() })
+        }
+        UcallCmd::Exception => {
+            if nargs <= ExceptionArgs::SP {
+                return Err(bad(format!("EXCEPTION report with {nargs} values")));
+            }
+            return Ok(Message::Exception(args));
+        }
+    };
+    Ok(Message::Ucall(ucall))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vm_memory::GuestMemoryMmap;
+
+    const MEM: usize = 0x10000;
+
+    fn mem() -> GuestMemoryMmap {
+        GuestMemoryMmap::from_ranges(&[(GuestAddress(0), MEM)]).unwrap()
+    }
+
+    fn put(m: &GuestMemoryMmap, at: u64, cmd: u32, line: u32, args: &[u64], file: &str, msg: &str) {
+        let mut h = vec![];
+        for w in [UCALL_MAGIC, cmd, line, args.len() as u32, file.len() as u32, msg.len() as u32] {
+            h.extend_from_slice(&w.to_le_bytes());
+        }
+        for i in 0..UCALL_MAX_ARGS {
+            h.extend_from_slice(&args.get(i).copied().unwrap_or(0).to_le_bytes());
+        }
+        h.extend_from_slice(file.as_bytes());
+        h.extend_from_slice(msg.as_bytes());
+        m.write_slice(&h, GuestAddress(at)).unwrap();
+    }
+
+    #[test]
+    fn decodes_every_kind() {
+        let m = mem();
+        put(&m, 0x100, 1, 0, &[7, 8, 9], "", "");
+        assert_eq!(read_message(&m, 0x100, 0).unwrap(), Message::Ucall(Ucall::Sync { stage: 7, args: UcallArgs::new(&[8, 9]) }));
+        put(&m, 0x100, 2, 0, &[], "", "");
+        assert_eq!(read_message(&m, 0x100, 0).unwrap(), Message::Ucall(Ucall::Done));
+        put(&m, 0x100, 4, 0, &[], "", "hello");
+        assert_eq!(read_message(&m, 0x100, 0).unwrap(), Message::Ucall(Ucall::Printf("hello".into())));
+        put(&m, 0x100, 3, 42, &[1, 2], "guest.rs", "a == b");
+        let Message::Ucall(Ucall::Abort(a)) = read_message(&m, 0x100, 3).unwrap() else { panic!() };
+        assert_eq!((a.file.as_str(), a.line, a.msg.as_str(), a.values.as_slice(), a.vcpu), ("guest.rs", 42, "a == b", &[1u64, 2][..], 3));
+        put(&m, 0x100, 5, 0, &[14, 2, 0x20_0000, 0xdead, 0x1000, 0], "", "");
+        assert!(matches!(read_message(&m, 0x100, 0).unwrap(), Message::Exception([14, 2, 0x20_0000, 0xdead, 0x1000, 0])));
+    }
+
+    #[test]
+    fn a_message_is_consumed_once() {
+        let m = mem();
+        put(&m, 0x100, 2, 0, &[], "", "");
+        read_message(&m, 0x100, 0).unwrap();
+        let e = read_message(&m, 0x100, 0).unwrap_err().to_string();
+        assert!(e.contains("no message here"), "{e}");
+    }
+
+    #[test]
+    fn rejects_hostile_messages() {
+        let m = mem();
+        let err = |at| read_message(&m, at, 0).unwrap_err().to_string();
+        assert!(err(MEM as u64 + 0x1000).contains("not inside guest memory"));
+        assert!(err(MEM as u64 - 8).contains("not inside guest memory"), "straddling the end");
+        assert!(err(u64::MAX - 4).contains("not inside guest memory"));
+        put(&m, 0x100, 99, 0, &[], "", "");
+        assert!(err(0x100).contains("unknown ucall command 99"));
+        put(&m, 0x100, 1, 0, &[], "", "");
+        assert!(err(0x100).contains("SYNC without a stage"));
+        let mut h = [0u8; UCALL_HEADER_SIZE];
+        h[0..4].copy_from_slice(&UCALL_MAGIC.to_le_bytes());
+        h[4..8].copy_from_slice(&4u32.to_le_bytes());
+        h[20..24].copy_from_slice(&u32::MAX.to_le_bytes());
+        m.write_slice(&h, GuestAddress(0x100)).unwrap();
+        assert!(err(0x100).contains("at most 1024"));
+        h[12..16].copy_from_slice(&7u32.to_le_bytes());
+        m.write_slice(&h, GuestAddress(0x100)).unwrap();
+        assert!(err(0x100).contains("7 arguments"));
+        // A PRINTF whose text runs past the end of memory.
+        put(&m, MEM as u64 - UCALL_HEADER_SIZE as u64, 4, 0, &[], "", "");
+        m.write_obj(1000u32, GuestAddress(MEM as u64 - UCALL_HEADER_SIZE as u64 + 20)).unwrap();
+        assert!(err(MEM as u64 - UCALL_HEADER_SIZE as u64).contains("text is not inside guest memory"));
+    }
+
+    #[test]
+    fn non_utf8_text_is_replaced_not_rejected() {
+        let m = mem();
+        put(&m, 0x100, 4, 0, &[], "", "ok");
+        m.write_slice(&[0xff, 0xfe], GuestAddress(0x100 + UCALL_HEADER_SIZE as u64)).unwrap();
+        assert_eq!(read_message(&m, 0x100, 0).unwrap(), Message::Ucall(Ucall::Printf("\u{fffd}\u{fffd}".into())));
+    }
+}

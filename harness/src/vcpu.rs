@@ -1,0 +1,243 @@
+//! A vCPU and its run loop: KVM_RUN until a ucall arrives, with exits
+//! decoded by the VM's transport and everything else reported with the
+//! guest's registers. The loop makes no syscall besides KVM_RUN.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kvm_ioctls::{VcpuExit, VcpuFd};
+use kvmtest_abi::ExceptionArgs;
+
+use crate::arch::{Arch, HostArch};
+use crate::error::GuestException;
+use crate::ucall::{read_message, Message, Ucall};
+use crate::vm::VmShared;
+use crate::watchdog::{self, WatchEntry};
+use crate::{Error, Result};
+
+/// What a test's exit handler did with an exit that is not a ucall.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitAction {
+    /// The handler dealt with it: enter the guest again.
+    Resume,
+    /// Not an exit this test expects: fail with the exit's details.
+    Unhandled,
+}
+
+/// One vCPU of a [`crate::Vm`].
+pub struct Vcpu {
+    fd: VcpuFd,
+    id: usize,
+    shared: Arc<VmShared>,
+    /// Where this vCPU's messages are built (halt/shared transports read it).
+    msg_buf: u64,
+    watch: Arc<WatchEntry>,
+    timeout: Duration,
+}
+
+impl Vcpu {
+    pub(crate) fn new(mut fd: VcpuFd, id: usize, shared: Arc<VmShared>, msg_buf: u64, timeout: Duration) -> Self {
+        let run = fd.get_kvm_run();
+        let watch = watchdog::register(std::ptr::addr_of_mut!(run.immediate_exit));
+        Vcpu { fd, id, shared, msg_buf, watch, timeout }
+    }
+
+    /// Index of this vCPU.
+    pub fn id(&self) -> usize {
+        self.id
+    }
+
+    /// The kvm-ioctls vCPU, for ioctls the harness does not wrap.
+    pub fn fd(&self) -> &VcpuFd {
+        &self.fd
+    }
+
+    /// Guest address where this vCPU builds its ucall messages.
+    pub fn ucall_buffer(&self) -> u64 {
+        self.msg_buf
+    }
+
+    /// Changes the watchdog timeout of this vCPU.
+    pub fn set_timeout(&mut self, timeout: Duration) {
+        self.timeout = timeout;
+    }
+
+    /// Runs the guest until its next ucall. Any other exit is an error.
+    pub fn run_until_ucall(&mut self) -> Result<Ucall> {
+        self.run_with(|_| ExitAction::Unhandled)
+    }
+
+    /// Runs until the next ucall, printing PRINTF lines on the way; fails on
+    /// ABORT or any ucall other than SYNC and DONE.
+    pub fn next_event(&mut self) -> Result<Ucall> {
+        loop {
+            match self.run_until_ucall()? {
+                Ucall::Printf(line) => println!("[guest vCPU {}] {line}", self.id),
+                u @ (Ucall::Sync { .. } | Ucall::Done) => return Ok(u),
+                other => return Err(other.into_failure(self.id)),
+            }
+        }
+    }
+
+    /// Expects GUEST_SYNC(`stage`, ...) next and returns its values.
+    pub fn expect_sync(&mut self, stage: u64) -> Result<crate::UcallArgs> {
+        match self.next_event()? {
+            Ucall::Sync { stage: s, args } if s == stage => Ok(args),
+            other => Err(Error::UnexpectedUcall { vcpu: self.id, ucall: format!("{other:?}, expected SYNC({stage})") }),
+        }
+    }
+
+    /// Expects GUEST_DONE next.
+    pub fn expect_done(&mut self) -> Result<()> {
+        match self.next_event()? {
+            Ucall::Done => Ok(()),
+            other => Err(Error::UnexpectedUcall { vcpu: self.id, ucall: format!("{other:?}, expected DONE") }),
+        }
+    }
+
+    /// Runs until the next ucall; `on_exit` sees every other exit first and
+    /// may handle it (e.g. answer a KVM_EXIT_HYPERCALL) and resume.
+    pub fn run_with(&mut self, mut on_exit: impl FnMut(&mut VcpuExit<'_>) -> ExitAction) -> Result<Ucall> {
+        self.watch.arm(self.timeout);
+        let result = self.run_loop(&mut on_exit);
+        if self.watch.disarm() {
+            if let Err(Error::Kvm { source, .. }) = &result {
+                if source.errno() == libc::EINTR {
+                    return Err(self.watchdog_error());
+                }
+            }
+        }
+        result
+    }
+
+    fn run_loop(&mut self, on_exit: &mut dyn FnMut(&mut VcpuExit<'_>) -> ExitAction) -> Result<Ucall> {
+        let shared = Arc::clone(&self.shared);
+        loop {
+            let addr = match self.fd.run() {
+                Ok(mut exit) => match shared.transport.decode(&exit, self.msg_buf) {
+                    Some(Ok(addr)) => addr,
+                    Some(Err(why)) => return Err(Error::BadUcall { vcpu: self.id, addr: 0, why }),
+                    None => match on_exit(&mut exit) {
+                        ExitAction::Resume => continue,
+                        ExitAction::Unhandled => {
+                            let what = describe_exit(&exit);
+                            return Err(self.unexpected_exit(what));
+                        }
+                    },
+                },
+                Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => {
+                    if self.watch.fired() {
+                        return Err(Error::Kvm { op: "KVM_RUN", source: e });
+                    }
+                    continue;
+                }
+                Err(e) => return Err(Error::Kvm { op: "KVM_RUN", source: e }),
+            };
+            return match read_message(&shared.mem, addr, self.id)? {
+                Message::Ucall(u) => Ok(u),
+                Message::Exception(args) => Err(self.exception_error(&args)),
+            };
+        }
+    }
+
+    fn exception_error(&self, a: &[u64]) -> Error {
+        let (vector, error_code) = (a[ExceptionArgs::VECTOR], a[ExceptionArgs::ERROR_CODE]);
+        Error::GuestException {
+            exception: Box::new(GuestException {
+                vcpu: self.id,
+                name: HostArch::exception_name(vector, error_code),
+                vector,
+                error_code,
+                pc: a[ExceptionArgs::PC],
+                fault_addr: a[ExceptionArgs::FAULT_ADDR],
+                sp: a[ExceptionArgs::SP],
+            }),
+            regs: Box::new(HostArch::dump_regs(&self.fd)),
+        }
+    }
+
+    fn watchdog_error(&self) -> Error {
+        Error::Watchdog {
+            vcpu: self.id,
+            timeout_ms: self.timeout.as_millis() as u64,
+            pc: HostArch::pc(&self.fd).unwrap_or(u64::MAX),
+            regs: Box::new(HostArch::dump_regs(&self.fd)),
+        }
+    }
+
+    fn unexpected_exit(&mut self, what: ExitDescription) -> Error {
+        let mut exit = what.text;
+        if what.internal_error {
+            let run = self.fd.get_kvm_run();
+            // SAFETY: exit_reason is KVM_EXIT_INTERNAL_ERROR, so `internal` is the active union member.
+            let internal = unsafe { run.__bindgen_anon_1.internal };
+            let n = (internal.ndata as usize).min(internal.data.len());
+            exit = format!(
+                "KVM_EXIT_INTERNAL_ERROR suberror {} ({}), data {:x?}",
+                internal.suberror,
+                internal_error_name(internal.suberror),
+                &internal.data[..n]
+            );
+        }
+        let backend = crate::kvm::backend().ok();
+        let hint = match (what.internal_error, backend) {
+            (true, Some(b)) if b.is_pvm() => format!(
+                " [backend {b}: PVM's emulator ends the run on SSE or INT3 met after an exit; this is a backend limit]"
+            ),
+            (_, Some(b)) => format!(" [backend {b}]"),
+            _ => String::new(),
+        };
+        Error::UnexpectedExit {
+            vcpu: self.id,
+            exit,
+            pc: HostArch::pc(&self.fd).unwrap_or(u64::MAX),
+            hint,
+            regs: Box::new(HostArch::dump_regs(&self.fd)),
+        }
+    }
+}
+
+impl Drop for Vcpu {
+    fn drop(&mut self) {
+        // The kvm_run mapping goes away with `fd`: make sure the watchdog can
+        // no longer touch it.
+        self.watch.disarm();
+    }
+}
+
+struct ExitDescription {
+    text: String,
+    internal_error: bool,
+}
+
+fn internal_error_name(suberror: u32) -> &'static str {
+    match suberror {
+        1 => "emulation failure",
+        2 => "simultaneous exceptions",
+        3 => "delivery event via the guest's IDT failed",
+        4 => "unexpected VM-exit",
+        _ => "unknown",
+    }
+}
+
+fn describe_exit(exit: &VcpuExit<'_>) -> ExitDescription {
+    let text = match exit {
+        VcpuExit::IoOut(port, data) => format!("KVM_EXIT_IO out to port {port:#x} ({} bytes: {data:x?}), not a ucall port", data.len()),
+        VcpuExit::IoIn(port, data) => format!("KVM_EXIT_IO in from port {port:#x} ({} bytes)", data.len()),
+        VcpuExit::MmioWrite(addr, data) => format!("KVM_EXIT_MMIO write of {data:x?} to {addr:#x}, not a ucall address"),
+        VcpuExit::MmioRead(addr, data) => format!("KVM_EXIT_MMIO read of {} bytes from {addr:#x}", data.len()),
+        VcpuExit::Hlt => "KVM_EXIT_HLT (the guest halted outside a ucall)".into(),
+        VcpuExit::Shutdown => "KVM_EXIT_SHUTDOWN (triple fault: an exception while delivering #DF)".into(),
+        VcpuExit::FailEntry(reason, cpu) => format!("KVM_EXIT_FAIL_ENTRY, hardware entry failure reason {reason:#x} on CPU {cpu}"),
+        VcpuExit::InternalError => "KVM_EXIT_INTERNAL_ERROR".into(),
+        VcpuExit::SystemEvent(kind, data) => format!("KVM_EXIT_SYSTEM_EVENT type {kind} data {data:x?}"),
+        VcpuExit::Hypercall(h) => format!("KVM_EXIT_HYPERCALL nr {:#x} args {:x?}", h.nr, h.args),
+        VcpuExit::Debug(_) => "KVM_EXIT_DEBUG".into(),
+        VcpuExit::Exception => "KVM_EXIT_EXCEPTION".into(),
+        VcpuExit::X86Rdmsr(m) => format!("KVM_EXIT_X86_RDMSR of MSR {:#x}", m.index),
+        VcpuExit::X86Wrmsr(m) => format!("KVM_EXIT_X86_WRMSR of {:#x} to MSR {:#x}", m.data, m.index),
+        VcpuExit::Unsupported(reason) => format!("exit reason {reason} (not decoded by kvm-ioctls)"),
+        other => format!("{other:?}"),
+    };
+    ExitDescription { text, internal_error: matches!(exit, VcpuExit::InternalError) }
+}

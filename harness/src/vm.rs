@@ -1,0 +1,268 @@
+//! A VM: guest memory, the arch's tables and firmware, a payload, vCPUs and
+//! the ucall transport, built in one call.
+//!
+//! ```no_run
+//! # use kvmtest::{Vm, Payload, TransportKind};
+//! # fn f(elf: &'static [u8]) -> kvmtest::Result<()> {
+//! let mut vm = Vm::builder().payload(Payload::elf(elf)).transport(TransportKind::Mmio).build()?;
+//! vm.vcpu(0).expect_sync(1)?;
+//! vm.vcpu(0).expect_done()?;
+//! # Ok(()) }
+//! ```
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kvm_bindings::kvm_userspace_memory_region;
+use kvm_ioctls::{Kvm, VmFd};
+use kvmtest_abi::{TransportId, VcpuBootInfo, BOOT_ARGS};
+use vm_memory::mmap::MmapRegionBuilder;
+use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap, GuestMemoryRegion, GuestRegionMmap};
+
+use crate::arch::{Arch, HostArch};
+use crate::kvm::open_kvm;
+use crate::layout::Layout;
+use crate::payload::Payload;
+use crate::ucall::{SharedArena, Transport, TransportKind};
+use crate::vcpu::Vcpu;
+use crate::{Error, Result};
+
+/// Default guest RAM.
+pub const DEFAULT_MEM_SIZE: u64 = 64 << 20;
+/// Default watchdog timeout; `KVMTEST_TIMEOUT_MS` overrides it.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// State the vCPUs share with their VM.
+pub(crate) struct VmShared {
+    pub mem: GuestMemoryMmap,
+    pub transport: Box<dyn Transport>,
+}
+
+/// Builds a [`Vm`].
+pub struct VmBuilder {
+    mem_size: u64,
+    vcpus: usize,
+    transport: TransportKind,
+    payload: Option<Payload>,
+    irqchip: bool,
+    timeout: Duration,
+    args: [u64; BOOT_ARGS],
+}
+
+impl Default for VmBuilder {
+    fn default() -> Self {
+        let timeout = std::env::var("KVMTEST_TIMEOUT_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .map(Duration::from_millis)
+            .unwrap_or(DEFAULT_TIMEOUT);
+        VmBuilder {
+            mem_size: DEFAULT_MEM_SIZE,
+            vcpus: 1,
+            transport: TransportKind::all()[0],
+            payload: None,
+            irqchip: false,
+            timeout,
+            args: [0; BOOT_ARGS],
+        }
+    }
+}
+
+impl VmBuilder {
+    /// Guest RAM in bytes (mapped lazily: untouched pages cost nothing).
+    pub fn mem_size(mut self, bytes: u64) -> Self {
+        self.mem_size = bytes;
+        self
+    }
+    /// Number of vCPUs.
+    pub fn vcpus(mut self, n: usize) -> Self {
+        self.vcpus = n;
+        self
+    }
+    /// The ucall transport.
+    pub fn transport(mut self, t: TransportKind) -> Self {
+        self.transport = t;
+        self
+    }
+    /// The code the vCPUs run.
+    pub fn payload(mut self, p: Payload) -> Self {
+        self.payload = Some(p);
+        self
+    }
+    /// Creates the in-kernel irqchip (costly at teardown: only when needed).
+    pub fn irqchip(mut self, on: bool) -> Self {
+        self.irqchip = on;
+        self
+    }
+    /// Watchdog timeout for each `run_until_ucall`.
+    pub fn timeout(mut self, t: Duration) -> Self {
+        self.timeout = t;
+        self
+    }
+    /// Test-defined boot argument `i`, read by the guest with `boot_arg(i)`.
+    pub fn arg(mut self, i: usize, value: u64) -> Self {
+        if let Some(a) = self.args.get_mut(i) {
+            *a = value;
+        }
+        self
+    }
+
+    /// Creates the VM, loads the payload and creates the vCPUs.
+    pub fn build(self) -> Result<Vm> {
+        let payload = self.payload.as_ref().ok_or_else(|| Error::Config("no payload given".into()))?;
+        let layout = HostArch::layout(self.mem_size)?;
+        if self.vcpus == 0 || self.vcpus > layout.max_vcpus {
+            return Err(Error::Config(format!("{} vCPUs: between 1 and {} are possible", self.vcpus, layout.max_vcpus)));
+        }
+        let transport = self.transport.instantiate(&layout)?;
+        if transport.forbids_irqchip() && self.irqchip {
+            return Err(Error::Config(format!(
+                "the {} transport needs HLT to exit to userspace, which an in-kernel irqchip prevents",
+                self.transport
+            )));
+        }
+
+        let kvm = open_kvm()?;
+        let fd = kvm.create_vm().map_err(Error::kvm("KVM_CREATE_VM"))?;
+        let mem = create_memory(self.mem_size)?;
+        register_memory(&fd, &mem)?;
+        let arch = HostArch::init_vm(&kvm, &fd, self.irqchip)?;
+        let doorbell = HostArch::setup_memory(&mem, &layout, transport.doorbell())?;
+        let entry = payload.load(&mem, layout.payload.clone(), HostArch::ELF_MACHINE)?;
+
+        let mut arena = SharedArena::new(&layout);
+        let mut buffers = Vec::with_capacity(self.vcpus);
+        for id in 0..self.vcpus {
+            let buf = transport.message_buffer(&layout, id, &mut arena)?;
+            let info = VcpuBootInfo {
+                ucall_fn: doorbell,
+                ucall_buf: buf,
+                vcpu_id: id as u64,
+                transport: transport_id(self.transport) as u64,
+                args: self.args,
+                ..Default::default()
+            };
+            write_boot_info(&mem, layout.boot_info_of(id), &info)?;
+            buffers.push(buf);
+        }
+
+        let shared = Arc::new(VmShared { mem, transport });
+        let mut vcpus = Vec::with_capacity(self.vcpus);
+        for (id, buf) in buffers.into_iter().enumerate() {
+            let vfd = fd.create_vcpu(id as u64).map_err(Error::kvm("KVM_CREATE_VCPU"))?;
+            HostArch::setup_vcpu(&arch, &fd, &vfd, &layout, id, entry)?;
+            vcpus.push(Vcpu::new(vfd, id, Arc::clone(&shared), buf, self.timeout));
+        }
+        HostArch::finish_vm(&arch, &fd)?;
+        Ok(Vm { vcpus, fd, _kvm: kvm, shared, layout, arena, transport: self.transport, entry })
+    }
+}
+
+fn transport_id(t: TransportKind) -> TransportId {
+    match t {
+        TransportKind::Pio => TransportId::Pio,
+        TransportKind::Mmio => TransportId::Mmio,
+        TransportKind::Halt => TransportId::Halt,
+        TransportKind::Shared => TransportId::Shared,
+        TransportKind::Hvc => TransportId::Hvc,
+    }
+}
+
+fn create_memory(size: u64) -> Result<GuestMemoryMmap> {
+    let region = MmapRegionBuilder::new(size as usize)
+        .with_mmap_prot(libc::PROT_READ | libc::PROT_WRITE)
+        .with_mmap_flags(libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE)
+        .build()
+        .map_err(|e| Error::Memory(format!("mapping {size:#x} bytes: {e}")))?;
+    let region = GuestRegionMmap::new(region, GuestAddress(0))
+        .ok_or_else(|| Error::Memory(format!("{size:#x} bytes at guest address 0 overflow the address space")))?;
+    GuestMemoryMmap::from_regions(vec![region]).map_err(|e| Error::Memory(e.to_string()))
+}
+
+fn register_memory(vm: &VmFd, mem: &GuestMemoryMmap) -> Result<()> {
+    for (slot, region) in mem.iter().enumerate() {
+        let host = region.as_ptr() as u64;
+        let r = kvm_userspace_memory_region {
+            slot: slot as u32,
+            flags: 0,
+            guest_phys_addr: region.start_addr().0,
+            memory_size: region.len(),
+            userspace_addr: host,
+        };
+        // SAFETY: the region is a live mapping of exactly `memory_size` bytes
+        // owned by `mem`, which the VM keeps (in VmShared) until after the VM fd
+        // is closed; KVM only accesses it on the guest's behalf.
+        unsafe { vm.set_user_memory_region(r) }.map_err(Error::kvm("KVM_SET_USER_MEMORY_REGION"))?;
+    }
+    Ok(())
+}
+
+fn write_boot_info(mem: &GuestMemoryMmap, at: u64, info: &VcpuBootInfo) -> Result<()> {
+    let words = [info.ucall_fn, info.ucall_buf, info.vcpu_id, info.exc_fixup, info.exc_vector, info.transport];
+    let all = words.iter().chain(info.args.iter());
+    for (i, w) in all.enumerate() {
+        mem.write_obj(*w, GuestAddress(at + 8 * i as u64))
+            .map_err(|e| Error::Memory(format!("writing boot info: {e}")))?;
+    }
+    Ok(())
+}
+
+/// A running VM.
+pub struct Vm {
+    // Field order is drop order: vCPUs go before the VM fd, the VM fd before
+    // the memory it maps (held by `shared`).
+    vcpus: Vec<Vcpu>,
+    fd: VmFd,
+    _kvm: Kvm,
+    shared: Arc<VmShared>,
+    layout: Layout,
+    arena: SharedArena,
+    transport: TransportKind,
+    entry: u64,
+}
+
+impl Vm {
+    pub fn builder() -> VmBuilder {
+        VmBuilder::default()
+    }
+
+    /// vCPU `id`. Panics if there is no such vCPU (a bug in the test).
+    pub fn vcpu(&mut self, id: usize) -> &mut Vcpu {
+        let n = self.vcpus.len();
+        self.vcpus.get_mut(id).unwrap_or_else(|| panic!("vCPU {id} does not exist: the VM has {n}"))
+    }
+
+    /// All vCPUs, e.g. to run each on its own thread.
+    pub fn vcpus_mut(&mut self) -> &mut [Vcpu] {
+        &mut self.vcpus
+    }
+
+    /// The kvm-ioctls VM, for ioctls the harness does not wrap.
+    pub fn fd(&self) -> &VmFd {
+        &self.fd
+    }
+
+    /// Guest memory (bounds-checked access through vm-memory).
+    pub fn mem(&self) -> &GuestMemoryMmap {
+        &self.shared.mem
+    }
+
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    pub fn transport(&self) -> TransportKind {
+        self.transport
+    }
+
+    /// The payload's entry point.
+    pub fn entry(&self) -> u64 {
+        self.entry
+    }
+
+    /// Allocates `size` bytes of guest memory shared with the host
+    /// (`ucall_shared_alloc`); returns its guest address.
+    pub fn shared_alloc(&mut self, size: u64) -> Result<u64> {
+        self.arena.alloc(size)
+    }
+}
