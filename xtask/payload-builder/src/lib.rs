@@ -1,1 +1,85 @@
+//! Builds the `#![no_std]` guest payloads of `guest-payloads/` for one arch,
+//! with a nested cargo in its own target directory. Used by the tests' build
+//! script (so a plain `cargo test` has fresh payloads) and by
+//! `cargo xtask build-payloads`.
 
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The rustc target guest payloads of `arch` are built for. Both are
+/// soft-float: guests never touch FP/SIMD state.
+pub fn guest_target(arch: &str) -> Result<&'static str, String> {
+    match arch {
+        "x86_64" => Ok("x86_64-unknown-none"),
+        "aarch64" => Ok("aarch64-unknown-none-softfloat"),
+        other => Err(format!("kvmtest has no guest payloads for arch `{other}` (x86_64 and aarch64 only)")),
+    }
+}
+
+/// Names of the payload binaries (`guest-payloads/payloads/src/bin/*.rs`), sorted.
+pub fn payload_names(guest_dir: &Path) -> Result<Vec<String>, String> {
+    let bin = guest_dir.join("payloads/src/bin");
+    let mut names: Vec<String> = std::fs::read_dir(&bin)
+        .map_err(|e| format!("reading {}: {e}", bin.display()))?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str()?.strip_suffix(".rs").map(str::to_string))
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+fn target_installed(target: &str) -> bool {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let Ok(out) = Command::new(rustc).args(["--print", "sysroot"]).output() else { return true };
+    let sysroot = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    Path::new(&sysroot).join("lib/rustlib").join(target).exists()
+}
+
+/// Builds every payload for `arch` into `target_dir`; returns (name, ELF path).
+pub fn build(guest_dir: &Path, arch: &str, target_dir: &Path) -> Result<Vec<(String, PathBuf)>, String> {
+    let target = guest_target(arch)?;
+    if !target_installed(target) {
+        return Err(format!(
+            "the Rust target `{target}` is not installed, so the {arch} guest payloads cannot be built.\n\
+             Run `cargo xtask setup` (or `rustup target add {target}`)."
+        ));
+    }
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(guest_dir)
+        .args(["build", "--release", "--locked", "--target", target, "--target-dir"])
+        .arg(target_dir);
+    // The outer cargo's settings (host RUSTFLAGS, its target, jobserver, build
+    // script variables) must not leak into the guest build.
+    for (k, _) in std::env::vars_os() {
+        let Some(k) = k.to_str() else { continue };
+        let outer = (k.starts_with("CARGO_") && k != "CARGO_HOME")
+            || matches!(k, "RUSTFLAGS" | "RUSTC_WRAPPER" | "RUSTC_WORKSPACE_WRAPPER" | "RUSTDOCFLAGS" | "MAKEFLAGS" | "MFLAGS" | "TARGET" | "HOST" | "OUT_DIR");
+        if outer {
+            cmd.env_remove(k);
+        }
+    }
+    let out = cmd.output().map_err(|e| format!("running cargo for the guest payloads: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "building the {arch} guest payloads failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let dir = target_dir.join(target).join("release");
+    payload_names(guest_dir)?
+        .into_iter()
+        .map(|n| {
+            let p = dir.join(&n);
+            if p.exists() { Ok((n, p)) } else { Err(format!("payload {} was not built", p.display())) }
+        })
+        .collect()
+}
+
+/// The files a change to which must rebuild the payloads.
+pub fn inputs(guest_dir: &Path) -> Vec<PathBuf> {
+    ["runtime", "payloads", "link.ld", "Cargo.toml", "Cargo.lock", ".cargo", "../harness/abi"]
+        .iter()
+        .map(|p| guest_dir.join(p))
+        .collect()
+}

@@ -1,0 +1,78 @@
+//! The framework's self-test payload: it misbehaves in the way boot argument
+//! 0 asks for, and the host checks that the harness reports it exactly.
+//! Before faulting it announces, with SYNC(1, address), where it will fault.
+#![no_std]
+#![no_main]
+
+use core::arch::asm;
+
+use kvmtest_guest::{boot_arg, guest_assert_eq, guest_sync};
+
+const UD: u64 = 0;
+const PAGE_FAULT: u64 = 1;
+const ENDLESS_LOOP: u64 = 2;
+const STACK_OVERFLOW: u64 = 3;
+const PROBE_FAULT: u64 = 4;
+const PANIC: u64 = 5;
+
+/// An address in the harness's unmapped null page.
+const UNMAPPED: u64 = 0x10;
+
+#[inline(never)]
+#[allow(unconditional_recursion)]
+fn recurse(depth: u64) -> u64 {
+    let pad = [depth; 64];
+    // SAFETY: read_volatile of a live local keeps the frame from being optimised away.
+    let v = unsafe { core::ptr::read_volatile(&pad[depth as usize % 64]) };
+    recurse(depth + 1) + v
+}
+
+fn main() {
+    match boot_arg(0) {
+        UD => {
+            let at: u64;
+            // SAFETY: computes the address of the ud2 below, then executes it;
+            // the harness reports the #UD.
+            unsafe { asm!("lea {at}, [rip + 2f]", at = out(reg) at, options(nostack)) };
+            guest_sync!(1, at);
+            // SAFETY: deliberately raises #UD at label 2.
+            unsafe { asm!("2:", "ud2", options(nostack, noreturn)) };
+        }
+        PAGE_FAULT => {
+            guest_sync!(1, UNMAPPED);
+            // SAFETY: deliberately reads the unmapped null page: a #PF.
+            let v = unsafe { core::ptr::read_volatile(UNMAPPED as *const u64) };
+            guest_sync!(2, v);
+        }
+        ENDLESS_LOOP => {
+            guest_sync!(1, 0u64);
+            loop {
+                core::hint::spin_loop();
+            }
+        }
+        STACK_OVERFLOW => {
+            guest_sync!(1, 0u64);
+            let v = recurse(0);
+            guest_sync!(2, v);
+        }
+        PROBE_FAULT => {
+            // An MSR no CPU has: RDMSR faults with #GP, and rdmsr_safe turns
+            // it into a value instead of an exception report.
+            let vector = match kvmtest_guest::arch::rdmsr_safe(0xdead_beef) {
+                Ok(_) => 0,
+                Err(v) => v,
+            };
+            guest_assert_eq!(vector, 13u8, "RDMSR of a bogus MSR should #GP");
+            guest_sync!(1, vector);
+        }
+        PANIC => {
+            let v = [1u8, 2, 3];
+            let i = boot_arg(1) as usize;
+            guest_sync!(1, line!() + 1);
+            guest_sync!(2, v[i]);
+        }
+        _ => {}
+    }
+}
+
+kvmtest_guest::entry!(main);
