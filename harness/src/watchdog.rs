@@ -123,10 +123,8 @@ fn install_kick_handler() {
 
 /// Registers a vCPU whose kvm_run.immediate_exit byte is at `immediate_exit`.
 pub(crate) fn register(immediate_exit: *mut u8) -> Arc<WatchEntry> {
-    let entry = Arc::new(WatchEntry {
-        state: Mutex::new(State { deadline: None, thread: 0, fired: false }),
-        immediate_exit,
-    });
+    let entry =
+        Arc::new(WatchEntry { state: Mutex::new(State { deadline: None, thread: 0, fired: false }), immediate_exit });
     watchdog().entries.lock().unwrap_or_else(|e| e.into_inner()).push(Arc::downgrade(&entry));
     entry
 }

@@ -47,6 +47,8 @@ pub trait Arch {
     fn dump_regs(vcpu: &VcpuFd) -> RegisterDump;
     /// Human name of an exception reported by the firmware.
     fn exception_name(vector: u64, error_code: u64) -> String;
+    /// What an exception reported by the firmware means.
+    fn exception_kind(vector: u64, error_code: u64) -> crate::error::ExceptionKind;
 }
 
 /// Run-time assembled guests for the host's arch (`kvmtest::asm`).

@@ -21,10 +21,10 @@ const UNMAPPED: u64 = 0x10;
 #[inline(never)]
 #[allow(unconditional_recursion)]
 fn recurse(depth: u64) -> u64 {
-    let pad = [depth; 64];
-    // SAFETY: read_volatile of a live local keeps the frame from being optimised away.
-    let v = unsafe { core::ptr::read_volatile(&pad[depth as usize % 64]) };
-    recurse(depth + 1) + v
+    // black_box keeps both the 512-byte frame and the non-tail call: without
+    // it LLVM turns this recursion into a loop that never overflows.
+    let pad = core::hint::black_box([depth; 64]);
+    core::hint::black_box(recurse(depth + 1)) + pad[depth as usize % 64]
 }
 
 fn main() {
