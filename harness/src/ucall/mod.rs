@@ -217,9 +217,6 @@ pub(crate) fn read_message(mem: &GuestMemoryMmap, addr: u64, vcpu: usize) -> Res
     if nargs > UCALL_MAX_ARGS {
         return Err(bad(format!("{nargs} arguments, at most {UCALL_MAX_ARGS}")));
     }
-    if file_len.saturating_add(msg_len) > UCALL_TEXT_MAX {
-        return Err(bad(format!("text of {file_len}+{msg_len} bytes, at most {UCALL_TEXT_MAX}")));
-    }
     let mut args = [0u64; UCALL_MAX_ARGS];
     for (i, a) in args.iter_mut().enumerate().take(nargs) {
         let at = 24 + 8 * i;
@@ -228,7 +225,12 @@ pub(crate) fn read_message(mem: &GuestMemoryMmap, addr: u64, vcpu: usize) -> Res
     // Consume the message so a doorbell rung again without a new one is caught.
     mem.write_obj(0u32, GuestAddress(addr)).map_err(|e| bad(format!("clearing the magic: {e}")))?;
 
+    // Only PRINTF and ABORT carry text; SYNC and DONE leave `line` and the
+    // text lengths unwritten (fewer guest instructions per ucall).
     let read_text = || -> Result<(String, String)> {
+        if file_len.saturating_add(msg_len) > UCALL_TEXT_MAX {
+            return Err(bad(format!("text of {file_len}+{msg_len} bytes, at most {UCALL_TEXT_MAX}")));
+        }
         let mut text = vec![0u8; file_len + msg_len];
         mem.read_slice(&mut text, GuestAddress(addr + UCALL_HEADER_SIZE as u64))
             .map_err(|e| bad(format!("the {}-byte text is not inside guest memory ({e})", text.len())))?;

@@ -23,6 +23,18 @@ pub fn set_boot_field(offset: usize, value: u64) {
     unsafe { asm!("mov gs:[{off}], {v}", v = in(reg) value, off = in(reg) offset, options(nostack, preserves_flags)) };
 }
 
+/// This vCPU's message buffer (`VcpuBootInfo::ucall_buf`), in one load.
+#[inline(always)]
+pub fn ucall_buffer() -> *mut UcallMsg {
+    let v: *mut UcallMsg;
+    // SAFETY: as in `boot_field`, with the offset as an immediate.
+    unsafe {
+        asm!("mov {v}, qword ptr gs:[{off}]", v = out(reg) v, off = const boot_offsets::UCALL_BUF,
+             options(nostack, readonly, preserves_flags))
+    };
+    v
+}
+
 /// Rings the VM's ucall doorbell for the message at `msg`.
 #[inline(always)]
 pub fn doorbell(msg: *mut UcallMsg) {
