@@ -14,7 +14,7 @@ fn run(suite: &[PathBuf], quick: bool) -> Result<Vec<kvmtest_bench::report::Row>
     use kvmtest_bench::{start, suite as suite_time};
     use kvmtest_tests::payloads::BENCH;
 
-    let (rounds, batch, starts, suite_runs) = if quick { (10, 50, 5, 1) } else { (60, 100, 31, 3) };
+    let (rounds, batch, starts, suite_runs) = if quick { (20, 25, 5, 1) } else { (200, 25, 41, 3) };
     let mut rows = Vec::new();
     for &t in TransportKind::all() {
         rows.push(exits::measure(t, GuestKind::Dynasm, rounds, batch)?);
@@ -27,7 +27,7 @@ fn run(suite: &[PathBuf], quick: bool) -> Result<Vec<kvmtest_bench::report::Row>
     let (h_big, r_big) = start::measure(BENCH, BIG, starts)?;
     rows.push(start::row(SMALL, &h_small, &r_small));
     rows.push(start::row(BIG, &h_big, &r_big));
-    rows.push(start::flatness_row(SMALL, BIG, &h_small, &h_big));
+    rows.push(start::growth_row(SMALL, BIG, (&h_small, &h_big), (&r_small, &r_big)));
     eprintln!("bench: cold start");
     rows.push(start::memory_row(BENCH, 1 << 30, if quick { 3 } else { 5 })?);
     if !suite.is_empty() {

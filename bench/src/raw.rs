@@ -3,7 +3,8 @@
 //! is read from the mmap'ed `kvm_run`. No kvmtest code is on its path.
 //!
 //! ```text
-//!  0x1000  PML4 -> 0x2000 PDPT -> 0x3000 PD: 0..1 GiB in 2 MiB pages
+//!  0x1000  PML4 -> 0x2000 PDPT -> 0x3000 PD: 0..1 GiB in 2 MiB pages,
+//!          but the first 2 MiB in 4 KiB pages through the PT at 0x4000
 //!  0x5000  boot info (what an ELF payload finds at GS base)
 //!  0x6000  message buffer
 //!  0x7000  doorbell routine (ELF payloads call it)
@@ -21,6 +22,7 @@ use kvmtest_abi::boot_offsets;
 pub const PML4: u64 = 0x1000;
 pub const PDPT: u64 = 0x2000;
 pub const PD: u64 = 0x3000;
+pub const PT_LOW: u64 = 0x4000;
 pub const BOOT_INFO: u64 = 0x5000;
 pub const MSG: u64 = 0x6000;
 pub const DOORBELL: u64 = 0x7000;
@@ -117,8 +119,15 @@ impl RawVm {
 
         raw.write_u64(PML4, PDPT | PTE_PRESENT_RW);
         raw.write_u64(PDPT, PD | PTE_PRESENT_RW);
-        for i in 0..512 {
+        for i in 1..512 {
             raw.write_u64(PD + 8 * i, (i * MIB2) | PTE_PRESENT_RW | PTE_HUGE);
+        }
+        // The low 2 MiB in 4 KiB pages, as the harness maps them (its null
+        // page and stack guards need them): the guest's page walks, which an
+        // emulating backend does per instruction, are then the same depth.
+        raw.write_u64(PD, PT_LOW | PTE_PRESENT_RW);
+        for i in 0..512 {
+            raw.write_u64(PT_LOW + 8 * i, (i * 4096) | PTE_PRESENT_RW);
         }
         raw.write_u64(BOOT_INFO + boot_offsets::UCALL_BUF as u64, MSG);
         raw.write_u64(BOOT_INFO + boot_offsets::UCALL_FN as u64, DOORBELL);

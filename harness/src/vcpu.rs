@@ -111,11 +111,13 @@ impl Vcpu {
     }
 
     fn run_loop(&mut self, on_exit: &mut dyn FnMut(&mut VcpuExit<'_>) -> ExitAction) -> Result<Ucall> {
-        let shared = Arc::clone(&self.shared);
-        loop {
-            let addr = match self.fd.run() {
-                Ok(mut exit) => match shared.transport.decode(&exit, self.msg_buf) {
-                    Some(Ok(addr)) => addr,
+        // The fields are borrowed one by one (no Arc clone, no call through
+        // `self` while the exit borrows the kvm_run page): the loop is KVM_RUN,
+        // the transport's decode and, for a ucall, one header read.
+        let addr = loop {
+            match self.fd.run() {
+                Ok(mut exit) => match self.shared.transport.decode(&exit, self.msg_buf) {
+                    Some(Ok(addr)) => break addr,
                     Some(Err(why)) => return Err(Error::BadUcall { vcpu: self.id, addr: 0, why }),
                     None => match on_exit(&mut exit) {
                         ExitAction::Resume => continue,
@@ -129,14 +131,13 @@ impl Vcpu {
                     if self.watch.fired() {
                         return Err(Error::Kvm { op: "KVM_RUN", source: e });
                     }
-                    continue;
                 }
                 Err(e) => return Err(Error::Kvm { op: "KVM_RUN", source: e }),
-            };
-            return match read_message(&shared.mem, addr, self.id)? {
-                Message::Ucall(u) => Ok(u),
-                Message::Exception(args) => Err(self.exception_error(&args)),
-            };
+            }
+        };
+        match read_message(&self.shared.mem, addr, self.id)? {
+            Message::Ucall(u) => Ok(u),
+            Message::Exception(args) => Err(self.exception_error(&args)),
         }
     }
 

@@ -1,7 +1,8 @@
 //! `cargo xtask <verb>`: every kvmtest workflow as plain Rust.
 //!
-//! Verbs: setup, build-payloads, test, vm-test. Run `cargo xtask help`.
+//! Verbs: setup, build-payloads, test, bench, vm-test. Run `cargo xtask help`.
 
+mod bench;
 mod util;
 
 use std::process::ExitCode;
@@ -15,6 +16,8 @@ cargo xtask <verb> [options]
   build-payloads [--arch x86_64|aarch64]
                         cross-build the no_std guest payloads
   test [-- ARGS]        run the whole suite on this host's /dev/kvm
+  bench [--quick]       harness vs raw KVM: exit round trips, cold start,
+                        memory, suite time (a table; fails on a missed target)
   vm-test --arch x86_64|aarch64 [--kernel PATH]
                         run the suite on real KVM inside an emulated machine
 ";
@@ -29,6 +32,7 @@ fn main() -> ExitCode {
         "setup" => util::setup(),
         "build-payloads" => util::build_payloads(rest),
         "test" => util::test(rest),
+        "bench" => bench::bench(rest),
         "help" | "--help" | "-h" => {
             print!("{HELP}");
             Ok(())
