@@ -14,7 +14,7 @@ fn run(suite: &[PathBuf], quick: bool) -> Result<Vec<kvmtest_bench::report::Row>
     use kvmtest_bench::{start, suite as suite_time};
     use kvmtest_tests::payloads::BENCH;
 
-    let (rounds, batch, starts, suite_runs) = if quick { (20, 25, 5, 1) } else { (200, 25, 41, 3) };
+    let (rounds, batch, starts, suite_runs) = if quick { (20, 25, 5, 1) } else { (300, 25, 61, 5) };
     let mut rows = Vec::new();
     for &t in TransportKind::all() {
         rows.push(exits::measure(t, GuestKind::Dynasm, rounds, batch)?);

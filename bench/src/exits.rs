@@ -17,8 +17,8 @@ use kvmtest::{Payload, TransportKind, Ucall, Vm};
 use kvmtest_abi::{ucall_offsets, UCALL_MAGIC};
 
 use crate::raw::{RawExit, RawVm, Result, CODE, DOORBELL, MSG, PIO_PORT};
-use crate::stats::summarize;
 use crate::report::{Row, Target, Unit};
+use crate::stats::summarize;
 
 /// The stage every SYNC of the loop carries.
 pub const STAGE: u64 = 1;
@@ -54,19 +54,22 @@ fn assemble(f: impl FnOnce(&mut VecAssembler<X64Relocation>), at: u64) -> Vec<u8
 }
 
 /// The raw VM's doorbell: the same instructions as the harness's doorbell
-/// for `t` (harness/src/arch/x86_64/firmware.rs), message address in rdi.
+/// for `t` (harness/src/arch/x86_64/firmware.rs), message address in rax.
 pub(crate) fn raw_doorbell(t: TransportKind) -> Vec<u8> {
-    assemble(
-        |ops| match t {
-            TransportKind::Pio => dynasm!(ops ; .arch x64 ; mov eax, edi ; mov dx, PIO_PORT as i16 ; out dx, eax ; ret),
-            TransportKind::Mmio => dynasm!(ops ; .arch x64 ; mov rax, QWORD MMIO_UCALL as i64 ; mov [rax], rdi ; ret),
-            TransportKind::Shared => {
-                dynasm!(ops ; .arch x64 ; mov rax, QWORD SHARED_DOORBELL as i64 ; mov [rax], rdi ; ret)
-            }
-            _ => dynasm!(ops ; .arch x64 ; hlt ; ret),
-        },
-        DOORBELL,
-    )
+    let movabs = |addr: u64| {
+        let mut b = vec![0x48, 0xa3]; // mov [moffs64], rax
+        b.extend(addr.to_le_bytes());
+        b.push(0xc3); // ret
+        b
+    };
+    match t {
+        TransportKind::Pio => {
+            assemble(|ops| dynasm!(ops ; .arch x64 ; mov dx, PIO_PORT as i16 ; out dx, eax ; ret), DOORBELL)
+        }
+        TransportKind::Mmio => movabs(MMIO_UCALL),
+        TransportKind::Shared => movabs(SHARED_DOORBELL),
+        _ => assemble(|ops| dynasm!(ops ; .arch x64 ; hlt ; ret), DOORBELL),
+    }
 }
 
 /// The floor: the transport's exit instruction and a jump, nothing else.
@@ -74,14 +77,14 @@ fn floor_loop(t: TransportKind) -> Vec<u8> {
     assemble(
         |ops| {
             let top = ops.new_dynamic_label();
-            dynasm!(ops ; .arch x64 ; mov edi, MSG as i32 ; mov eax, edi ; mov dx, PIO_PORT as i16);
+            dynasm!(ops ; .arch x64 ; mov eax, MSG as i32 ; mov dx, PIO_PORT as i16);
             match t {
                 TransportKind::Pio => dynasm!(ops ; .arch x64 ; =>top ; out dx, eax ; jmp =>top),
                 TransportKind::Mmio => {
-                    dynasm!(ops ; .arch x64 ; mov rax, QWORD MMIO_UCALL as i64 ; =>top ; mov [rax], rdi ; jmp =>top)
+                    dynasm!(ops ; .arch x64 ; mov rdx, QWORD MMIO_UCALL as i64 ; =>top ; mov [rdx], rax ; jmp =>top)
                 }
                 TransportKind::Shared => {
-                    dynasm!(ops ; .arch x64 ; mov rax, QWORD SHARED_DOORBELL as i64 ; =>top ; mov [rax], rdi ; jmp =>top)
+                    dynasm!(ops ; .arch x64 ; mov rdx, QWORD SHARED_DOORBELL as i64 ; =>top ; mov [rdx], rax ; jmp =>top)
                 }
                 _ => dynasm!(ops ; .arch x64 ; =>top ; hlt ; jmp =>top),
             }

@@ -114,7 +114,13 @@ impl RawVm {
         };
         // SAFETY: the mapping outlives the VM fd (field order of RawVm).
         unsafe { vm.set_user_memory_region(region) }.map_err(kvm_err("KVM_SET_USER_MEMORY_REGION"))?;
-        let mut raw = RawVm { vcpu: vm.create_vcpu(0).map_err(kvm_err("KVM_CREATE_VCPU"))?, _vm: vm, _kvm: kvm, mem, run: std::ptr::null_mut() };
+        let mut raw = RawVm {
+            vcpu: vm.create_vcpu(0).map_err(kvm_err("KVM_CREATE_VCPU"))?,
+            _vm: vm,
+            _kvm: kvm,
+            mem,
+            run: std::ptr::null_mut(),
+        };
         raw.run = raw.vcpu.get_kvm_run();
 
         raw.write_u64(PML4, PDPT | PTE_PRESENT_RW);
@@ -230,7 +236,12 @@ impl RawVm {
     /// Runs until `n` exits of kind `want`, failing on any other exit.
     /// After each exit `check(self, i)` validates what the guest sent.
     #[inline]
-    pub fn run_exits(&mut self, want: RawExit, n: u64, mut check: impl FnMut(&RawVm, u64) -> Result<()>) -> Result<u64> {
+    pub fn run_exits(
+        &mut self,
+        want: RawExit,
+        n: u64,
+        mut check: impl FnMut(&RawVm, u64) -> Result<()>,
+    ) -> Result<u64> {
         let reason = want.reason();
         for i in 0..n {
             let got = self.run_once()?;

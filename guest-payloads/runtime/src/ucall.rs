@@ -5,7 +5,7 @@
 use core::fmt::{self, Write};
 use core::ptr::{addr_of_mut, write_volatile};
 
-use kvmtest_abi::{UcallCmd, UcallMsg, UCALL_MAGIC, UCALL_MAX_ARGS, UCALL_TEXT_MAX};
+use kvmtest_abi::{UcallCmd, UCALL_MAGIC, UCALL_MAX_ARGS, UCALL_TEXT_MAX};
 
 use crate::arch;
 

@@ -14,7 +14,9 @@ mod shared;
 use std::fmt;
 
 use kvm_ioctls::VcpuExit;
-use kvmtest_abi::{ExceptionArgs, UcallCmd, UcallHeader, UCALL_HEADER_SIZE, UCALL_MAGIC, UCALL_MAX_ARGS, UCALL_TEXT_MAX};
+use kvmtest_abi::{
+    ExceptionArgs, UcallCmd, UcallHeader, UCALL_HEADER_SIZE, UCALL_MAGIC, UCALL_MAX_ARGS, UCALL_TEXT_MAX,
+};
 use vm_memory::{ByteValued, Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
 
 use crate::error::GuestAssert;

@@ -39,8 +39,8 @@ pub fn ucall_buffer() -> *mut UcallMsg {
 #[inline(always)]
 pub fn doorbell(msg: *mut UcallMsg) {
     // SAFETY: the harness put a routine at gs:[UCALL_FN] that takes the
-    // message address in rdi and follows the C ABI.
-    unsafe { asm!("call qword ptr gs:[{off}]", off = const boot_offsets::UCALL_FN, in("rdi") msg, clobber_abi("C")) };
+    // message address in rax and clobbers no more than the C ABI allows.
+    unsafe { asm!("call qword ptr gs:[{off}]", off = const boot_offsets::UCALL_FN, in("rax") msg, clobber_abi("C")) };
 }
 
 /// Stops the CPU in a loop the host can only end (used after a final ucall).

@@ -40,13 +40,13 @@ impl AsmGuest {
         PAYLOAD_BASE + self.ops.offset().0 as u64
     }
 
-    /// Stores `value` at `[rdi + offset]`: one instruction when it fits a
-    /// sign-extended imm32, else through rax.
+    /// Stores `value` at `[rax + offset]`: one instruction when it fits a
+    /// sign-extended imm32, else through rdx.
     fn store_u64(&mut self, offset: usize, value: u64) {
         let ops = &mut self.ops;
         match i32::try_from(value as i64) {
-            Ok(imm) => dynasm!(ops ; .arch x64 ; mov QWORD [rdi + offset as i32], imm),
-            Err(_) => dynasm!(ops ; .arch x64 ; mov rax, QWORD value as i64 ; mov [rdi + offset as i32], rax),
+            Ok(imm) => dynasm!(ops ; .arch x64 ; mov QWORD [rax + offset as i32], imm),
+            Err(_) => dynasm!(ops ; .arch x64 ; mov rdx, QWORD value as i64 ; mov [rax + offset as i32], rdx),
         }
     }
 
@@ -61,16 +61,16 @@ impl AsmGuest {
         true
     }
 
-    /// The message head every ucall has: buffer address in rdi, magic,
-    /// command, argument count and arguments.
+    /// The message head every ucall has: buffer address in rax (where the
+    /// doorbell takes it), magic, command, argument count and arguments.
     fn head(&mut self, cmd: UcallCmd, args: &[u64]) {
         let ops = &mut self.ops;
         dynasm!(ops
             ; .arch x64
-            ; gs mov rdi, QWORD [boot::UCALL_BUF as i32]
-            ; mov DWORD [rdi + uc::MAGIC as i32], UCALL_MAGIC as i32
-            ; mov DWORD [rdi + uc::CMD as i32], cmd as i32
-            ; mov DWORD [rdi + uc::NARGS as i32], args.len() as i32
+            ; gs mov rax, QWORD [boot::UCALL_BUF as i32]
+            ; mov DWORD [rax + uc::MAGIC as i32], UCALL_MAGIC as i32
+            ; mov DWORD [rax + uc::CMD as i32], cmd as i32
+            ; mov DWORD [rax + uc::NARGS as i32], args.len() as i32
         );
         for (i, a) in args.iter().enumerate() {
             self.store_u64(uc::ARGS + 8 * i, *a);
@@ -101,9 +101,9 @@ impl AsmGuest {
         let ops = &mut self.ops;
         dynasm!(ops
             ; .arch x64
-            ; mov DWORD [rdi + uc::LINE as i32], line as i32
-            ; mov DWORD [rdi + uc::FILE_LEN as i32], file.len() as i32
-            ; mov DWORD [rdi + uc::MSG_LEN as i32], msg.len() as i32
+            ; mov DWORD [rax + uc::LINE as i32], line as i32
+            ; mov DWORD [rax + uc::FILE_LEN as i32], file.len() as i32
+            ; mov DWORD [rax + uc::MSG_LEN as i32], msg.len() as i32
         );
         let text: Vec<u8> = file.bytes().chain(msg.bytes()).collect();
         for (i, chunk) in text.chunks(8).enumerate() {
