@@ -182,3 +182,39 @@ pub(crate) fn register(immediate_exit: *mut u8) -> Arc<WatchEntry> {
     watchdog().entries.lock().unwrap_or_else(|e| e.into_inner()).push(watched);
     entry
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn disarmed_in_time_never_fires() {
+        let mut byte = 0u8;
+        let e = register(&mut byte);
+        for _ in 0..1000 {
+            e.arm(Duration::from_secs(10));
+            assert!(!e.disarm());
+        }
+        assert!(!e.fired());
+        drop(e);
+        assert_eq!(byte, 0);
+    }
+
+    #[test]
+    fn fires_after_the_timeout_and_resets_on_disarm() {
+        let mut byte = 0u8;
+        let e = register(&mut byte);
+        let start = Instant::now();
+        e.arm(Duration::from_millis(50));
+        // The kick interrupts the sleep; std's sleep resumes it.
+        while !e.fired() && start.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(TICK);
+        }
+        assert!(e.fired(), "watchdog did not fire within 5 s");
+        assert!(start.elapsed() >= Duration::from_millis(50), "fired early: {:?}", start.elapsed());
+        assert!(e.disarm(), "disarm must report the firing");
+        assert!(!e.fired());
+        drop(e);
+        assert_eq!(byte, 0, "immediate_exit must be cleared after a firing");
+    }
+}
