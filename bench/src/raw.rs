@@ -1,6 +1,8 @@
 //! The baseline: the smallest VM that runs the same guest code, set up
 //! directly with kvm-ioctls and driven by a bare `ioctl(KVM_RUN)` whose exit
-//! is read from the mmap'ed `kvm_run`. No kvmtest code is on its path.
+//! is read from the mmap'ed `kvm_run`. No kvmtest code is on its path, and it
+//! reads guest memory through a raw pointer on purpose (the house rule of
+//! going through vm-memory is what the harness pays for; this is the floor).
 //!
 //! ```text
 //!  0x1000  PML4 -> 0x2000 PDPT -> 0x3000 PD: 0..1 GiB in 2 MiB pages,

@@ -14,12 +14,13 @@ pub enum Unit {
 
 impl Unit {
     fn fmt(self, v: f64) -> String {
-        match self {
-            Unit::Micros => format!("{v:.2} µs"),
-            Unit::Millis => format!("{v:.2} ms"),
-            Unit::MiB => format!("{v:.2} MiB"),
-            Unit::Seconds => format!("{v:.2} s"),
-        }
+        let unit = match self {
+            Unit::Micros => "µs",
+            Unit::Millis => "ms",
+            Unit::MiB => "MiB",
+            Unit::Seconds => "s",
+        };
+        format!("{v:.2} {unit}")
     }
 }
 
@@ -70,13 +71,13 @@ impl Row {
 }
 
 fn cell(unit: Unit, s: &Summary) -> String {
-    format!("{} (median {})", unit.fmt(s.p10), unit.fmt(s.median))
+    format!("{} (median {:.2}, p90 {:.2})", unit.fmt(s.p10), s.median, s.p90)
 }
 
 /// The table as markdown (it goes into the README as printed).
 pub fn table(rows: &[Row]) -> String {
     let mut out = String::new();
-    out.push_str("| bench | kvmtest p10 (median) | baseline | baseline p10 (median) | ratio | target | |\n");
+    out.push_str("| bench | kvmtest p10 (median, p90) | baseline | baseline p10 (median, p90) | ratio | target | |\n");
     out.push_str("| --- | --- | --- | --- | --- | --- | --- |\n");
     for r in rows {
         out.push_str(&format!(
