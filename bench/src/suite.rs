@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use crate::raw::Result;
+type Result<T> = std::result::Result<T, String>;
 use crate::report::{Row, Target, Unit};
 use crate::stats::summarize;
 
