@@ -227,7 +227,7 @@ pub fn measure(t: TransportKind, guest: GuestKind, rounds: usize, batch: u64) ->
         target: Target::MaxRatio(1.10),
         note: format!(
             "{} round trips each; bare `exit; jmp` floor {:.2} µs (the message itself costs the rest)",
-            expected, floor_s.median
+            expected, floor_s.min
         ),
     })
 }

@@ -38,7 +38,7 @@ pub fn run(suite: &[PathBuf], quick: bool) -> Result<Vec<report::Row>, String> {
     use kvmtest::TransportKind;
     use kvmtest_tests::payloads::BENCH;
 
-    let (rounds, batch, starts, suite_runs) = if quick { (20, 25, 5, 1) } else { (300, 25, 61, 5) };
+    let (rounds, batch, starts, suite_runs) = if quick { (20, 25, 9, 1) } else { (300, 25, 81, 5) };
     let mut rows = Vec::new();
     for &t in TransportKind::all() {
         rows.push(exits::measure(t, GuestKind::Dynasm, rounds, batch)?);
