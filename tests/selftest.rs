@@ -15,6 +15,8 @@ fn main() {
             Ok(())
         })();
         println!("{t}: {r:?}");
-        if let Err(e) = r { println!("{e}"); }
+        if let Err(e) = r {
+            println!("{e}");
+        }
     }
 }

@@ -17,7 +17,8 @@ const TICK: Duration = Duration::from_millis(25);
 
 struct State {
     deadline: Option<Instant>,
-    thread: libc::pthread_t,
+    /// The armed vCPU thread (`pthread_t` is an integer on glibc, a pointer on musl).
+    thread: Option<libc::pthread_t>,
     fired: bool,
 }
 
@@ -50,7 +51,7 @@ impl WatchEntry {
         let mut s = lock(&self.state);
         s.deadline = Some(Instant::now() + timeout);
         // SAFETY: pthread_self has no preconditions.
-        s.thread = unsafe { libc::pthread_self() };
+        s.thread = Some(unsafe { libc::pthread_self() });
     }
 
     /// Stops watching. Returns true if the watchdog fired meanwhile.
@@ -72,11 +73,12 @@ impl WatchEntry {
     fn check(&self, now: Instant) {
         let mut s = lock(&self.state);
         if s.deadline.is_some_and(|d| now >= d) && !s.fired {
+            let Some(thread) = s.thread else { return };
             s.fired = true;
             self.set_immediate_exit(1);
             // SAFETY: the thread is armed, so it is inside run_until_ucall and
             // alive; it cannot disarm (and return) while we hold the lock.
-            unsafe { libc::pthread_kill(s.thread, KICK_SIGNAL) };
+            unsafe { libc::pthread_kill(thread, KICK_SIGNAL) };
         }
     }
 }
@@ -104,7 +106,9 @@ fn watchdog() -> &'static Watchdog {
                 });
             })
             .ok();
-        Watchdog { entries: Mutex::new(Vec::new()) }
+        Watchdog {
+            entries: Mutex::new(Vec::new()),
+        }
     })
 }
 
@@ -124,9 +128,17 @@ fn install_kick_handler() {
 /// Registers a vCPU whose kvm_run.immediate_exit byte is at `immediate_exit`.
 pub(crate) fn register(immediate_exit: *mut u8) -> Arc<WatchEntry> {
     let entry = Arc::new(WatchEntry {
-        state: Mutex::new(State { deadline: None, thread: 0, fired: false }),
+        state: Mutex::new(State {
+            deadline: None,
+            thread: None,
+            fired: false,
+        }),
         immediate_exit,
     });
-    watchdog().entries.lock().unwrap_or_else(|e| e.into_inner()).push(Arc::downgrade(&entry));
+    watchdog()
+        .entries
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(Arc::downgrade(&entry));
     entry
 }
