@@ -138,7 +138,8 @@ fn main() -> std::process::ExitCode {
                     .build();
                 match r {
                     Err(Error::Unsupported(why)) if !TransportKind::all().contains(&t) => {
-                        Ok(println!("{why}"))
+                        println!("{why}");
+                        Ok(())
                     }
                     Err(e) if TransportKind::all().contains(&t) => Err(e),
                     Err(e) => panic!("{e}"),

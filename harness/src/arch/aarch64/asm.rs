@@ -4,7 +4,8 @@
 //! and call the doorbell exactly as the Rust guest runtime does. A ucall
 //! clobbers what a C call may: x0-x18 and x30.
 
-use dynasmrt::{aarch64::Aarch64Relocation, dynasm, DynasmApi, DynasmLabelApi, VecAssembler};
+use dynasmrt::aarch64::{Aarch64Relocation, RX};
+use dynasmrt::{dynasm, DynasmApi, DynasmLabelApi, VecAssembler};
 use kvmtest_abi::{
     boot_offsets as boot, ucall_offsets as uc, UcallCmd, UCALL_MAGIC, UCALL_MAX_ARGS,
     UCALL_TEXT_MAX,
@@ -81,18 +82,18 @@ impl AsmGuest {
             (uc::FILE_LEN, file.len() as u32),
             (uc::MSG_LEN, msg.len() as u32),
         ] {
-            load_imm32(ops, 10, value);
+            load_imm32(ops, RX::X10, value);
             dynasm!(ops ; .arch aarch64 ; str w10, [x0, offset as u32]);
         }
         for (i, a) in args.iter().enumerate() {
-            load_imm64(ops, 10, *a);
+            load_imm64(ops, RX::X10, *a);
             dynasm!(ops ; .arch aarch64 ; str x10, [x0, (uc::ARGS + 8 * i) as u32]);
         }
         let text: Vec<u8> = file.bytes().chain(msg.bytes()).collect();
         for (i, chunk) in text.chunks(8).enumerate() {
             let mut word = [0u8; 8];
             word[..chunk.len()].copy_from_slice(chunk);
-            load_imm64(ops, 10, u64::from_le_bytes(word));
+            load_imm64(ops, RX::X10, u64::from_le_bytes(word));
             dynasm!(ops ; .arch aarch64 ; str x10, [x0, (uc::TEXT + 8 * i) as u32]);
         }
         dynasm!(ops

@@ -12,7 +12,8 @@
 //! reports it. No FP/SIMD anywhere (CPACR_EL1.FPEN stays 0: a stray FP
 //! instruction is itself reported, as EC 0x07).
 
-use dynasmrt::{aarch64::Aarch64Relocation, dynasm, DynasmApi, DynasmLabelApi, VecAssembler};
+use dynasmrt::aarch64::{Aarch64Relocation, RX};
+use dynasmrt::{dynasm, DynasmApi, DynasmLabelApi, VecAssembler};
 use kvmtest_abi::{
     boot_offsets as boot, ucall_offsets as uc, ExceptionArgs, UcallCmd, UCALL_MAGIC,
 };
@@ -70,7 +71,7 @@ fn imm(r: SysReg) -> u32 {
 type Ops = VecAssembler<Aarch64Relocation>;
 
 /// `movz`/`movk` of a 64-bit constant into X(reg).
-pub fn load_imm64(ops: &mut Ops, reg: u8, value: u64) {
+pub fn load_imm64(ops: &mut Ops, reg: RX, value: u64) {
     dynasm!(ops ; .arch aarch64 ; movz X(reg), (value & 0xffff) as u32);
     for shift in [16u32, 32, 48] {
         let half = ((value >> shift) & 0xffff) as u32;
@@ -81,7 +82,7 @@ pub fn load_imm64(ops: &mut Ops, reg: u8, value: u64) {
 }
 
 /// `movz`/`movk` of a 32-bit constant into W(reg).
-pub fn load_imm32(ops: &mut Ops, reg: u8, value: u32) {
+pub fn load_imm32(ops: &mut Ops, reg: RX, value: u32) {
     dynasm!(ops ; .arch aarch64 ; movz W(reg), value & 0xffff);
     if value >> 16 != 0 {
         dynasm!(ops ; .arch aarch64 ; movk W(reg), value >> 16, lsl 16);
@@ -115,8 +116,8 @@ pub fn assemble(doorbell: Doorbell) -> Result<Firmware> {
             ; movz x0, slot as u32
         );
         match slot % 4 {
-            1 => load_imm64(&mut ops, 1, VECTOR_IRQ),
-            2 => load_imm64(&mut ops, 1, VECTOR_FIQ),
+            1 => load_imm64(&mut ops, RX::X1, VECTOR_IRQ),
+            2 => load_imm64(&mut ops, RX::X1, VECTOR_FIQ),
             _ => dynasm!(ops ; .arch aarch64 ; mrs x1, esr ; lsr x1, x1, ESR_EC_SHIFT),
         }
         dynasm!(ops ; .arch aarch64 ; b =>common ; .align 0x80);
@@ -138,9 +139,9 @@ pub fn assemble(doorbell: Doorbell) -> Result<Firmware> {
         ; =>report
         ; ldr x3, [x2, boot::UCALL_BUF as u32]
     );
-    load_imm32(&mut ops, 4, UCALL_MAGIC);
+    load_imm32(&mut ops, RX::X4, UCALL_MAGIC);
     dynasm!(ops ; .arch aarch64 ; str w4, [x3, uc::MAGIC as u32]);
-    load_imm32(&mut ops, 4, UcallCmd::Exception as u32);
+    load_imm32(&mut ops, RX::X4, UcallCmd::Exception as u32);
     dynasm!(ops
         ; .arch aarch64
         ; str w4, [x3, uc::CMD as u32]
@@ -183,13 +184,13 @@ pub fn assemble(doorbell: Doorbell) -> Result<Firmware> {
         Doorbell::MmioWrite { addr } => {
             // A plain 64-bit store without writeback, so ESR_EL2.ISV is set
             // and KVM can hand the access to userspace.
-            load_imm64(&mut ops, 1, addr);
+            load_imm64(&mut ops, RX::X1, addr);
             dynasm!(ops ; .arch aarch64 ; str x0, [x1] ; ret);
         }
         Doorbell::Hypercall { func_id } => {
             // SMCCC: function ID in w0, the message address as argument 1.
             dynasm!(ops ; .arch aarch64 ; mov x1, x0);
-            load_imm32(&mut ops, 0, func_id);
+            load_imm32(&mut ops, RX::X0, func_id);
             dynasm!(ops ; .arch aarch64 ; hvc 0 ; ret);
         }
         Doorbell::SystemSuspend => {
@@ -197,7 +198,7 @@ pub fn assemble(doorbell: Doorbell) -> Result<Firmware> {
             // context_id = message): were the suspend emulated, the guest
             // would wake up returning from this call.
             dynasm!(ops ; .arch aarch64 ; mov x2, x0 ; mov x1, x30);
-            load_imm32(&mut ops, 0, PSCI_1_0_FN64_SYSTEM_SUSPEND);
+            load_imm32(&mut ops, RX::X0, PSCI_1_0_FN64_SYSTEM_SUSPEND);
             dynasm!(ops ; .arch aarch64 ; hvc 0 ; ret);
         }
         Doorbell::PortOut { .. } | Doorbell::Halt => {

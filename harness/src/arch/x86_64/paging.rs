@@ -50,7 +50,7 @@ pub fn build(layout: &Layout) -> Vec<TablePage> {
         }
     }
     for j in 1..(top / MIB2) as usize {
-        pds[j / ENTRIES].1[j % ENTRIES] = j as u64 * MIB2 | PTE_PRESENT | PTE_WRITABLE | PTE_HUGE;
+        pds[j / ENTRIES].1[j % ENTRIES] = (j as u64 * MIB2) | PTE_PRESENT | PTE_WRITABLE | PTE_HUGE;
     }
     let mut pages = vec![pml4, pdpt, pt];
     pages.extend(pds);
