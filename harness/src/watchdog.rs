@@ -17,8 +17,7 @@ const TICK: Duration = Duration::from_millis(25);
 
 struct State {
     deadline: Option<Instant>,
-    /// The armed vCPU thread (`pthread_t` is an integer on glibc, a pointer on musl).
-    thread: Option<libc::pthread_t>,
+    thread: libc::pthread_t,
     fired: bool,
 }
 
@@ -51,7 +50,7 @@ impl WatchEntry {
         let mut s = lock(&self.state);
         s.deadline = Some(Instant::now() + timeout);
         // SAFETY: pthread_self has no preconditions.
-        s.thread = Some(unsafe { libc::pthread_self() });
+        s.thread = unsafe { libc::pthread_self() };
     }
 
     /// Stops watching. Returns true if the watchdog fired meanwhile.
@@ -73,12 +72,11 @@ impl WatchEntry {
     fn check(&self, now: Instant) {
         let mut s = lock(&self.state);
         if s.deadline.is_some_and(|d| now >= d) && !s.fired {
-            let Some(thread) = s.thread else { return };
             s.fired = true;
             self.set_immediate_exit(1);
             // SAFETY: the thread is armed, so it is inside run_until_ucall and
             // alive; it cannot disarm (and return) while we hold the lock.
-            unsafe { libc::pthread_kill(thread, KICK_SIGNAL) };
+            unsafe { libc::pthread_kill(s.thread, KICK_SIGNAL) };
         }
     }
 }
@@ -106,9 +104,7 @@ fn watchdog() -> &'static Watchdog {
                 });
             })
             .ok();
-        Watchdog {
-            entries: Mutex::new(Vec::new()),
-        }
+        Watchdog { entries: Mutex::new(Vec::new()) }
     })
 }
 
@@ -127,18 +123,13 @@ fn install_kick_handler() {
 
 /// Registers a vCPU whose kvm_run.immediate_exit byte is at `immediate_exit`.
 pub(crate) fn register(immediate_exit: *mut u8) -> Arc<WatchEntry> {
+    // SAFETY: pthread_t is an integer (glibc) or a pointer (musl); all-zero is
+    // a valid value of either, and arm() stores the real thread before any use.
+    let no_thread: libc::pthread_t = unsafe { std::mem::zeroed() };
     let entry = Arc::new(WatchEntry {
-        state: Mutex::new(State {
-            deadline: None,
-            thread: None,
-            fired: false,
-        }),
+        state: Mutex::new(State { deadline: None, thread: no_thread, fired: false }),
         immediate_exit,
     });
-    watchdog()
-        .entries
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .push(Arc::downgrade(&entry));
+    watchdog().entries.lock().unwrap_or_else(|e| e.into_inner()).push(Arc::downgrade(&entry));
     entry
 }
