@@ -15,8 +15,6 @@ fn main() {
             Ok(())
         })();
         println!("{t}: {r:?}");
-        if let Err(e) = r {
-            println!("{e}");
-        }
+        if let Err(e) = r { println!("{e}"); }
     }
 }

@@ -21,16 +21,8 @@ pub struct GuestAssert {
 
 impl fmt::Display for GuestAssert {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let file = if self.file.is_empty() {
-            "<unknown file>"
-        } else {
-            &self.file
-        };
-        write!(
-            f,
-            "guest assertion failed on vCPU {} at {}:{}: {}",
-            self.vcpu, file, self.line, self.msg
-        )?;
+        let file = if self.file.is_empty() { "<unknown file>" } else { &self.file };
+        write!(f, "guest assertion failed on vCPU {} at {}:{}: {}", self.vcpu, file, self.line, self.msg)?;
         if !self.values.is_empty() {
             write!(f, " (values:")?;
             for v in &self.values {
@@ -106,10 +98,7 @@ pub enum Error {
 
     /// The guest took an exception it did not expect.
     #[error("{exception}\n{regs}")]
-    GuestException {
-        exception: Box<GuestException>,
-        regs: Box<RegisterDump>,
-    },
+    GuestException { exception: Box<GuestException>, regs: Box<RegisterDump> },
 
     /// The guest sent a ucall the harness cannot decode.
     #[error("malformed ucall from vCPU {vcpu} (message at guest address {addr:#x}): {why}")]
@@ -121,24 +110,13 @@ pub enum Error {
 
     /// KVM_RUN returned with an exit no ucall transport claims.
     #[error("unexpected exit on vCPU {vcpu}: {exit} at pc {pc:#x}{hint}\n{regs}")]
-    UnexpectedExit {
-        vcpu: usize,
-        exit: String,
-        pc: u64,
-        hint: String,
-        regs: Box<RegisterDump>,
-    },
+    UnexpectedExit { vcpu: usize, exit: String, pc: u64, hint: String, regs: Box<RegisterDump> },
 
     /// The guest ran longer than the watchdog allows without a ucall.
     #[error(
         "watchdog: vCPU {vcpu} ran {timeout_ms} ms without a ucall (guest pc {pc:#x}); raise it with Vm::builder().timeout(..) or KVMTEST_TIMEOUT_MS\n{regs}"
     )]
-    Watchdog {
-        vcpu: usize,
-        timeout_ms: u64,
-        pc: u64,
-        regs: Box<RegisterDump>,
-    },
+    Watchdog { vcpu: usize, timeout_ms: u64, pc: u64, regs: Box<RegisterDump> },
 
     /// The arm64 or x86 code of the harness has no such feature.
     #[error("unsupported: {0}")]

@@ -42,11 +42,7 @@ impl Backend {
 
 impl std::fmt::Display for Backend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} on Linux {} (KVM API {})",
-            self.module, self.kernel, self.api_version
-        )
+        write!(f, "{} on Linux {} (KVM API {})", self.module, self.kernel, self.api_version)
     }
 }
 
@@ -58,10 +54,9 @@ fn kernel_release() -> String {
 
 fn vendor_module() -> String {
     if cfg!(target_arch = "aarch64") {
-        let mode = std::fs::read_to_string("/proc/cmdline").ok().and_then(|c| {
-            c.split_whitespace()
-                .find_map(|w| w.strip_prefix("kvm-arm.mode=").map(str::to_string))
-        });
+        let mode = std::fs::read_to_string("/proc/cmdline")
+            .ok()
+            .and_then(|c| c.split_whitespace().find_map(|w| w.strip_prefix("kvm-arm.mode=").map(str::to_string)));
         return match mode {
             Some(m) => format!("kvm-arm64 (kvm-arm.mode={m})"),
             None => "kvm-arm64".into(),

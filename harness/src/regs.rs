@@ -13,10 +13,7 @@ pub struct RegisterDump {
 
 impl RegisterDump {
     pub fn unavailable(why: impl Into<String>) -> Self {
-        RegisterDump {
-            regs: Vec::new(),
-            note: Some(why.into()),
-        }
+        RegisterDump { regs: Vec::new(), note: Some(why.into()) }
     }
 
     /// The value of a register by name.

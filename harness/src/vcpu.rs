@@ -36,23 +36,10 @@ pub struct Vcpu {
 }
 
 impl Vcpu {
-    pub(crate) fn new(
-        mut fd: VcpuFd,
-        id: usize,
-        shared: Arc<VmShared>,
-        msg_buf: u64,
-        timeout: Duration,
-    ) -> Self {
+    pub(crate) fn new(mut fd: VcpuFd, id: usize, shared: Arc<VmShared>, msg_buf: u64, timeout: Duration) -> Self {
         let run = fd.get_kvm_run();
         let watch = watchdog::register(std::ptr::addr_of_mut!(run.immediate_exit));
-        Vcpu {
-            fd,
-            id,
-            shared,
-            msg_buf,
-            watch,
-            timeout,
-        }
+        Vcpu { fd, id, shared, msg_buf, watch, timeout }
     }
 
     /// Index of this vCPU.
@@ -96,10 +83,7 @@ impl Vcpu {
     pub fn expect_sync(&mut self, stage: u64) -> Result<crate::UcallArgs> {
         match self.next_event()? {
             Ucall::Sync { stage: s, args } if s == stage => Ok(args),
-            other => Err(Error::UnexpectedUcall {
-                vcpu: self.id,
-                ucall: format!("{other:?}, expected SYNC({stage})"),
-            }),
+            other => Err(Error::UnexpectedUcall { vcpu: self.id, ucall: format!("{other:?}, expected SYNC({stage})") }),
         }
     }
 
@@ -107,19 +91,13 @@ impl Vcpu {
     pub fn expect_done(&mut self) -> Result<()> {
         match self.next_event()? {
             Ucall::Done => Ok(()),
-            other => Err(Error::UnexpectedUcall {
-                vcpu: self.id,
-                ucall: format!("{other:?}, expected DONE"),
-            }),
+            other => Err(Error::UnexpectedUcall { vcpu: self.id, ucall: format!("{other:?}, expected DONE") }),
         }
     }
 
     /// Runs until the next ucall; `on_exit` sees every other exit first and
     /// may handle it (e.g. answer a KVM_EXIT_HYPERCALL) and resume.
-    pub fn run_with(
-        &mut self,
-        mut on_exit: impl FnMut(&mut VcpuExit<'_>) -> ExitAction,
-    ) -> Result<Ucall> {
+    pub fn run_with(&mut self, mut on_exit: impl FnMut(&mut VcpuExit<'_>) -> ExitAction) -> Result<Ucall> {
         self.watch.arm(self.timeout);
         let result = self.run_loop(&mut on_exit);
         if self.watch.disarm() {
@@ -132,22 +110,13 @@ impl Vcpu {
         result
     }
 
-    fn run_loop(
-        &mut self,
-        on_exit: &mut dyn FnMut(&mut VcpuExit<'_>) -> ExitAction,
-    ) -> Result<Ucall> {
+    fn run_loop(&mut self, on_exit: &mut dyn FnMut(&mut VcpuExit<'_>) -> ExitAction) -> Result<Ucall> {
         let shared = Arc::clone(&self.shared);
         loop {
             let addr = match self.fd.run() {
                 Ok(mut exit) => match shared.transport.decode(&exit, self.msg_buf) {
                     Some(Ok(addr)) => addr,
-                    Some(Err(why)) => {
-                        return Err(Error::BadUcall {
-                            vcpu: self.id,
-                            addr: 0,
-                            why,
-                        })
-                    }
+                    Some(Err(why)) => return Err(Error::BadUcall { vcpu: self.id, addr: 0, why }),
                     None => match on_exit(&mut exit) {
                         ExitAction::Resume => continue,
                         ExitAction::Unhandled => {
@@ -158,19 +127,11 @@ impl Vcpu {
                 },
                 Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => {
                     if self.watch.fired() {
-                        return Err(Error::Kvm {
-                            op: "KVM_RUN",
-                            source: e,
-                        });
+                        return Err(Error::Kvm { op: "KVM_RUN", source: e });
                     }
                     continue;
                 }
-                Err(e) => {
-                    return Err(Error::Kvm {
-                        op: "KVM_RUN",
-                        source: e,
-                    })
-                }
+                Err(e) => return Err(Error::Kvm { op: "KVM_RUN", source: e }),
             };
             return match read_message(&shared.mem, addr, self.id)? {
                 Message::Ucall(u) => Ok(u),
@@ -261,44 +222,22 @@ fn internal_error_name(suberror: u32) -> &'static str {
 
 fn describe_exit(exit: &VcpuExit<'_>) -> ExitDescription {
     let text = match exit {
-        VcpuExit::IoOut(port, data) => format!(
-            "KVM_EXIT_IO out to port {port:#x} ({} bytes: {data:x?}), not a ucall port",
-            data.len()
-        ),
-        VcpuExit::IoIn(port, data) => {
-            format!("KVM_EXIT_IO in from port {port:#x} ({} bytes)", data.len())
-        }
-        VcpuExit::MmioWrite(addr, data) => {
-            format!("KVM_EXIT_MMIO write of {data:x?} to {addr:#x}, not a ucall address")
-        }
-        VcpuExit::MmioRead(addr, data) => {
-            format!("KVM_EXIT_MMIO read of {} bytes from {addr:#x}", data.len())
-        }
+        VcpuExit::IoOut(port, data) => format!("KVM_EXIT_IO out to port {port:#x} ({} bytes: {data:x?}), not a ucall port", data.len()),
+        VcpuExit::IoIn(port, data) => format!("KVM_EXIT_IO in from port {port:#x} ({} bytes)", data.len()),
+        VcpuExit::MmioWrite(addr, data) => format!("KVM_EXIT_MMIO write of {data:x?} to {addr:#x}, not a ucall address"),
+        VcpuExit::MmioRead(addr, data) => format!("KVM_EXIT_MMIO read of {} bytes from {addr:#x}", data.len()),
         VcpuExit::Hlt => "KVM_EXIT_HLT (the guest halted outside a ucall)".into(),
-        VcpuExit::Shutdown => {
-            "KVM_EXIT_SHUTDOWN (triple fault: an exception while delivering #DF)".into()
-        }
-        VcpuExit::FailEntry(reason, cpu) => {
-            format!("KVM_EXIT_FAIL_ENTRY, hardware entry failure reason {reason:#x} on CPU {cpu}")
-        }
+        VcpuExit::Shutdown => "KVM_EXIT_SHUTDOWN (triple fault: an exception while delivering #DF)".into(),
+        VcpuExit::FailEntry(reason, cpu) => format!("KVM_EXIT_FAIL_ENTRY, hardware entry failure reason {reason:#x} on CPU {cpu}"),
         VcpuExit::InternalError => "KVM_EXIT_INTERNAL_ERROR".into(),
-        VcpuExit::SystemEvent(kind, data) => {
-            format!("KVM_EXIT_SYSTEM_EVENT type {kind} data {data:x?}")
-        }
+        VcpuExit::SystemEvent(kind, data) => format!("KVM_EXIT_SYSTEM_EVENT type {kind} data {data:x?}"),
         VcpuExit::Hypercall(h) => format!("KVM_EXIT_HYPERCALL nr {:#x} args {:x?}", h.nr, h.args),
         VcpuExit::Debug(_) => "KVM_EXIT_DEBUG".into(),
         VcpuExit::Exception => "KVM_EXIT_EXCEPTION".into(),
         VcpuExit::X86Rdmsr(m) => format!("KVM_EXIT_X86_RDMSR of MSR {:#x}", m.index),
-        VcpuExit::X86Wrmsr(m) => {
-            format!("KVM_EXIT_X86_WRMSR of {:#x} to MSR {:#x}", m.data, m.index)
-        }
-        VcpuExit::Unsupported(reason) => {
-            format!("exit reason {reason} (not decoded by kvm-ioctls)")
-        }
+        VcpuExit::X86Wrmsr(m) => format!("KVM_EXIT_X86_WRMSR of {:#x} to MSR {:#x}", m.data, m.index),
+        VcpuExit::Unsupported(reason) => format!("exit reason {reason} (not decoded by kvm-ioctls)"),
         other => format!("{other:?}"),
     };
-    ExitDescription {
-        text,
-        internal_error: matches!(exit, VcpuExit::InternalError),
-    }
+    ExitDescription { text, internal_error: matches!(exit, VcpuExit::InternalError) }
 }

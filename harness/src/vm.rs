@@ -17,9 +17,7 @@ use kvm_bindings::kvm_userspace_memory_region;
 use kvm_ioctls::{Kvm, VmFd};
 use kvmtest_abi::{TransportId, VcpuBootInfo, BOOT_ARGS};
 use vm_memory::mmap::MmapRegionBuilder;
-use vm_memory::{
-    Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap, GuestMemoryRegion, GuestRegionMmap,
-};
+use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap, GuestMemoryRegion, GuestRegionMmap};
 
 use crate::arch::{Arch, HostArch};
 use crate::kvm::open_kvm;
@@ -111,16 +109,10 @@ impl VmBuilder {
 
     /// Creates the VM, loads the payload and creates the vCPUs.
     pub fn build(self) -> Result<Vm> {
-        let payload = self
-            .payload
-            .as_ref()
-            .ok_or_else(|| Error::Config("no payload given".into()))?;
+        let payload = self.payload.as_ref().ok_or_else(|| Error::Config("no payload given".into()))?;
         let layout = HostArch::layout(self.mem_size)?;
         if self.vcpus == 0 || self.vcpus > layout.max_vcpus {
-            return Err(Error::Config(format!(
-                "{} vCPUs: between 1 and {} are possible",
-                self.vcpus, layout.max_vcpus
-            )));
+            return Err(Error::Config(format!("{} vCPUs: between 1 and {} are possible", self.vcpus, layout.max_vcpus)));
         }
         let transport = self.transport.instantiate(&layout)?;
         if transport.forbids_irqchip() && self.irqchip {
@@ -134,7 +126,7 @@ impl VmBuilder {
         let fd = kvm.create_vm().map_err(Error::kvm("KVM_CREATE_VM"))?;
         let mem = create_memory(self.mem_size)?;
         register_memory(&fd, &mem)?;
-        let arch = HostArch::init_vm(&kvm, &fd, self.irqchip, transport.doorbell())?;
+        let arch = HostArch::init_vm(&kvm, &fd, &layout, self.irqchip, transport.doorbell())?;
         let doorbell = HostArch::setup_memory(&mem, &layout, transport.doorbell())?;
         let entry = payload.load(&mem, layout.payload.clone(), HostArch::ELF_MACHINE)?;
 
@@ -157,23 +149,12 @@ impl VmBuilder {
         let shared = Arc::new(VmShared { mem, transport });
         let mut vcpus = Vec::with_capacity(self.vcpus);
         for (id, buf) in buffers.into_iter().enumerate() {
-            let vfd = fd
-                .create_vcpu(id as u64)
-                .map_err(Error::kvm("KVM_CREATE_VCPU"))?;
+            let vfd = fd.create_vcpu(id as u64).map_err(Error::kvm("KVM_CREATE_VCPU"))?;
             HostArch::setup_vcpu(&arch, &fd, &vfd, &layout, id, entry)?;
             vcpus.push(Vcpu::new(vfd, id, Arc::clone(&shared), buf, self.timeout));
         }
         HostArch::finish_vm(&arch, &fd)?;
-        Ok(Vm {
-            vcpus,
-            fd,
-            _kvm: kvm,
-            shared,
-            layout,
-            arena,
-            transport: self.transport,
-            entry,
-        })
+        Ok(Vm { vcpus, fd, _kvm: kvm, shared, layout, arena, transport: self.transport, entry })
     }
 }
 
@@ -193,11 +174,8 @@ fn create_memory(size: u64) -> Result<GuestMemoryMmap> {
         .with_mmap_flags(libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE)
         .build()
         .map_err(|e| Error::Memory(format!("mapping {size:#x} bytes: {e}")))?;
-    let region = GuestRegionMmap::new(region, GuestAddress(0)).ok_or_else(|| {
-        Error::Memory(format!(
-            "{size:#x} bytes at guest address 0 overflow the address space"
-        ))
-    })?;
+    let region = GuestRegionMmap::new(region, GuestAddress(0))
+        .ok_or_else(|| Error::Memory(format!("{size:#x} bytes at guest address 0 overflow the address space")))?;
     GuestMemoryMmap::from_regions(vec![region]).map_err(|e| Error::Memory(e.to_string()))
 }
 
@@ -214,21 +192,13 @@ fn register_memory(vm: &VmFd, mem: &GuestMemoryMmap) -> Result<()> {
         // SAFETY: the region is a live mapping of exactly `memory_size` bytes
         // owned by `mem`, which the VM keeps (in VmShared) until after the VM fd
         // is closed; KVM only accesses it on the guest's behalf.
-        unsafe { vm.set_user_memory_region(r) }
-            .map_err(Error::kvm("KVM_SET_USER_MEMORY_REGION"))?;
+        unsafe { vm.set_user_memory_region(r) }.map_err(Error::kvm("KVM_SET_USER_MEMORY_REGION"))?;
     }
     Ok(())
 }
 
 fn write_boot_info(mem: &GuestMemoryMmap, at: u64, info: &VcpuBootInfo) -> Result<()> {
-    let words = [
-        info.ucall_fn,
-        info.ucall_buf,
-        info.vcpu_id,
-        info.exc_fixup,
-        info.exc_vector,
-        info.transport,
-    ];
+    let words = [info.ucall_fn, info.ucall_buf, info.vcpu_id, info.exc_fixup, info.exc_vector, info.transport];
     let all = words.iter().chain(info.args.iter());
     for (i, w) in all.enumerate() {
         mem.write_obj(*w, GuestAddress(at + 8 * i as u64))
@@ -259,9 +229,7 @@ impl Vm {
     /// vCPU `id`. Panics if there is no such vCPU (a bug in the test).
     pub fn vcpu(&mut self, id: usize) -> &mut Vcpu {
         let n = self.vcpus.len();
-        self.vcpus
-            .get_mut(id)
-            .unwrap_or_else(|| panic!("vCPU {id} does not exist: the VM has {n}"))
+        self.vcpus.get_mut(id).unwrap_or_else(|| panic!("vCPU {id} does not exist: the VM has {n}"))
     }
 
     /// All vCPUs, e.g. to run each on its own thread.

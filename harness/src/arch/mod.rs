@@ -38,18 +38,11 @@ pub trait Arch {
     fn layout(mem_size: u64) -> Result<Layout>;
     /// Arch set-up of a fresh VM (before any vCPU exists), including whatever
     /// makes `doorbell` exit to userspace (arm64: SMCCC filter, SYSTEM_SUSPEND).
-    fn init_vm(kvm: &Kvm, vm: &VmFd, irqchip: bool, doorbell: Doorbell) -> Result<Self::VmState>;
+    fn init_vm(kvm: &Kvm, vm: &VmFd, layout: &Layout, irqchip: bool, doorbell: Doorbell) -> Result<Self::VmState>;
     /// Writes descriptor/page tables and the firmware; returns the doorbell routine's address.
     fn setup_memory(mem: &GuestMemoryMmap, layout: &Layout, doorbell: Doorbell) -> Result<u64>;
     /// Puts a new vCPU at `entry` with its stack and boot info (first argument register).
-    fn setup_vcpu(
-        state: &Self::VmState,
-        vm: &VmFd,
-        vcpu: &VcpuFd,
-        layout: &Layout,
-        id: usize,
-        entry: u64,
-    ) -> Result<()>;
+    fn setup_vcpu(state: &Self::VmState, vm: &VmFd, vcpu: &VcpuFd, layout: &Layout, id: usize, entry: u64) -> Result<()>;
     /// Arch work after all vCPUs exist (e.g. arm64 irqchip finalisation).
     fn finish_vm(state: &Self::VmState, vm: &VmFd) -> Result<()>;
     /// Guest program counter.
@@ -60,8 +53,8 @@ pub trait Arch {
     fn exception_name(vector: u64, error_code: u64) -> String;
 }
 
-#[cfg(target_arch = "aarch64")]
-pub use self::aarch64::asm as host_asm;
 /// Run-time assembled guests for the host's arch (`kvmtest::asm`).
 #[cfg(target_arch = "x86_64")]
 pub use self::x86_64::asm as host_asm;
+#[cfg(target_arch = "aarch64")]
+pub use self::aarch64::asm as host_asm;

@@ -17,44 +17,21 @@ pub enum PayloadError {
     #[error("ELF is not 64-bit little-endian")]
     NotElf64,
     #[error("ELF is for machine {found} ({found_name}), this VM runs machine {expected} ({expected_name})")]
-    WrongMachine {
-        expected: u16,
-        expected_name: &'static str,
-        found: u16,
-        found_name: &'static str,
-    },
-    #[error(
-        "ELF type {0} is not an executable (ET_EXEC); build payloads with relocation-model=static"
-    )]
+    WrongMachine { expected: u16, expected_name: &'static str, found: u16, found_name: &'static str },
+    #[error("ELF type {0} is not an executable (ET_EXEC); build payloads with relocation-model=static")]
     NotExecutable(u16),
     #[error("ELF has no PT_LOAD segment")]
     NoLoadableSegments,
-    #[error(
-        "segment {index}: file range {offset:#x}+{filesz:#x} lies outside the {file_len}-byte file"
-    )]
-    FileRangeOutOfBounds {
-        index: usize,
-        offset: u64,
-        filesz: u64,
-        file_len: usize,
-    },
+    #[error("segment {index}: file range {offset:#x}+{filesz:#x} lies outside the {file_len}-byte file")]
+    FileRangeOutOfBounds { index: usize, offset: u64, filesz: u64, file_len: usize },
     #[error("segment {index}: p_filesz {filesz:#x} is larger than p_memsz {memsz:#x}")]
-    FileszExceedsMemsz {
-        index: usize,
-        filesz: u64,
-        memsz: u64,
-    },
+    FileszExceedsMemsz { index: usize, filesz: u64, memsz: u64 },
     #[error(
         "segment {index}: [{start:#x}, {start:#x}+{memsz:#x}) is outside the payload region [{:#x}, {:#x}){}",
         region.start, region.end,
         if *start < region.start { " (it overlaps the harness's own memory: tables, firmware, ucall slots, stacks)" } else { " (beyond guest memory)" }
     )]
-    SegmentOutsideRegion {
-        index: usize,
-        start: u64,
-        memsz: u64,
-        region: Range<u64>,
-    },
+    SegmentOutsideRegion { index: usize, start: u64, memsz: u64, region: Range<u64> },
     #[error("segments {first} and {second} overlap")]
     SegmentsOverlap { first: usize, second: usize },
     #[error("entry point {entry:#x} is not inside any loaded segment")]
@@ -86,11 +63,7 @@ pub struct Segment {
 
 /// Validates `bytes` as a payload for `machine` to be loaded into `region`.
 /// Returns the segments and the entry point; touches no guest memory.
-pub fn parse(
-    bytes: &[u8],
-    region: &Range<u64>,
-    machine: u16,
-) -> Result<(Vec<Segment>, u64), PayloadError> {
+pub fn parse(bytes: &[u8], region: &Range<u64>, machine: u16) -> Result<(Vec<Segment>, u64), PayloadError> {
     if bytes.is_empty() {
         return Err(PayloadError::Empty);
     }
@@ -110,12 +83,7 @@ pub fn parse(
         return Err(PayloadError::NotExecutable(elf.header.e_type));
     }
     let mut segments: Vec<Segment> = Vec::new();
-    for (index, ph) in elf
-        .program_headers
-        .iter()
-        .enumerate()
-        .filter(|(_, p)| p.p_type == PT_LOAD)
-    {
+    for (index, ph) in elf.program_headers.iter().enumerate().filter(|(_, p)| p.p_type == PT_LOAD) {
         if ph.p_memsz == 0 {
             continue;
         }
@@ -129,11 +97,7 @@ pub fn parse(
             });
         }
         if ph.p_filesz > ph.p_memsz {
-            return Err(PayloadError::FileszExceedsMemsz {
-                index,
-                filesz: ph.p_filesz,
-                memsz: ph.p_memsz,
-            });
+            return Err(PayloadError::FileszExceedsMemsz { index, filesz: ph.p_filesz, memsz: ph.p_memsz });
         }
         let end = ph.p_vaddr.checked_add(ph.p_memsz);
         if ph.p_vaddr < region.start || end.is_none_or(|e| e > region.end) {
@@ -149,14 +113,8 @@ pub fn parse(
             memsz: ph.p_memsz,
             file: ph.p_offset as usize..(ph.p_offset + ph.p_filesz) as usize,
         };
-        if let Some(first) = segments
-            .iter()
-            .position(|s| s.addr < seg.addr + seg.memsz && seg.addr < s.addr + s.memsz)
-        {
-            return Err(PayloadError::SegmentsOverlap {
-                first,
-                second: index,
-            });
+        if let Some(first) = segments.iter().position(|s| s.addr < seg.addr + seg.memsz && seg.addr < s.addr + s.memsz) {
+            return Err(PayloadError::SegmentsOverlap { first, second: index });
         }
         segments.push(seg);
     }
@@ -164,27 +122,18 @@ pub fn parse(
         return Err(PayloadError::NoLoadableSegments);
     }
     let entry = elf.header.e_entry;
-    if !segments
-        .iter()
-        .any(|s| entry >= s.addr && entry < s.addr + s.memsz)
-    {
+    if !segments.iter().any(|s| entry >= s.addr && entry < s.addr + s.memsz) {
         return Err(PayloadError::EntryOutsideSegments { entry });
     }
     Ok((segments, entry))
 }
 
 /// Loads an ELF payload into guest memory; returns its entry point.
-pub fn load(
-    bytes: &[u8],
-    mem: &GuestMemoryMmap,
-    region: Range<u64>,
-    machine: u16,
-) -> Result<u64, PayloadError> {
+pub fn load(bytes: &[u8], mem: &GuestMemoryMmap, region: Range<u64>, machine: u16) -> Result<u64, PayloadError> {
     let (segments, entry) = parse(bytes, &region, machine)?;
     for s in &segments {
         let data = &bytes[s.file.clone()];
-        mem.write_slice(data, GuestAddress(s.addr))
-            .map_err(|e| PayloadError::GuestMemory(e.to_string()))?;
+        mem.write_slice(data, GuestAddress(s.addr)).map_err(|e| PayloadError::GuestMemory(e.to_string()))?;
         // Fresh guest memory is already zero, so .bss needs no writes (and no
         // resident pages) unless the region was used before.
     }
@@ -199,12 +148,7 @@ pub(crate) mod tests {
 
     /// A minimal ELF64 executable with the given PT_LOAD segments
     /// (vaddr, offset, filesz, memsz) and code bytes after the headers.
-    pub fn tiny_elf(
-        machine: u16,
-        e_type: u16,
-        entry: u64,
-        segs: &[(u64, u64, u64, u64)],
-    ) -> Vec<u8> {
+    pub fn tiny_elf(machine: u16, e_type: u16, entry: u64, segs: &[(u64, u64, u64, u64)]) -> Vec<u8> {
         let phoff = 64u64;
         let mut b = vec![0u8; 64 + 56 * segs.len()];
         b[0..4].copy_from_slice(b"\x7fELF");
@@ -240,130 +184,49 @@ pub(crate) mod tests {
 
     #[test]
     fn accepts_a_good_executable() {
-        let b = tiny_elf(
-            header::EM_X86_64,
-            header::ET_EXEC,
-            0x20_0000,
-            &[(0x20_0000, 0x100, 0x10, 0x2000)],
-        );
+        let b = tiny_elf(header::EM_X86_64, header::ET_EXEC, 0x20_0000, &[(0x20_0000, 0x100, 0x10, 0x2000)]);
         let (segs, entry) = parse_x86(&b).unwrap();
         assert_eq!(entry, 0x20_0000);
-        assert_eq!(
-            segs,
-            vec![Segment {
-                addr: 0x20_0000,
-                memsz: 0x2000,
-                file: 0x100..0x110
-            }]
-        );
+        assert_eq!(segs, vec![Segment { addr: 0x20_0000, memsz: 0x2000, file: 0x100..0x110 }]);
     }
 
     #[test]
     fn rejects_each_malformation_by_name() {
         let ok_seg = [(0x20_0000, 0x100, 0x10, 0x10)];
         assert_eq!(parse_x86(&[]), Err(PayloadError::Empty));
-        assert!(matches!(
-            parse_x86(b"\x7fELF\x02\x01"),
-            Err(PayloadError::Malformed(_))
-        ));
-        assert!(matches!(
-            parse_x86(b"MZ not an elf at all, just bytes...................................."),
-            Err(PayloadError::Malformed(_))
-        ));
+        assert!(matches!(parse_x86(b"\x7fELF\x02\x01"), Err(PayloadError::Malformed(_))));
+        assert!(matches!(parse_x86(b"MZ not an elf at all, just bytes...................................."), Err(PayloadError::Malformed(_))));
         let arm = tiny_elf(header::EM_AARCH64, header::ET_EXEC, 0x20_0000, &ok_seg);
-        assert!(matches!(
-            parse_x86(&arm),
-            Err(PayloadError::WrongMachine {
-                found: header::EM_AARCH64,
-                ..
-            })
-        ));
+        assert!(matches!(parse_x86(&arm), Err(PayloadError::WrongMachine { found: header::EM_AARCH64, .. })));
         let dynamic = tiny_elf(header::EM_X86_64, header::ET_DYN, 0x20_0000, &ok_seg);
-        assert_eq!(
-            parse_x86(&dynamic),
-            Err(PayloadError::NotExecutable(header::ET_DYN))
-        );
+        assert_eq!(parse_x86(&dynamic), Err(PayloadError::NotExecutable(header::ET_DYN)));
         let none = tiny_elf(header::EM_X86_64, header::ET_EXEC, 0x20_0000, &[]);
         assert_eq!(parse_x86(&none), Err(PayloadError::NoLoadableSegments));
-        let past_file = tiny_elf(
-            header::EM_X86_64,
-            header::ET_EXEC,
-            0x20_0000,
-            &[(0x20_0000, 0x100, 0x10_0000, 0x10_0000)],
-        );
-        assert!(matches!(
-            parse_x86(&past_file),
-            Err(PayloadError::FileRangeOutOfBounds { index: 0, .. })
-        ));
-        let wrap = tiny_elf(
-            header::EM_X86_64,
-            header::ET_EXEC,
-            0x20_0000,
-            &[(0x20_0000, u64::MAX, 0x10, 0x10)],
-        );
-        assert!(matches!(
-            parse_x86(&wrap),
-            Err(PayloadError::FileRangeOutOfBounds { .. })
-        ));
-        let filesz = tiny_elf(
-            header::EM_X86_64,
-            header::ET_EXEC,
-            0x20_0000,
-            &[(0x20_0000, 0x100, 0x20, 0x10)],
-        );
-        assert!(matches!(
-            parse_x86(&filesz),
-            Err(PayloadError::FileszExceedsMemsz { .. })
-        ));
-        let low = tiny_elf(
-            header::EM_X86_64,
-            header::ET_EXEC,
-            0x1000,
-            &[(0x1000, 0x100, 0x10, 0x10)],
-        );
+        let past_file = tiny_elf(header::EM_X86_64, header::ET_EXEC, 0x20_0000, &[(0x20_0000, 0x100, 0x10_0000, 0x10_0000)]);
+        assert!(matches!(parse_x86(&past_file), Err(PayloadError::FileRangeOutOfBounds { index: 0, .. })));
+        let wrap = tiny_elf(header::EM_X86_64, header::ET_EXEC, 0x20_0000, &[(0x20_0000, u64::MAX, 0x10, 0x10)]);
+        assert!(matches!(parse_x86(&wrap), Err(PayloadError::FileRangeOutOfBounds { .. })));
+        let filesz = tiny_elf(header::EM_X86_64, header::ET_EXEC, 0x20_0000, &[(0x20_0000, 0x100, 0x20, 0x10)]);
+        assert!(matches!(parse_x86(&filesz), Err(PayloadError::FileszExceedsMemsz { .. })));
+        let low = tiny_elf(header::EM_X86_64, header::ET_EXEC, 0x1000, &[(0x1000, 0x100, 0x10, 0x10)]);
         let e = parse_x86(&low).unwrap_err();
         assert!(e.to_string().contains("harness's own memory"), "{e}");
-        let huge = tiny_elf(
-            header::EM_X86_64,
-            header::ET_EXEC,
-            0x20_0000,
-            &[(0x20_0000, 0x100, 0x10, u64::MAX - 0x10)],
-        );
-        assert!(parse_x86(&huge)
-            .unwrap_err()
-            .to_string()
-            .contains("beyond guest memory"));
+        let huge = tiny_elf(header::EM_X86_64, header::ET_EXEC, 0x20_0000, &[(0x20_0000, 0x100, 0x10, u64::MAX - 0x10)]);
+        assert!(parse_x86(&huge).unwrap_err().to_string().contains("beyond guest memory"));
         let overlap = tiny_elf(
             header::EM_X86_64,
             header::ET_EXEC,
             0x20_0000,
-            &[
-                (0x20_0000, 0x100, 0x10, 0x2000),
-                (0x20_1000, 0x100, 0x10, 0x10),
-            ],
+            &[(0x20_0000, 0x100, 0x10, 0x2000), (0x20_1000, 0x100, 0x10, 0x10)],
         );
-        assert_eq!(
-            parse_x86(&overlap),
-            Err(PayloadError::SegmentsOverlap {
-                first: 0,
-                second: 1
-            })
-        );
+        assert_eq!(parse_x86(&overlap), Err(PayloadError::SegmentsOverlap { first: 0, second: 1 }));
         let entry = tiny_elf(header::EM_X86_64, header::ET_EXEC, 0x30_0000, &ok_seg);
-        assert_eq!(
-            parse_x86(&entry),
-            Err(PayloadError::EntryOutsideSegments { entry: 0x30_0000 })
-        );
+        assert_eq!(parse_x86(&entry), Err(PayloadError::EntryOutsideSegments { entry: 0x30_0000 }));
     }
 
     #[test]
     fn truncated_files_never_panic() {
-        let b = tiny_elf(
-            header::EM_X86_64,
-            header::ET_EXEC,
-            0x20_0000,
-            &[(0x20_0000, 0x100, 0x10, 0x10)],
-        );
+        let b = tiny_elf(header::EM_X86_64, header::ET_EXEC, 0x20_0000, &[(0x20_0000, 0x100, 0x10, 0x10)]);
         for len in 0..b.len() {
             let _ = parse_x86(&b[..len]);
         }

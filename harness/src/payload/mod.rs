@@ -30,12 +30,7 @@ impl Payload {
     }
 
     /// Loads the payload into `mem`, only inside `region`; returns the entry point.
-    pub fn load(
-        &self,
-        mem: &GuestMemoryMmap,
-        region: Range<u64>,
-        machine: u16,
-    ) -> Result<u64, PayloadError> {
+    pub fn load(&self, mem: &GuestMemoryMmap, region: Range<u64>, machine: u16) -> Result<u64, PayloadError> {
         match self {
             Payload::Code(code) => {
                 if code.is_empty() {
@@ -43,10 +38,7 @@ impl Payload {
                 }
                 let end = region.start.checked_add(code.len() as u64);
                 if end.is_none_or(|e| e > region.end) {
-                    return Err(PayloadError::TooLarge {
-                        size: code.len() as u64,
-                        region,
-                    });
+                    return Err(PayloadError::TooLarge { size: code.len() as u64, region });
                 }
                 mem.write_slice(code, GuestAddress(region.start))
                     .map_err(|e| PayloadError::GuestMemory(e.to_string()))?;

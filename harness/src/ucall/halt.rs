@@ -25,9 +25,7 @@ pub struct Halt {
 
 impl Halt {
     pub fn new() -> Self {
-        Halt {
-            doorbell: HostArch::HALT_DOORBELL,
-        }
+        Halt { doorbell: HostArch::HALT_DOORBELL }
     }
 }
 
@@ -41,9 +39,7 @@ impl Transport for Halt {
     fn decode(&self, exit: &VcpuExit<'_>, buffer: u64) -> Option<Result<u64, String>> {
         match (self.doorbell, exit) {
             (Doorbell::Halt, VcpuExit::Hlt) => Some(Ok(buffer)),
-            (Doorbell::SystemSuspend, VcpuExit::SystemEvent(KVM_SYSTEM_EVENT_SUSPEND, _)) => {
-                Some(Ok(buffer))
-            }
+            (Doorbell::SystemSuspend, VcpuExit::SystemEvent(KVM_SYSTEM_EVENT_SUSPEND, _)) => Some(Ok(buffer)),
             _ => None,
         }
     }

@@ -28,17 +28,13 @@ pub struct Hvc {
 
 impl Hvc {
     pub fn new() -> Self {
-        Hvc {
-            func_id: UCALL_HVC_FUNC_ID,
-        }
+        Hvc { func_id: UCALL_HVC_FUNC_ID }
     }
 }
 
 impl Transport for Hvc {
     fn doorbell(&self) -> Doorbell {
-        Doorbell::Hypercall {
-            func_id: self.func_id,
-        }
+        Doorbell::Hypercall { func_id: self.func_id }
     }
     fn message_buffer(&self, layout: &Layout, id: usize, _: &mut SharedArena) -> Result<u64> {
         Ok(layout.ucall_slot_of(id))
@@ -48,14 +44,12 @@ impl Transport for Hvc {
             // On arm64 kvm-ioctls' `longmode` is the union's `flags` member.
             VcpuExit::Hypercall(h) if h.nr == u64::from(self.func_id) => Some(match h.longmode {
                 0 => Ok(buffer),
-                f if f & KVM_HYPERCALL_EXIT_SMC != 0 => Err(format!(
-                    "ucall function {:#x} made with SMC, expected HVC",
-                    self.func_id
-                )),
-                f if f & KVM_HYPERCALL_EXIT_16BIT != 0 => Err(format!(
-                    "ucall function {:#x} made from T32 code",
-                    self.func_id
-                )),
+                f if f & KVM_HYPERCALL_EXIT_SMC != 0 => {
+                    Err(format!("ucall function {:#x} made with SMC, expected HVC", self.func_id))
+                }
+                f if f & KVM_HYPERCALL_EXIT_16BIT != 0 => {
+                    Err(format!("ucall function {:#x} made from T32 code", self.func_id))
+                }
                 f => Err(format!("ucall HVC with unknown exit flags {f:#x}")),
             }),
             _ => None,

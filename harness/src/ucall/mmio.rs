@@ -13,9 +13,7 @@ pub struct Mmio {
 
 impl Mmio {
     pub fn new(layout: &Layout) -> Self {
-        Mmio {
-            addr: layout.mmio.ucall,
-        }
+        Mmio { addr: layout.mmio.ucall }
     }
 }
 
@@ -28,15 +26,10 @@ impl Transport for Mmio {
     }
     fn decode(&self, exit: &VcpuExit<'_>, _buffer: u64) -> Option<Result<u64, String>> {
         match exit {
-            VcpuExit::MmioWrite(addr, data) if *addr == self.addr => {
-                Some(match <[u8; 8]>::try_from(*data) {
-                    Ok(d) => Ok(u64::from_le_bytes(d)),
-                    Err(_) => Err(format!(
-                        "{}-byte write to the ucall MMIO address, expected an 8-byte address",
-                        data.len()
-                    )),
-                })
-            }
+            VcpuExit::MmioWrite(addr, data) if *addr == self.addr => Some(match <[u8; 8]>::try_from(*data) {
+                Ok(d) => Ok(u64::from_le_bytes(d)),
+                Err(_) => Err(format!("{}-byte write to the ucall MMIO address, expected an 8-byte address", data.len())),
+            }),
             _ => None,
         }
     }

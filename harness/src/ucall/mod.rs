@@ -15,9 +15,7 @@ mod shared;
 use std::fmt;
 
 use kvm_ioctls::VcpuExit;
-use kvmtest_abi::{
-    ExceptionArgs, UcallCmd, UCALL_HEADER_SIZE, UCALL_MAGIC, UCALL_MAX_ARGS, UCALL_TEXT_MAX,
-};
+use kvmtest_abi::{ExceptionArgs, UcallCmd, UCALL_HEADER_SIZE, UCALL_MAGIC, UCALL_MAX_ARGS, UCALL_TEXT_MAX};
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
 use crate::error::GuestAssert;
@@ -109,24 +107,15 @@ pub struct SharedArena {
 
 impl SharedArena {
     pub fn new(layout: &Layout) -> Self {
-        SharedArena {
-            next: layout.shared_arena.start,
-            end: layout.shared_arena.end,
-        }
+        SharedArena { next: layout.shared_arena.start, end: layout.shared_arena.end }
     }
 
     /// Reserves `size` bytes aligned to 64; returns their guest address.
     pub fn alloc(&mut self, size: u64) -> Result<u64> {
         let at = crate::layout::align_up(self.next, 64);
-        let end = at
-            .checked_add(size)
-            .filter(|e| *e <= self.end)
-            .ok_or_else(|| {
-                Error::Memory(format!(
-                    "shared arena exhausted: {size} bytes wanted, {} left",
-                    self.end.saturating_sub(at)
-                ))
-            })?;
+        let end = at.checked_add(size).filter(|e| *e <= self.end).ok_or_else(|| {
+            Error::Memory(format!("shared arena exhausted: {size} bytes wanted, {} left", self.end.saturating_sub(at)))
+        })?;
         self.next = end;
         Ok(at)
     }
@@ -173,9 +162,7 @@ impl std::ops::Deref for UcallArgs {
 
 impl fmt::Debug for UcallArgs {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list()
-            .entries(self.iter().map(|v| format!("{v:#x}")))
-            .finish()
+        f.debug_list().entries(self.iter().map(|v| format!("{v:#x}"))).finish()
     }
 }
 
@@ -198,10 +185,7 @@ impl Ucall {
     pub fn into_failure(self, vcpu: usize) -> Error {
         match self {
             Ucall::Abort(a) => Error::GuestAssert(Box::new(a)),
-            other => Error::UnexpectedUcall {
-                vcpu,
-                ucall: format!("{other:?}"),
-            },
+            other => Error::UnexpectedUcall { vcpu, ucall: format!("{other:?}") },
         }
     }
 }
@@ -223,9 +207,7 @@ pub(crate) fn read_message(mem: &GuestMemoryMmap, addr: u64, vcpu: usize) -> Res
     let bad = |why: String| Error::BadUcall { vcpu, addr, why };
     let mut h = [0u8; UCALL_HEADER_SIZE];
     mem.read_slice(&mut h, GuestAddress(addr)).map_err(|e| {
-        bad(format!(
-            "the {UCALL_HEADER_SIZE}-byte message header is not inside guest memory ({e})"
-        ))
+        bad(format!("the {UCALL_HEADER_SIZE}-byte message header is not inside guest memory ({e})"))
     })?;
     let magic = le32(&h, 0);
     if magic != UCALL_MAGIC {
@@ -234,21 +216,13 @@ pub(crate) fn read_message(mem: &GuestMemoryMmap, addr: u64, vcpu: usize) -> Res
         )));
     }
     let raw_cmd = le32(&h, 4);
-    let cmd = UcallCmd::from_raw(raw_cmd)
-        .ok_or_else(|| bad(format!("unknown ucall command {raw_cmd}")))?;
-    let (line, nargs, file_len, msg_len) = (
-        le32(&h, 8),
-        le32(&h, 12) as usize,
-        le32(&h, 16) as usize,
-        le32(&h, 20) as usize,
-    );
+    let cmd = UcallCmd::from_raw(raw_cmd).ok_or_else(|| bad(format!("unknown ucall command {raw_cmd}")))?;
+    let (line, nargs, file_len, msg_len) = (le32(&h, 8), le32(&h, 12) as usize, le32(&h, 16) as usize, le32(&h, 20) as usize);
     if nargs > UCALL_MAX_ARGS {
         return Err(bad(format!("{nargs} arguments, at most {UCALL_MAX_ARGS}")));
     }
     if file_len.saturating_add(msg_len) > UCALL_TEXT_MAX {
-        return Err(bad(format!(
-            "text of {file_len}+{msg_len} bytes, at most {UCALL_TEXT_MAX}"
-        )));
+        return Err(bad(format!("text of {file_len}+{msg_len} bytes, at most {UCALL_TEXT_MAX}")));
     }
     let mut args = [0u64; UCALL_MAX_ARGS];
     for (i, a) in args.iter_mut().enumerate().take(nargs) {
@@ -256,45 +230,27 @@ pub(crate) fn read_message(mem: &GuestMemoryMmap, addr: u64, vcpu: usize) -> Res
         *a = u64::from_le_bytes(h[at..at + 8].try_into().unwrap_or_default());
     }
     // Consume the message so a doorbell rung again without a new one is caught.
-    mem.write_obj(0u32, GuestAddress(addr))
-        .map_err(|e| bad(format!("clearing the magic: {e}")))?;
+    mem.write_obj(0u32, GuestAddress(addr)).map_err(|e| bad(format!("clearing the magic: {e}")))?;
 
     let read_text = || -> Result<(String, String)> {
         let mut text = vec![0u8; file_len + msg_len];
         mem.read_slice(&mut text, GuestAddress(addr + UCALL_HEADER_SIZE as u64))
-            .map_err(|e| {
-                bad(format!(
-                    "the {}-byte text is not inside guest memory ({e})",
-                    text.len()
-                ))
-            })?;
+            .map_err(|e| bad(format!("the {}-byte text is not inside guest memory ({e})", text.len())))?;
         let (file, msg) = text.split_at(file_len);
-        Ok((
-            String::from_utf8_lossy(file).into_owned(),
-            String::from_utf8_lossy(msg).into_owned(),
-        ))
+        Ok((String::from_utf8_lossy(file).into_owned(), String::from_utf8_lossy(msg).into_owned()))
     };
     let ucall = match cmd {
         UcallCmd::Sync => {
             if nargs == 0 {
                 return Err(bad("SYNC without a stage argument".into()));
             }
-            Ucall::Sync {
-                stage: args[0],
-                args: UcallArgs::new(&args[1..nargs]),
-            }
+            Ucall::Sync { stage: args[0], args: UcallArgs::new(&args[1..nargs]) }
         }
         UcallCmd::Done => Ucall::Done,
         UcallCmd::Printf => Ucall::Printf(read_text()?.1),
         UcallCmd::Abort => {
             let (file, msg) = read_text()?;
-            Ucall::Abort(GuestAssert {
-                vcpu,
-                file,
-                line,
-                msg,
-                values: args[..nargs].to_vec(),
-            })
+            Ucall::Abort(GuestAssert { vcpu, file, line, msg, values: args[..nargs].to_vec() })
         }
         UcallCmd::Exception => {
             if nargs <= ExceptionArgs::SP {
@@ -319,14 +275,7 @@ mod tests {
 
     fn put(m: &GuestMemoryMmap, at: u64, cmd: u32, line: u32, args: &[u64], file: &str, msg: &str) {
         let mut h = vec![];
-        for w in [
-            UCALL_MAGIC,
-            cmd,
-            line,
-            args.len() as u32,
-            file.len() as u32,
-            msg.len() as u32,
-        ] {
+        for w in [UCALL_MAGIC, cmd, line, args.len() as u32, file.len() as u32, msg.len() as u32] {
             h.extend_from_slice(&w.to_le_bytes());
         }
         for i in 0..UCALL_MAX_ARGS {
@@ -341,50 +290,16 @@ mod tests {
     fn decodes_every_kind() {
         let m = mem();
         put(&m, 0x100, 1, 0, &[7, 8, 9], "", "");
-        assert_eq!(
-            read_message(&m, 0x100, 0).unwrap(),
-            Message::Ucall(Ucall::Sync {
-                stage: 7,
-                args: UcallArgs::new(&[8, 9])
-            })
-        );
+        assert_eq!(read_message(&m, 0x100, 0).unwrap(), Message::Ucall(Ucall::Sync { stage: 7, args: UcallArgs::new(&[8, 9]) }));
         put(&m, 0x100, 2, 0, &[], "", "");
-        assert_eq!(
-            read_message(&m, 0x100, 0).unwrap(),
-            Message::Ucall(Ucall::Done)
-        );
+        assert_eq!(read_message(&m, 0x100, 0).unwrap(), Message::Ucall(Ucall::Done));
         put(&m, 0x100, 4, 0, &[], "", "hello");
-        assert_eq!(
-            read_message(&m, 0x100, 0).unwrap(),
-            Message::Ucall(Ucall::Printf("hello".into()))
-        );
+        assert_eq!(read_message(&m, 0x100, 0).unwrap(), Message::Ucall(Ucall::Printf("hello".into())));
         put(&m, 0x100, 3, 42, &[1, 2], "guest.rs", "a == b");
-        let Message::Ucall(Ucall::Abort(a)) = read_message(&m, 0x100, 3).unwrap() else {
-            panic!()
-        };
-        assert_eq!(
-            (
-                a.file.as_str(),
-                a.line,
-                a.msg.as_str(),
-                a.values.as_slice(),
-                a.vcpu
-            ),
-            ("guest.rs", 42, "a == b", &[1u64, 2][..], 3)
-        );
-        put(
-            &m,
-            0x100,
-            5,
-            0,
-            &[14, 2, 0x20_0000, 0xdead, 0x1000, 0],
-            "",
-            "",
-        );
-        assert!(matches!(
-            read_message(&m, 0x100, 0).unwrap(),
-            Message::Exception([14, 2, 0x20_0000, 0xdead, 0x1000, 0])
-        ));
+        let Message::Ucall(Ucall::Abort(a)) = read_message(&m, 0x100, 3).unwrap() else { panic!() };
+        assert_eq!((a.file.as_str(), a.line, a.msg.as_str(), a.values.as_slice(), a.vcpu), ("guest.rs", 42, "a == b", &[1u64, 2][..], 3));
+        put(&m, 0x100, 5, 0, &[14, 2, 0x20_0000, 0xdead, 0x1000, 0], "", "");
+        assert!(matches!(read_message(&m, 0x100, 0).unwrap(), Message::Exception([14, 2, 0x20_0000, 0xdead, 0x1000, 0])));
     }
 
     #[test]
@@ -401,10 +316,7 @@ mod tests {
         let m = mem();
         let err = |at| read_message(&m, at, 0).unwrap_err().to_string();
         assert!(err(MEM as u64 + 0x1000).contains("not inside guest memory"));
-        assert!(
-            err(MEM as u64 - 8).contains("not inside guest memory"),
-            "straddling the end"
-        );
+        assert!(err(MEM as u64 - 8).contains("not inside guest memory"), "straddling the end");
         assert!(err(u64::MAX - 4).contains("not inside guest memory"));
         put(&m, 0x100, 99, 0, &[], "", "");
         assert!(err(0x100).contains("unknown ucall command 99"));
@@ -421,28 +333,15 @@ mod tests {
         assert!(err(0x100).contains("7 arguments"));
         // A PRINTF whose text runs past the end of memory.
         put(&m, MEM as u64 - UCALL_HEADER_SIZE as u64, 4, 0, &[], "", "");
-        m.write_obj(
-            1000u32,
-            GuestAddress(MEM as u64 - UCALL_HEADER_SIZE as u64 + 20),
-        )
-        .unwrap();
-        assert!(
-            err(MEM as u64 - UCALL_HEADER_SIZE as u64).contains("text is not inside guest memory")
-        );
+        m.write_obj(1000u32, GuestAddress(MEM as u64 - UCALL_HEADER_SIZE as u64 + 20)).unwrap();
+        assert!(err(MEM as u64 - UCALL_HEADER_SIZE as u64).contains("text is not inside guest memory"));
     }
 
     #[test]
     fn non_utf8_text_is_replaced_not_rejected() {
         let m = mem();
         put(&m, 0x100, 4, 0, &[], "", "ok");
-        m.write_slice(
-            &[0xff, 0xfe],
-            GuestAddress(0x100 + UCALL_HEADER_SIZE as u64),
-        )
-        .unwrap();
-        assert_eq!(
-            read_message(&m, 0x100, 0).unwrap(),
-            Message::Ucall(Ucall::Printf("\u{fffd}\u{fffd}".into()))
-        );
+        m.write_slice(&[0xff, 0xfe], GuestAddress(0x100 + UCALL_HEADER_SIZE as u64)).unwrap();
+        assert_eq!(read_message(&m, 0x100, 0).unwrap(), Message::Ucall(Ucall::Printf("\u{fffd}\u{fffd}".into())));
     }
 }

@@ -20,9 +20,7 @@ impl Pio {
 
 impl Transport for Pio {
     fn doorbell(&self) -> Doorbell {
-        Doorbell::PortOut {
-            port: UCALL_PIO_PORT,
-        }
+        Doorbell::PortOut { port: UCALL_PIO_PORT }
     }
     fn message_buffer(&self, layout: &Layout, id: usize, _: &mut SharedArena) -> Result<u64> {
         Ok(layout.ucall_slot_of(id))
@@ -31,10 +29,7 @@ impl Transport for Pio {
         match exit {
             VcpuExit::IoOut(UCALL_PIO_PORT, data) => Some(match <[u8; 4]>::try_from(*data) {
                 Ok(d) => Ok(u64::from(u32::from_le_bytes(d))),
-                Err(_) => Err(format!(
-                    "{}-byte OUT to the ucall port, expected a 4-byte address",
-                    data.len()
-                )),
+                Err(_) => Err(format!("{}-byte OUT to the ucall port, expected a 4-byte address", data.len())),
             }),
             _ => None,
         }

@@ -16,17 +16,13 @@ pub struct Shared {
 
 impl Shared {
     pub fn new(layout: &Layout) -> Self {
-        Shared {
-            doorbell: layout.mmio.shared_doorbell,
-        }
+        Shared { doorbell: layout.mmio.shared_doorbell }
     }
 }
 
 impl Transport for Shared {
     fn doorbell(&self) -> Doorbell {
-        Doorbell::MmioWrite {
-            addr: self.doorbell,
-        }
+        Doorbell::MmioWrite { addr: self.doorbell }
     }
     fn message_buffer(&self, _: &Layout, _: usize, arena: &mut SharedArena) -> Result<u64> {
         arena.alloc(UCALL_SLOT_SIZE)

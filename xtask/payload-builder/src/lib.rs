@@ -12,9 +12,7 @@ pub fn guest_target(arch: &str) -> Result<&'static str, String> {
     match arch {
         "x86_64" => Ok("x86_64-unknown-none"),
         "aarch64" => Ok("aarch64-unknown-none-softfloat"),
-        other => Err(format!(
-            "kvmtest has no guest payloads for arch `{other}` (x86_64 and aarch64 only)"
-        )),
+        other => Err(format!("kvmtest has no guest payloads for arch `{other}` (x86_64 and aarch64 only)")),
     }
 }
 
@@ -24,12 +22,7 @@ pub fn payload_names(guest_dir: &Path) -> Result<Vec<String>, String> {
     let mut names: Vec<String> = std::fs::read_dir(&bin)
         .map_err(|e| format!("reading {}: {e}", bin.display()))?
         .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            e.file_name()
-                .to_str()?
-                .strip_suffix(".rs")
-                .map(str::to_string)
-        })
+        .filter_map(|e| e.file_name().to_str()?.strip_suffix(".rs").map(str::to_string))
         .collect();
     names.sort();
     Ok(names)
@@ -37,22 +30,13 @@ pub fn payload_names(guest_dir: &Path) -> Result<Vec<String>, String> {
 
 fn target_installed(target: &str) -> bool {
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
-    let Ok(out) = Command::new(rustc).args(["--print", "sysroot"]).output() else {
-        return true;
-    };
+    let Ok(out) = Command::new(rustc).args(["--print", "sysroot"]).output() else { return true };
     let sysroot = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    Path::new(&sysroot)
-        .join("lib/rustlib")
-        .join(target)
-        .exists()
+    Path::new(&sysroot).join("lib/rustlib").join(target).exists()
 }
 
 /// Builds every payload for `arch` into `target_dir`; returns (name, ELF path).
-pub fn build(
-    guest_dir: &Path,
-    arch: &str,
-    target_dir: &Path,
-) -> Result<Vec<(String, PathBuf)>, String> {
+pub fn build(guest_dir: &Path, arch: &str, target_dir: &Path) -> Result<Vec<(String, PathBuf)>, String> {
     let target = guest_target(arch)?;
     if !target_installed(target) {
         return Err(format!(
@@ -63,39 +47,19 @@ pub fn build(
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(guest_dir)
-        .args([
-            "build",
-            "--release",
-            "--locked",
-            "--target",
-            target,
-            "--target-dir",
-        ])
+        .args(["build", "--release", "--locked", "--target", target, "--target-dir"])
         .arg(target_dir);
     // The outer cargo's settings (host RUSTFLAGS, its target, jobserver, build
     // script variables) must not leak into the guest build.
     for (k, _) in std::env::vars_os() {
         let Some(k) = k.to_str() else { continue };
         let outer = (k.starts_with("CARGO_") && k != "CARGO_HOME")
-            || matches!(
-                k,
-                "RUSTFLAGS"
-                    | "RUSTC_WRAPPER"
-                    | "RUSTC_WORKSPACE_WRAPPER"
-                    | "RUSTDOCFLAGS"
-                    | "MAKEFLAGS"
-                    | "MFLAGS"
-                    | "TARGET"
-                    | "HOST"
-                    | "OUT_DIR"
-            );
+            || matches!(k, "RUSTFLAGS" | "RUSTC_WRAPPER" | "RUSTC_WORKSPACE_WRAPPER" | "RUSTDOCFLAGS" | "MAKEFLAGS" | "MFLAGS" | "TARGET" | "HOST" | "OUT_DIR");
         if outer {
             cmd.env_remove(k);
         }
     }
-    let out = cmd
-        .output()
-        .map_err(|e| format!("running cargo for the guest payloads: {e}"))?;
+    let out = cmd.output().map_err(|e| format!("running cargo for the guest payloads: {e}"))?;
     if !out.status.success() {
         return Err(format!(
             "building the {arch} guest payloads failed:\n{}",
@@ -107,27 +71,15 @@ pub fn build(
         .into_iter()
         .map(|n| {
             let p = dir.join(&n);
-            if p.exists() {
-                Ok((n, p))
-            } else {
-                Err(format!("payload {} was not built", p.display()))
-            }
+            if p.exists() { Ok((n, p)) } else { Err(format!("payload {} was not built", p.display())) }
         })
         .collect()
 }
 
 /// The files a change to which must rebuild the payloads.
 pub fn inputs(guest_dir: &Path) -> Vec<PathBuf> {
-    [
-        "runtime",
-        "payloads",
-        "link.ld",
-        "Cargo.toml",
-        "Cargo.lock",
-        ".cargo",
-        "../harness/abi",
-    ]
-    .iter()
-    .map(|p| guest_dir.join(p))
-    .collect()
+    ["runtime", "payloads", "link.ld", "Cargo.toml", "Cargo.lock", ".cargo", "../harness/abi"]
+        .iter()
+        .map(|p| guest_dir.join(p))
+        .collect()
 }

@@ -174,7 +174,7 @@ extern "C" {
 
 /// Address of the UNDEFINED instruction [`undefined_instruction`] executes.
 pub fn undefined_instruction_addr() -> u64 {
-    kvmtest_undefined_instruction as usize as u64
+    kvmtest_undefined_instruction as *const () as usize as u64
 }
 
 /// Executes an UNDEFINED instruction (`udf #0`) at [`undefined_instruction_addr`].

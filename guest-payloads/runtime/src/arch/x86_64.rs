@@ -149,7 +149,7 @@ extern "C" {
 
 /// Address of the undefined instruction [`undefined_instruction`] executes.
 pub fn undefined_instruction_addr() -> u64 {
-    kvmtest_undefined_instruction as usize as u64
+    kvmtest_undefined_instruction as *const () as usize as u64
 }
 
 /// Executes an undefined instruction (`ud2`, #UD) at [`undefined_instruction_addr`].

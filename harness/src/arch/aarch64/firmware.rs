@@ -14,9 +14,7 @@
 
 use dynasmrt::aarch64::{Aarch64Relocation, RX};
 use dynasmrt::{dynasm, DynasmApi, DynasmLabelApi, VecAssembler};
-use kvmtest_abi::{
-    boot_offsets as boot, ucall_offsets as uc, ExceptionArgs, UcallCmd, UCALL_MAGIC,
-};
+use kvmtest_abi::{boot_offsets as boot, ucall_offsets as uc, ExceptionArgs, UcallCmd, UCALL_MAGIC};
 
 use super::layout::{FIRMWARE, FIRMWARE_SIZE};
 use super::regs::{SysReg, ELR_EL1_SYSREG, ESR_EL1, FAR_EL1, SPSR_EL1_SYSREG, TPIDR_EL1};
@@ -56,12 +54,7 @@ pub fn slot_kind(slot: usize) -> &'static str {
 
 /// Where the exception came from, by slot.
 pub fn slot_origin(slot: usize) -> &'static str {
-    [
-        "current EL with SP_EL0",
-        "current EL with SP_ELx",
-        "lower EL (AArch64)",
-        "lower EL (AArch32)",
-    ][(slot / 4) % 4]
+    ["current EL with SP_EL0", "current EL with SP_ELx", "lower EL (AArch64)", "lower EL (AArch32)"][(slot / 4) % 4]
 }
 
 fn imm(r: SysReg) -> u32 {
@@ -96,13 +89,8 @@ pub fn assemble(doorbell: Doorbell) -> Result<Firmware> {
     let from_sp0 = ops.new_dynamic_label();
     let have_sp = ops.new_dynamic_label();
     let hang = ops.new_dynamic_label();
-    let (tpidr, esr, elr, far, spsr) = (
-        imm(TPIDR_EL1),
-        imm(ESR_EL1),
-        imm(ELR_EL1_SYSREG),
-        imm(FAR_EL1),
-        imm(SPSR_EL1_SYSREG),
-    );
+    let (tpidr, esr, elr, far, spsr) =
+        (imm(TPIDR_EL1), imm(ESR_EL1), imm(ELR_EL1_SYSREG), imm(FAR_EL1), imm(SPSR_EL1_SYSREG));
 
     for slot in 0..SLOTS {
         let start = ops.offset().0;
@@ -207,20 +195,14 @@ pub fn assemble(doorbell: Doorbell) -> Result<Firmware> {
             )));
         }
     }
-    let code = ops
-        .finalize()
-        .map_err(|e| Error::Config(format!("assembling the aarch64 firmware: {e:?}")))?;
+    let code = ops.finalize().map_err(|e| Error::Config(format!("assembling the aarch64 firmware: {e:?}")))?;
     if code.len() as u64 > FIRMWARE_SIZE {
         return Err(Error::Config(format!(
             "aarch64 firmware is {} bytes, more than its {FIRMWARE_SIZE} byte region",
             code.len()
         )));
     }
-    Ok(Firmware {
-        code,
-        vectors: FIRMWARE,
-        doorbell: doorbell_addr,
-    })
+    Ok(Firmware { code, vectors: FIRMWARE, doorbell: doorbell_addr })
 }
 
 /// Byte offset of EXCEPTION argument `i` in the message.
@@ -261,11 +243,7 @@ pub fn exception_name(vector: u64, esr: u64) -> String {
         0x20 | 0x21 | 0x24 | 0x25 => {
             let mut s = format!("{ec_name} ({}", fault_status(esr & 0x3f));
             if vector >= 0x24 {
-                s.push_str(if esr & (1 << 6) != 0 {
-                    ", write"
-                } else {
-                    ", read"
-                });
+                s.push_str(if esr & (1 << 6) != 0 { ", write" } else { ", read" });
             }
             s.push(')');
             s
@@ -299,9 +277,7 @@ mod tests {
     fn firmware_fits_and_slots_are_0x80_apart() {
         for d in [
             Doorbell::MmioWrite { addr: 0x400_0000 },
-            Doorbell::Hypercall {
-                func_id: 0xc600_5543,
-            },
+            Doorbell::Hypercall { func_id: 0xc600_5543 },
             Doorbell::SystemSuspend,
         ] {
             let fw = assemble(d).unwrap();
@@ -311,42 +287,23 @@ mod tests {
             // Every slot starts with `msr spsel, #0` (0xd50040bf).
             for slot in 0..SLOTS {
                 let at = slot * SLOT_SIZE;
-                assert_eq!(
-                    u32::from_le_bytes(fw.code[at..at + 4].try_into().unwrap()),
-                    0xd500_40bf,
-                    "slot {slot}"
-                );
+                assert_eq!(u32::from_le_bytes(fw.code[at..at + 4].try_into().unwrap()), 0xd500_40bf, "slot {slot}");
             }
         }
     }
 
     #[test]
     fn io_port_and_hlt_doorbells_are_refused() {
-        assert!(matches!(
-            assemble(Doorbell::PortOut { port: 0x1000 }),
-            Err(Error::Unsupported(_))
-        ));
-        assert!(matches!(
-            assemble(Doorbell::Halt),
-            Err(Error::Unsupported(_))
-        ));
+        assert!(matches!(assemble(Doorbell::PortOut { port: 0x1000 }), Err(Error::Unsupported(_))));
+        assert!(matches!(assemble(Doorbell::Halt), Err(Error::Unsupported(_))));
     }
 
     #[test]
     fn names_say_what_faulted() {
         assert_eq!(exception_name(0, 0x0200_0000), "Unknown reason (UNDEF)");
-        assert_eq!(
-            exception_name(0x25, 0x9600_0007),
-            "Data Abort (translation fault, level 3, read)"
-        );
-        assert_eq!(
-            exception_name(0x25, 0x9600_0046),
-            "Data Abort (translation fault, level 2, write)"
-        );
-        assert_eq!(
-            exception_name(0x21, 0x8600_000f),
-            "Instruction Abort (permission fault, level 3)"
-        );
+        assert_eq!(exception_name(0x25, 0x9600_0007), "Data Abort (translation fault, level 3, read)");
+        assert_eq!(exception_name(0x25, 0x9600_0046), "Data Abort (translation fault, level 2, write)");
+        assert_eq!(exception_name(0x21, 0x8600_000f), "Instruction Abort (permission fault, level 3)");
         assert_eq!(exception_name(0x3c, 0xf200_0000), "BRK");
         assert_eq!(exception_name(VECTOR_IRQ, 0), "IRQ");
     }

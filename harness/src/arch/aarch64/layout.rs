@@ -10,7 +10,11 @@
 //!  0x0005_0000  shared-memory arena (192 KiB)
 //!  0x0010_0000  vCPU stacks (64 x 16 KiB, SP_EL1, lowest page of each a guard)
 //!  0x0020_0000  payload ... end of RAM
-//!  RAM end (2 MiB aligned): MMIO window (2 MiB, Device-nGnRE), no memslot
+//!  RAM end (2 MiB aligned): MMIO window (16 MiB, Device-nGnRE), no memslot:
+//!    +0x00_0000  ucall MMIO doorbell
+//!    +0x00_1000  shared-memory doorbell
+//!    +0x10_0000  GICv3 distributor (64 KiB), with `irqchip(true)`
+//!    +0x20_0000  GICv3 redistributors (64 x 128 KiB)
 //! ```
 //! Guest RAM starts at IPA 0 as on x86 (KVM/arm64 puts nothing there).
 //! Everything is identity-mapped with 4 KiB granules and a 39-bit VA (three
@@ -37,7 +41,15 @@ pub const STACK_STRIDE: u64 = 0x4000;
 pub const PAYLOAD_BASE: u64 = 0x20_0000;
 pub const MAX_VCPUS: usize = 64;
 /// Size of the MMIO window above RAM.
-pub const MMIO_WINDOW_SIZE: u64 = 2 << 20;
+pub const MMIO_WINDOW_SIZE: u64 = 16 << 20;
+/// Offset of the GICv3 distributor in the MMIO window.
+pub const GICD_OFFSET: u64 = 0x10_0000;
+/// Size of the distributor's frame (`KVM_VGIC_V3_DIST_SIZE`).
+pub const GICD_SIZE: u64 = 0x1_0000;
+/// Offset of the first GICv3 redistributor in the MMIO window.
+pub const GICR_OFFSET: u64 = 0x20_0000;
+/// Size of one vCPU's redistributor (`KVM_VGIC_V3_REDIST_SIZE`: RD and SGI frames).
+pub const GICR_STRIDE: u64 = 0x2_0000;
 /// Bits of virtual address TTBR0_EL1 translates (TCR_EL1.T0SZ = 64 - 39).
 pub const VA_BITS: u32 = 39;
 /// IPA bits of a VM created with type 0 (KVM's default since Linux 4.20).
@@ -56,7 +68,20 @@ const _: () = {
     assert!(UCALL_SLOTS + MAX_VCPUS as u64 * crate::layout::UCALL_SLOT_SIZE <= EXCEPTION_STACKS);
     assert!(EXCEPTION_STACKS + MAX_VCPUS as u64 * EXCEPTION_STACK_SIZE <= SHARED_ARENA);
     assert!(STACKS + MAX_VCPUS as u64 * STACK_STRIDE <= PAYLOAD_BASE);
+    assert!(0x2000 <= GICD_OFFSET && GICD_OFFSET + GICD_SIZE <= GICR_OFFSET);
+    assert!(GICR_OFFSET + MAX_VCPUS as u64 * GICR_STRIDE <= MMIO_WINDOW_SIZE);
 };
+
+/// Guest address of the GICv3 distributor of a VM with `layout`.
+pub fn gicd_base(layout: &Layout) -> u64 {
+    layout.mmio.ucall + GICD_OFFSET
+}
+
+/// Guest address of the first GICv3 redistributor (vCPU 0's; vCPU n's is
+/// `n * GICR_STRIDE` above).
+pub fn gicr_base(layout: &Layout) -> u64 {
+    layout.mmio.ucall + GICR_OFFSET
+}
 
 /// Top of vCPU `id`'s exception stack (SP_EL0; the handler switches to it,
 /// so a stack overflow on SP_EL1 is still reported).
@@ -71,11 +96,7 @@ pub fn layout(mem_size: u64) -> Result<Layout> {
         )));
     }
     let mmio_base = align_up(mem_size, MIB2);
-    let mmio = MmioWindow {
-        ucall: mmio_base,
-        shared_doorbell: mmio_base + 0x1000,
-        end: mmio_base + MMIO_WINDOW_SIZE,
-    };
+    let mmio = MmioWindow { ucall: mmio_base, shared_doorbell: mmio_base + 0x1000, end: mmio_base + MMIO_WINDOW_SIZE };
     if align_up(mmio.end, GIB) / GIB > MAX_L2 {
         return Err(Error::Config(format!(
             "guest memory of {mem_size:#x} bytes: the aarch64 page tables map at most {} GiB",

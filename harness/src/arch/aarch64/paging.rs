@@ -33,8 +33,7 @@ pub const MAIR_IDX_NORMAL: usize = 1;
 pub const MAIR_DEVICE_NGNRE: u64 = 0x04;
 pub const MAIR_NORMAL_WB: u64 = 0xff;
 /// The MAIR_EL1 value matching the descriptors.
-pub const MAIR_EL1: u64 =
-    (MAIR_DEVICE_NGNRE << (8 * MAIR_IDX_DEVICE)) | (MAIR_NORMAL_WB << (8 * MAIR_IDX_NORMAL));
+pub const MAIR_EL1: u64 = (MAIR_DEVICE_NGNRE << (8 * MAIR_IDX_DEVICE)) | (MAIR_NORMAL_WB << (8 * MAIR_IDX_NORMAL));
 
 /// Leaf attributes of RAM (EL1 read/write/execute; EL0 never runs).
 pub const NORMAL_LEAF: u64 = AF | SH_INNER | ATTR_NORMAL | UXN;
@@ -60,17 +59,13 @@ pub fn build(layout: &Layout) -> Vec<TablePage> {
     let top = align_up(layout.mmio.end, GIB);
     let mut l1 = page_at(L1_TABLE);
     let mut l3 = page_at(L3_LOW);
-    let mut l2s: Vec<TablePage> = (0..top / GIB)
-        .map(|i| page_at(L2_BASE + i * PAGE))
-        .collect();
+    let mut l2s: Vec<TablePage> = (0..top / GIB).map(|i| page_at(L2_BASE + i * PAGE)).collect();
 
     for (i, l2) in l2s.iter().enumerate() {
         l1.1[i] = l2.0 | DESC_VALID | DESC_TABLE_OR_PAGE;
     }
     l2s[0].1[0] = L3_LOW | DESC_VALID | DESC_TABLE_OR_PAGE;
-    let guards: Vec<u64> = (0..layout.max_vcpus)
-        .map(|i| layout.stack_guard_of(i))
-        .collect();
+    let guards: Vec<u64> = (0..layout.max_vcpus).map(|i| layout.stack_guard_of(i)).collect();
     for (k, entry) in l3.1.iter_mut().enumerate().skip(1) {
         let addr = k as u64 * PAGE;
         if !guards.contains(&addr) {
@@ -131,20 +126,13 @@ pub fn translate(pages: &[TablePage], va: u64) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::arch::aarch64::layout::layout;
+    use crate::arch::aarch64::layout::{gicd_base, gicr_base, layout, GICR_STRIDE};
 
     #[test]
     fn identity_maps_ram_and_mmio_window() {
         let l = layout(64 << 20).unwrap();
         let pages = build(&l);
-        for va in [
-            0x1000,
-            0x20_0000,
-            0x20_1234,
-            (64 << 20) - 8,
-            l.mmio.ucall,
-            l.mmio.shared_doorbell,
-        ] {
+        for va in [0x1000, 0x20_0000, 0x20_1234, (64 << 20) - 8, l.mmio.ucall, l.mmio.shared_doorbell] {
             assert_eq!(translate(&pages, va), Some(va), "va {va:#x}");
         }
     }
@@ -159,9 +147,14 @@ mod tests {
             assert_eq!(d & PXN, 0, "RAM at {va:#x} must be executable");
             assert_ne!(d & AF, 0);
         }
-        let (_, d) = walk(&pages, l.mmio.ucall).unwrap();
-        assert_eq!(d & (7 << 2), ATTR_DEVICE);
-        assert_ne!(d & PXN, 0, "the MMIO window must not be executable");
+        for va in
+            [l.mmio.ucall, l.mmio.shared_doorbell, gicd_base(&l), gicr_base(&l) + 63 * GICR_STRIDE, l.mmio.end - 8]
+        {
+            let (pa, d) = walk(&pages, va).unwrap();
+            assert_eq!(pa, va);
+            assert_eq!(d & (7 << 2), ATTR_DEVICE, "va {va:#x}: {d:#x}");
+            assert_ne!(d & PXN, 0, "the MMIO window must not be executable");
+        }
         assert_eq!(MAIR_EL1, 0xff04);
     }
 
@@ -174,10 +167,7 @@ mod tests {
         for id in 0..l.max_vcpus {
             let guard = l.stack_guard_of(id);
             assert_eq!(translate(&pages, guard + 8), None, "guard of vCPU {id}");
-            assert_eq!(
-                translate(&pages, l.stack_top_of(id) - 8),
-                Some(l.stack_top_of(id) - 8)
-            );
+            assert_eq!(translate(&pages, l.stack_top_of(id) - 8), Some(l.stack_top_of(id) - 8));
         }
     }
 

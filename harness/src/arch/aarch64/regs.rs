@@ -36,14 +36,7 @@ pub struct SysReg {
 
 impl SysReg {
     const fn new(name: &'static str, op0: u32, op1: u32, crn: u32, crm: u32, op2: u32) -> Self {
-        SysReg {
-            name,
-            op0,
-            op1,
-            crn,
-            crm,
-            op2,
-        }
+        SysReg { name, op0, op1, crn, crm, op2 }
     }
 
     /// `ARM64_SYS_REG(op0, op1, crn, crm, op2)`: the ONE_REG id.

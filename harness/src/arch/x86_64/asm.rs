@@ -4,10 +4,7 @@
 //! Rust guest runtime does.
 
 use dynasmrt::{dynasm, x64::X64Relocation, DynasmApi, DynasmLabelApi, VecAssembler};
-use kvmtest_abi::{
-    boot_offsets as boot, ucall_offsets as uc, UcallCmd, UCALL_MAGIC, UCALL_MAX_ARGS,
-    UCALL_TEXT_MAX,
-};
+use kvmtest_abi::{boot_offsets as boot, ucall_offsets as uc, UcallCmd, UCALL_MAGIC, UCALL_MAX_ARGS, UCALL_TEXT_MAX};
 
 use super::layout::PAYLOAD_BASE;
 use crate::payload::Payload;
@@ -30,10 +27,7 @@ impl Default for AsmGuest {
 
 impl AsmGuest {
     pub fn new() -> Self {
-        AsmGuest {
-            ops: VecAssembler::new(PAYLOAD_BASE as usize),
-            error: None,
-        }
+        AsmGuest { ops: VecAssembler::new(PAYLOAD_BASE as usize), error: None }
     }
 
     /// The raw assembler, for `dynasm!(g.ops() ; .arch x64 ; ...)`.
@@ -46,14 +40,7 @@ impl AsmGuest {
         PAYLOAD_BASE + self.ops.offset().0 as u64
     }
 
-    fn ucall(
-        &mut self,
-        cmd: UcallCmd,
-        line: u32,
-        file: &str,
-        msg: &str,
-        args: &[u64],
-    ) -> &mut Self {
+    fn ucall(&mut self, cmd: UcallCmd, line: u32, file: &str, msg: &str, args: &[u64]) -> &mut Self {
         if args.len() > UCALL_MAX_ARGS || file.len() + msg.len() > UCALL_TEXT_MAX {
             self.error.get_or_insert(Error::Config(format!(
                 "ucall with {} args and {} text bytes: at most {UCALL_MAX_ARGS} and {UCALL_TEXT_MAX}",
@@ -120,10 +107,7 @@ impl AsmGuest {
         if let Some(e) = self.error {
             return Err(e);
         }
-        let code = self
-            .ops
-            .finalize()
-            .map_err(|e| Error::Config(format!("assembling the guest: {e:?}")))?;
+        let code = self.ops.finalize().map_err(|e| Error::Config(format!("assembling the guest: {e:?}")))?;
         Ok(Payload::code(code))
     }
 }

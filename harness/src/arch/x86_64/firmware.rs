@@ -97,25 +97,14 @@ pub fn assemble(doorbell: Doorbell) -> Result<Firmware> {
             dynasm!(ops ; .arch x64 ; hlt ; ret);
         }
         Doorbell::Hypercall { .. } | Doorbell::SystemSuspend => {
-            return Err(Error::Unsupported(format!(
-                "{doorbell:?} doorbell on x86_64"
-            )));
+            return Err(Error::Unsupported(format!("{doorbell:?} doorbell on x86_64")));
         }
     }
-    let code = ops
-        .finalize()
-        .map_err(|e| Error::Config(format!("assembling the x86_64 firmware: {e:?}")))?;
+    let code = ops.finalize().map_err(|e| Error::Config(format!("assembling the x86_64 firmware: {e:?}")))?;
     if code.len() as u64 > FIRMWARE_SIZE {
-        return Err(Error::Config(format!(
-            "x86_64 firmware is {} bytes, more than its {FIRMWARE_SIZE} byte region",
-            code.len()
-        )));
+        return Err(Error::Config(format!("x86_64 firmware is {} bytes, more than its {FIRMWARE_SIZE} byte region", code.len())));
     }
-    Ok(Firmware {
-        code,
-        vectors,
-        doorbell: doorbell_addr,
-    })
+    Ok(Firmware { code, vectors, doorbell: doorbell_addr })
 }
 
 /// Name of an x86 exception vector.
@@ -154,11 +143,7 @@ mod tests {
 
     #[test]
     fn firmware_fits_and_stubs_are_distinct() {
-        for d in [
-            Doorbell::PortOut { port: 0x1000 },
-            Doorbell::MmioWrite { addr: 0x400_0000 },
-            Doorbell::Halt,
-        ] {
+        for d in [Doorbell::PortOut { port: 0x1000 }, Doorbell::MmioWrite { addr: 0x400_0000 }, Doorbell::Halt] {
             let fw = assemble(d).unwrap();
             assert!(fw.code.len() as u64 <= FIRMWARE_SIZE);
             let mut v = fw.vectors.to_vec();
@@ -170,9 +155,6 @@ mod tests {
 
     #[test]
     fn hypercall_doorbell_is_refused_on_x86() {
-        assert!(matches!(
-            assemble(Doorbell::Hypercall { func_id: 0 }),
-            Err(Error::Unsupported(_))
-        ));
+        assert!(matches!(assemble(Doorbell::Hypercall { func_id: 0 }), Err(Error::Unsupported(_))));
     }
 }

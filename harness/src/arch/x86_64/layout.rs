@@ -57,11 +57,7 @@ pub fn layout(mem_size: u64) -> Result<Layout> {
         )));
     }
     let mmio_base = align_up(mem_size, MIB2);
-    let mmio = MmioWindow {
-        ucall: mmio_base,
-        shared_doorbell: mmio_base + 0x1000,
-        end: mmio_base + MIB2,
-    };
+    let mmio = MmioWindow { ucall: mmio_base, shared_doorbell: mmio_base + 0x1000, end: mmio_base + MIB2 };
     if align_up(mmio.end, GIB) / GIB > MAX_PDS {
         return Err(Error::Config(format!(
             "guest memory of {mem_size:#x} bytes: the x86_64 page tables map at most {} GiB",

@@ -85,12 +85,8 @@ fn segment(selector: u16, type_: u8, base: u64, long: bool) -> kvm_segment {
 impl Arch for X86_64 {
     const NAME: &'static str = "x86_64";
     const ELF_MACHINE: u16 = goblin::elf::header::EM_X86_64;
-    const TRANSPORTS: &'static [TransportKind] = &[
-        TransportKind::Pio,
-        TransportKind::Mmio,
-        TransportKind::Halt,
-        TransportKind::Shared,
-    ];
+    const TRANSPORTS: &'static [TransportKind] =
+        &[TransportKind::Pio, TransportKind::Mmio, TransportKind::Halt, TransportKind::Shared];
     const HALT_DOORBELL: Doorbell = Doorbell::Halt;
     type VmState = X86VmState;
 
@@ -98,62 +94,45 @@ impl Arch for X86_64 {
         layout::layout(mem_size)
     }
 
-    fn init_vm(kvm: &Kvm, vm: &VmFd, irqchip: bool, _doorbell: Doorbell) -> Result<X86VmState> {
+    fn init_vm(kvm: &Kvm, vm: &VmFd, _layout: &Layout, irqchip: bool, _doorbell: Doorbell) -> Result<X86VmState> {
         if irqchip {
-            vm.create_irq_chip()
-                .map_err(Error::kvm("KVM_CREATE_IRQCHIP"))?;
+            vm.create_irq_chip().map_err(Error::kvm("KVM_CREATE_IRQCHIP"))?;
         }
-        let supported_cpuid = kvm
-            .get_supported_cpuid(KVM_MAX_CPUID_ENTRIES)
-            .map_err(Error::kvm("KVM_GET_SUPPORTED_CPUID"))?;
+        let supported_cpuid =
+            kvm.get_supported_cpuid(KVM_MAX_CPUID_ENTRIES).map_err(Error::kvm("KVM_GET_SUPPORTED_CPUID"))?;
         Ok(X86VmState { supported_cpuid })
     }
 
     fn setup_memory(mem: &GuestMemoryMmap, layout: &Layout, doorbell: Doorbell) -> Result<u64> {
         let fw = firmware::assemble(doorbell)?;
-        mem.write_slice(&fw.code, GuestAddress(FIRMWARE))
-            .map_err(mem_err("firmware"))?;
+        mem.write_slice(&fw.code, GuestAddress(FIRMWARE)).map_err(mem_err("firmware"))?;
 
         let [tss_lo, tss_hi] = tss_descriptor(TSS);
         let gdt = [0, GDT_CODE64, GDT_DATA, tss_lo, tss_hi];
         for (i, d) in gdt.iter().enumerate() {
-            mem.write_obj(*d, GuestAddress(GDT + 8 * i as u64))
-                .map_err(mem_err("GDT"))?;
+            mem.write_obj(*d, GuestAddress(GDT + 8 * i as u64)).map_err(mem_err("GDT"))?;
         }
-        mem.write_obj(EXCEPTION_STACK_TOP, GuestAddress(TSS + TSS_IST1_OFFSET))
-            .map_err(mem_err("TSS"))?;
-        mem.write_obj(TSS_LIMIT as u16 + 1, GuestAddress(TSS + TSS_IOMAP_OFFSET))
-            .map_err(mem_err("TSS"))?;
+        mem.write_obj(EXCEPTION_STACK_TOP, GuestAddress(TSS + TSS_IST1_OFFSET)).map_err(mem_err("TSS"))?;
+        mem.write_obj(TSS_LIMIT as u16 + 1, GuestAddress(TSS + TSS_IOMAP_OFFSET)).map_err(mem_err("TSS"))?;
 
         for (v, handler) in fw.vectors.iter().enumerate() {
             let ist = u64::from(IST_VECTORS.contains(&v));
             let [lo, hi] = idt_gate(*handler, ist);
             let at = IDT + 16 * v as u64;
-            mem.write_obj(lo, GuestAddress(at))
-                .map_err(mem_err("IDT"))?;
-            mem.write_obj(hi, GuestAddress(at + 8))
-                .map_err(mem_err("IDT"))?;
+            mem.write_obj(lo, GuestAddress(at)).map_err(mem_err("IDT"))?;
+            mem.write_obj(hi, GuestAddress(at + 8)).map_err(mem_err("IDT"))?;
         }
 
         for (addr, entries) in paging::build(layout) {
             for (i, e) in entries.iter().enumerate().filter(|(_, e)| **e != 0) {
-                mem.write_obj(*e, GuestAddress(addr + 8 * i as u64))
-                    .map_err(mem_err("page tables"))?;
+                mem.write_obj(*e, GuestAddress(addr + 8 * i as u64)).map_err(mem_err("page tables"))?;
             }
         }
         Ok(fw.doorbell)
     }
 
-    fn setup_vcpu(
-        state: &X86VmState,
-        _vm: &VmFd,
-        vcpu: &VcpuFd,
-        layout: &Layout,
-        id: usize,
-        entry: u64,
-    ) -> Result<()> {
-        vcpu.set_cpuid2(&state.supported_cpuid)
-            .map_err(Error::kvm("KVM_SET_CPUID2"))?;
+    fn setup_vcpu(state: &X86VmState, _vm: &VmFd, vcpu: &VcpuFd, layout: &Layout, id: usize, entry: u64) -> Result<()> {
+        vcpu.set_cpuid2(&state.supported_cpuid).map_err(Error::kvm("KVM_SET_CPUID2"))?;
 
         let mut sregs = vcpu.get_sregs().map_err(Error::kvm("KVM_GET_SREGS"))?;
         sregs.cr0 = CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_WP | CR0_PG;
@@ -176,18 +155,12 @@ impl Arch for X86_64 {
             present: 1,
             ..Default::default()
         };
-        sregs.ldt = kvm_segment {
-            unusable: 1,
-            type_: 0x2,
-            present: 1,
-            ..Default::default()
-        };
+        sregs.ldt = kvm_segment { unusable: 1, type_: 0x2, present: 1, ..Default::default() };
         sregs.gdt.base = GDT;
         sregs.gdt.limit = 5 * 8 - 1;
         sregs.idt.base = IDT;
         sregs.idt.limit = 256 * 16 - 1;
-        vcpu.set_sregs(&sregs)
-            .map_err(Error::kvm("KVM_SET_SREGS"))?;
+        vcpu.set_sregs(&sregs).map_err(Error::kvm("KVM_SET_SREGS"))?;
 
         let mut regs = vcpu.get_regs().map_err(Error::kvm("KVM_GET_REGS"))?;
         regs.rflags = 0x2;
@@ -210,9 +183,7 @@ impl Arch for X86_64 {
     fn dump_regs(vcpu: &VcpuFd) -> RegisterDump {
         let (r, s) = match (vcpu.get_regs(), vcpu.get_sregs()) {
             (Ok(r), Ok(s)) => (r, s),
-            (Err(e), _) | (_, Err(e)) => {
-                return RegisterDump::unavailable(format!("KVM_GET_REGS/SREGS failed: {e}"))
-            }
+            (Err(e), _) | (_, Err(e)) => return RegisterDump::unavailable(format!("KVM_GET_REGS/SREGS failed: {e}")),
         };
         RegisterDump {
             regs: vec![

@@ -31,18 +31,14 @@ pub fn build(layout: &Layout) -> Vec<TablePage> {
     let mut pml4 = page_at(PML4);
     let mut pdpt = page_at(PDPT);
     let mut pt = page_at(PT_LOW);
-    let mut pds: Vec<TablePage> = (0..n_pd)
-        .map(|i| page_at(PD_BASE + i as u64 * PAGE))
-        .collect();
+    let mut pds: Vec<TablePage> = (0..n_pd).map(|i| page_at(PD_BASE + i as u64 * PAGE)).collect();
 
     pml4.1[0] = PDPT | PTE_PRESENT | PTE_WRITABLE;
     for (i, pd) in pds.iter().enumerate() {
         pdpt.1[i] = pd.0 | PTE_PRESENT | PTE_WRITABLE;
     }
     pds[0].1[0] = PT_LOW | PTE_PRESENT | PTE_WRITABLE;
-    let guards: Vec<u64> = (0..layout.max_vcpus)
-        .map(|i| layout.stack_guard_of(i))
-        .collect();
+    let guards: Vec<u64> = (0..layout.max_vcpus).map(|i| layout.stack_guard_of(i)).collect();
     for (k, entry) in pt.1.iter_mut().enumerate().skip(1) {
         let addr = k as u64 * PAGE;
         if !guards.contains(&addr) {
@@ -88,14 +84,7 @@ mod tests {
     fn identity_maps_ram_and_mmio_window() {
         let l = layout(64 << 20).unwrap();
         let pages = build(&l);
-        for va in [
-            0x1000,
-            0x20_0000,
-            0x20_1234,
-            (64 << 20) - 8,
-            l.mmio.ucall,
-            l.mmio.shared_doorbell,
-        ] {
+        for va in [0x1000, 0x20_0000, 0x20_1234, (64 << 20) - 8, l.mmio.ucall, l.mmio.shared_doorbell] {
             assert_eq!(translate(&pages, va), Some(va), "va {va:#x}");
         }
     }
@@ -109,10 +98,7 @@ mod tests {
         for id in 0..l.max_vcpus {
             let guard = l.stack_guard_of(id);
             assert_eq!(translate(&pages, guard + 8), None, "guard of vCPU {id}");
-            assert_eq!(
-                translate(&pages, l.stack_top_of(id) - 8),
-                Some(l.stack_top_of(id) - 8)
-            );
+            assert_eq!(translate(&pages, l.stack_top_of(id) - 8), Some(l.stack_top_of(id) - 8));
         }
     }
 
@@ -123,10 +109,7 @@ mod tests {
         assert_eq!(small, 4);
         assert_eq!(big, 3 + 5);
         let l = layout(4 << 30).unwrap();
-        assert_eq!(
-            translate(&build(&l), (4 << 30) - 4096),
-            Some((4 << 30) - 4096)
-        );
+        assert_eq!(translate(&build(&l), (4 << 30) - 4096), Some((4 << 30) - 4096));
     }
 
     #[test]
