@@ -1,20 +1,248 @@
-use kvmtest::{asm::AsmGuest, TransportKind, Ucall, Vm};
-fn main() {
-    for t in TransportKind::all() {
-        let mut g = AsmGuest::new();
-        g.printf("hi").sync(1, &[2, 3]).done();
-        let r = (|| -> kvmtest::Result<()> {
-            let mut vm = Vm::builder().transport(*t).payload(g.finish()?).build()?;
-            let u = vm.vcpu(0).run_until_ucall()?;
-            println!("{t}: {u:?}");
-            let u = vm.vcpu(0).run_until_ucall()?;
-            println!("{t}: {u:?}");
-            let u = vm.vcpu(0).run_until_ucall()?;
-            println!("{t}: {u:?}");
-            assert_eq!(u, Ucall::Done);
-            Ok(())
-        })();
-        println!("{t}: {r:?}");
-        if let Err(e) = r { println!("{e}"); }
+//! selftest: the framework proves it catches failures. A guest assertion,
+//! an exception, a hang, a panic and a corrupt payload must each end in a
+//! precise, readable error: these tests assert on what is reported.
+
+use std::time::{Duration, Instant};
+
+use kvmtest::asm::AsmGuest;
+use kvmtest::{bail, ensure, runner, Error, ExceptionKind, Payload, PayloadError, Vm};
+use kvmtest_tests::payloads;
+
+/// Modes of guest-payloads/payloads/src/bin/faults.rs (boot arg 0).
+const UD: u64 = 0;
+const PAGE_FAULT: u64 = 1;
+const ENDLESS_LOOP: u64 = 2;
+const STACK_OVERFLOW: u64 = 3;
+const PROBE_FAULT: u64 = 4;
+const PANIC: u64 = 5;
+
+/// An address in the harness's unmapped null page.
+const UNMAPPED: u64 = 0x10;
+
+fn faults_vm(mode: u64) -> kvmtest::Result<Vm> {
+    Vm::builder().payload(Payload::elf(payloads::FAULTS)).arg(0, mode).arg(1, PANIC_INDEX).build()
+}
+
+/// The out-of-bounds index the PANIC mode uses on its 3-element array.
+const PANIC_INDEX: u64 = 5;
+
+/// The exception the guest reported, or a failure saying what came instead.
+fn expect_exception(vm: &mut Vm) -> kvmtest::Result<(kvmtest::GuestException, String)> {
+    match vm.vcpu(0).run_until_ucall() {
+        Err(e @ Error::GuestException { .. }) => {
+            let text = e.to_string();
+            let Error::GuestException { exception, .. } = e else { unreachable!() };
+            Ok((*exception, text))
+        }
+        other => bail!("expected an exception report, got {other:?}"),
     }
+}
+
+fn undefined_instruction_elf() -> kvmtest::Result<()> {
+    let mut vm = faults_vm(UD)?;
+    let at = vm.vcpu(0).expect_sync(1)?[0];
+    check_undefined(&mut vm, at)
+}
+
+fn undefined_instruction_dynasm() -> kvmtest::Result<()> {
+    let mut g = AsmGuest::new();
+    let at = g.undefined_instruction();
+    let mut vm = Vm::builder().payload(g.finish()?).build()?;
+    check_undefined(&mut vm, at)
+}
+
+fn check_undefined(vm: &mut Vm, at: u64) -> kvmtest::Result<()> {
+    let (e, text) = expect_exception(vm)?;
+    ensure!(e.pc == at, "undefined instruction: expected pc {at:#x}, reported {:#x}", e.pc);
+    ensure!(
+        e.kind == ExceptionKind::UndefinedInstruction,
+        "expected an undefined-instruction exception, reported {text}"
+    );
+    ensure!(text.contains(&format!("{at:#x}")) && text.contains(&e.name), "report lacks pc or name: {text}");
+    Ok(())
+}
+
+fn page_fault_elf() -> kvmtest::Result<()> {
+    let mut vm = faults_vm(PAGE_FAULT)?;
+    let addr = vm.vcpu(0).expect_sync(1)?[0];
+    check_page_fault(&mut vm, addr, None)
+}
+
+fn page_fault_dynasm() -> kvmtest::Result<()> {
+    let mut g = AsmGuest::new();
+    let at = g.load_from(UNMAPPED);
+    let mut vm = Vm::builder().payload(g.finish()?).build()?;
+    check_page_fault(&mut vm, UNMAPPED, Some(at))
+}
+
+fn check_page_fault(vm: &mut Vm, addr: u64, pc: Option<u64>) -> kvmtest::Result<()> {
+    let (e, text) = expect_exception(vm)?;
+    ensure!(e.kind == ExceptionKind::PageFault, "expected a data page fault, reported {text}");
+    ensure!(e.fault_addr == addr, "fault address: expected {addr:#x}, reported {:#x}", e.fault_addr);
+    if let Some(pc) = pc {
+        ensure!(e.pc == pc, "fault pc: expected {pc:#x}, reported {:#x}", e.pc);
+    }
+    ensure!(vm.layout().payload.contains(&e.pc), "fault pc {:#x} is not in the payload", e.pc);
+    Ok(())
+}
+
+const TIMEOUT: Duration = Duration::from_millis(300);
+
+fn watchdog(mut vm: Vm, spin_pc: Option<u64>) -> kvmtest::Result<()> {
+    vm.vcpu(0).set_timeout(TIMEOUT);
+    let start = Instant::now();
+    let r = vm.vcpu(0).run_until_ucall();
+    let took = start.elapsed();
+    let Err(Error::Watchdog { pc, timeout_ms, .. }) = &r else { bail!("expected the watchdog to fire, got {r:?}") };
+    ensure!(*timeout_ms == TIMEOUT.as_millis() as u64, "reported timeout {timeout_ms} ms");
+    ensure!(took >= TIMEOUT && took < TIMEOUT * 10, "watchdog fired after {took:?} for a {TIMEOUT:?} timeout");
+    ensure!(vm.layout().payload.contains(pc), "watchdog pc {pc:#x} is not in the payload");
+    if let Some(at) = spin_pc {
+        ensure!(*pc == at, "watchdog pc: expected the loop at {at:#x}, got {pc:#x}");
+    }
+    Ok(())
+}
+
+fn watchdog_elf() -> kvmtest::Result<()> {
+    let mut vm = faults_vm(ENDLESS_LOOP)?;
+    vm.vcpu(0).expect_sync(1)?;
+    watchdog(vm, None)
+}
+
+fn watchdog_dynasm() -> kvmtest::Result<()> {
+    let mut g = AsmGuest::new();
+    let at = g.spin();
+    watchdog(Vm::builder().payload(g.finish()?).build()?, Some(at))
+}
+
+fn stack_overflow() -> kvmtest::Result<()> {
+    let mut vm = faults_vm(STACK_OVERFLOW)?;
+    vm.vcpu(0).expect_sync(1)?;
+    let guard = vm.layout().stack_guard_of(0);
+    let (e, text) = expect_exception(&mut vm)?;
+    ensure!(e.kind == ExceptionKind::PageFault, "stack overflow: expected a data page fault, reported {text}");
+    ensure!(
+        (guard..guard + 4096).contains(&e.fault_addr),
+        "stack overflow: fault address {:#x} is not the guard page at {guard:#x}",
+        e.fault_addr
+    );
+    Ok(())
+}
+
+fn fault_probe_recovers() -> kvmtest::Result<()> {
+    let mut vm = faults_vm(PROBE_FAULT)?;
+    vm.vcpu(0).expect_sync(1)?;
+    vm.vcpu(0).expect_done()
+}
+
+fn assert_failure_text() -> kvmtest::Result<()> {
+    let mut vm = Vm::builder().payload(Payload::elf(payloads::UCALL)).arg(0, 2).arg(1, 7).build()?;
+    let line = vm.vcpu(0).expect_sync(100)?[0];
+    let err = match vm.vcpu(0).next_event() {
+        Err(e @ Error::GuestAssert(_)) => e.to_string(),
+        other => bail!("expected the guest assertion to fail the test, got {other:?}"),
+    };
+    let expected = format!(
+        "guest assertion failed on vCPU 0 at payloads/src/bin/ucall.rs:{line}: \
+         boot_arg(1) == 42u64 failed: left 0x7, right 0x2a. boot arg 1 should be 42 (values: 0x7 0x2a)"
+    );
+    ensure!(err.ends_with(&expected), "reported:\n  {err}\nexpected it to end with:\n  {expected}");
+    Ok(())
+}
+
+fn panic_reported() -> kvmtest::Result<()> {
+    let mut vm = faults_vm(PANIC)?;
+    let line = vm.vcpu(0).expect_sync(1)?[0];
+    let err = match vm.vcpu(0).next_event() {
+        Err(e @ Error::GuestAssert(_)) => e.to_string(),
+        other => bail!("expected the guest panic to fail the test, got {other:?}"),
+    };
+    let expected = format!("payloads/src/bin/faults.rs:{line}: guest panic: index out of bounds: the len is 3 but the index is {PANIC_INDEX}");
+    ensure!(err.contains(&expected), "reported:\n  {err}\nexpected it to contain:\n  {expected}");
+    Ok(())
+}
+
+fn corrupt_payloads() -> kvmtest::Result<()> {
+    let good = payloads::UCALL;
+    let mut wrong_machine = good.to_vec();
+    wrong_machine[18] ^= 0xff;
+    let mut low_segment = good.to_vec();
+    // Move the first program header's p_vaddr into the harness's page tables.
+    let phoff = u64::from_le_bytes(good[32..40].try_into().unwrap_or_default()) as usize;
+    low_segment[phoff + 16..phoff + 24].copy_from_slice(&0x7000u64.to_le_bytes());
+    let mut huge = good.to_vec();
+    huge[phoff + 40..phoff + 48].copy_from_slice(&(1u64 << 40).to_le_bytes());
+    type IsExpected = fn(&PayloadError) -> bool;
+    let cases: [(&str, Vec<u8>, IsExpected); 5] = [
+        ("empty", Vec::new(), |e| matches!(e, PayloadError::Empty)),
+        ("truncated", good[..100].to_vec(), |e| matches!(e, PayloadError::Malformed(_))),
+        ("wrong machine", wrong_machine, |e| matches!(e, PayloadError::WrongMachine { .. })),
+        ("segment over the page tables", low_segment, |e| e.to_string().contains("harness's own memory")),
+        ("huge p_memsz", huge, |e| e.to_string().contains("beyond guest memory")),
+    ];
+    for (what, bytes, is_expected) in cases {
+        match Vm::builder().payload(Payload::elf(bytes)).build() {
+            Err(Error::Payload(e)) if is_expected(&e) => {}
+            Err(Error::Payload(e)) => bail!("{what}: wrong error: {e}"),
+            Err(e) => return Err(e),
+            Ok(_) => bail!("{what}: the payload was accepted"),
+        }
+    }
+    Ok(())
+}
+
+/// Runs one trial of this binary in a child whose KVM device does not exist.
+fn run_without_kvm(require: bool) -> kvmtest::Result<(std::process::ExitStatus, String)> {
+    let exe = std::env::current_exe().map_err(|e| Error::Check(format!("current_exe: {e}")))?;
+    let mut cmd = std::process::Command::new(exe);
+    cmd.args(["--exact", "selftest::exception_fixup_recovers::elf", "--test-threads=1"])
+        .env("KVMTEST_KVM_DEVICE", "/nonexistent/kvm")
+        .env_remove("KVMTEST_REQUIRE_KVM");
+    if require {
+        cmd.env("KVMTEST_REQUIRE_KVM", "1");
+    }
+    let out = cmd.output().map_err(|e| Error::Check(format!("running the child test: {e}")))?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    Ok((out.status, text))
+}
+
+fn missing_kvm_skips() -> kvmtest::Result<()> {
+    let (status, text) = run_without_kvm(false)?;
+    ensure!(status.success(), "without KVMTEST_REQUIRE_KVM a missing /dev/kvm must not fail:\n{text}");
+    ensure!(
+        text.contains("1 ignored") && text.contains("SKIP: /dev/kvm is not usable"),
+        "expected a skip with its reason:\n{text}"
+    );
+    ensure!(text.contains("0 passed"), "a skipped test must not count as passed:\n{text}");
+    Ok(())
+}
+
+fn missing_kvm_fails_when_required() -> kvmtest::Result<()> {
+    let (status, text) = run_without_kvm(true)?;
+    ensure!(!status.success(), "with KVMTEST_REQUIRE_KVM=1 a missing /dev/kvm must fail:\n{text}");
+    ensure!(
+        text.contains("1 failed") && text.contains("/dev/kvm is not usable"),
+        "expected a failure naming /dev/kvm:\n{text}"
+    );
+    Ok(())
+}
+
+fn main() -> std::process::ExitCode {
+    type Body = fn() -> kvmtest::Result<()>;
+    let tests: &[(&str, Body)] = &[
+        ("selftest::assert_failure_reported::elf", assert_failure_text),
+        ("selftest::panic_reported::elf", panic_reported),
+        ("selftest::undefined_instruction_reported::elf", undefined_instruction_elf),
+        ("selftest::undefined_instruction_reported::dynasm", undefined_instruction_dynasm),
+        ("selftest::page_fault_reported::elf", page_fault_elf),
+        ("selftest::page_fault_reported::dynasm", page_fault_dynasm),
+        ("selftest::stack_overflow_reported::elf", stack_overflow),
+        ("selftest::exception_fixup_recovers::elf", fault_probe_recovers),
+        ("selftest::watchdog_stops_endless_loop::elf", watchdog_elf),
+        ("selftest::watchdog_stops_endless_loop::dynasm", watchdog_dynasm),
+        ("selftest::corrupt_payload_rejected", corrupt_payloads),
+        ("selftest::missing_kvm::skips_with_reason", missing_kvm_skips),
+        ("selftest::missing_kvm::fails_when_required", missing_kvm_fails_when_required),
+    ];
+    runner::main(tests.iter().map(|&(name, f)| runner::test(name, f)).collect())
 }

@@ -34,12 +34,28 @@ impl fmt::Display for GuestAssert {
     }
 }
 
+/// What an exception means, whatever the arch calls it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExceptionKind {
+    /// x86 #UD, arm64 EC 0x00 (unknown reason).
+    UndefinedInstruction,
+    /// A translation/permission fault on a data access: x86 #PF, arm64 data abort.
+    PageFault,
+    /// An instruction fetch fault: x86 #PF on fetch, arm64 instruction abort.
+    InstructionFault,
+    /// x86 #GP.
+    GeneralProtection,
+    /// Anything else.
+    Other,
+}
+
 /// An exception the guest did not handle, as reported by the harness's stubs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GuestException {
     pub vcpu: usize,
     /// Human name of the vector / exception class (`#UD`, `#PF`, `Data Abort`).
     pub name: String,
+    pub kind: ExceptionKind,
     /// x86 vector number, or arm64 exception class (ESR_EL1.EC).
     pub vector: u64,
     /// x86 error code, or the full ESR_EL1.

@@ -17,9 +17,21 @@ pub fn kvm_required() -> bool {
     std::env::var(REQUIRE_KVM_ENV).is_ok_and(|v| v == "1")
 }
 
+/// Environment variable naming another KVM device node than /dev/kvm
+/// (the self-tests use it to prove a missing device is handled).
+pub const KVM_DEVICE_ENV: &str = "KVMTEST_KVM_DEVICE";
+
 /// Opens /dev/kvm. A missing or inaccessible device is `Error::KvmUnavailable`.
 pub fn open_kvm() -> Result<Kvm> {
-    Kvm::new().map_err(|e| Error::KvmUnavailable(std::io::Error::from_raw_os_error(e.errno())))
+    let unavailable = |e: kvm_ioctls::Error| Error::KvmUnavailable(std::io::Error::from_raw_os_error(e.errno()));
+    match std::env::var_os(KVM_DEVICE_ENV) {
+        Some(path) => {
+            let path = std::ffi::CString::new(path.into_encoded_bytes())
+                .map_err(|_| Error::Config(format!("{KVM_DEVICE_ENV} contains a NUL byte")))?;
+            Kvm::new_with_path(path.as_c_str()).map_err(unavailable)
+        }
+        None => Kvm::new().map_err(unavailable),
+    }
 }
 
 /// Which KVM implementation and kernel the tests run on.

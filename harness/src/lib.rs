@@ -18,7 +18,7 @@ pub mod vm;
 mod watchdog;
 
 pub use arch::host_asm as asm;
-pub use error::{Error, GuestAssert, GuestException, Result};
+pub use error::{Error, ExceptionKind, GuestAssert, GuestException, Result};
 pub use kvm::{backend, check_cap, require_cap, require_cap_raw, Backend};
 pub use kvm_bindings;
 pub use kvm_ioctls;

@@ -28,7 +28,9 @@ pub fn main(trials: Vec<Trial>) -> ExitCode {
             Err(e) if crate::kvm::kvm_required() => {
                 eprintln!("kvmtest: {e}; KVMTEST_REQUIRE_KVM=1, so every test that needs KVM fails")
             }
-            Err(e) => eprintln!("kvmtest: {e}; tests that need KVM are skipped (KVMTEST_REQUIRE_KVM=1 makes this a failure)"),
+            Err(e) => {
+                eprintln!("kvmtest: {e}; tests that need KVM are skipped (KVMTEST_REQUIRE_KVM=1 makes this a failure)")
+            }
         }
     }
     libtest_mimic::run(&args, trials).exit_code()

@@ -146,6 +146,7 @@ impl Vcpu {
             exception: Box::new(GuestException {
                 vcpu: self.id,
                 name: HostArch::exception_name(vector, error_code),
+                kind: HostArch::exception_kind(vector, error_code),
                 vector,
                 error_code,
                 pc: a[ExceptionArgs::PC],
@@ -222,13 +223,19 @@ fn internal_error_name(suberror: u32) -> &'static str {
 
 fn describe_exit(exit: &VcpuExit<'_>) -> ExitDescription {
     let text = match exit {
-        VcpuExit::IoOut(port, data) => format!("KVM_EXIT_IO out to port {port:#x} ({} bytes: {data:x?}), not a ucall port", data.len()),
+        VcpuExit::IoOut(port, data) => {
+            format!("KVM_EXIT_IO out to port {port:#x} ({} bytes: {data:x?}), not a ucall port", data.len())
+        }
         VcpuExit::IoIn(port, data) => format!("KVM_EXIT_IO in from port {port:#x} ({} bytes)", data.len()),
-        VcpuExit::MmioWrite(addr, data) => format!("KVM_EXIT_MMIO write of {data:x?} to {addr:#x}, not a ucall address"),
+        VcpuExit::MmioWrite(addr, data) => {
+            format!("KVM_EXIT_MMIO write of {data:x?} to {addr:#x}, not a ucall address")
+        }
         VcpuExit::MmioRead(addr, data) => format!("KVM_EXIT_MMIO read of {} bytes from {addr:#x}", data.len()),
         VcpuExit::Hlt => "KVM_EXIT_HLT (the guest halted outside a ucall)".into(),
         VcpuExit::Shutdown => "KVM_EXIT_SHUTDOWN (triple fault: an exception while delivering #DF)".into(),
-        VcpuExit::FailEntry(reason, cpu) => format!("KVM_EXIT_FAIL_ENTRY, hardware entry failure reason {reason:#x} on CPU {cpu}"),
+        VcpuExit::FailEntry(reason, cpu) => {
+            format!("KVM_EXIT_FAIL_ENTRY, hardware entry failure reason {reason:#x} on CPU {cpu}")
+        }
         VcpuExit::InternalError => "KVM_EXIT_INTERNAL_ERROR".into(),
         VcpuExit::SystemEvent(kind, data) => format!("KVM_EXIT_SYSTEM_EVENT type {kind} data {data:x?}"),
         VcpuExit::Hypercall(h) => format!("KVM_EXIT_HYPERCALL nr {:#x} args {:x?}", h.nr, h.args),

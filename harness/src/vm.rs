@@ -112,7 +112,10 @@ impl VmBuilder {
         let payload = self.payload.as_ref().ok_or_else(|| Error::Config("no payload given".into()))?;
         let layout = HostArch::layout(self.mem_size)?;
         if self.vcpus == 0 || self.vcpus > layout.max_vcpus {
-            return Err(Error::Config(format!("{} vCPUs: between 1 and {} are possible", self.vcpus, layout.max_vcpus)));
+            return Err(Error::Config(format!(
+                "{} vCPUs: between 1 and {} are possible",
+                self.vcpus, layout.max_vcpus
+            )));
         }
         let transport = self.transport.instantiate(&layout)?;
         if transport.forbids_irqchip() && self.irqchip {

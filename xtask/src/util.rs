@@ -13,7 +13,11 @@ pub fn root() -> PathBuf {
 /// Runs a command, failing with its name if it fails.
 pub fn run(cmd: &mut Command) -> Result {
     let status = cmd.status().map_err(|e| format!("running {cmd:?}: {e}"))?;
-    if status.success() { Ok(()) } else { Err(format!("{cmd:?} failed with {status}")) }
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{cmd:?} failed with {status}"))
+    }
 }
 
 /// The host arch name as kvmtest uses it.

@@ -42,7 +42,14 @@ pub trait Arch {
     /// Writes descriptor/page tables and the firmware; returns the doorbell routine's address.
     fn setup_memory(mem: &GuestMemoryMmap, layout: &Layout, doorbell: Doorbell) -> Result<u64>;
     /// Puts a new vCPU at `entry` with its stack and boot info (first argument register).
-    fn setup_vcpu(state: &Self::VmState, vm: &VmFd, vcpu: &VcpuFd, layout: &Layout, id: usize, entry: u64) -> Result<()>;
+    fn setup_vcpu(
+        state: &Self::VmState,
+        vm: &VmFd,
+        vcpu: &VcpuFd,
+        layout: &Layout,
+        id: usize,
+        entry: u64,
+    ) -> Result<()>;
     /// Arch work after all vCPUs exist (e.g. arm64 irqchip finalisation).
     fn finish_vm(state: &Self::VmState, vm: &VmFd) -> Result<()>;
     /// Guest program counter.
@@ -51,10 +58,13 @@ pub trait Arch {
     fn dump_regs(vcpu: &VcpuFd) -> RegisterDump;
     /// Human name of an exception reported by the firmware.
     fn exception_name(vector: u64, error_code: u64) -> String;
+    /// What an exception reported by the firmware means.
+    fn exception_kind(vector: u64, error_code: u64) -> crate::error::ExceptionKind;
 }
 
 /// Run-time assembled guests for the host's arch (`kvmtest::asm`).
-#[cfg(target_arch = "x86_64")]
-pub use self::x86_64::asm as host_asm;
 #[cfg(target_arch = "aarch64")]
 pub use self::aarch64::asm as host_asm;
+/// Run-time assembled guests for the host's arch (`kvmtest::asm`).
+#[cfg(target_arch = "x86_64")]
+pub use self::x86_64::asm as host_asm;

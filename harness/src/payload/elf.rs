@@ -113,7 +113,8 @@ pub fn parse(bytes: &[u8], region: &Range<u64>, machine: u16) -> Result<(Vec<Seg
             memsz: ph.p_memsz,
             file: ph.p_offset as usize..(ph.p_offset + ph.p_filesz) as usize,
         };
-        if let Some(first) = segments.iter().position(|s| s.addr < seg.addr + seg.memsz && seg.addr < s.addr + s.memsz) {
+        if let Some(first) = segments.iter().position(|s| s.addr < seg.addr + seg.memsz && seg.addr < s.addr + s.memsz)
+        {
             return Err(PayloadError::SegmentsOverlap { first, second: index });
         }
         segments.push(seg);
@@ -195,14 +196,18 @@ pub(crate) mod tests {
         let ok_seg = [(0x20_0000, 0x100, 0x10, 0x10)];
         assert_eq!(parse_x86(&[]), Err(PayloadError::Empty));
         assert!(matches!(parse_x86(b"\x7fELF\x02\x01"), Err(PayloadError::Malformed(_))));
-        assert!(matches!(parse_x86(b"MZ not an elf at all, just bytes...................................."), Err(PayloadError::Malformed(_))));
+        assert!(matches!(
+            parse_x86(b"MZ not an elf at all, just bytes...................................."),
+            Err(PayloadError::Malformed(_))
+        ));
         let arm = tiny_elf(header::EM_AARCH64, header::ET_EXEC, 0x20_0000, &ok_seg);
         assert!(matches!(parse_x86(&arm), Err(PayloadError::WrongMachine { found: header::EM_AARCH64, .. })));
         let dynamic = tiny_elf(header::EM_X86_64, header::ET_DYN, 0x20_0000, &ok_seg);
         assert_eq!(parse_x86(&dynamic), Err(PayloadError::NotExecutable(header::ET_DYN)));
         let none = tiny_elf(header::EM_X86_64, header::ET_EXEC, 0x20_0000, &[]);
         assert_eq!(parse_x86(&none), Err(PayloadError::NoLoadableSegments));
-        let past_file = tiny_elf(header::EM_X86_64, header::ET_EXEC, 0x20_0000, &[(0x20_0000, 0x100, 0x10_0000, 0x10_0000)]);
+        let past_file =
+            tiny_elf(header::EM_X86_64, header::ET_EXEC, 0x20_0000, &[(0x20_0000, 0x100, 0x10_0000, 0x10_0000)]);
         assert!(matches!(parse_x86(&past_file), Err(PayloadError::FileRangeOutOfBounds { index: 0, .. })));
         let wrap = tiny_elf(header::EM_X86_64, header::ET_EXEC, 0x20_0000, &[(0x20_0000, u64::MAX, 0x10, 0x10)]);
         assert!(matches!(parse_x86(&wrap), Err(PayloadError::FileRangeOutOfBounds { .. })));
@@ -211,7 +216,8 @@ pub(crate) mod tests {
         let low = tiny_elf(header::EM_X86_64, header::ET_EXEC, 0x1000, &[(0x1000, 0x100, 0x10, 0x10)]);
         let e = parse_x86(&low).unwrap_err();
         assert!(e.to_string().contains("harness's own memory"), "{e}");
-        let huge = tiny_elf(header::EM_X86_64, header::ET_EXEC, 0x20_0000, &[(0x20_0000, 0x100, 0x10, u64::MAX - 0x10)]);
+        let huge =
+            tiny_elf(header::EM_X86_64, header::ET_EXEC, 0x20_0000, &[(0x20_0000, 0x100, 0x10, u64::MAX - 0x10)]);
         assert!(parse_x86(&huge).unwrap_err().to_string().contains("beyond guest memory"));
         let overlap = tiny_elf(
             header::EM_X86_64,

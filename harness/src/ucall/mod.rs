@@ -206,9 +206,8 @@ fn le32(b: &[u8], at: usize) -> u32 {
 pub(crate) fn read_message(mem: &GuestMemoryMmap, addr: u64, vcpu: usize) -> Result<Message> {
     let bad = |why: String| Error::BadUcall { vcpu, addr, why };
     let mut h = [0u8; UCALL_HEADER_SIZE];
-    mem.read_slice(&mut h, GuestAddress(addr)).map_err(|e| {
-        bad(format!("the {UCALL_HEADER_SIZE}-byte message header is not inside guest memory ({e})"))
-    })?;
+    mem.read_slice(&mut h, GuestAddress(addr))
+        .map_err(|e| bad(format!("the {UCALL_HEADER_SIZE}-byte message header is not inside guest memory ({e})")))?;
     let magic = le32(&h, 0);
     if magic != UCALL_MAGIC {
         return Err(bad(format!(
@@ -217,7 +216,8 @@ pub(crate) fn read_message(mem: &GuestMemoryMmap, addr: u64, vcpu: usize) -> Res
     }
     let raw_cmd = le32(&h, 4);
     let cmd = UcallCmd::from_raw(raw_cmd).ok_or_else(|| bad(format!("unknown ucall command {raw_cmd}")))?;
-    let (line, nargs, file_len, msg_len) = (le32(&h, 8), le32(&h, 12) as usize, le32(&h, 16) as usize, le32(&h, 20) as usize);
+    let (line, nargs, file_len, msg_len) =
+        (le32(&h, 8), le32(&h, 12) as usize, le32(&h, 16) as usize, le32(&h, 20) as usize);
     if nargs > UCALL_MAX_ARGS {
         return Err(bad(format!("{nargs} arguments, at most {UCALL_MAX_ARGS}")));
     }
@@ -290,16 +290,25 @@ mod tests {
     fn decodes_every_kind() {
         let m = mem();
         put(&m, 0x100, 1, 0, &[7, 8, 9], "", "");
-        assert_eq!(read_message(&m, 0x100, 0).unwrap(), Message::Ucall(Ucall::Sync { stage: 7, args: UcallArgs::new(&[8, 9]) }));
+        assert_eq!(
+            read_message(&m, 0x100, 0).unwrap(),
+            Message::Ucall(Ucall::Sync { stage: 7, args: UcallArgs::new(&[8, 9]) })
+        );
         put(&m, 0x100, 2, 0, &[], "", "");
         assert_eq!(read_message(&m, 0x100, 0).unwrap(), Message::Ucall(Ucall::Done));
         put(&m, 0x100, 4, 0, &[], "", "hello");
         assert_eq!(read_message(&m, 0x100, 0).unwrap(), Message::Ucall(Ucall::Printf("hello".into())));
         put(&m, 0x100, 3, 42, &[1, 2], "guest.rs", "a == b");
         let Message::Ucall(Ucall::Abort(a)) = read_message(&m, 0x100, 3).unwrap() else { panic!() };
-        assert_eq!((a.file.as_str(), a.line, a.msg.as_str(), a.values.as_slice(), a.vcpu), ("guest.rs", 42, "a == b", &[1u64, 2][..], 3));
+        assert_eq!(
+            (a.file.as_str(), a.line, a.msg.as_str(), a.values.as_slice(), a.vcpu),
+            ("guest.rs", 42, "a == b", &[1u64, 2][..], 3)
+        );
         put(&m, 0x100, 5, 0, &[14, 2, 0x20_0000, 0xdead, 0x1000, 0], "", "");
-        assert!(matches!(read_message(&m, 0x100, 0).unwrap(), Message::Exception([14, 2, 0x20_0000, 0xdead, 0x1000, 0])));
+        assert!(matches!(
+            read_message(&m, 0x100, 0).unwrap(),
+            Message::Exception([14, 2, 0x20_0000, 0xdead, 0x1000, 0])
+        ));
     }
 
     #[test]

@@ -54,24 +54,36 @@ pub fn build(guest_dir: &Path, arch: &str, target_dir: &Path) -> Result<Vec<(Str
     for (k, _) in std::env::vars_os() {
         let Some(k) = k.to_str() else { continue };
         let outer = (k.starts_with("CARGO_") && k != "CARGO_HOME")
-            || matches!(k, "RUSTFLAGS" | "RUSTC_WRAPPER" | "RUSTC_WORKSPACE_WRAPPER" | "RUSTDOCFLAGS" | "MAKEFLAGS" | "MFLAGS" | "TARGET" | "HOST" | "OUT_DIR");
+            || matches!(
+                k,
+                "RUSTFLAGS"
+                    | "RUSTC_WRAPPER"
+                    | "RUSTC_WORKSPACE_WRAPPER"
+                    | "RUSTDOCFLAGS"
+                    | "MAKEFLAGS"
+                    | "MFLAGS"
+                    | "TARGET"
+                    | "HOST"
+                    | "OUT_DIR"
+            );
         if outer {
             cmd.env_remove(k);
         }
     }
     let out = cmd.output().map_err(|e| format!("running cargo for the guest payloads: {e}"))?;
     if !out.status.success() {
-        return Err(format!(
-            "building the {arch} guest payloads failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        ));
+        return Err(format!("building the {arch} guest payloads failed:\n{}", String::from_utf8_lossy(&out.stderr)));
     }
     let dir = target_dir.join(target).join("release");
     payload_names(guest_dir)?
         .into_iter()
         .map(|n| {
             let p = dir.join(&n);
-            if p.exists() { Ok((n, p)) } else { Err(format!("payload {} was not built", p.display())) }
+            if p.exists() {
+                Ok((n, p))
+            } else {
+                Err(format!("payload {} was not built", p.display()))
+            }
         })
         .collect()
 }

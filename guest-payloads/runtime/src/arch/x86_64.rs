@@ -10,7 +10,9 @@ pub fn boot_field(offset: usize) -> u64 {
     let v: u64;
     // SAFETY: GS base is this vCPU's boot info, set up by the harness; the
     // offset is one of `boot_offsets` inside the 128-byte record.
-    unsafe { asm!("mov {v}, gs:[{off}]", v = out(reg) v, off = in(reg) offset, options(nostack, readonly, preserves_flags)) };
+    unsafe {
+        asm!("mov {v}, gs:[{off}]", v = out(reg) v, off = in(reg) offset, options(nostack, readonly, preserves_flags))
+    };
     v
 }
 

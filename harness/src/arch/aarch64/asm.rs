@@ -116,6 +116,29 @@ impl AsmGuest {
         self
     }
 
+    /// An undefined instruction (`udf #0`); returns its address.
+    pub fn undefined_instruction(&mut self) -> u64 {
+        let at = self.here();
+        dynasm!(self.ops ; .arch aarch64 ; udf 0);
+        at
+    }
+
+    /// A 64-bit load from guest address `addr`; returns the load's address.
+    pub fn load_from(&mut self, addr: u64) -> u64 {
+        load_imm64(&mut self.ops, RX::X1, addr);
+        let at = self.here();
+        dynasm!(self.ops ; .arch aarch64 ; ldr x0, [x1]);
+        at
+    }
+
+    /// An endless loop with no exit; returns its address.
+    pub fn spin(&mut self) -> u64 {
+        let at = self.here();
+        let top = self.ops.new_dynamic_label();
+        dynasm!(self.ops ; .arch aarch64 ; =>top ; b =>top);
+        at
+    }
+
     /// The assembled payload, entered at its first instruction.
     pub fn finish(self) -> Result<Payload> {
         if let Some(e) = self.error {

@@ -18,6 +18,7 @@ use kvmtest_abi::{boot_offsets as boot, ucall_offsets as uc, ExceptionArgs, Ucal
 
 use super::layout::{FIRMWARE, FIRMWARE_SIZE};
 use super::regs::{SysReg, ELR_EL1_SYSREG, ESR_EL1, FAR_EL1, SPSR_EL1_SYSREG, TPIDR_EL1};
+use crate::error::ExceptionKind;
 use crate::ucall::Doorbell;
 use crate::{Error, Result};
 
@@ -240,9 +241,9 @@ pub fn exception_name(vector: u64, esr: u64) -> String {
         _ => "reserved exception class",
     };
     match vector {
-        0x20 | 0x21 | 0x24 | 0x25 => {
+        EC_IABT_LOW | EC_IABT_CUR | EC_DABT_LOW | EC_DABT_CUR => {
             let mut s = format!("{ec_name} ({}", fault_status(esr & 0x3f));
-            if vector >= 0x24 {
+            if vector >= EC_DABT_LOW {
                 s.push_str(if esr & (1 << 6) != 0 { ", write" } else { ", read" });
             }
             s.push(')');
@@ -251,6 +252,26 @@ pub fn exception_name(vector: u64, esr: u64) -> String {
         _ => ec_name.to_string(),
     }
 }
+
+/// What an exception class means: EC 0x00 is an undefined instruction; a
+/// Data Abort (from EL1 or below) with a translation, access-flag or
+/// permission fault is a page fault; an Instruction Abort an instruction fault.
+pub fn exception_kind(vector: u64, esr: u64) -> ExceptionKind {
+    let mmu_fault = matches!((esr & 0x3f) >> 2, 0b0001..=0b0011);
+    match vector {
+        EC_UNKNOWN => ExceptionKind::UndefinedInstruction,
+        EC_DABT_LOW | EC_DABT_CUR if mmu_fault => ExceptionKind::PageFault,
+        EC_IABT_LOW | EC_IABT_CUR => ExceptionKind::InstructionFault,
+        _ => ExceptionKind::Other,
+    }
+}
+
+/// ESR_EL1.EC values (`ESR_ELx_EC_*` in arch/arm64/include/asm/esr.h).
+pub const EC_UNKNOWN: u64 = 0x00;
+pub const EC_IABT_LOW: u64 = 0x20;
+pub const EC_IABT_CUR: u64 = 0x21;
+pub const EC_DABT_LOW: u64 = 0x24;
+pub const EC_DABT_CUR: u64 = 0x25;
 
 /// The DFSC/IFSC field of an abort's ESR.
 fn fault_status(fsc: u64) -> String {
@@ -306,5 +327,15 @@ mod tests {
         assert_eq!(exception_name(0x21, 0x8600_000f), "Instruction Abort (permission fault, level 3)");
         assert_eq!(exception_name(0x3c, 0xf200_0000), "BRK");
         assert_eq!(exception_name(VECTOR_IRQ, 0), "IRQ");
+    }
+
+    #[test]
+    fn kinds_follow_the_exception_class() {
+        assert_eq!(exception_kind(0, 0x0200_0000), ExceptionKind::UndefinedInstruction);
+        assert_eq!(exception_kind(0x25, 0x9600_0007), ExceptionKind::PageFault);
+        assert_eq!(exception_kind(0x25, 0x9600_004f), ExceptionKind::PageFault);
+        assert_eq!(exception_kind(0x25, 0x9600_0021), ExceptionKind::Other, "alignment fault");
+        assert_eq!(exception_kind(0x21, 0x8600_0007), ExceptionKind::InstructionFault);
+        assert_eq!(exception_kind(0x3c, 0xf200_0000), ExceptionKind::Other);
     }
 }

@@ -22,6 +22,7 @@ use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 use self::layout::*;
 use self::regs::*;
 use super::Arch;
+use crate::error::ExceptionKind;
 use crate::layout::Layout;
 use crate::regs::RegisterDump;
 use crate::ucall::{Doorbell, TransportKind};
@@ -235,5 +236,9 @@ impl Arch for Aarch64 {
 
     fn exception_name(vector: u64, error_code: u64) -> String {
         firmware::exception_name(vector, error_code)
+    }
+
+    fn exception_kind(vector: u64, error_code: u64) -> ExceptionKind {
+        firmware::exception_kind(vector, error_code)
     }
 }

@@ -102,6 +102,29 @@ impl AsmGuest {
         self
     }
 
+    /// An undefined instruction (UD2); returns its address.
+    pub fn undefined_instruction(&mut self) -> u64 {
+        let at = self.here();
+        dynasm!(self.ops ; .arch x64 ; ud2);
+        at
+    }
+
+    /// A 64-bit load from guest address `addr`; returns the load's address.
+    pub fn load_from(&mut self, addr: u64) -> u64 {
+        dynasm!(self.ops ; .arch x64 ; mov rax, QWORD addr as i64);
+        let at = self.here();
+        dynasm!(self.ops ; .arch x64 ; mov rax, [rax]);
+        at
+    }
+
+    /// An endless loop with no exit; returns its address.
+    pub fn spin(&mut self) -> u64 {
+        let at = self.here();
+        let top = self.ops.new_dynamic_label();
+        dynasm!(self.ops ; .arch x64 ; =>top ; jmp =>top);
+        at
+    }
+
     /// The assembled payload, entered at its first instruction.
     pub fn finish(self) -> Result<Payload> {
         if let Some(e) = self.error {

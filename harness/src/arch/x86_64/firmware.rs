@@ -102,7 +102,10 @@ pub fn assemble(doorbell: Doorbell) -> Result<Firmware> {
     }
     let code = ops.finalize().map_err(|e| Error::Config(format!("assembling the x86_64 firmware: {e:?}")))?;
     if code.len() as u64 > FIRMWARE_SIZE {
-        return Err(Error::Config(format!("x86_64 firmware is {} bytes, more than its {FIRMWARE_SIZE} byte region", code.len())));
+        return Err(Error::Config(format!(
+            "x86_64 firmware is {} bytes, more than its {FIRMWARE_SIZE} byte region",
+            code.len()
+        )));
     }
     Ok(Firmware { code, vectors, doorbell: doorbell_addr })
 }

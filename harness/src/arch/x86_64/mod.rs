@@ -13,6 +13,7 @@ use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
 use self::layout::*;
 use super::Arch;
+use crate::error::ExceptionKind;
 use crate::layout::Layout;
 use crate::regs::RegisterDump;
 use crate::ucall::{Doorbell, TransportKind};
@@ -218,5 +219,16 @@ impl Arch for X86_64 {
 
     fn exception_name(vector: u64, _error_code: u64) -> String {
         firmware::vector_name(vector).to_string()
+    }
+
+    fn exception_kind(vector: u64, error_code: u64) -> ExceptionKind {
+        const PF_INSTRUCTION_FETCH: u64 = 1 << 4;
+        match vector {
+            6 => ExceptionKind::UndefinedInstruction,
+            13 => ExceptionKind::GeneralProtection,
+            14 if error_code & PF_INSTRUCTION_FETCH != 0 => ExceptionKind::InstructionFault,
+            14 => ExceptionKind::PageFault,
+            _ => ExceptionKind::Other,
+        }
     }
 }
