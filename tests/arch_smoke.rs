@@ -123,6 +123,10 @@ fn main() -> std::process::ExitCode {
         trials.push(runner::test(format!("{t}::asm"), move || asm_guest(t)));
         trials.push(runner::test(format!("{t}::elf"), move || elf_guest(t, 1)));
         trials.push(runner::test(format!("{t}::elf_4vcpus"), move || elf_guest(t, 4)));
+        #[cfg(target_arch = "aarch64")]
+        trials.push(runner::test(format!("{t}::smccc"), move || smccc(t)));
+        #[cfg(target_arch = "aarch64")]
+        trials.push(runner::test(format!("{t}::vgic_2vcpus"), move || vgic(t, 2)));
         for mode in 0..6 {
             trials.push(runner::test(format!("{t}::faults{mode}"), move || faults(t, mode)));
         }
