@@ -146,8 +146,149 @@ mod arm64 {
         vm.vcpu(0).expect_done()
     }
 
+    /// A guest that takes one exception: what it executes, and what the
+    /// report must say (ESR_EL1.EC, a piece of the name, the FAR if defined).
+    struct ExceptionCase {
+        name: &'static str,
+        emit: fn(&mut AsmGuest) -> u64,
+        ec: u64,
+        text: &'static str,
+        far: Option<u64>,
+    }
+
+    /// An address in the harness's unmapped null page.
+    const UNMAPPED: u64 = 0x10;
+
+    const EXCEPTION_CASES: &[ExceptionCase] = &[
+        ExceptionCase { name: "udf", emit: |g| g.undefined_instruction(), ec: 0x00, text: "UNDEF", far: None },
+        ExceptionCase {
+            name: "brk",
+            emit: |g| {
+                let at = g.here();
+                dynasm!(g.ops() ; .arch aarch64 ; brk 0x7);
+                at
+            },
+            ec: 0x3c,
+            text: "BRK",
+            far: None,
+        },
+        ExceptionCase {
+            name: "svc",
+            emit: |g| {
+                dynasm!(g.ops() ; .arch aarch64 ; svc 0);
+                g.here() // SVC reports the preferred return address, after the instruction
+            },
+            ec: 0x15,
+            text: "SVC",
+            far: None,
+        },
+        ExceptionCase {
+            name: "fp_instruction",
+            emit: |g| {
+                let at = g.here();
+                dynasm!(g.ops() ; .arch aarch64 ; fmov d0, xzr);
+                at
+            },
+            ec: 0x07,
+            text: "SIMD/FP",
+            far: None,
+        },
+        ExceptionCase {
+            name: "load_from_null_page",
+            emit: |g| g.load_from(UNMAPPED),
+            ec: 0x25,
+            text: "Data Abort (translation fault, level 3, read)",
+            far: Some(UNMAPPED),
+        },
+        ExceptionCase {
+            name: "store_to_null_page",
+            emit: |g| {
+                mov64(g, RX::X1, UNMAPPED);
+                let at = g.here();
+                dynasm!(g.ops() ; .arch aarch64 ; str x0, [x1]);
+                at
+            },
+            ec: 0x25,
+            text: "Data Abort (translation fault, level 3, write)",
+            far: Some(UNMAPPED),
+        },
+        ExceptionCase {
+            name: "jump_to_null_page",
+            emit: |g| {
+                mov64(g, RX::X1, UNMAPPED);
+                dynasm!(g.ops() ; .arch aarch64 ; br x1);
+                UNMAPPED
+            },
+            ec: 0x21,
+            text: "Instruction Abort (translation fault, level 3)",
+            far: Some(UNMAPPED),
+        },
+    ];
+
+    /// Each exception class is reported with EC, ESR, ELR, FAR and its name.
+    fn exception_reported(case: &ExceptionCase) -> Result<()> {
+        let mut g = AsmGuest::new();
+        let pc = (case.emit)(&mut g);
+        let mut vm = Vm::builder().payload(g.finish()?).build()?;
+        let e = match vm.vcpu(0).run_until_ucall() {
+            Err(Error::GuestException { exception, .. }) => exception,
+            other => bail!("{}: expected an exception report, got {other:?}", case.name),
+        };
+        ensure!(e.vector == case.ec, "{}: EC expected {:#x}, reported {:#x} ({e})", case.name, case.ec, e.vector);
+        ensure!(
+            e.error_code >> 26 == case.ec,
+            "{}: ESR {:#x} does not hold EC {:#x}",
+            case.name,
+            e.error_code,
+            case.ec
+        );
+        ensure!(e.pc == pc, "{}: ELR expected {pc:#x}, reported {:#x}", case.name, e.pc);
+        ensure!(
+            e.name.contains(case.text),
+            "{}: name expected to contain {:?}, reported {:?}",
+            case.name,
+            case.text,
+            e.name
+        );
+        if let Some(far) = case.far {
+            ensure!(e.fault_addr == far, "{}: FAR expected {far:#x}, reported {:#x}", case.name, e.fault_addr);
+        }
+        ensure!(
+            e.sp == vm.layout().stack_top_of(0),
+            "{}: SP expected the untouched stack top, reported {:#x}",
+            case.name,
+            e.sp
+        );
+        Ok(())
+    }
+
+    /// The MMIO window is Device memory and execute-never: a jump there is a
+    /// permission fault, not an MMIO exit.
+    fn mmio_window_is_execute_never() -> Result<()> {
+        let mut g = AsmGuest::new();
+        let target = layout(kvmtest::vm::DEFAULT_MEM_SIZE)?.mmio.ucall + 0x10_0000;
+        mov64(&mut g, RX::X1, target);
+        dynasm!(g.ops() ; .arch aarch64 ; br x1);
+        let mut vm = Vm::builder().payload(g.finish()?).build()?;
+        match vm.vcpu(0).run_until_ucall() {
+            Err(Error::GuestException { exception: e, .. })
+                if e.vector == 0x21 && e.name.contains("permission fault") && e.fault_addr == target =>
+            {
+                Ok(())
+            }
+            other => bail!("jump to {target:#x}: expected an Instruction Abort (permission fault), got {other:?}"),
+        }
+    }
+
     pub fn main() -> std::process::ExitCode {
-        let mut trials = vec![runner::test("aarch64::pio_unsupported", pio_unsupported)];
+        let mut trials = vec![
+            runner::test("aarch64::pio_unsupported", pio_unsupported),
+            runner::test("aarch64::mmio_window_is_execute_never", mmio_window_is_execute_never),
+        ];
+        for case in EXCEPTION_CASES {
+            trials
+                .push(runner::test(format!("aarch64::exception_reported::{}", case.name), || exception_reported(case)));
+        }
         for &t in TransportKind::all() {
             trials.push(runner::test(format!("aarch64::smccc::{t}"), move || smccc(t)));
             trials.push(runner::test(format!("aarch64::vgic::{t}"), move || vgic(t)));
