@@ -23,6 +23,7 @@ mod arm64 {
     use kvmtest::asm::AsmGuest;
     use kvmtest::{bail, ensure, runner, Error, Payload, Result, TransportKind, Ucall, Vm};
     use kvmtest_tests::payloads;
+    use vm_memory::{Bytes, GuestAddress};
 
     /// SMCCC function IDs (include/linux/arm-smccc.h, uapi/linux/psci.h).
     const ARM_SMCCC_VERSION_FUNC_ID: u32 = 0x8000_0000;
@@ -280,10 +281,31 @@ mod arm64 {
         }
     }
 
+    /// RAM beyond the first GiBs is mapped through its own L2 table: the
+    /// guest writes the last word of 5 GiB of RAM and reads it back.
+    fn ram_above_4gib_is_mapped() -> Result<()> {
+        const MEM: u64 = 5 << 30;
+        const PATTERN: u64 = 0x5a5a_1234_8765_a5a5;
+        let top = MEM - 8;
+        let mut g = AsmGuest::new();
+        mov64(&mut g, RX::X2, top);
+        mov64(&mut g, RX::X1, PATTERN);
+        dynasm!(g.ops() ; .arch aarch64 ; str x1, [x2] ; dsb sy ; ldr x0, [x2]);
+        check_x0(&mut g, 1, "the word at the top of RAM did not read back");
+        g.done();
+        let mut vm = Vm::builder().mem_size(MEM).payload(g.finish()?).build()?;
+        vm.vcpu(0).expect_sync(1)?;
+        vm.vcpu(0).expect_done()?;
+        let host: u64 = vm.mem().read_obj(GuestAddress(top)).map_err(|e| Error::Memory(e.to_string()))?;
+        ensure!(host == PATTERN, "host sees {host:#x} at {top:#x}, the guest wrote {PATTERN:#x}");
+        Ok(())
+    }
+
     pub fn main() -> std::process::ExitCode {
         let mut trials = vec![
             runner::test("aarch64::pio_unsupported", pio_unsupported),
             runner::test("aarch64::mmio_window_is_execute_never", mmio_window_is_execute_never),
+            runner::test("aarch64::ram_above_4gib_is_mapped", ram_above_4gib_is_mapped),
         ];
         for case in EXCEPTION_CASES {
             trials
