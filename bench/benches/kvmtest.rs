@@ -26,7 +26,7 @@ fn main() -> ExitCode {
             }
         }
         Err(e) => {
-            eprintln!("bench: sanity check failed: {e}");
+            eprintln!("bench: {e}");
             ExitCode::from(2)
         }
     }
