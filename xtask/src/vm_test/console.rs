@@ -104,7 +104,7 @@ mod tests {
             "[    0.000000] Linux version 6.12.117+deb12-amd64",
             "kvmtest-init: loaded /kvmtest/modules/kvm.ko\r",
             "KVMTEST-VM: kernel 6.12.117+deb12-amd64\r",
-            "KVMTEST-VM: kvm kvm_amd (two-dimensional paging)",
+            "KVMTEST-VM: kvm kvm_amd (nested paging)",
             "KVMTEST-VM: begin ucall",
             "test result: ok. 4 passed; 0 failed",
             "KVMTEST-VM: end ucall exit=0",
@@ -113,7 +113,7 @@ mod tests {
             "KVMTEST-VM: done",
         ]);
         assert_eq!(c.kernel_release.as_deref(), Some("6.12.117+deb12-amd64"));
-        assert_eq!(c.kvm.as_deref(), Some("kvm_amd (two-dimensional paging)"));
+        assert_eq!(c.kvm.as_deref(), Some("kvm_amd (nested paging)"));
         assert_eq!(c.boot_time, Some(Duration::from_secs(3)));
         assert!(c.done && c.fatal.is_none());
         assert_eq!(

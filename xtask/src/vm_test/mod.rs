@@ -206,6 +206,8 @@ pub fn vm_test(args: &[String]) -> Result {
     let o = parse_options(args)?;
     let t0 = Instant::now();
     let kernel = kernel_for(&o)?;
+    eprintln!("vm-test: kernel ready in {:.1} s", t0.elapsed().as_secs_f64());
+    let t0 = Instant::now();
     let (init, smoke) = build_init(o.arch)?;
     let tests = if o.smoke { vec![("kvm-smoke".to_string(), smoke)] } else { build_suite(o.arch)? };
     let build_time = t0.elapsed();

@@ -117,8 +117,8 @@ fn kernel_log() -> Vec<String> {
 }
 
 fn is_kvm_message(line: &str) -> bool {
-    let l = line.to_ascii_lowercase();
-    l.starts_with("kvm") || l.contains("kvm [") || l.contains("kvm_amd") || l.contains("kvm_intel")
+    // 6.1 prefixes SVM's news "SVM: kvm:", 6.12 "kvm_amd:", arm64 "kvm [1]:".
+    line.to_ascii_lowercase().contains("kvm")
 }
 
 /// The KVM flavour the tests will run on, in the words the brief of each
@@ -127,20 +127,23 @@ fn kvm_mode(klog: &[String]) -> String {
     if !Path::new("/dev/kvm").exists() {
         return "none (/dev/kvm is missing)".into();
     }
-    for (module, paging) in [("kvm_amd", "Nested Paging enabled"), ("kvm_intel", "EPT")] {
+    for module in ["kvm_amd", "kvm_intel"] {
         if Path::new("/sys/module").join(module).exists() {
-            let paging = if klog.iter().any(|l| l.contains(paging)) { " (two-dimensional paging)" } else { "" };
-            return format!("{module}{paging}");
+            let npt = klog.iter().any(|l| l.contains("Nested Paging enabled"));
+            return format!("{module}{}", if npt { " (nested paging)" } else { "" });
         }
     }
-    // arch/arm64/kvm/arm.c: "{,Hyp ,Protected }{,n}VHE mode initialized successfully".
-    if let Some(line) = klog.iter().find(|l| l.contains("VHE mode initialized")) {
-        return if line.contains("Protected nVHE") {
+    // arch/arm64/kvm/arm.c says "{,Hyp ,Protected }{,n}VHE mode initialized
+    // successfully" since 6.2; 6.1 says "Hyp mode" for nVHE.
+    if let Some(line) = klog.iter().find(|l| l.contains("mode initialized successfully")) {
+        return if line.contains("Protected") {
             "protected nVHE (pKVM)".into()
-        } else if line.contains("nVHE") {
+        } else if line.contains("nVHE") || line.contains("Hyp mode") {
             "nVHE".into()
-        } else {
+        } else if line.contains("VHE mode") {
             "VHE".into()
+        } else {
+            format!("unknown ({line})")
         };
     }
     "unknown (/dev/kvm present)".into()

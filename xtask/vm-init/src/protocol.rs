@@ -188,7 +188,7 @@ mod tests {
     fn markers_round_trip() {
         for m in [
             Marker::Kernel("6.12.117+deb12-amd64".into()),
-            Marker::Kvm("kvm_amd (two-dimensional paging)".into()),
+            Marker::Kvm("kvm_amd (nested paging)".into()),
             Marker::Begin("ucall".into()),
             Marker::End("ucall".into(), Exit::Code(0)),
             Marker::End("selftest".into(), Exit::Code(101)),
