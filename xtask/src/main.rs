@@ -12,7 +12,8 @@ type Result<T = ()> = std::result::Result<T, String>;
 const HELP: &str = "\
 cargo xtask <verb> [options]
 
-  setup                 install the rustup targets kvmtest needs
+  setup [--vm]          install the rustup targets kvmtest needs; --vm also
+                        installs qemu and lets apt fetch arm64 kernels (root)
   build-payloads [--arch x86_64|aarch64]
                         cross-build the no_std guest payloads
   test [-- ARGS]        run the whole suite on this host's /dev/kvm
@@ -29,7 +30,7 @@ fn main() -> ExitCode {
         return vm_test::vm_run(rest);
     }
     let result = match verb {
-        "setup" => util::setup(),
+        "setup" => util::setup(rest),
         "build-payloads" => util::build_payloads(rest),
         "test" => util::test(rest),
         "vm-test" => vm_test::vm_test(rest),

@@ -38,7 +38,7 @@ pub struct Console {
 /// Kernel messages that make the run fail: the machine is gone after them.
 const PANIC: &str = "Kernel panic - not syncing";
 /// Kernel messages worth repeating in the summary.
-const TROUBLE: &[&str] = &["Oops", "BUG:", "WARNING:", "Call trace:", "Call Trace:"];
+const TROUBLE: &[&str] = &["Oops", "BUG:", "WARNING:"];
 
 impl Console {
     /// A session whose machine powered on at `started`.

@@ -63,7 +63,8 @@ pub fn local(root: &Path, arch: &Arch, path: &Path, modules_dir: Option<&Path>) 
     if !path.is_file() {
         return Err(format!("--kernel {}: no such file", path.display()));
     }
-    let dir = root.join("target/vm-kernels").join(arch.name).join(format!("local-{}", std::process::id()));
+    // Unpacked anew on every run: the file behind PATH may have changed.
+    let dir = root.join("target/vm-kernels").join(arch.name).join("local");
     if path.extension().is_some_and(|e| e == "deb") {
         let k = unpack_deb(path, arch, &dir, &path.display().to_string());
         return k.map(|k| Kernel { origin: path.display().to_string(), ..k });

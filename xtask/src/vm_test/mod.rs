@@ -201,9 +201,35 @@ fn parse_options(args: &[String]) -> Result<Options> {
     Ok(o)
 }
 
+/// Fails early, before any build, when the arch's qemu is missing.
+fn require_qemu(arch: &Arch) -> Result {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    if std::env::split_paths(&path).any(|d| d.join(arch.qemu).is_file()) {
+        Ok(())
+    } else {
+        Err(format!("{} is not installed: `apt-get install {}` (or `cargo xtask setup --vm`)", arch.qemu, arch.qemu_package))
+    }
+}
+
+/// Debian packages the emulated machines need: both qemus and the tools
+/// that unpack kernels. For `cargo xtask setup --vm` (CI machines start bare).
+pub const HOST_PACKAGES: &[&str] = &["qemu-system-x86", "qemu-system-arm", "xz-utils", "zstd"];
+
+/// `cargo xtask setup --vm`: installs [`HOST_PACKAGES`] and lets apt fetch
+/// every arch's kernels.
+pub fn setup_host() -> Result {
+    let native = Command::new("dpkg").arg("--print-architecture").output().map_err(|e| format!("running dpkg: {e}"))?;
+    for arch in ARCHES.iter().filter(|a| a.deb_arch.as_bytes() != native.stdout.trim_ascii()) {
+        crate::util::run(Command::new("dpkg").args(["--add-architecture", arch.deb_arch]))?;
+    }
+    crate::util::run(Command::new("apt-get").arg("update"))?;
+    crate::util::run(Command::new("apt-get").args(["install", "-y", "--no-install-recommends"]).args(HOST_PACKAGES))
+}
+
 /// `cargo xtask vm-test`.
 pub fn vm_test(args: &[String]) -> Result {
     let o = parse_options(args)?;
+    require_qemu(o.arch)?;
     let t0 = Instant::now();
     let kernel = kernel_for(&o)?;
     eprintln!("vm-test: kernel ready in {:.1} s", t0.elapsed().as_secs_f64());
@@ -212,8 +238,7 @@ pub fn vm_test(args: &[String]) -> Result {
     let tests = if o.smoke { vec![("kvm-smoke".to_string(), smoke)] } else { build_suite(o.arch)? };
     let build_time = t0.elapsed();
     eprintln!(
-        "vm-test: {} binaries built for {} in {:.1} s: {}",
-        tests.len(),
+        "vm-test: test binaries for {} built in {:.1} s: {}",
         o.arch.musl_target(),
         build_time.as_secs_f64(),
         tests.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")
@@ -231,6 +256,7 @@ pub fn vm_test(args: &[String]) -> Result {
 pub fn vm_run(args: &[String]) -> ExitCode {
     let run = || -> Result<ExitCode> {
         let o = parse_options(args)?;
+        require_qemu(o.arch)?;
         let (binary, _) = o.rest.split_first().ok_or_else(|| format!("vm-run needs a BINARY\n{HELP}"))?;
         let binary = PathBuf::from(binary);
         let name = binary
@@ -319,7 +345,9 @@ fn build_suite(arch: &Arch) -> Result<Vec<(String, PathBuf)>> {
     }
     let out = cmd.stderr(Stdio::inherit()).output().map_err(|e| format!("running cargo: {e}"))?;
     if !out.status.success() {
-        return Err(format!("building the test binaries for {target} failed (see above)"));
+        return Err(format!(
+            "building the test binaries for {target} failed (see above); `--smoke` checks the emulated machine without them"
+        ));
     }
     let tests = test_executables(&String::from_utf8_lossy(&out.stdout))?;
     if tests.is_empty() {
