@@ -26,10 +26,31 @@ pub struct Run {
 /// Boots `kernel` with `initrd` and the kernel command line `append` on
 /// `arch`'s machine, streaming the console to `echo` until it powers off or
 /// `timeout` passes.
-pub fn boot(arch: &Arch, kernel: &Path, initrd: &Path, append: &str, timeout: Duration, echo: &mut dyn FnMut(&str)) -> Result<Run> {
+pub fn boot(
+    arch: &Arch,
+    kernel: &Path,
+    initrd: &Path,
+    append: &str,
+    timeout: Duration,
+    echo: &mut dyn FnMut(&str),
+) -> Result<Run> {
     let mut cmd = Command::new(arch.qemu);
     cmd.args(arch.qemu_args)
-        .args(["-m", "2048", "-smp", "2", "-display", "none", "-monitor", "none", "-serial", "stdio", "-no-reboot", "-nic", "none"])
+        .args([
+            "-m",
+            "2048",
+            "-smp",
+            "2",
+            "-display",
+            "none",
+            "-monitor",
+            "none",
+            "-serial",
+            "stdio",
+            "-no-reboot",
+            "-nic",
+            "none",
+        ])
         .arg("-kernel")
         .arg(kernel)
         .arg("-initrd")
@@ -42,7 +63,10 @@ pub fn boot(arch: &Arch, kernel: &Path, initrd: &Path, append: &str, timeout: Du
     let started = Instant::now();
     let mut child = cmd.spawn().map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
-            format!("{} is not installed: `apt-get install {}`", arch.qemu, arch.qemu_package)
+            format!(
+                "{} is not installed: `apt-get install {}`",
+                arch.qemu, arch.qemu_package
+            )
         } else {
             format!("starting {}: {e}", arch.qemu)
         }
@@ -56,7 +80,9 @@ pub fn boot(arch: &Arch, kernel: &Path, initrd: &Path, append: &str, timeout: Du
         let mut buf = Vec::new();
         // A serial console carries raw bytes; a test may print invalid UTF-8.
         while stdout.read_until(b'\n', &mut buf).is_ok_and(|n| n > 0) {
-            let line = String::from_utf8_lossy(&buf).trim_end_matches(['\n', '\r']).to_string();
+            let line = String::from_utf8_lossy(&buf)
+                .trim_end_matches(['\n', '\r'])
+                .to_string();
             if tx.send((line, Instant::now())).is_err() {
                 break;
             }
@@ -89,7 +115,9 @@ pub fn boot(arch: &Arch, kernel: &Path, initrd: &Path, append: &str, timeout: Du
             }
         }
     }
-    let status = child.wait().map_err(|e| format!("waiting for {}: {e}", arch.qemu))?;
+    let status = child
+        .wait()
+        .map_err(|e| format!("waiting for {}: {e}", arch.qemu))?;
     let wall = started.elapsed();
     let _ = reader.join();
     // Lines the reader sent after the deadline fired still belong to the log.
@@ -103,5 +131,10 @@ pub fn boot(arch: &Arch, kernel: &Path, initrd: &Path, append: &str, timeout: Du
     if qemu_error.is_none() && !stderr.trim().is_empty() {
         eprintln!("{}: {}", arch.qemu, stderr.trim());
     }
-    Ok(Run { console, wall, timed_out, qemu_error })
+    Ok(Run {
+        console,
+        wall,
+        timed_out,
+        qemu_error,
+    })
 }

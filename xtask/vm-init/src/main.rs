@@ -37,12 +37,14 @@ fn say(line: &str) {
 
 fn run() -> Result<(), String> {
     mount_pseudo_filesystems()?;
-    let plan = std::fs::read_to_string(PLAN_PATH).map_err(|e| format!("reading {PLAN_PATH}: {e}"))?;
+    let plan =
+        std::fs::read_to_string(PLAN_PATH).map_err(|e| format!("reading {PLAN_PATH}: {e}"))?;
     let plan = Plan::parse(&plan)?;
     for m in &plan.modules {
         load_module(m)?;
     }
-    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").map_err(|e| format!("reading the kernel release: {e}"))?;
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map_err(|e| format!("reading the kernel release: {e}"))?;
     say(&Marker::Kernel(release.trim().to_string()).to_string());
     let klog = kernel_log();
     for line in klog.iter().filter(|l| is_kvm_message(l)) {
@@ -75,10 +77,21 @@ fn run() -> Result<(), String> {
 }
 
 fn mount_pseudo_filesystems() -> Result<(), String> {
-    for (fstype, target) in [("proc", "/proc"), ("sysfs", "/sys"), ("devtmpfs", "/dev"), ("tmpfs", "/tmp")] {
+    for (fstype, target) in [
+        ("proc", "/proc"),
+        ("sysfs", "/sys"),
+        ("devtmpfs", "/dev"),
+        ("tmpfs", "/tmp"),
+    ] {
         std::fs::create_dir_all(target).map_err(|e| format!("creating {target}: {e}"))?;
-        mount(Some(fstype), target, Some(fstype), MsFlags::empty(), None::<&str>)
-            .map_err(|e| format!("mounting {fstype} on {target}: {e}"))?;
+        mount(
+            Some(fstype),
+            target,
+            Some(fstype),
+            MsFlags::empty(),
+            None::<&str>,
+        )
+        .map_err(|e| format!("mounting {fstype} on {target}: {e}"))?;
     }
     Ok(())
 }
@@ -91,7 +104,9 @@ fn load_module(path: &str) -> Result<(), String> {
             say(&format!("kvmtest-init: loaded {path}"));
             Ok(())
         }
-        Err(e) => Err(format!("loading module {path}: {e} (see the kernel messages above)")),
+        Err(e) => Err(format!(
+            "loading module {path}: {e} (see the kernel messages above)"
+        )),
     }
 }
 
@@ -99,7 +114,11 @@ fn load_module(path: &str) -> Result<(), String> {
 /// than the console because the command line keeps informational messages
 /// (where KVM says which mode it runs in) off the slow serial console.
 fn kernel_log() -> Vec<String> {
-    let Ok(mut kmsg) = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open("/dev/kmsg") else {
+    let Ok(mut kmsg) = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open("/dev/kmsg")
+    else {
         return Vec::new();
     };
     let mut out = Vec::new();
@@ -135,7 +154,10 @@ fn kvm_mode(klog: &[String]) -> String {
     }
     // arch/arm64/kvm/arm.c says "{,Hyp ,Protected }{,n}VHE mode initialized
     // successfully" since 6.2; 6.1 says "Hyp mode" for nVHE.
-    if let Some(line) = klog.iter().find(|l| l.contains("mode initialized successfully")) {
+    if let Some(line) = klog
+        .iter()
+        .find(|l| l.contains("mode initialized successfully"))
+    {
         return if line.contains("Protected") {
             "protected nVHE (pKVM)".into()
         } else if line.contains("nVHE") || line.contains("Hyp mode") {
