@@ -572,8 +572,12 @@ fn write_initramfs(
 /// Why a run cannot be trusted as a whole (timeout, panic, qemu error), if so.
 fn trouble(run: &qemu::Run) -> Option<String> {
     if let Some(t) = run.timed_out {
+        let running = match run.console.results.iter().find(|r| r.exit.is_none()) {
+            Some(r) => format!(" while {} was running", r.name),
+            None => String::new(),
+        };
         return Some(format!(
-            "the VM did not finish within {} s (--timeout); killed it",
+            "the VM did not finish within {} s (--timeout){running}; killed it",
             t.as_secs()
         ));
     }
