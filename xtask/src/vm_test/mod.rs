@@ -493,7 +493,7 @@ fn boot(
             .map(|(n, _)| (n.clone(), format!("/kvmtest/bin/{n}")))
             .collect(),
         args: o.rest.clone(),
-        env: vec![("RUST_BACKTRACE".into(), "1".into())],
+        env: guest_env(),
     };
     write_initramfs(&cpio, init, &plan, &kernel.modules, tests)?;
     let append = [o.arch.cmdline, COMMON_CMDLINE]
@@ -517,6 +517,19 @@ fn boot(
     let run = qemu::boot(o.arch, &kernel.image, &cpio, &append, o.timeout, &mut echo);
     let _ = std::fs::remove_file(&cpio);
     run
+}
+
+/// Environment of the test binaries. Inside the machine their stdout is the
+/// console, a terminal, so they would colour their output even when ours goes
+/// to a CI log: follow our own stdout instead.
+fn guest_env() -> Vec<(String, String)> {
+    use std::io::IsTerminal;
+    let mut env = vec![("RUST_BACKTRACE".into(), "1".into())];
+    if !std::io::stdout().is_terminal() {
+        env.push(("TERM".into(), "dumb".into()));
+        env.push(("NO_COLOR".into(), "1".into()));
+    }
+    env
 }
 
 fn file_name(p: &Path) -> String {
