@@ -217,7 +217,9 @@ mod tests {
             super::super::test("a::pass", || Ok(())),
             super::super::test("a::skip", || Err(crate::Error::Skip("requires KVM_CAP_X86_SMM".into()))),
             super::super::test("b::fail", || {
-                Err(crate::Error::Check("guest assertion failed on vCPU 0 at payloads/src/bin/x.rs:12: a == b\nrip 0x200010".into()))
+                Err(crate::Error::Check(
+                    "guest assertion failed on vCPU 0 at payloads/src/bin/x.rs:12: a == b\nrip 0x200010".into(),
+                ))
             }),
             super::super::test("b::later", || Ok(())).ignored("slow"),
         ]
@@ -239,7 +241,8 @@ mod tests {
 
     #[test]
     fn failure_report_precedes_not_ok_as_diagnostics() {
-        let report = "guest assertion failed on vCPU 0 at payloads/src/bin/ucall.rs:31: boot_arg(1) == 42u64\n\nrip 0x200010";
+        let report =
+            "guest assertion failed on vCPU 0 at payloads/src/bin/ucall.rs:31: boot_arg(1) == 42u64\n\nrip 0x200010";
         let text = printed(|p| p.result(4, "ucall::mmio::abort::elf", &Outcome::Fail(report.into())));
         assert_eq!(
             text,
