@@ -1,7 +1,11 @@
 //! `cargo xtask <verb>`: every kvmtest workflow as plain Rust.
 //!
-//! Verbs: setup, build-payloads, test, vm-test. Run `cargo xtask help`.
+//! Verbs: setup, build-payloads, test, dist, ktap-check, kernel-ci-check.
+//! Run `cargo xtask help`.
 
+mod dist;
+mod kernel_ci;
+mod kselftest;
 mod util;
 
 use std::process::ExitCode;
@@ -15,8 +19,6 @@ cargo xtask <verb> [options]
   build-payloads [--arch x86_64|aarch64]
                         cross-build the no_std guest payloads
   test [-- ARGS]        run the whole suite on this host's /dev/kvm
-  vm-test --arch x86_64|aarch64 [--kernel PATH]
-                        run the suite on real KVM inside an emulated machine
 ";
 
 fn main() -> ExitCode {
@@ -29,11 +31,14 @@ fn main() -> ExitCode {
         "setup" => util::setup(),
         "build-payloads" => util::build_payloads(rest),
         "test" => util::test(rest),
+        "dist" => dist::dist(rest),
+        "ktap-check" => kernel_ci::ktap_check(rest),
+        "kernel-ci-check" => kernel_ci::kernel_ci_check(rest),
         "help" | "--help" | "-h" => {
-            print!("{HELP}");
+            print!("{HELP}{}{}", dist::HELP, kernel_ci::HELP);
             Ok(())
         }
-        other => Err(format!("unknown verb `{other}`\n{HELP}")),
+        other => Err(format!("unknown verb `{other}`\n{HELP}{}{}", dist::HELP, kernel_ci::HELP)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
