@@ -85,10 +85,19 @@ fn run_and_validate(tools: &KernelTools, dir: &Path, tests: &[String], arch: &st
     fs::create_dir_all(&work).map_err(|e| format!("creating {}: {e}", work.display()))?;
     let log = work.join(format!("kselftest-{arch}.log"));
     run_kselftest(dir, &log)?;
-    let summary = validate_log(tools, &log, Some(tests), &work.join(format!("parse-{arch}")))?;
+    let summary = validate_log(tools, &log, Some(tests), &work.join(format!("parse-{arch}")))
+        .map_err(|e| format!("{e}\n(the bundle that ran is in {})", dir.display()))?;
     println!("ktap-check: {}: {summary}", log.display());
+    // A scratch copy made by unpack() goes once it passed; a failed one stays.
+    let scratch = dir.parent().filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(SCRATCH)));
+    if let Some(scratch) = scratch {
+        let _ = fs::remove_dir_all(scratch);
+    }
     Ok(())
 }
+
+/// Name prefix of the scratch directories bundles are unpacked in.
+const SCRATCH: &str = "kvmtest-kselftest-";
 
 /// Unpacks a bundle tarball into a fresh scratch directory (a directory is
 /// used as it is); returns the bundle's top directory.
@@ -96,7 +105,7 @@ fn unpack(path: &Path) -> Result<PathBuf> {
     if path.is_dir() {
         return Ok(path.to_path_buf());
     }
-    let scratch = std::env::temp_dir().join(format!("kvmtest-kselftest-{}", std::process::id()));
+    let scratch = std::env::temp_dir().join(format!("{SCRATCH}{}", std::process::id()));
     if scratch.exists() {
         fs::remove_dir_all(&scratch).map_err(|e| format!("removing {}: {e}", scratch.display()))?;
     }
@@ -257,9 +266,93 @@ fn nextest() -> Result {
     let junit = root().join("target/nextest/ci/junit.xml");
     let xml =
         fs::read_to_string(&junit).map_err(|e| format!("nextest wrote no JUnit report at {}: {e}", junit.display()))?;
+    let (xml, skipped) = mark_runtime_skips(&xml);
+    fs::write(&junit, &xml).map_err(|e| format!("writing {}: {e}", junit.display()))?;
+    for name in &skipped {
+        println!("kernel-ci-check: {name} skipped at run time: marked <skipped> in the JUnit report");
+    }
     let head = xml.lines().find(|l| l.contains("<testsuites")).unwrap_or("");
     println!("kernel-ci-check: JUnit report {}: {}", junit.display(), head.trim());
     Ok(())
+}
+
+/// libtest's line for a trial that skipped at run time, as kvmtest's runner
+/// reports it: `test NAME ... ignored (SKIP: reason)`.
+const RUNTIME_SKIP: &str = " ... ignored (SKIP: ";
+
+/// A `<testcase>` of the JUnit report that skipped at run time.
+struct RuntimeSkip {
+    /// Line of its `<testcase ...>` start tag.
+    line: usize,
+    /// Line of its `<testsuite ...>` start tag.
+    suite: Option<usize>,
+    name: String,
+    /// `SKIP: reason`, escaped for an XML attribute.
+    message: String,
+}
+
+/// nextest has no run-time skip: a trial that found a capability missing
+/// exits 0 and is reported as passed. This gives each such `<testcase>` of
+/// nextest's JUnit report a `<skipped message="SKIP: reason"/>` and fixes
+/// the `skipped` counts, so the report never shows a skip as a pass.
+/// Returns the rewritten report and the skipped trials' names.
+fn mark_runtime_skips(xml: &str) -> (String, Vec<String>) {
+    let lines: Vec<&str> = xml.lines().collect();
+    let mut skips: Vec<RuntimeSkip> = Vec::new();
+    let (mut suite, mut case) = (None, None);
+    for (i, line) in lines.iter().enumerate() {
+        if line.contains("<testsuite ") {
+            suite = Some(i);
+        } else if line.trim_start().starts_with("<testcase ") && !line.trim_end().ends_with("/>") {
+            case = Some(i);
+        } else if line.contains("</testcase>") {
+            case = None;
+        } else if let (Some(c), Some(at)) = (case, line.find(RUNTIME_SKIP)) {
+            if skips.last().is_some_and(|s| s.line == c) {
+                continue;
+            }
+            let reason = line[at + RUNTIME_SKIP.len()..].trim_end().trim_end_matches(')');
+            skips.push(RuntimeSkip {
+                line: c,
+                suite,
+                name: attribute(lines[c], "name").unwrap_or_default(),
+                message: format!("SKIP: {}", reason.replace('"', "&quot;")),
+            });
+        }
+    }
+    let mut out = String::with_capacity(xml.len() + skips.len() * 100);
+    for (i, line) in lines.iter().enumerate() {
+        let in_this_suite = skips.iter().filter(|s| s.suite == Some(i)).count();
+        if line.contains("<testsuites ") && !skips.is_empty() {
+            out.push_str(&bump_attribute(line, "skipped", skips.len()));
+        } else if in_this_suite > 0 {
+            out.push_str(&bump_attribute(line, "skipped", in_this_suite));
+        } else {
+            out.push_str(line);
+        }
+        out.push('\n');
+        if let Some(s) = skips.iter().find(|s| s.line == i) {
+            let indent = &line[..line.len() - line.trim_start().len()];
+            out.push_str(&format!("{indent}    <skipped message=\"{}\"/>\n", s.message));
+        }
+    }
+    (out, skips.into_iter().map(|s| s.name).collect())
+}
+
+/// The value of `name="..."` in an XML start tag.
+fn attribute(tag: &str, name: &str) -> Option<String> {
+    let key = format!(" {name}=\"");
+    let start = tag.find(&key)? + key.len();
+    tag[start..].split('"').next().map(str::to_string)
+}
+
+/// `tag` with its numeric attribute `name` increased by `by`.
+fn bump_attribute(tag: &str, name: &str, by: usize) -> String {
+    let key = format!(" {name}=\"");
+    let Some(start) = tag.find(&key).map(|i| i + key.len()) else { return tag.to_string() };
+    let Some(len) = tag[start..].find('"') else { return tag.to_string() };
+    let n: usize = tag[start..start + len].parse().unwrap_or(0);
+    format!("{}{}{}", &tag[..start], n + by, &tag[start + len..])
 }
 
 #[cfg(test)]
@@ -306,6 +399,40 @@ ok 2 selftests: kvmtest: ucall # SKIP
         );
         assert_eq!(nested[1].test, "ucall");
         assert_eq!(nested[1].ktap, ["KTAP version 1", "1..1", "ok 1 ucall::pio::sync::elf # SKIP requires X"]);
+    }
+
+    const JUNIT: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<testsuites name="nextest-run" tests="3" skipped="1" failures="0" errors="0">
+    <testsuite name="kvmtest-tests::x86" tests="3" skipped="1" errors="0" failures="0">
+        <testcase name="x86::smm::entry" classname="kvmtest-tests::x86" time="0.01">
+            <system-out>
+running 1 test
+test x86::smm::entry ... ignored (SKIP: requires KVM_CAP_X86_SMM, which kvm_pvm does not provide)
+
+test result: ok. 0 passed; 0 failed; 1 ignored; 0 measured; 3 filtered out
+</system-out>
+        </testcase>
+        <testcase name="x86::cpuid" classname="kvmtest-tests::x86" time="0.01">
+            <system-out>
+test x86::cpuid ... ok
+</system-out>
+        </testcase>
+    </testsuite>
+</testsuites>
+"#;
+
+    #[test]
+    fn runtime_skips_become_junit_skipped() {
+        let (xml, names) = mark_runtime_skips(JUNIT);
+        assert_eq!(names, ["x86::smm::entry"]);
+        assert!(xml.contains(r#"<testsuites name="nextest-run" tests="3" skipped="2" failures="0""#), "{xml}");
+        assert!(xml.contains(r#"<testsuite name="kvmtest-tests::x86" tests="3" skipped="2" errors="0""#), "{xml}");
+        let marked = r#"time="0.01">
+            <skipped message="SKIP: requires KVM_CAP_X86_SMM, which kvm_pvm does not provide"/>
+            <system-out>"#;
+        assert!(xml.contains(marked), "{xml}");
+        assert_eq!(xml.matches("<skipped").count(), 1, "only the skipped trial is marked:\n{xml}");
+        assert!(mark_runtime_skips(&JUNIT.replace("(SKIP:", "(other:")).1.is_empty());
     }
 
     #[test]
