@@ -170,6 +170,8 @@ fn readme(arch: &str, tests: &[String]) -> String {
          \x20   ./run_kselftest.sh                  # every test, TAP/KTAP on stdout\n\
          \x20   ./run_kselftest.sh -t {COLLECTION}:{first}   # one binary\n\
          \x20   KSELFTEST_UCALL_ARGS=mmio ./run_kselftest.sh -t {COLLECTION}:ucall   # filter its trials\n\
+         To keep a log, pipe it (`./run_kselftest.sh | tee log`): the runner appends to\n\
+         /dev/stdout, which a plain `> log` redirection overwrites.\n\
          \n\
          Each binary prints KTAP v1 and exits 0 (pass), 1 (a failure) or 4 (all skipped).\n\
          A missing capability is `ok N name # SKIP reason`. A missing /dev/kvm skips\n\
