@@ -1,6 +1,6 @@
-//! The test runner every test binary uses: trials whose body returns
-//! `kvmtest::Result<()>`, run under the libtest command line (filters,
-//! `--exact`, `--list`, `--skip`, `--ignored`, `--test-threads`).
+//! The test runner every test binary uses: libtest-mimic trials whose body
+//! returns `kvmtest::Result<()>`, run under the libtest command line
+//! (filters, `--exact`, `--list`, `--skip`, `--ignored`, `--test-threads`).
 //!
 //! Two output formats: libtest's (the default, for `cargo test` and
 //! `cargo nextest`), and KTAP v1 for kernel CI when `KVMTEST_FORMAT=ktap`
@@ -11,8 +11,10 @@
 pub mod ktap;
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::panic::{self, AssertUnwindSafe};
 use std::process::ExitCode;
+use std::sync::{Mutex, OnceLock, PoisonError};
 
 use libtest_mimic::{Arguments, Completion, Trial};
 
@@ -22,50 +24,55 @@ use crate::Result;
 /// `libtest` (the default).
 pub const FORMAT_ENV: &str = "KVMTEST_FORMAT";
 
-/// One trial: a name, a body, and whether it is ignored unless asked for.
-pub struct Test {
-    name: String,
-    ignored: Option<String>,
-    body: Box<dyn FnOnce() -> Result<()> + Send>,
+/// A trial's body.
+type Body = Box<dyn FnOnce() -> Result<()> + Send>;
+
+/// The bodies of the trials [`test`] made. libtest-mimic keeps a `Trial`'s
+/// runner private, so KTAP mode, which prints its own format and so cannot
+/// hand trials to libtest-mimic, finds each body here by the trial's name.
+/// Scenarios keep building plain `Vec<Trial>`s either way.
+#[derive(Default)]
+struct Bodies {
+    slots: Vec<Option<Body>>,
+    by_name: HashMap<String, Vec<usize>>,
+}
+
+fn bodies() -> std::sync::MutexGuard<'static, Bodies> {
+    static BODIES: OnceLock<Mutex<Bodies>> = OnceLock::new();
+    BODIES.get_or_init(Mutex::default).lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Bodies {
+    fn add(&mut self, name: &str, body: Body) -> usize {
+        self.slots.push(Some(body));
+        let id = self.slots.len() - 1;
+        self.by_name.entry(name.to_string()).or_default().push(id);
+        id
+    }
+
+    fn take(&mut self, id: usize) -> Option<Body> {
+        self.slots.get_mut(id)?.take()
+    }
+
+    /// The first body named `name` that has not run yet.
+    fn take_by_name(&mut self, name: &str) -> Option<Body> {
+        let ids = self.by_name.get(name)?.clone();
+        ids.into_iter().find_map(|id| self.take(id))
+    }
 }
 
 /// A trial named `name` running `body`.
-pub fn test(name: impl Into<String>, body: impl FnOnce() -> Result<()> + Send + 'static) -> Test {
-    Test { name: name.into(), ignored: None, body: Box::new(body) }
-}
-
-impl Test {
-    /// The trial's name, as filters and `--exact` see it.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// Marks the trial as not run by default (like `#[ignore = "reason"]`):
-    /// it runs with `--ignored` or `--include-ignored`, and is otherwise
-    /// reported as ignored / `# SKIP reason`.
-    pub fn ignored(mut self, reason: impl Into<String>) -> Self {
-        self.ignored = Some(reason.into());
-        self
-    }
-
-    /// The libtest-mimic trial (used for libtest output and for matching
-    /// filters exactly as libtest-mimic does).
-    fn into_trial(self) -> Trial {
-        let ignored = self.ignored.is_some();
-        let body = self.body;
-        Trial::ignorable_test(self.name, move || match run_body(body) {
+pub fn test(name: impl Into<String>, body: impl FnOnce() -> Result<()> + Send + 'static) -> Trial {
+    let name = name.into();
+    let id = bodies().add(&name, Box::new(body));
+    Trial::ignorable_test(name, move || {
+        let body = bodies().take(id).ok_or("kvmtest: this trial's body has already run")?;
+        match run_body(body) {
             Outcome::Pass => Ok(Completion::Completed),
             Outcome::Skip(why) => Ok(Completion::ignored_with(format!("SKIP: {why}"))),
             Outcome::Fail(why) => Err(why.into()),
-        })
-        .with_ignored_flag(ignored)
-    }
-
-    /// A body-less trial with the same name and ignored flag, for asking
-    /// [`Arguments`] whether this trial is filtered out or ignored.
-    fn probe(&self) -> Trial {
-        Trial::test(self.name.clone(), || Ok(())).with_ignored_flag(self.ignored.is_some())
-    }
+        }
+    })
 }
 
 /// How one trial ended.
@@ -85,7 +92,7 @@ thread_local! {
 }
 
 /// Runs a trial body, turning errors and panics into an [`Outcome`].
-fn run_body(body: Box<dyn FnOnce() -> Result<()> + Send>) -> Outcome {
+fn run_body(body: Body) -> Outcome {
     match panic::catch_unwind(AssertUnwindSafe(body)) {
         Ok(Ok(())) => Outcome::Pass,
         Ok(Err(e)) if e.is_skip() => Outcome::Skip(e.to_string()),
@@ -153,9 +160,9 @@ fn backend_line() -> String {
     }
 }
 
-/// Runs `tests` under the libtest command line, in the format
+/// Runs `trials` under the libtest command line, in the format
 /// `KVMTEST_FORMAT` asks for, after saying which KVM they run on.
-pub fn main(tests: Vec<Test>) -> ExitCode {
+pub fn main(trials: Vec<Trial>) -> ExitCode {
     let args = Arguments::from_args();
     let format = match format_from_env() {
         Ok(f) => f,
@@ -167,10 +174,10 @@ pub fn main(tests: Vec<Test>) -> ExitCode {
     // `--list` keeps libtest's format in both modes: nextest and scripts parse it.
     if format == Format::Ktap && !args.list {
         install_capturing_panic_hook();
-        return ExitCode::from(ktap::run(&args, tests, &backend_line(), std::io::stdout()));
+        return ExitCode::from(ktap::run(&args, trials, &backend_line(), std::io::stdout()));
     }
     if !args.list {
         eprintln!("{}", backend_line());
     }
-    libtest_mimic::run(&args, tests.into_iter().map(Test::into_trial).collect()).exit_code()
+    libtest_mimic::run(&args, trials).exit_code()
 }

@@ -9,9 +9,9 @@ use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::sync::{mpsc, Mutex, PoisonError};
 
-use libtest_mimic::Arguments;
+use libtest_mimic::{Arguments, Trial};
 
-use super::{capture_panics_on_this_thread, run_body, Outcome, Test};
+use super::{bodies, capture_panics_on_this_thread, run_body, Outcome};
 
 /// Exit status when every trial that ran passed (tools/testing/selftests/kselftest.h).
 pub const KSFT_PASS: u8 = 0;
@@ -126,17 +126,27 @@ impl InOrder {
 }
 
 /// Runs the trials `args` selects, printing KTAP to `out`; returns the exit status.
-pub(super) fn run(args: &Arguments, tests: Vec<Test>, preamble: &str, out: impl Write) -> u8 {
-    let selected: Vec<Test> = tests.into_iter().filter(|t| !args.is_filtered_out(&t.probe())).collect();
-    let names: Vec<String> = selected.iter().map(|t| t.name.clone()).collect();
+pub(super) fn run(args: &Arguments, trials: Vec<Trial>, preamble: &str, out: impl Write) -> u8 {
+    let selected: Vec<Trial> = trials.into_iter().filter(|t| !args.is_filtered_out(t)).collect();
+    let names: Vec<String> = selected.iter().map(|t| t.name().to_string()).collect();
     let mut known = Vec::new();
     let mut to_run = Vec::new();
-    for (i, t) in selected.into_iter().enumerate() {
-        if args.is_ignored(&t.probe()) {
-            let why = t.ignored.clone().unwrap_or_else(|| "ignored".into());
-            known.push((i, Outcome::Skip(format!("ignored: {why}"))));
+    for (i, t) in selected.iter().enumerate() {
+        if args.is_ignored(t) {
+            // An ignored trial's kind says why (runner::ignored puts its reason there).
+            let why = if t.kind().is_empty() { "ignored".to_string() } else { format!("ignored: {}", t.kind()) };
+            known.push((i, Outcome::Skip(why)));
         } else {
-            to_run.push((i, t.body));
+            match bodies().take_by_name(t.name()) {
+                Some(body) => to_run.push((i, body)),
+                None => known.push((
+                    i,
+                    Outcome::Fail(format!(
+                        "`{}` was not made by kvmtest::runner::test, so KTAP mode cannot run it",
+                        t.name()
+                    )),
+                )),
+            }
         }
     }
 
@@ -206,13 +216,13 @@ mod tests {
         Arguments::from_iter(std::iter::once("test").chain(cmdline.iter().copied()))
     }
 
-    fn run_to_string(cmdline: &[&str], tests: Vec<Test>) -> (String, u8) {
+    fn run_to_string(cmdline: &[&str], tests: Vec<Trial>) -> (String, u8) {
         let mut buf = Vec::new();
         let status = run(&args(cmdline), tests, "kvmtest: unit test", &mut buf);
         (String::from_utf8(buf).expect("KTAP is UTF-8"), status)
     }
 
-    fn sample() -> Vec<Test> {
+    fn sample() -> Vec<Trial> {
         vec![
             super::super::test("a::pass", || Ok(())),
             super::super::test("a::skip", || Err(crate::Error::Skip("requires KVM_CAP_X86_SMM".into()))),
@@ -221,7 +231,7 @@ mod tests {
                     "guest assertion failed on vCPU 0 at payloads/src/bin/x.rs:12: a == b\nrip 0x200010".into(),
                 ))
             }),
-            super::super::test("b::later", || Ok(())).ignored("slow"),
+            super::super::test("b::later", || Ok(())).with_ignored_flag(true).with_kind("slow"),
         ]
     }
 
@@ -333,6 +343,14 @@ mod tests {
         let (text, status) = run_to_string(&[], tests);
         assert!(text.contains("# test panicked at harness/src/runner/ktap.rs:"), "{text}");
         assert!(text.contains("index out of bounds\nnot ok 1 p\n"), "{text}");
+        assert_eq!(status, KSFT_FAIL);
+    }
+
+    #[test]
+    fn a_trial_not_made_by_runner_test_fails_loudly() {
+        let (text, status) = run_to_string(&[], vec![Trial::test("raw::trial", || Ok(()))]);
+        assert!(text.contains("# `raw::trial` was not made by kvmtest::runner::test"), "{text}");
+        assert!(text.contains("not ok 1 raw::trial\n"), "{text}");
         assert_eq!(status, KSFT_FAIL);
     }
 
