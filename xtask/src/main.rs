@@ -1,12 +1,13 @@
 //! `cargo xtask <verb>`: every kvmtest workflow as plain Rust.
 //!
-//! Verbs: setup, build-payloads, test, dist, ktap-check, kernel-ci-check.
-//! Run `cargo xtask help`.
+//! Verbs: setup, build-payloads, test, vm-test, vm-run, dist, ktap-check,
+//! kernel-ci-check. Run `cargo xtask help`.
 
 mod dist;
 mod kernel_ci;
 mod kselftest;
 mod util;
+mod vm_test;
 
 use std::process::ExitCode;
 
@@ -15,7 +16,8 @@ type Result<T = ()> = std::result::Result<T, String>;
 const HELP: &str = "\
 cargo xtask <verb> [options]
 
-  setup                 install the rustup targets kvmtest needs
+  setup [--vm]          install the rustup targets kvmtest needs; --vm also
+                        installs qemu and lets apt fetch arm64 kernels (root)
   build-payloads [--arch x86_64|aarch64]
                         cross-build the no_std guest payloads
   test [-- ARGS]        run the whole suite on this host's /dev/kvm
@@ -27,18 +29,23 @@ fn main() -> ExitCode {
         Some((v, r)) => (v.as_str(), r),
         None => ("help", &[][..]),
     };
+    if verb == "vm-run" {
+        // The exit code is the test binary's, so cargo's runner protocol holds.
+        return vm_test::vm_run(rest);
+    }
     let result = match verb {
-        "setup" => util::setup(),
+        "setup" => util::setup(rest),
         "build-payloads" => util::build_payloads(rest),
         "test" => util::test(rest),
+        "vm-test" => vm_test::vm_test(rest),
         "dist" => dist::dist(rest),
         "ktap-check" => kernel_ci::ktap_check(rest),
         "kernel-ci-check" => kernel_ci::kernel_ci_check(rest),
         "help" | "--help" | "-h" => {
-            print!("{HELP}{}{}", dist::HELP, kernel_ci::HELP);
+            print!("{HELP}{}{}{}", vm_test::HELP, dist::HELP, kernel_ci::HELP);
             Ok(())
         }
-        other => Err(format!("unknown verb `{other}`\n{HELP}{}{}", dist::HELP, kernel_ci::HELP)),
+        other => Err(format!("unknown verb `{other}`\n{HELP}{}{}{}", vm_test::HELP, dist::HELP, kernel_ci::HELP)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
