@@ -3,13 +3,12 @@
 //! the whole CI gate (`kernel-ci-check`): bundle, kselftest run, parser,
 //! then `cargo nextest` with a JUnit report.
 //!
-//! Hook for emulated machines (`cargo xtask vm-test`, branch vmtest): build
-//! the bundle with [`dist::build`], put its directory in the VM, run
-//! `cd /kvmtest-<arch> && ./run_kselftest.sh` there, capture the console, and
-//! check it with [`check_log`] (or `cargo xtask ktap-check --log CONSOLE
-//! --bundle target/dist/kvmtest-<arch>`). Console noise around the TAP is
-//! ignored. What the VM's userland needs (checked in a chroot holding only
-//! busybox-static, /proc, /sys and /dev/kvm: a clean run):
+//! Emulated machines: `cargo xtask vm-test --kselftest` (vm_test/kselftest.rs)
+//! boots the bundle with a static busybox, runs `./run_kselftest.sh` there and
+//! hands the console's TAP to [`check_log`]; `cargo xtask ktap-check --log
+//! CONSOLE --bundle DIR` does the same for a log from any other machine.
+//! Console noise around the TAP is ignored. What a minimal userland needs
+//! (found in a busybox-only chroot and the VM):
 //! - a shell and the applets run_kselftest.sh uses (busybox: sh, cut, grep,
 //!   sed, tr, wc, sort, uniq, basename, dirname, realpath, cat);
 //! - /dev/stdout -> /proc/self/fd/1 (the runner's log file), /dev/null;
@@ -109,7 +108,6 @@ pub fn kernel_ci_check(args: &[String]) -> Result {
 /// Validates `log`, the output of `bundle` run by run_kselftest.sh
 /// elsewhere (an emulated machine): every test of the bundle must have
 /// reported KTAP that kunit.py parses with no error and no failure.
-#[allow(dead_code)] // the vm-test hook; `ktap-check --log --bundle` is its CLI
 pub fn check_log(bundle: &Bundle, log: &Path) -> Result {
     let tools = KernelTools::find(true)?;
     let summary =

@@ -10,6 +10,7 @@
 mod console;
 mod initramfs;
 mod kernel;
+mod kselftest;
 mod qemu;
 
 /// The plan and console markers shared with the VM's init. Compiled from the
@@ -142,6 +143,9 @@ pub const HELP: &str = "\
       --append ARGS     more kernel command line (e.g. kvm-arm.mode=nvhe)
       --timeout SECS    limit for the whole VM (default 1200)
       --smoke           run a minimal KVM smoke binary instead of the suite
+      --kselftest       run the kernel CI bundle (cargo xtask dist) with the
+                        kernel's run_kselftest.sh under busybox in the VM and
+                        check its KTAP with kunit.py
       --refresh-kernel  fetch the newest package of the series again
   vm-run --arch ARCH [OPTIONS] BINARY [ARGS...]
                         boot one VM running one static test binary; its exit
@@ -158,6 +162,8 @@ struct Options {
     append: Vec<String>,
     timeout: Duration,
     smoke: bool,
+    /// Run the dist bundle through run_kselftest.sh (kselftest.rs).
+    kselftest: bool,
     refresh: bool,
     /// Arguments after the options: `-- TEST-ARGS` for vm-test, `BINARY ARGS` for vm-run.
     rest: Vec<String>,
@@ -176,6 +182,7 @@ fn parse_options(args: &[String]) -> Result<Options> {
         append: Vec::new(),
         timeout: DEFAULT_TIMEOUT,
         smoke: false,
+        kselftest: false,
         refresh: false,
         rest: Vec::new(),
     };
@@ -200,6 +207,7 @@ fn parse_options(args: &[String]) -> Result<Options> {
                 );
             }
             "--smoke" => o.smoke = true,
+            "--kselftest" => o.kselftest = true,
             "--refresh-kernel" => o.refresh = true,
             "--" => {
                 o.rest = it.cloned().collect();
@@ -269,6 +277,9 @@ pub fn setup_host() -> Result {
 pub fn vm_test(args: &[String]) -> Result {
     let o = parse_options(args)?;
     require_qemu(o.arch)?;
+    if o.kselftest {
+        return kselftest::vm_kselftest(&o);
+    }
     let t0 = Instant::now();
     let kernel = kernel_for(&o)?;
     eprintln!(
