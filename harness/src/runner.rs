@@ -147,6 +147,12 @@ fn format_from_env() -> std::result::Result<Format, String> {
     }
 }
 
+/// True when this binary prints KTAP (`KVMTEST_FORMAT=ktap`): anything a
+/// scenario prints to stdout must then be a `# ` diagnostic line.
+pub fn ktap_output() -> bool {
+    format_from_env() == Ok(Format::Ktap)
+}
+
 /// One line saying which KVM the trials run on, or why they cannot.
 fn backend_line() -> String {
     match crate::kvm::backend() {

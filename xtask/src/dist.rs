@@ -198,3 +198,24 @@ fn write_executable(path: &Path, text: &str) -> Result {
     write(path, text)?;
     fs::set_permissions(path, fs::Permissions::from_mode(0o755)).map_err(|e| format!("chmod {}: {e}", path.display()))
 }
+
+#[cfg(test)]
+mod tests {
+    /// Every scenario binary goes into the kernel CI bundle, where it must
+    /// speak KTAP: only kvmtest's runner (libtest-mimic, `harness = false`)
+    /// does; libtest's own harness would print its format to run_kselftest.sh.
+    #[test]
+    fn every_scenario_binary_uses_the_kvmtest_runner() {
+        let manifest = std::fs::read_to_string(super::root().join("tests/Cargo.toml")).expect("tests/Cargo.toml");
+        let blocks: Vec<&str> = manifest.split("[[test]]").skip(1).collect();
+        assert!(!blocks.is_empty(), "tests/Cargo.toml lists no [[test]]");
+        for block in blocks {
+            let block = block.split("\n[").next().unwrap_or(block);
+            assert!(
+                block.lines().any(|l| l.replace(' ', "") == "harness=false"),
+                "this [[test]] of tests/Cargo.toml needs `harness = false` and runner::main, \
+                 or it will not print KTAP in the kernel CI bundle:{block}"
+            );
+        }
+    }
+}
