@@ -30,10 +30,15 @@ impl<W: Write> Printer<W> {
         Printer { out }
     }
 
-    /// The version line and the plan: `KTAP version 1`, `1..N`.
-    pub fn header(&mut self, planned: usize) -> io::Result<()> {
+    /// The version line and the plan: `KTAP version 1`, `1..N`; with no
+    /// trial to run, kselftest's skip-all plan `1..0 # SKIP reason`.
+    pub fn header(&mut self, planned: usize, why_none: &str) -> io::Result<()> {
         writeln!(self.out, "KTAP version 1")?;
-        writeln!(self.out, "1..{planned}")?;
+        if planned == 0 {
+            writeln!(self.out, "1..0 # SKIP {why_none}")?;
+        } else {
+            writeln!(self.out, "1..{planned}")?;
+        }
         self.out.flush()
     }
 
@@ -127,6 +132,12 @@ impl InOrder {
 
 /// Runs the trials `args` selects, printing KTAP to `out`; returns the exit status.
 pub(super) fn run(args: &Arguments, trials: Vec<Trial>, preamble: &str, out: impl Write) -> u8 {
+    // A scenario for another arch builds no trials (tests/aarch64 on x86_64).
+    let why_none = if trials.is_empty() {
+        format!("no trials for {} in this binary", crate::arch_name())
+    } else {
+        "no trial matches the filter".to_string()
+    };
     let selected: Vec<Trial> = trials.into_iter().filter(|t| !args.is_filtered_out(t)).collect();
     let names: Vec<String> = selected.iter().map(|t| t.name().to_string()).collect();
     let mut known = Vec::new();
@@ -152,7 +163,7 @@ pub(super) fn run(args: &Arguments, trials: Vec<Trial>, preamble: &str, out: imp
 
     let mut printer = Printer::new(out);
     // A closed stdout still lets every trial run; the status then says fail.
-    let mut printed = printer.header(names.len()).and_then(|()| printer.diagnostic(preamble)).is_ok();
+    let mut printed = printer.header(names.len(), &why_none).and_then(|()| printer.diagnostic(preamble)).is_ok();
     let mut outcomes: Vec<Option<Outcome>> = vec![None; names.len()];
     let mut order = InOrder::new();
     let mut print_ready = |ready: Vec<(usize, Outcome)>, printer: &mut Printer<_>| {
@@ -237,7 +248,7 @@ mod tests {
 
     #[test]
     fn header_is_version_then_plan() {
-        assert_eq!(printed(|p| p.header(3)), "KTAP version 1\n1..3\n");
+        assert_eq!(printed(|p| p.header(3, "unused")), "KTAP version 1\n1..3\n");
     }
 
     #[test]
@@ -357,7 +368,11 @@ mod tests {
     #[test]
     fn nothing_selected_is_a_skip() {
         let (text, status) = run_to_string(&["no-such-test"], sample());
-        assert!(text.starts_with("KTAP version 1\n1..0\n"), "{text}");
+        assert!(text.starts_with("KTAP version 1\n1..0 # SKIP no trial matches the filter\n"), "{text}");
+        assert_eq!(status, KSFT_SKIP);
+        let (text, status) = run_to_string(&[], Vec::new());
+        let plan = format!("KTAP version 1\n1..0 # SKIP no trials for {} in this binary\n", crate::arch_name());
+        assert!(text.starts_with(&plan), "{text}");
         assert_eq!(status, KSFT_SKIP);
     }
 }
