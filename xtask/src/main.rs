@@ -1,8 +1,12 @@
 //! `cargo xtask <verb>`: every kvmtest workflow as plain Rust.
 //!
-//! Verbs: setup, build-payloads, test, bench, vm-test, vm-run. Run `cargo xtask help`.
+//! Verbs: setup, build-payloads, test, bench, vm-test, vm-run, dist, ktap-check,
+//! kernel-ci-check. Run `cargo xtask help`.
 
 mod bench;
+mod dist;
+mod kernel_ci;
+mod kselftest;
 mod util;
 mod vm_test;
 
@@ -38,11 +42,14 @@ fn main() -> ExitCode {
         "test" => util::test(rest),
         "bench" => bench::bench(rest),
         "vm-test" => vm_test::vm_test(rest),
+        "dist" => dist::dist(rest),
+        "ktap-check" => kernel_ci::ktap_check(rest),
+        "kernel-ci-check" => kernel_ci::kernel_ci_check(rest),
         "help" | "--help" | "-h" => {
-            print!("{HELP}{}", vm_test::HELP);
+            print!("{HELP}{}{}{}", vm_test::HELP, dist::HELP, kernel_ci::HELP);
             Ok(())
         }
-        other => Err(format!("unknown verb `{other}`\n{HELP}{}", vm_test::HELP)),
+        other => Err(format!("unknown verb `{other}`\n{HELP}{}{}{}", vm_test::HELP, dist::HELP, kernel_ci::HELP)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

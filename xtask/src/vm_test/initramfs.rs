@@ -13,6 +13,7 @@ const TRAILER: &str = "TRAILER!!!";
 const S_IFDIR: u32 = 0o040000;
 const S_IFREG: u32 = 0o100000;
 const S_IFCHR: u32 = 0o020000;
+const S_IFLNK: u32 = 0o120000;
 
 /// Writes a newc archive entry by entry. Every entry is owned by root with
 /// mtime 0, so the archive is a pure function of its contents.
@@ -45,6 +46,11 @@ impl<W: Write> CpioWriter<W> {
     /// for init's stdio before init could mount devtmpfs.
     pub fn char_dev(&mut self, path: &str, perm: u32, major: u32, minor: u32) -> io::Result<()> {
         self.entry(path, S_IFCHR | (perm & 0o7777), 1, (major, minor), &[])
+    }
+
+    /// A symbolic link at `path` to `target` (busybox's applets).
+    pub fn symlink(&mut self, path: &str, target: &str) -> io::Result<()> {
+        self.entry(path, S_IFLNK | 0o777, 1, (0, 0), target.as_bytes())
     }
 
     /// Writes the trailer and returns the output.

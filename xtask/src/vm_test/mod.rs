@@ -10,6 +10,7 @@
 mod console;
 mod initramfs;
 mod kernel;
+mod kselftest;
 mod qemu;
 
 /// The plan and console markers shared with the VM's init. Compiled from the
@@ -142,6 +143,9 @@ pub const HELP: &str = "\
       --append ARGS     more kernel command line (e.g. kvm-arm.mode=nvhe)
       --timeout SECS    limit for the whole VM (default 1200)
       --smoke           run a minimal KVM smoke binary instead of the suite
+      --kselftest       run the kernel CI bundle (cargo xtask dist) with the
+                        kernel's run_kselftest.sh under busybox in the VM and
+                        check its KTAP with kunit.py
       --refresh-kernel  fetch the newest package of the series again
       --keep-debuginfo  pack the test binaries unstripped (slower boot)
   vm-run --arch ARCH [OPTIONS] BINARY [ARGS...]
@@ -159,6 +163,8 @@ struct Options {
     append: Vec<String>,
     timeout: Duration,
     smoke: bool,
+    /// Run the dist bundle through run_kselftest.sh (kselftest.rs).
+    kselftest: bool,
     refresh: bool,
     /// Pack the test binaries as built instead of without their DWARF.
     keep_debuginfo: bool,
@@ -179,6 +185,7 @@ fn parse_options(args: &[String]) -> Result<Options> {
         append: Vec::new(),
         timeout: DEFAULT_TIMEOUT,
         smoke: false,
+        kselftest: false,
         refresh: false,
         keep_debuginfo: false,
         rest: Vec::new(),
@@ -204,6 +211,7 @@ fn parse_options(args: &[String]) -> Result<Options> {
                 );
             }
             "--smoke" => o.smoke = true,
+            "--kselftest" => o.kselftest = true,
             "--refresh-kernel" => o.refresh = true,
             "--keep-debuginfo" => o.keep_debuginfo = true,
             "--" => {
@@ -280,6 +288,9 @@ pub fn setup_host() -> Result {
 pub fn vm_test(args: &[String]) -> Result {
     let o = parse_options(args)?;
     require_qemu(o.arch)?;
+    if o.kselftest {
+        return kselftest::vm_kselftest(&o);
+    }
     let t0 = Instant::now();
     let kernel = kernel_for(&o)?;
     eprintln!(
