@@ -7,7 +7,7 @@
 use kvm_bindings::{kvm_device_attr, kvm_mp_state, kvm_smccc_filter, KVM_MP_STATE_STOPPED};
 use kvm_ioctls::VmFd;
 pub use kvmtest_abi::smccc::*;
-use kvmtest_abi::{boot_offsets, smccc::SmcccCall};
+use kvmtest_abi::boot_offsets;
 use vm_memory::{Bytes, GuestAddress};
 
 use super::regs::PC;
