@@ -5,8 +5,8 @@
 
 use std::process::ExitCode;
 
-use libtest_mimic::{Arguments, Completion};
 pub use libtest_mimic::Trial;
+use libtest_mimic::{Arguments, Completion};
 
 use crate::Result;
 

@@ -30,8 +30,11 @@ mod scenario {
 
     /// The PSCI versions KVM accepts on a PSCI 0.2 vCPU, and what the guest's
     /// PSCI_VERSION call then answers.
-    const PSCI_VERSIONS: &[(&str, u64)] =
-        &[("KVM_ARM_PSCI_0_2", KVM_ARM_PSCI_0_2), ("KVM_ARM_PSCI_1_0", KVM_ARM_PSCI_1_0), ("KVM_ARM_PSCI_1_1", KVM_ARM_PSCI_1_1)];
+    const PSCI_VERSIONS: &[(&str, u64)] = &[
+        ("KVM_ARM_PSCI_0_2", KVM_ARM_PSCI_0_2),
+        ("KVM_ARM_PSCI_1_0", KVM_ARM_PSCI_1_0),
+        ("KVM_ARM_PSCI_1_1", KVM_ARM_PSCI_1_1),
+    ];
 
     /// PSCI_VERSION values no kernel implements.
     const INVALID_PSCI_VERSIONS: &[u64] = &[0, 3, psci_version(0, 3), psci_version(1, 2), psci_version(2, 0), u64::MAX];
@@ -39,7 +42,9 @@ mod scenario {
     pub fn trials() -> Vec<runner::Trial> {
         let mut t = Vec::new();
         for &reg in FwReg::BITMAPS {
-            t.push(runner::test(format!("reg_iface::{reg}::default_is_the_supported_set"), move || default_is_supported_set(reg)));
+            t.push(runner::test(format!("reg_iface::{reg}::default_is_the_supported_set"), move || {
+                default_is_supported_set(reg)
+            }));
             t.push(runner::test(format!("reg_iface::{reg}::clear_all"), move || clear_all(reg)));
         }
         for bit in FW_BITS {
@@ -114,7 +119,11 @@ mod scenario {
             return Ok(());
         }
         let got = outcome(fw.get(reg).map(|_| ()))?;
-        ensure!(got == Err(ENOENT), "{reg} is not in KVM_GET_REG_LIST: expected ENOENT on read, got {}", errno_name(&got));
+        ensure!(
+            got == Err(ENOENT),
+            "{reg} is not in KVM_GET_REG_LIST: expected ENOENT on read, got {}",
+            errno_name(&got)
+        );
         Err(kvmtest::kvm::skip_missing(&format!("{} in KVM_GET_REG_LIST", reg.name())))
     }
 
@@ -205,9 +214,17 @@ mod scenario {
         for id in [kvm_reg_arm_fw_reg(0xff), kvm_reg_arm_fw_feat_bmap_reg(0xff)] {
             ensure!(!listed.contains(&id), "register {id:#x} is unexpectedly listed");
             let got = outcome(fw.get_raw(id).map(|_| ()))?;
-            ensure!(got == Err(ENOENT), "read of unknown firmware register {id:#x}: expected ENOENT, got {}", errno_name(&got));
+            ensure!(
+                got == Err(ENOENT),
+                "read of unknown firmware register {id:#x}: expected ENOENT, got {}",
+                errno_name(&got)
+            );
             let got = outcome(fw.set_raw(id, 0))?;
-            ensure!(got == Err(ENOENT), "write of unknown firmware register {id:#x}: expected ENOENT, got {}", errno_name(&got));
+            ensure!(
+                got == Err(ENOENT),
+                "write of unknown firmware register {id:#x}: expected ENOENT, got {}",
+                errno_name(&got)
+            );
         }
         Ok(())
     }
@@ -302,7 +319,9 @@ mod scenario {
         let fw = vm.vcpu(0).fw_regs();
         // Only the versions up to the default are implemented by this kernel.
         if value > default {
-            return Err(kvmtest::kvm::skip_missing(&format!("PSCI version {name} (the kernel's highest is {default:#x})")));
+            return Err(kvmtest::kvm::skip_missing(&format!(
+                "PSCI version {name} (the kernel's highest is {default:#x})"
+            )));
         }
         expect_write(&fw, FwReg::PsciVersion, value, Ok(()))?;
         expect_value(&fw, FwReg::PsciVersion, value, &format!("after writing {name}"))?;

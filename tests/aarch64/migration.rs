@@ -47,10 +47,22 @@ mod scenario {
     const UNGATED: &[(&str, SmcccCall)] = &[
         ("ARM_SMCCC_VERSION_FUNC_ID", hvc(ARM_SMCCC_VERSION_FUNC_ID, 0)),
         ("PSCI_0_2_FN_PSCI_VERSION", hvc(PSCI_0_2_FN_PSCI_VERSION, 0)),
-        ("ARCH_FEATURES(ARM_SMCCC_ARCH_WORKAROUND_1)", hvc(ARM_SMCCC_ARCH_FEATURES_FUNC_ID, ARM_SMCCC_ARCH_WORKAROUND_1 as u64)),
-        ("ARCH_FEATURES(ARM_SMCCC_ARCH_WORKAROUND_2)", hvc(ARM_SMCCC_ARCH_FEATURES_FUNC_ID, ARM_SMCCC_ARCH_WORKAROUND_2 as u64)),
-        ("ARCH_FEATURES(ARM_SMCCC_ARCH_WORKAROUND_3)", hvc(ARM_SMCCC_ARCH_FEATURES_FUNC_ID, ARM_SMCCC_ARCH_WORKAROUND_3 as u64)),
-        ("PSCI_FEATURES(PSCI_1_0_FN_SYSTEM_SUSPEND)", hvc(PSCI_1_0_FN_PSCI_FEATURES, PSCI_1_0_FN_SYSTEM_SUSPEND as u64)),
+        (
+            "ARCH_FEATURES(ARM_SMCCC_ARCH_WORKAROUND_1)",
+            hvc(ARM_SMCCC_ARCH_FEATURES_FUNC_ID, ARM_SMCCC_ARCH_WORKAROUND_1 as u64),
+        ),
+        (
+            "ARCH_FEATURES(ARM_SMCCC_ARCH_WORKAROUND_2)",
+            hvc(ARM_SMCCC_ARCH_FEATURES_FUNC_ID, ARM_SMCCC_ARCH_WORKAROUND_2 as u64),
+        ),
+        (
+            "ARCH_FEATURES(ARM_SMCCC_ARCH_WORKAROUND_3)",
+            hvc(ARM_SMCCC_ARCH_FEATURES_FUNC_ID, ARM_SMCCC_ARCH_WORKAROUND_3 as u64),
+        ),
+        (
+            "PSCI_FEATURES(PSCI_1_0_FN_SYSTEM_SUSPEND)",
+            hvc(PSCI_1_0_FN_PSCI_FEATURES, PSCI_1_0_FN_SYSTEM_SUSPEND as u64),
+        ),
     ];
 
     pub fn trials() -> Vec<runner::Trial> {
@@ -112,7 +124,10 @@ mod scenario {
 
         // The destination: every saved register restored before the first run.
         let (mut dst, dst_ipa) = new_vm()?;
-        ensure!(dst_ipa == src_ipa, "stolen-time record at {dst_ipa:#x} in the destination, {src_ipa:#x} in the source");
+        ensure!(
+            dst_ipa == src_ipa,
+            "stolen-time record at {dst_ipa:#x} in the destination, {src_ipa:#x} in the source"
+        );
         dst.vcpu(0).fw_regs().restore(&saved)?;
         let restored = dst.vcpu(0).fw_regs().save()?;
         for (&(id, want), &(id2, got)) in saved.iter().zip(&restored) {
@@ -121,7 +136,11 @@ mod scenario {
         }
         let after = views(&run_calls(dst.vcpu(0), n)?);
         for ((name, want), (_, got)) in before.iter().zip(&after) {
-            ensure!(want == got, "configuration {}: {name}: the source guest saw {want:x?}, the destination {got:x?}", config.name);
+            ensure!(
+                want == got,
+                "configuration {}: {name}: the source guest saw {want:x?}, the destination {got:x?}",
+                config.name
+            );
         }
         Ok(())
     }

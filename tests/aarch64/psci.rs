@@ -4,7 +4,9 @@
 //! given entry with the context id in x0, AFFINITY_INFO reports it ON and a
 //! second CPU_ON is ALREADY_ON; it then calls CPU_OFF and AFFINITY_INFO
 //! reports it OFF. SYSTEM_OFF and SYSTEM_RESET end the run with
-//! KVM_EXIT_SYSTEM_EVENT of the matching type.
+//! KVM_EXIT_SYSTEM_EVENT of the matching type; with
+//! KVM_CAP_ARM_SYSTEM_SUSPEND, SYSTEM_SUSPEND is discoverable through
+//! PSCI_FEATURES and ends the run with KVM_SYSTEM_EVENT_SUSPEND.
 
 kvmtest_tests::aarch64_main!(scenario::trials);
 
@@ -57,11 +59,19 @@ mod scenario {
         ("system_reset", PSCI_0_2_FN_SYSTEM_RESET, KVM_SYSTEM_EVENT_RESET, "KVM_SYSTEM_EVENT_RESET"),
     ];
 
+    /// host_test_system_suspend(): SYSTEM_SUSPEND is discoverable, then called.
+    const SYSTEM_SUSPEND_STEPS: &[Step] =
+        &[step!(PSCI_1_0_FN_PSCI_FEATURES, PSCI_RET_SUCCESS), step!(PSCI_1_0_FN_PSCI_FEATURES, PSCI_RET_SUCCESS)];
+
     pub fn trials() -> Vec<runner::Trial> {
         let mut t = vec![runner::test("psci::cpu_on_affinity_info_cpu_off", cpu_on_cpu_off)];
         for &(name, func_id, event, event_name) in SYSTEM_EVENTS {
-            t.push(runner::test(format!("psci::{name}"), move || system_event(func_id, event, event_name)));
+            t.push(runner::test(format!("psci::{name}"), move || {
+                let mut vm = calls_vm(SMCCC_CALLS, 1, &[hvc(func_id, 0)])?;
+                expect_system_event(&mut vm, event, event_name)
+            }));
         }
+        t.push(runner::test("psci::system_suspend", system_suspend));
         t
     }
 
@@ -127,8 +137,24 @@ mod scenario {
         vm.vcpu(0).expect_done()
     }
 
-    fn system_event(func_id: u32, expected: u32, expected_name: &str) -> Result<()> {
-        let mut vm = calls_vm(SMCCC_CALLS, 1, &[hvc(func_id, 0)])?;
+    fn system_suspend() -> Result<()> {
+        let rows = [
+            hvc(PSCI_1_0_FN_PSCI_FEATURES, PSCI_1_0_FN_SYSTEM_SUSPEND as u64),
+            hvc(PSCI_1_0_FN_PSCI_FEATURES, PSCI_1_0_FN64_SYSTEM_SUSPEND as u64),
+            call(PSCI_1_0_FN64_SYSTEM_SUSPEND, [0xfeed_f00d, CPU_ON_CONTEXT_ID, 0], Conduit::Hvc),
+        ];
+        let mut vm = calls_vm(SMCCC_CALLS, 1, &rows)?;
+        enable_system_suspend(vm.fd())?;
+        for (i, (step, arg)) in
+            SYSTEM_SUSPEND_STEPS.iter().zip(["PSCI_1_0_FN_SYSTEM_SUSPEND", "PSCI_1_0_FN64_SYSTEM_SUSPEND"]).enumerate()
+        {
+            check_step(step, next_result(vm.vcpu(0), i)?).map_err(|e| Error::Check(format!("{e} (feature {arg})")))?;
+        }
+        expect_system_event(&mut vm, KVM_SYSTEM_EVENT_SUSPEND, "KVM_SYSTEM_EVENT_SUSPEND")
+    }
+
+    /// Runs vCPU 0 into a KVM_EXIT_SYSTEM_EVENT of type `expected`.
+    fn expect_system_event(vm: &mut Vm, expected: u32, expected_name: &str) -> Result<()> {
         let mut seen = None;
         let r = vm.vcpu(0).run_with(|exit| match exit {
             VcpuExit::SystemEvent(kind, _) => {

@@ -20,10 +20,8 @@ mod scenario {
     const ALWAYS_LISTED: &[FwReg] = &[FwReg::PsciVersion, FwReg::SmcccArchWorkaround1, FwReg::SmcccArchWorkaround2];
 
     pub fn trials() -> Vec<runner::Trial> {
-        let mut t: Vec<runner::Trial> = FwReg::ALL
-            .iter()
-            .map(|&reg| runner::test(format!("reg_list::{reg}"), move || listed(reg)))
-            .collect();
+        let mut t: Vec<runner::Trial> =
+            FwReg::ALL.iter().map(|&reg| runner::test(format!("reg_list::{reg}"), move || listed(reg))).collect();
         t.push(runner::test("reg_list::every_listed_fw_reg_is_known", every_listed_is_known));
         t
     }

@@ -168,7 +168,10 @@ mod scenario {
         let mut vm = setup_vm(&[call(PSCI_0_2_FN_PSCI_VERSION, [0; 3], conduit)])?;
         set_smccc_filter(vm.fd(), PSCI_0_2_FN_PSCI_VERSION, 1, SmcccFilterAction::Deny)?;
         let [a0, ..] = run_calls(vm.vcpu(0), 1)?[0];
-        ensure!(a0 == SMCCC_RET_NOT_SUPPORTED, "denied PSCI_VERSION over {conduit:?}: expected NOT_SUPPORTED, got {a0:#x}");
+        ensure!(
+            a0 == SMCCC_RET_NOT_SUPPORTED,
+            "denied PSCI_VERSION over {conduit:?}: expected NOT_SUPPORTED, got {a0:#x}"
+        );
         Ok(())
     }
 
@@ -201,7 +204,10 @@ mod scenario {
         );
         write_reg(vm.vcpu(0), x(0), "KVM_SET_ONE_REG(x0)", HOST_RETURN)?;
         let [a0, ..] = run_calls(vm.vcpu(0), 1)?[0];
-        ensure!(a0 == HOST_RETURN, "forwarded PSCI_VERSION over {conduit:?}: expected the host's {HOST_RETURN:#x}, got {a0:#x}");
+        ensure!(
+            a0 == HOST_RETURN,
+            "forwarded PSCI_VERSION over {conduit:?}: expected the host's {HOST_RETURN:#x}, got {a0:#x}"
+        );
         Ok(())
     }
 }

@@ -72,17 +72,30 @@ pub const HVC_INFO: &[Service] = &[
         Answer::VendorFeatures
     ),
     service!(ARM_SMCCC_VENDOR_HYP_CALL_UID_FUNC_ID, 0, KVM_REG_ARM_VENDOR_HYP_BIT_FUNC_FEAT, Answer::KvmUid),
-    service!(ARM_SMCCC_VENDOR_HYP_KVM_PTP_FUNC_ID, KVM_PTP_VIRT_COUNTER, KVM_REG_ARM_VENDOR_HYP_BIT_PTP, Answer::Supported),
+    service!(
+        ARM_SMCCC_VENDOR_HYP_KVM_PTP_FUNC_ID,
+        KVM_PTP_VIRT_COUNTER,
+        KVM_REG_ARM_VENDOR_HYP_BIT_PTP,
+        Answer::Supported
+    ),
 ];
 
 /// `false_hvc_info[]`: feature queries about another family of calls,
 /// which answer NOT_SUPPORTED whatever is enabled.
 pub const FALSE_HVC_INFO: &[(&str, SmcccCall)] = &[
-    ("ARM_SMCCC_TRNG_FEATURES(ARM_SMCCC_VENDOR_HYP_KVM_PTP_FUNC_ID)", hvc(ARM_SMCCC_TRNG_FEATURES, ARM_SMCCC_VENDOR_HYP_KVM_PTP_FUNC_ID as u64)),
-    ("ARM_SMCCC_ARCH_FEATURES_FUNC_ID(ARM_SMCCC_TRNG_RND64)", hvc(ARM_SMCCC_ARCH_FEATURES_FUNC_ID, ARM_SMCCC_TRNG_RND64 as u64)),
-    ("ARM_SMCCC_HV_PV_TIME_FEATURES(ARM_SMCCC_TRNG_RND64)", hvc(ARM_SMCCC_HV_PV_TIME_FEATURES, ARM_SMCCC_TRNG_RND64 as u64)),
+    (
+        "ARM_SMCCC_TRNG_FEATURES(ARM_SMCCC_VENDOR_HYP_KVM_PTP_FUNC_ID)",
+        hvc(ARM_SMCCC_TRNG_FEATURES, ARM_SMCCC_VENDOR_HYP_KVM_PTP_FUNC_ID as u64),
+    ),
+    (
+        "ARM_SMCCC_ARCH_FEATURES_FUNC_ID(ARM_SMCCC_TRNG_RND64)",
+        hvc(ARM_SMCCC_ARCH_FEATURES_FUNC_ID, ARM_SMCCC_TRNG_RND64 as u64),
+    ),
+    (
+        "ARM_SMCCC_HV_PV_TIME_FEATURES(ARM_SMCCC_TRNG_RND64)",
+        hvc(ARM_SMCCC_HV_PV_TIME_FEATURES, ARM_SMCCC_TRNG_RND64 as u64),
+    ),
 ];
-
 
 /// Checks one call's answer given whether its service is enabled.
 pub fn check_answer(
@@ -116,7 +129,6 @@ pub fn check_answer(
     ensure!(got == expected, "{stage}: {}: expected {what} {expected:#x}, got {got:#x}", s.name);
     Ok(())
 }
-
 
 /// What a guest can rely on from one answer, for comparing two VMs: whether
 /// the service is there and, for answers that do not vary between calls

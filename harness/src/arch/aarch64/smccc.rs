@@ -6,8 +6,8 @@
 
 use kvm_bindings::{kvm_device_attr, kvm_mp_state, kvm_smccc_filter, KVM_MP_STATE_STOPPED};
 use kvm_ioctls::VmFd;
-pub use kvmtest_abi::smccc::*;
 use kvmtest_abi::boot_offsets;
+pub use kvmtest_abi::smccc::*;
 use vm_memory::{Bytes, GuestAddress};
 
 use super::regs::PC;
@@ -24,6 +24,9 @@ pub const KVM_HYPERCALL_EXIT_SMC: u64 = 1 << 0;
 /// `KVM_SYSTEM_EVENT_SHUTDOWN` / `_RESET`: kvm_run.system_event.type.
 pub const KVM_SYSTEM_EVENT_SHUTDOWN: u32 = 1;
 pub const KVM_SYSTEM_EVENT_RESET: u32 = 2;
+pub const KVM_SYSTEM_EVENT_SUSPEND: u32 = 5;
+/// `KVM_CAP_ARM_SYSTEM_SUSPEND`: PSCI SYSTEM_SUSPEND exits to userspace.
+pub const KVM_CAP_ARM_SYSTEM_SUSPEND: u32 = 216;
 /// `MPIDR_HWID_BITMASK`: the affinity fields of MPIDR_EL1, as PSCI takes them.
 pub const MPIDR_HWID_BITMASK: u64 = 0xff_00ff_ffff;
 /// MPIDR_EL1 (op0 3, op1 0, CRn 0, CRm 0, op2 5).
@@ -76,6 +79,15 @@ pub fn set_smccc_filter_raw(vm: &VmFd, filter: &kvm_smccc_filter) -> Result<()> 
 /// Applies `action` to the `nr_functions` SMCCC ids from `base`.
 pub fn set_smccc_filter(vm: &VmFd, base: u32, nr_functions: u32, action: SmcccFilterAction) -> Result<()> {
     set_smccc_filter_raw(vm, &smccc_filter(base, nr_functions, action))
+}
+
+/// KVM_ENABLE_CAP(KVM_CAP_ARM_SYSTEM_SUSPEND) on the VM (Linux 5.19+); skips without it.
+pub fn enable_system_suspend(vm: &VmFd) -> Result<()> {
+    if vm.check_extension_raw(KVM_CAP_ARM_SYSTEM_SUSPEND.into()) == 0 {
+        return Err(crate::kvm::skip_missing("KVM_CAP_ARM_SYSTEM_SUSPEND (Linux 5.19+)"));
+    }
+    let cap = kvm_bindings::kvm_enable_cap { cap: KVM_CAP_ARM_SYSTEM_SUSPEND, ..Default::default() };
+    vm.enable_cap(&cap).map_err(Error::kvm("KVM_ENABLE_CAP(KVM_CAP_ARM_SYSTEM_SUSPEND)"))
 }
 
 /// A call-table row: `func_id(a1, a2, a3)` through `conduit`.
@@ -246,7 +258,12 @@ mod tests {
         assert_eq!(KVM_ARM_VM_SMCCC_CTRL, kvm_bindings::KVM_ARM_VM_SMCCC_CTRL);
         assert_eq!(KVM_ARM_VM_SMCCC_FILTER, u64::from(kvm_bindings::KVM_ARM_VM_SMCCC_FILTER));
         assert_eq!(KVM_ARM_VCPU_PVTIME_CTRL, kvm_bindings::KVM_ARM_VCPU_PVTIME_CTRL);
-        assert_eq!(SmcccFilterAction::FwdToUser as u32, kvm_bindings::kvm_smccc_filter_action_KVM_SMCCC_FILTER_FWD_TO_USER);
+        assert_eq!(
+            SmcccFilterAction::FwdToUser as u32,
+            kvm_bindings::kvm_smccc_filter_action_KVM_SMCCC_FILTER_FWD_TO_USER
+        );
         assert_eq!(KVM_SYSTEM_EVENT_RESET, kvm_bindings::KVM_SYSTEM_EVENT_RESET);
+        assert_eq!(KVM_SYSTEM_EVENT_SUSPEND, kvm_bindings::KVM_SYSTEM_EVENT_SUSPEND);
+        assert_eq!(KVM_CAP_ARM_SYSTEM_SUSPEND, kvm_bindings::KVM_CAP_ARM_SYSTEM_SUSPEND);
     }
 }
