@@ -47,3 +47,29 @@ impl Transport for Halt {
         self.doorbell == Doorbell::Halt
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn claims_only_its_arch_halt_exit() {
+        let t = Halt::new();
+        let suspend = VcpuExit::SystemEvent(KVM_SYSTEM_EVENT_SUSPEND, &[]);
+        let reset = VcpuExit::SystemEvent(kvm_bindings::KVM_SYSTEM_EVENT_RESET, &[]);
+        match t.doorbell() {
+            Doorbell::Halt => {
+                assert_eq!(t.decode(&VcpuExit::Hlt, 0x2_0000), Some(Ok(0x2_0000)));
+                assert_eq!(t.decode(&suspend, 0x2_0000), None);
+                assert!(t.forbids_irqchip());
+            }
+            Doorbell::SystemSuspend => {
+                assert_eq!(t.decode(&suspend, 0x2_0000), Some(Ok(0x2_0000)));
+                assert_eq!(t.decode(&VcpuExit::Hlt, 0x2_0000), None);
+                assert!(!t.forbids_irqchip());
+            }
+            other => panic!("unexpected halt doorbell {other:?}"),
+        }
+        assert_eq!(t.decode(&reset, 0x2_0000), None);
+    }
+}

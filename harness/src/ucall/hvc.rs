@@ -56,3 +56,26 @@ impl Transport for Hvc {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use kvm_ioctls::HypercallExit;
+
+    use super::*;
+
+    fn exit(nr: u64, flags: u32, ret: &mut u64) -> VcpuExit<'_> {
+        VcpuExit::Hypercall(HypercallExit { nr, args: [0; 6], ret, longmode: flags })
+    }
+
+    #[test]
+    fn claims_only_its_function_over_hvc() {
+        let t = Hvc::new();
+        let mut ret = 0;
+        assert_eq!(t.decode(&exit(UCALL_HVC_FUNC_ID.into(), 0, &mut ret), 0x2_0000), Some(Ok(0x2_0000)));
+        assert_eq!(t.decode(&exit(0x8400_0000, 0, &mut ret), 0x2_0000), None, "PSCI_VERSION is not a ucall");
+        let smc = t.decode(&exit(UCALL_HVC_FUNC_ID.into(), KVM_HYPERCALL_EXIT_SMC, &mut ret), 0x2_0000);
+        assert!(matches!(smc, Some(Err(e)) if e.contains("SMC")));
+        assert_eq!(t.decode(&VcpuExit::Hlt, 0x2_0000), None);
+        assert_eq!(ret, 0, "the host writes nothing back");
+    }
+}

@@ -2,7 +2,7 @@
 //! `dynasm!(guest.ops() ; .arch aarch64 ; ...)` and emit ucalls with the
 //! helpers, which fill the vCPU's message buffer (found through TPIDR_EL1)
 //! and call the doorbell exactly as the Rust guest runtime does. A ucall
-//! clobbers what a C call may: x0-x18 and x30.
+//! clobbers what a C call may: x0-x17 and x30.
 
 use dynasmrt::aarch64::{Aarch64Relocation, RX};
 use dynasmrt::{dynasm, DynasmApi, DynasmLabelApi, VecAssembler};

@@ -70,6 +70,8 @@ const _: () = {
     assert!(STACKS + MAX_VCPUS as u64 * STACK_STRIDE <= PAYLOAD_BASE);
     assert!(0x2000 <= GICD_OFFSET && GICD_OFFSET + GICD_SIZE <= GICR_OFFSET);
     assert!(GICR_OFFSET + MAX_VCPUS as u64 * GICR_STRIDE <= MMIO_WINDOW_SIZE);
+    // The largest map (MAX_L2 GiB) fits the VA and the default IPA space.
+    assert!(MAX_L2 << 30 <= 1 << VA_BITS && MAX_L2 << 30 <= 1 << DEFAULT_IPA_BITS);
 };
 
 /// Guest address of the GICv3 distributor of a VM with `layout`.
