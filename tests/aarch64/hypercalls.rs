@@ -52,6 +52,7 @@ mod scenario {
         }
         t.push(runner::test("reg_iface::after_first_run", after_first_run));
         t.push(runner::test("reg_iface::unknown_register_is_enoent", unknown_register));
+        t.push(runner::test("reg_iface::values_are_per_vm", per_vm));
         t.push(runner::test("reg_iface::workarounds_read_back", workarounds));
         t.push(runner::test("guest::all_disabled", || guest_view("all services disabled", &[], true)));
         t.push(runner::test("guest::all_enabled", || guest_view("all services enabled", &[], false)));
@@ -203,6 +204,20 @@ mod scenario {
             }
             expect_write(&fw, reg, 0, Ok(()))?;
             expect_value(&fw, reg, 0, "after the refused write")?;
+        }
+        Ok(())
+    }
+
+    /// "Affects the whole VM (even if the register view is per-vcpu)": a
+    /// write through vCPU 0 is what vCPU 1 reads.
+    fn per_vm() -> Result<()> {
+        let mut vm = calls_vm(SMCCC_CALLS, 2, &[])?;
+        let present = vm.vcpu(0).fw_regs().present()?;
+        let mut writes = vec![(FwReg::PsciVersion, KVM_ARM_PSCI_0_2)];
+        writes.extend(FwReg::BITMAPS.iter().filter(|r| present.contains(r)).map(|&r| (r, 0)));
+        for (reg, value) in writes {
+            vm.vcpu(0).fw_regs().set(reg, value)?;
+            expect_value(&vm.vcpu(1).fw_regs(), reg, value, "through vCPU 1 after a write through vCPU 0")?;
         }
         Ok(())
     }

@@ -24,7 +24,7 @@ mod scenario {
     const CPU_ON_CONTEXT_ID: u64 = 0xdead_c0de;
     /// How long the powered-off target may sit in KVM_RUN before the watchdog
     /// takes it out (a vCPU that called CPU_OFF sleeps there).
-    const OFF_VCPU_WAIT: Duration = Duration::from_millis(500);
+    const OFF_VCPU_WAIT: Duration = Duration::from_secs(2);
 
     /// A PSCI call the source vCPU makes, and what it must answer.
     struct Step {
