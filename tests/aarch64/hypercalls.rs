@@ -133,7 +133,7 @@ mod scenario {
     /// other bit must be refused with EINVAL.
     fn default_is_supported_set(reg: FwReg) -> Result<()> {
         let mut vm = idle_vm()?;
-        let fw = vm.vcpu(0).fw_regs();
+        let fw = vm.fw_regs();
         require_reg(&fw, reg)?;
         let default = fw.get(reg)?;
         let unknown = default & !reg.known_mask();
@@ -154,7 +154,7 @@ mod scenario {
 
     fn clear_all(reg: FwReg) -> Result<()> {
         let mut vm = idle_vm()?;
-        let fw = vm.vcpu(0).fw_regs();
+        let fw = vm.fw_regs();
         require_reg(&fw, reg)?;
         let default = fw.get(reg)?;
         expect_write(&fw, reg, 0, Ok(()))?;
@@ -165,7 +165,7 @@ mod scenario {
 
     fn clear_and_set(bit: &FwBit) -> Result<()> {
         let mut vm = idle_vm()?;
-        let fw = vm.vcpu(0).fw_regs();
+        let fw = vm.fw_regs();
         let reg = bit.reg;
         require_reg(&fw, reg)?;
         let default = fw.get(reg)?;
@@ -183,20 +183,20 @@ mod scenario {
     /// test_fw_regs_after_vm_start(): the bitmaps are frozen once a vCPU ran.
     fn after_first_run() -> Result<()> {
         let mut vm = idle_vm()?;
-        let present: Vec<FwReg> = vm.vcpu(0).fw_regs().present()?.into_iter().filter(|r| r.is_bitmap()).collect();
+        let present: Vec<FwReg> = vm.fw_regs().present()?.into_iter().filter(|r| r.is_bitmap()).collect();
         if present.is_empty() {
             return Err(kvmtest::kvm::skip_missing("the hypercall-service bitmap registers (Linux 5.19+)"));
         }
         let mut defaults = Vec::new();
         {
-            let fw = vm.vcpu(0).fw_regs();
+            let fw = vm.fw_regs();
             for &reg in &present {
                 defaults.push(fw.get(reg)?);
                 expect_write(&fw, reg, 0, Ok(()))?;
             }
         }
         run_calls(vm.vcpu(0), 0)?;
-        let fw = vm.vcpu(0).fw_regs();
+        let fw = vm.fw_regs();
         for (&reg, &default) in present.iter().zip(&defaults) {
             expect_value(&fw, reg, 0, "after the first run")?;
             if default != 0 {
@@ -212,11 +212,11 @@ mod scenario {
     /// write through vCPU 0 is what vCPU 1 reads.
     fn per_vm() -> Result<()> {
         let mut vm = calls_vm(SMCCC_CALLS, 2, &[])?;
-        let present = vm.vcpu(0).fw_regs().present()?;
+        let present = vm.fw_regs().present()?;
         let mut writes = vec![(FwReg::PsciVersion, KVM_ARM_PSCI_0_2)];
         writes.extend(FwReg::BITMAPS.iter().filter(|r| present.contains(r)).map(|&r| (r, 0)));
         for (reg, value) in writes {
-            vm.vcpu(0).fw_regs().set(reg, value)?;
+            vm.fw_regs().set(reg, value)?;
             expect_value(&vm.vcpu(1).fw_regs(), reg, value, "through vCPU 1 after a write through vCPU 0")?;
         }
         Ok(())
@@ -224,7 +224,7 @@ mod scenario {
 
     fn unknown_register() -> Result<()> {
         let mut vm = idle_vm()?;
-        let fw = vm.vcpu(0).fw_regs();
+        let fw = vm.fw_regs();
         let listed = fw.listed_ids()?;
         for id in [kvm_reg_arm_fw_reg(0xff), kvm_reg_arm_fw_feat_bmap_reg(0xff)] {
             ensure!(!listed.contains(&id), "register {id:#x} is unexpectedly listed");
@@ -248,7 +248,7 @@ mod scenario {
     /// back, a level with bits outside the level mask cannot.
     fn workarounds() -> Result<()> {
         let mut vm = idle_vm()?;
-        let fw = vm.vcpu(0).fw_regs();
+        let fw = vm.fw_regs();
         for reg in [FwReg::SmcccArchWorkaround1, FwReg::SmcccArchWorkaround2, FwReg::SmcccArchWorkaround3] {
             if !fw.present()?.contains(&reg) {
                 continue;
@@ -276,7 +276,7 @@ mod scenario {
         let steal_time = steal_time_init(&mut vm)?[0];
         let mut bitmaps = Vec::new();
         {
-            let fw = vm.vcpu(0).fw_regs();
+            let fw = vm.fw_regs();
             let present = fw.present()?;
             for bit in disabled {
                 require_reg(&fw, bit.reg)?;
@@ -326,12 +326,12 @@ mod scenario {
     fn psci_version_seen(name: &str, value: u64) -> Result<()> {
         let rows = [hvc(PSCI_0_2_FN_PSCI_VERSION, 0)];
         let mut vm = calls_vm(SMCCC_CALLS, 1, &rows)?;
-        let default = vm.vcpu(0).fw_regs().get(FwReg::PsciVersion)?;
+        let default = vm.fw_regs().get(FwReg::PsciVersion)?;
         ensure!(
             PSCI_VERSIONS.iter().any(|&(_, v)| v == default),
             "PSCI_VERSION default {default:#x}: expected one of 0.2, 1.0, 1.1 on a PSCI 0.2 vCPU"
         );
-        let fw = vm.vcpu(0).fw_regs();
+        let fw = vm.fw_regs();
         // Only the versions up to the default are implemented by this kernel.
         if value > default {
             return Err(kvmtest::kvm::skip_missing(&format!(
@@ -347,7 +347,7 @@ mod scenario {
 
     fn psci_invalid() -> Result<()> {
         let mut vm = idle_vm()?;
-        let fw = vm.vcpu(0).fw_regs();
+        let fw = vm.fw_regs();
         let before = fw.get(FwReg::PsciVersion)?;
         // KVM_ARM_PSCI_0_1 is for vCPUs without KVM_ARM_VCPU_PSCI_0_2 only.
         expect_write(&fw, FwReg::PsciVersion, KVM_ARM_PSCI_0_1, Err(EINVAL))?;

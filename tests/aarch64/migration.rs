@@ -94,7 +94,7 @@ mod scenario {
         // The source: configured, then run once, as a VM that is migrated.
         let (mut src, src_ipa) = new_vm()?;
         {
-            let fw = src.vcpu(0).fw_regs();
+            let fw = src.fw_regs();
             let present = fw.present()?;
             if !present.contains(&FwReg::StdBmap) {
                 return Err(kvmtest::kvm::skip_missing("the hypercall-service bitmap registers (Linux 5.19+)"));
@@ -111,7 +111,7 @@ mod scenario {
         }
         let n = rows().len();
         let before = views(&run_calls(src.vcpu(0), n)?);
-        let saved = src.vcpu(0).fw_regs().save()?;
+        let saved = src.fw_regs().save()?;
         ensure!(!saved.is_empty(), "KVM_GET_REG_LIST lists no firmware register to migrate");
 
         // A configuration must change what a fresh VM shows, or a migration
@@ -128,8 +128,8 @@ mod scenario {
             dst_ipa == src_ipa,
             "stolen-time record at {dst_ipa:#x} in the destination, {src_ipa:#x} in the source"
         );
-        dst.vcpu(0).fw_regs().restore(&saved)?;
-        let restored = dst.vcpu(0).fw_regs().save()?;
+        dst.fw_regs().restore(&saved)?;
+        let restored = dst.fw_regs().save()?;
         for (&(id, want), &(id2, got)) in saved.iter().zip(&restored) {
             let name = FwReg::from_id(id).map(|r| r.short_name().to_string()).unwrap_or(format!("{id:#x}"));
             ensure!(id == id2 && want == got, "{name} after restore: expected {want:#x}, read {got:#x}");

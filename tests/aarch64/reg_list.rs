@@ -28,7 +28,7 @@ mod scenario {
 
     fn listed(reg: FwReg) -> Result<()> {
         let mut vm = calls_vm(SMCCC_CALLS, 1, &[])?;
-        let fw = vm.vcpu(0).fw_regs();
+        let fw = vm.fw_regs();
         let ids = fw.listed_ids()?;
         if ids.contains(&reg.id()) {
             fw.get(reg)?;
@@ -44,7 +44,7 @@ mod scenario {
 
     fn every_listed_is_known() -> Result<()> {
         let mut vm = calls_vm(SMCCC_CALLS, 1, &[])?;
-        let fw = vm.vcpu(0).fw_regs();
+        let fw = vm.fw_regs();
         let ids = fw.listed_ids()?;
         ensure!(!ids.is_empty(), "KVM_GET_REG_LIST lists no firmware register");
         for id in ids {

@@ -238,6 +238,17 @@ impl VcpuFwRegs for Vcpu {
     }
 }
 
+/// `vm.fw_regs()`: the VM's firmware registers, seen through vCPU 0.
+pub trait VmFwRegs {
+    fn fw_regs(&mut self) -> FwRegs<'_>;
+}
+
+impl VmFwRegs for crate::Vm {
+    fn fw_regs(&mut self) -> FwRegs<'_> {
+        FwRegs::new(self.vcpu(0).fd())
+    }
+}
+
 impl<'a> FwRegs<'a> {
     /// The firmware registers seen through `vcpu` (an initialised vCPU).
     pub fn new(vcpu: &'a VcpuFd) -> Self {

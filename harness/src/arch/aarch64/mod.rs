@@ -13,7 +13,7 @@ pub mod regs;
 pub mod services;
 pub mod smccc;
 
-pub use self::fw_regs::{FwBit, FwReg, FwRegs, VcpuFwRegs};
+pub use self::fw_regs::{FwBit, FwReg, FwRegs, VcpuFwRegs, VmFwRegs};
 
 use kvm_bindings::{
     kvm_create_device, kvm_device_attr, kvm_device_type_KVM_DEV_TYPE_ARM_VGIC_V3, kvm_enable_cap, kvm_smccc_filter,
