@@ -17,6 +17,9 @@ pub mod vcpu;
 pub mod vm;
 mod watchdog;
 
+/// arm64-only API (firmware registers, SMCCC services and filter, PSCI), for tests under tests/aarch64/.
+#[cfg(target_arch = "aarch64")]
+pub use arch::aarch64;
 pub use arch::host_asm as asm;
 pub use error::{Error, ExceptionKind, GuestAssert, GuestException, Result};
 pub use kvm::{backend, check_cap, require_cap, require_cap_raw, Backend};

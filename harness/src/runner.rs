@@ -16,7 +16,8 @@ use std::panic::{self, AssertUnwindSafe};
 use std::process::ExitCode;
 use std::sync::{Mutex, OnceLock, PoisonError};
 
-use libtest_mimic::{Arguments, Completion, Trial};
+pub use libtest_mimic::Trial;
+use libtest_mimic::{Arguments, Completion};
 
 use crate::Result;
 

@@ -22,6 +22,10 @@ pub enum ExitAction {
     Resume,
     /// Not an exit this test expects: fail with the exit's details.
     Unhandled,
+    /// An exit the test expects and handles itself after KVM_RUN returned
+    /// (e.g. set x0 of a forwarded SMCCC call, or see a PSCI SYSTEM_OFF):
+    /// `run_with` returns [`Error::ExitStopped`]; the next `run_*` resumes the guest.
+    Stop,
 }
 
 /// One vCPU of a [`crate::Vm`].
@@ -121,6 +125,10 @@ impl Vcpu {
                     Some(Err(why)) => return Err(Error::BadUcall { vcpu: self.id, addr: 0, why }),
                     None => match on_exit(&mut exit) {
                         ExitAction::Resume => continue,
+                        ExitAction::Stop => {
+                            let exit = describe_exit(&exit).text;
+                            return Err(Error::ExitStopped { vcpu: self.id, exit });
+                        }
                         ExitAction::Unhandled => {
                             let what = describe_exit(&exit);
                             return Err(self.unexpected_exit(what));
