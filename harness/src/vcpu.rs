@@ -57,6 +57,18 @@ impl Vcpu {
         self.msg_buf
     }
 
+    /// KVM_ENABLE_CAP on this vCPU: `vcpu.enable_cap(KVM_CAP_X, &[1])?`.
+    pub fn enable_cap(&self, cap: u32, args: &[u64]) -> Result<()> {
+        self.fd.enable_cap(&crate::vm::enable_cap_arg(cap, args)?).map_err(Error::kvm("KVM_ENABLE_CAP (vCPU)"))
+    }
+
+    /// This vCPU's kvm_run mapping, for exits kvm-ioctls does not decode.
+    /// Valid as long as the vCPU; read it only between KVM_RUNs.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    pub(crate) fn kvm_run_ptr(&mut self) -> *mut kvm_bindings::kvm_run {
+        self.fd.get_kvm_run()
+    }
+
     /// Changes the watchdog timeout of this vCPU.
     pub fn set_timeout(&mut self, timeout: Duration) {
         self.timeout = timeout;
