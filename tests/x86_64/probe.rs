@@ -216,3 +216,14 @@ pub fn finish(vm: &mut Vm) -> Result<()> {
     vm.set_arg(0, DONE)?;
     vm.vcpu(0).expect_done()
 }
+
+/// Runs a Xen probe on vCPU 0; each KVM_EXIT_XEN hypercall goes to `on_hcall`.
+pub fn run_probe_xen(
+    vm: &mut Vm,
+    probe: &Probe,
+    on_hcall: impl FnMut(kvmtest::x86::xen::XenHcall<'_>) -> ExitAction,
+) -> Result<Outcome> {
+    set_probe(vm, probe)?;
+    let u = vm.vcpu(0).run_with_xen(on_hcall).map_err(|e| pvm_hypercall_limit(probe, e))?;
+    decode(vm.vcpu(0), probe, u)
+}
