@@ -1,8 +1,9 @@
 //! `cargo xtask <verb>`: every kvmtest workflow as plain Rust.
 //!
-//! Verbs: setup, build-payloads, test, vm-test. Run `cargo xtask help`.
+//! Verbs: setup, build-payloads, test, vm-test, vm-run. Run `cargo xtask help`.
 
 mod util;
+mod vm_test;
 
 use std::process::ExitCode;
 
@@ -11,12 +12,11 @@ type Result<T = ()> = std::result::Result<T, String>;
 const HELP: &str = "\
 cargo xtask <verb> [options]
 
-  setup                 install the rustup targets kvmtest needs
+  setup [--vm]          install the rustup targets kvmtest needs; --vm also
+                        installs qemu and lets apt fetch arm64 kernels (root)
   build-payloads [--arch x86_64|aarch64]
                         cross-build the no_std guest payloads
   test [-- ARGS]        run the whole suite on this host's /dev/kvm
-  vm-test --arch x86_64|aarch64 [--kernel PATH]
-                        run the suite on real KVM inside an emulated machine
 ";
 
 fn main() -> ExitCode {
@@ -25,15 +25,20 @@ fn main() -> ExitCode {
         Some((v, r)) => (v.as_str(), r),
         None => ("help", &[][..]),
     };
+    if verb == "vm-run" {
+        // The exit code is the test binary's, so cargo's runner protocol holds.
+        return vm_test::vm_run(rest);
+    }
     let result = match verb {
-        "setup" => util::setup(),
+        "setup" => util::setup(rest),
         "build-payloads" => util::build_payloads(rest),
         "test" => util::test(rest),
+        "vm-test" => vm_test::vm_test(rest),
         "help" | "--help" | "-h" => {
-            print!("{HELP}");
+            print!("{HELP}{}", vm_test::HELP);
             Ok(())
         }
-        other => Err(format!("unknown verb `{other}`\n{HELP}")),
+        other => Err(format!("unknown verb `{other}`\n{HELP}{}", vm_test::HELP)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
