@@ -286,7 +286,10 @@ impl Vm {
         }
         for id in 0..self.vcpus.len() {
             let at = self.layout.boot_info_of(id) + (kvmtest_abi::boot_offsets::ARGS + 8 * i) as u64;
-            self.shared.mem.write_obj(value, GuestAddress(at)).map_err(|e| Error::Memory(format!("writing boot arg {i}: {e}")))?;
+            self.shared
+                .mem
+                .write_obj(value, GuestAddress(at))
+                .map_err(|e| Error::Memory(format!("writing boot arg {i}: {e}")))?;
         }
         Ok(())
     }

@@ -77,18 +77,24 @@ mod scenario {
         let mut vm = vm(true)?;
         for answer in VMM_RETURNS {
             let mut exits = Vec::new();
-            let got = probe::run_probe_with(&mut vm, &Probe::hcall(KVM_HC_MAP_GPA_RANGE, case.args), |exit| match exit {
-                VcpuExit::Hypercall(h) => {
-                    exits.push((h.nr, h.args, h.longmode));
-                    *h.ret = answer;
-                    ExitAction::Resume
-                }
-                _ => ExitAction::Unhandled,
-            })?;
+            let got =
+                probe::run_probe_with(&mut vm, &Probe::hcall(KVM_HC_MAP_GPA_RANGE, case.args), |exit| match exit {
+                    VcpuExit::Hypercall(h) => {
+                        exits.push((h.nr, h.args, h.longmode));
+                        *h.ret = answer;
+                        ExitAction::Resume
+                    }
+                    _ => ExitAction::Unhandled,
+                })?;
             let ret = got.hcall_ret(case.name)?;
             if !case.exits {
                 ensure!(exits.is_empty(), "{}: KVM should answer itself, but the VMM saw {exits:x?}", case.name);
-                ensure!(ret == case.kvm_answer, "{}: expected {:#x} from KVM, got {ret:#x}", case.name, case.kvm_answer);
+                ensure!(
+                    ret == case.kvm_answer,
+                    "{}: expected {:#x} from KVM, got {ret:#x}",
+                    case.name,
+                    case.kvm_answer
+                );
                 break;
             }
             let [(nr, args, flags)] = exits[..] else {
@@ -131,7 +137,9 @@ mod scenario {
         let bogus = (1u64 << 63) & !mask;
         match vm.enable_cap(KVM_CAP_EXIT_HYPERCALL, &[mask | bogus]) {
             Err(e) if e.errno() == Some(EINVAL) => Ok(()),
-            other => bail!("KVM_ENABLE_CAP(KVM_CAP_EXIT_HYPERCALL, {:#x}): expected EINVAL, got {other:?}", mask | bogus),
+            other => {
+                bail!("KVM_ENABLE_CAP(KVM_CAP_EXIT_HYPERCALL, {:#x}): expected EINVAL, got {other:?}", mask | bogus)
+            }
         }
     }
 

@@ -20,7 +20,9 @@ mod scenario {
 mod scenario {
     use kvmtest::kvm_bindings::KVM_CAP_DISABLE_QUIRKS2;
     use kvmtest::vm_memory::{Bytes, GuestAddress};
-    use kvmtest::x86::kvm_para::{host_is_amd, KVM_HC_SCHED_YIELD, KVM_X86_QUIRK_FIX_HYPERCALL_INSN, SVM_VMMCALL, VMX_VMCALL};
+    use kvmtest::x86::kvm_para::{
+        host_is_amd, KVM_HC_SCHED_YIELD, KVM_X86_QUIRK_FIX_HYPERCALL_INSN, SVM_VMMCALL, VMX_VMCALL,
+    };
     use kvmtest::{ensure, runner, Error, Result, Vm};
     use kvmtest_tests::probe::{self, Access, Insn, Outcome, Probe, UD_VECTOR};
     use libtest_mimic::Trial;

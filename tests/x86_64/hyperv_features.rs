@@ -106,7 +106,12 @@ mod scenario {
                 let got = probe::run_probe(&mut vm, &Probe::Msr { index, value: 0, ops: READ })?;
                 let Outcome::Msr { read, .. } = got else { unreachable!("an MSR probe") };
                 if granted {
-                    ensure!(read.is_ok(), "RDMSR {} with {} {state}: expected it to complete, got {read}", row.name, row.grant);
+                    ensure!(
+                        read.is_ok(),
+                        "RDMSR {} with {} {state}: expected it to complete, got {read}",
+                        row.name,
+                        row.grant
+                    );
                 } else {
                     ensure!(
                         read == Access::Fault(GP_VECTOR),
@@ -122,8 +127,7 @@ mod scenario {
                     let Outcome::Msr { write, .. } = got else { unreachable!("an MSR probe") };
                     ensure!(write.is_ok(), "{}: set-up WRMSR {msr:#x} = {value:#x} failed: {write}", row.name);
                 }
-                let got =
-                    probe::run_probe(&mut vm, &Probe::HvHcall { control, input: pages, output: pages + 4096 })?;
+                let got = probe::run_probe(&mut vm, &Probe::HvHcall { control, input: pages, output: pages + 4096 })?;
                 let Outcome::HvHcall(ret) = got else { unreachable!("a Hyper-V probe") };
                 let want = if granted { row.granted_status } else { HV_STATUS_ACCESS_DENIED };
                 ensure!(

@@ -112,9 +112,15 @@ impl fmt::Display for Access {
 /// What the guest reported for a probe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
-    Msr { read: Access, write: Access },
+    Msr {
+        read: Access,
+        write: Access,
+    },
     /// RAX (or the fault) and the guest address of the instruction used.
-    Hcall { ret: Access, insn_addr: u64 },
+    Hcall {
+        ret: Access,
+        insn_addr: u64,
+    },
     Cpuid([u32; 4]),
     HvHcall(Access),
     Xen(u64),
@@ -125,7 +131,7 @@ impl fmt::Display for Outcome {
         match self {
             Outcome::Msr { read, write } => write!(f, "RDMSR {read}, WRMSR {write}"),
             Outcome::Hcall { ret, .. } => write!(f, "hypercall {ret}"),
-            Outcome::Cpuid(r) => write!(f, "CPUID {:#x?}", r),
+            Outcome::Cpuid([a, b, c, d]) => write!(f, "CPUID eax {a:#x} ebx {b:#x} ecx {c:#x} edx {d:#x}"),
             Outcome::HvHcall(a) => write!(f, "Hyper-V hypercall {a}"),
             Outcome::Xen(v) => write!(f, "Xen hypercall returned {v:#x}"),
         }
@@ -136,9 +142,7 @@ impl Outcome {
     fn decode(p: &Probe, v: &[u64]) -> Result<Self> {
         let at = |i: usize| v.get(i).copied().unwrap_or(0);
         Ok(match p {
-            Probe::Msr { .. } => {
-                Outcome::Msr { read: Access::decode(at(0), at(1)), write: Access::decode(at(2), 0) }
-            }
+            Probe::Msr { .. } => Outcome::Msr { read: Access::decode(at(0), at(1)), write: Access::decode(at(2), 0) },
             Probe::Hcall { .. } => Outcome::Hcall { ret: Access::decode(at(0), at(1)), insn_addr: at(2) },
             Probe::Cpuid { .. } => Outcome::Cpuid([at(0) as u32, at(1) as u32, at(2) as u32, at(3) as u32]),
             Probe::HvHcall { .. } => Outcome::HvHcall(Access::decode(at(0), at(1))),

@@ -228,14 +228,18 @@ mod scenario {
         // A VMM-served service must really have reached the VMM, and only then.
         let expect_vmm = mode == Mode::CpuidSet && row.vmm.is_some();
         ensure!(
-            expect_vmm == !vmm_saw.is_empty(),
+            expect_vmm != vmm_saw.is_empty(),
             "{}: expected {} exit to the VMM, saw {vmm_saw:?}",
             row.name,
             if expect_vmm { "an" } else { "no" }
         );
         if row.vmm == Some(Vmm::UserSpaceMsr) && expect_vmm {
             let Outcome::Msr { read, .. } = got else { unreachable!("an MSR row") };
-            ensure!(read == Access::Ok(VMM_RESULT), "{}: RDMSR should return the VMM's {VMM_RESULT:#x}, got {read}", row.name);
+            ensure!(
+                read == Access::Ok(VMM_RESULT),
+                "{}: RDMSR should return the VMM's {VMM_RESULT:#x}, got {read}",
+                row.name
+            );
         }
         Ok(())
     }
@@ -283,7 +287,8 @@ mod scenario {
             table += &format!("  {:<40} {}{vmm}\n", r.name, r.feature);
         }
         runner::announce(table);
-        let modes = [("cpuid_clear", Mode::CpuidClear), ("cpuid_set", Mode::CpuidSet), ("not_enforced", Mode::NotEnforced)];
+        let modes =
+            [("cpuid_clear", Mode::CpuidClear), ("cpuid_set", Mode::CpuidSet), ("not_enforced", Mode::NotEnforced)];
         ROWS.iter()
             .enumerate()
             .flat_map(|(i, r)| {

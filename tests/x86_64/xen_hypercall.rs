@@ -23,9 +23,7 @@ mod scenario {
     use kvmtest::kvm_bindings::{kvm_xen_hvm_config, KVM_CAP_XEN_HVM};
     use kvmtest::vm_memory::{Bytes, GuestAddress};
     use kvmtest::x86::kvm_para::{host_is_amd, neg, KVM_ENOSYS, SVM_VMMCALL, VMX_VMCALL};
-    use kvmtest::x86::xen::{
-        XenHcall, KVM_XEN_HVM_CONFIG_INTERCEPT_HCALL, XEN_HYPERCALL_MSR, XEN_HYPERCALL_STRIDE,
-    };
+    use kvmtest::x86::xen::{XenHcall, KVM_XEN_HVM_CONFIG_INTERCEPT_HCALL, XEN_HYPERCALL_MSR, XEN_HYPERCALL_STRIDE};
     use kvmtest::{bail, ensure, runner, Error, ExitAction, Result, Vm};
     use kvmtest_tests::probe::{self, Outcome, Probe, XEN_ARG_BASE};
     use libtest_mimic::Trial;
@@ -86,7 +84,10 @@ mod scenario {
         let page = vm.shared_alloc(4096)?;
         let got = probe::run_probe(&mut vm, &Probe::Msr { index: XEN_HYPERCALL_MSR, value: page, ops: probe::WRITE })?;
         let Outcome::Msr { write, .. } = got else { unreachable!("an MSR probe") };
-        ensure!(write.is_ok(), "WRMSR XEN_HYPERCALL_MSR ({XEN_HYPERCALL_MSR:#x}) = {page:#x}: expected it to complete, got {write}");
+        ensure!(
+            write.is_ok(),
+            "WRMSR XEN_HYPERCALL_MSR ({XEN_HYPERCALL_MSR:#x}) = {page:#x}: expected it to complete, got {write}"
+        );
         // The stub of INPUTVALUE: mov eax, imm32; the native hypercall; ret.
         let native = if host_is_amd() { SVM_VMMCALL } else { VMX_VMCALL };
         let mut want = vec![0xb8];

@@ -47,9 +47,11 @@ pub struct Cpuid(CpuId);
 impl std::fmt::Debug for Cpuid {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_list()
-            .entries(self.entries().iter().map(|e| {
-                format!("{:#x}.{}: {:#x} {:#x} {:#x} {:#x}", e.function, e.index, e.eax, e.ebx, e.ecx, e.edx)
-            }))
+            .entries(
+                self.entries().iter().map(|e| {
+                    format!("{:#x}.{}: {:#x} {:#x} {:#x} {:#x}", e.function, e.index, e.eax, e.ebx, e.ecx, e.edx)
+                }),
+            )
             .finish()
     }
 }
@@ -149,7 +151,13 @@ impl Cpuid {
     pub fn extend(&mut self, extra: &[kvm_cpuid_entry2]) -> Result<()> {
         let mut all = self.entries().to_vec();
         all.extend_from_slice(extra);
-        self.0 = CpuId::from_entries(&all).map_err(|e| Error::Config(format!("CPUID table: {e:?}")))?;
+        self.0 = CpuId::from_entries(&all).map_err(|e| {
+            Error::Config(format!(
+                "CPUID table of {} + {} entries (at most {KVM_MAX_CPUID_ENTRIES}): {e:?}",
+                self.entries().len(),
+                extra.len()
+            ))
+        })?;
         Ok(())
     }
 }

@@ -63,7 +63,8 @@ macro_rules! hv_bit {
 const fn bit(name: &'static str, leaf: u32, reg: Reg, b: u8) -> CpuidBit {
     CpuidBit::new(name, leaf, 0, reg, b)
 }
-pub const HV_MSR_VP_RUNTIME_AVAILABLE: CpuidBit = bit("HV_MSR_VP_RUNTIME_AVAILABLE", HYPERV_CPUID_FEATURES, Reg::Eax, 0);
+pub const HV_MSR_VP_RUNTIME_AVAILABLE: CpuidBit =
+    bit("HV_MSR_VP_RUNTIME_AVAILABLE", HYPERV_CPUID_FEATURES, Reg::Eax, 0);
 pub const HV_MSR_TIME_REF_COUNT_AVAILABLE: CpuidBit =
     bit("HV_MSR_TIME_REF_COUNT_AVAILABLE", HYPERV_CPUID_FEATURES, Reg::Eax, 1);
 pub const HV_MSR_HYPERCALL_AVAILABLE: CpuidBit = bit("HV_MSR_HYPERCALL_AVAILABLE", HYPERV_CPUID_FEATURES, Reg::Eax, 5);
@@ -89,8 +90,8 @@ impl Vcpu {
     /// The Hyper-V CPUID leaves KVM can emulate for this vCPU
     /// (KVM_GET_SUPPORTED_HV_CPUID on the vCPU, KVM_CAP_HYPERV_CPUID).
     pub fn supported_hv_cpuid(&self) -> Result<Cpuid> {
-        let mut cpuid = CpuId::new(KVM_MAX_CPUID_ENTRIES)
-            .map_err(|e| Error::Config(format!("allocating a CPUID table: {e:?}")))?;
+        let mut cpuid =
+            CpuId::new(KVM_MAX_CPUID_ENTRIES).map_err(|e| Error::Config(format!("allocating a CPUID table: {e:?}")))?;
         // SAFETY: the kernel writes at most `nent` entries into the
         // kvm_cpuid2 the FAM wrapper allocated with that capacity, and
         // updates `nent` to the number written.
@@ -101,13 +102,14 @@ impl Vcpu {
         Ok(Cpuid::from_raw(cpuid))
     }
 
-    /// Gives the vCPU every Hyper-V leaf KVM supports in place of KVM's own
-    /// 0x400000xx leaves (the selftests' vcpu_set_hv_cpuid), then clears the
+    /// Gives the vCPU KVM_GET_SUPPORTED_CPUID with every Hyper-V leaf KVM
+    /// supports in place of KVM's own 0x400000xx leaves (the selftests'
+    /// vcpu_set_hv_cpuid, which also starts from the supported table), then clears the
     /// leaves whose bits grant individual services (vcpu_reset_hv_cpuid), so
     /// a test grants exactly what it tests.
     pub fn reset_hv_cpuid(&self) -> Result<()> {
         let hv = self.supported_hv_cpuid()?;
-        let mut cpuid = self.cpuid()?;
+        let mut cpuid = Cpuid::supported()?;
         cpuid.remove_leaves(HYPERV_CPUID_VENDOR_AND_MAX_FUNCTIONS..KVM_CPUID_RANGE_END)?;
         cpuid.extend(hv.entries())?;
         cpuid.clear_leaf(HYPERV_CPUID_FEATURES);
