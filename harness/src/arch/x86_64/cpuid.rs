@@ -167,8 +167,21 @@ const INDEXED: u32 = kvm_bindings::KVM_CPUID_FLAG_SIGNIFCANT_INDEX;
 
 impl Vcpu {
     /// The vCPU's CPUID (KVM_GET_CPUID2).
+    ///
+    /// Older kernels (seen on 6.1) set `nent` only on KVM_GET_CPUID2's error
+    /// path, so a successful call leaves the caller's capacity there and the
+    /// unwritten tail of zeroed entries would come back as leaf 0. Those are
+    /// dropped: a real table's leaf-0 entry is never all zero (it holds the
+    /// vendor string), and KVM writes the real entries first.
     pub fn cpuid(&self) -> Result<Cpuid> {
-        self.fd().get_cpuid2(KVM_MAX_CPUID_ENTRIES).map(Cpuid).map_err(Error::kvm("KVM_GET_CPUID2"))
+        let raw = self.fd().get_cpuid2(KVM_MAX_CPUID_ENTRIES).map_err(Error::kvm("KVM_GET_CPUID2"))?;
+        let entries = raw.as_slice();
+        let padding = |e: &kvm_cpuid_entry2| e.function == 0 && (e.eax, e.ebx, e.ecx, e.edx) == (0, 0, 0, 0);
+        let n = entries.iter().rposition(|e| !padding(e)).map_or(0, |i| i + 1);
+        if n == entries.len() {
+            return Ok(Cpuid(raw));
+        }
+        CpuId::from_entries(&entries[..n]).map(Cpuid).map_err(|e| Error::Config(format!("CPUID table: {e:?}")))
     }
 
     /// Replaces the vCPU's CPUID (KVM_SET_CPUID2). After the first KVM_RUN
