@@ -149,6 +149,29 @@ mod scenario {
         Ok(())
     }
 
+    /// Once the guest has run, its selection is fixed: KVM_SET_CPUID2 takes
+    /// only the identical table (cpuid_test.c's set_cpuid_after_run), so a
+    /// VMM cannot change the services under a running guest; a new selection
+    /// needs a new vCPU, which is what migration does.
+    fn frozen_after_run() -> Result<()> {
+        let mut vm = probe::probe_vm().build()?;
+        probe::run_probe(&mut vm, &MSR_PROBES[0].1)?;
+        let vcpu = vm.vcpu(0);
+        let cpuid = vcpu.cpuid()?;
+        vcpu.set_cpuid(&cpuid).map_err(|e| {
+            kvmtest::Error::Check(format!("KVM_SET_CPUID2 of the unmodified table after KVM_RUN: expected Ok, got {e}"))
+        })?;
+        let bit = kvm_feature!(KVM_FEATURE_PV_SCHED_YIELD);
+        let mut changed = cpuid.clone();
+        changed.set(bit, !cpuid.has(bit))?;
+        match vcpu.set_cpuid(&changed) {
+            Err(e) if e.errno().is_some() => {}
+            other => kvmtest::bail!("KVM_SET_CPUID2 flipping {bit} after KVM_RUN: expected an error, got {other:?}"),
+        }
+        ensure!(vcpu.cpuid()? == cpuid, "a refused KVM_SET_CPUID2 after KVM_RUN changed the vCPU's CPUID");
+        probe::finish(&mut vm)
+    }
+
     pub fn trials() -> Vec<Trial> {
         let mut table = String::from(
             "hypercall_migration: selection = PV CPUID enforced, -PV_SCHED_YIELD -STEAL_TIME +HC_MAP_GPA_RANGE, \
@@ -161,6 +184,7 @@ mod scenario {
         vec![
             runner::test("hypercall_migration::cpuid_and_msrs", || migrate(MSR_PROBES)),
             runner::test("hypercall_migration::hypercalls", || migrate(HCALL_PROBES)),
+            runner::test("hypercall_migration::selection_frozen_after_run", frozen_after_run),
         ]
     }
 }
