@@ -46,7 +46,8 @@ pub fn cached(root: &Path, arch: &Arch, series: &Series, refresh: bool) -> Resul
         arch.deb_arch,
         dir.display()
     );
-    let download = dir.join(".download");
+    // Per process, so two runs filling the cache at once do not share files.
+    let download = dir.join(format!(".download-{}", std::process::id()));
     recreate_dir(&download)?;
     let qualified = format!("{package}:{}", arch.deb_arch);
     run_tool(
@@ -187,7 +188,8 @@ fn is_root() -> bool {
 
 /// Unpacks a linux-image .deb into `dir` (image + modules + manifest).
 fn unpack_deb(deb: &Path, arch: &Arch, dir: &Path, origin: &str) -> Result<Kernel> {
-    let extract = dir.join(".extract");
+    // Per process, like the download directory.
+    let extract = dir.join(format!(".extract-{}", std::process::id()));
     recreate_dir(&extract)?;
     run_tool(
         Command::new("dpkg-deb").arg("-x").arg(deb).arg(&extract),

@@ -143,6 +143,7 @@ pub const HELP: &str = "\
       --timeout SECS    limit for the whole VM (default 1200)
       --smoke           run a minimal KVM smoke binary instead of the suite
       --refresh-kernel  fetch the newest package of the series again
+      --keep-debuginfo  pack the test binaries unstripped (slower boot)
   vm-run --arch ARCH [OPTIONS] BINARY [ARGS...]
                         boot one VM running one static test binary; its exit
                         code is vm-run's. The cargo runner of the musl targets
@@ -159,6 +160,8 @@ struct Options {
     timeout: Duration,
     smoke: bool,
     refresh: bool,
+    /// Pack the test binaries as built instead of without their DWARF.
+    keep_debuginfo: bool,
     /// Arguments after the options: `-- TEST-ARGS` for vm-test, `BINARY ARGS` for vm-run.
     rest: Vec<String>,
 }
@@ -177,6 +180,7 @@ fn parse_options(args: &[String]) -> Result<Options> {
         timeout: DEFAULT_TIMEOUT,
         smoke: false,
         refresh: false,
+        keep_debuginfo: false,
         rest: Vec::new(),
     };
     let mut it = args.iter();
@@ -201,6 +205,7 @@ fn parse_options(args: &[String]) -> Result<Options> {
             }
             "--smoke" => o.smoke = true,
             "--refresh-kernel" => o.refresh = true,
+            "--keep-debuginfo" => o.keep_debuginfo = true,
             "--" => {
                 o.rest = it.cloned().collect();
                 break;
@@ -241,8 +246,14 @@ fn require_qemu(arch: &Arch) -> Result {
 }
 
 /// Debian packages the emulated machines need: both qemus and the tools
-/// that unpack kernels. For `cargo xtask setup --vm` (CI machines start bare).
-pub const HOST_PACKAGES: &[&str] = &["qemu-system-x86", "qemu-system-arm", "xz-utils", "zstd"];
+/// that unpack kernels and strip test binaries. For `cargo xtask setup --vm` (CI machines start bare).
+pub const HOST_PACKAGES: &[&str] = &[
+    "qemu-system-x86",
+    "qemu-system-arm",
+    "xz-utils",
+    "zstd",
+    "llvm",
+];
 
 /// `cargo xtask setup --vm`: installs [`HOST_PACKAGES`] and lets apt fetch
 /// every arch's kernels.
@@ -482,6 +493,14 @@ fn boot(
     std::fs::create_dir_all(&work).map_err(|e| format!("creating {}: {e}", work.display()))?;
     // Per process: cargo may run several vm-run runners of different targets.
     let cpio = work.join(format!("initramfs-{}.cpio", std::process::id()));
+    let stripped_dir = work.join(format!("stripped-{}", std::process::id()));
+    let stripped;
+    let tests = if o.keep_debuginfo {
+        tests
+    } else {
+        stripped = strip_debuginfo(tests, &stripped_dir)?;
+        &stripped[..]
+    };
     let plan = Plan {
         modules: kernel
             .modules
@@ -493,7 +512,7 @@ fn boot(
             .map(|(n, _)| (n.clone(), format!("/kvmtest/bin/{n}")))
             .collect(),
         args: o.rest.clone(),
-        env: vec![("RUST_BACKTRACE".into(), "1".into())],
+        env: guest_env(),
     };
     write_initramfs(&cpio, init, &plan, &kernel.modules, tests)?;
     let append = [o.arch.cmdline, COMMON_CMDLINE]
@@ -516,7 +535,53 @@ fn boot(
     };
     let run = qemu::boot(o.arch, &kernel.image, &cpio, &append, o.timeout, &mut echo);
     let _ = std::fs::remove_file(&cpio);
+    let _ = std::fs::remove_dir_all(&stripped_dir);
     run
+}
+
+/// Copies of `tests` without DWARF, in `dir`: debug builds are ten times
+/// their stripped size, and the kernel unpacks the initramfs at TCG speed
+/// (about 7 s of an arm64 boot for the suite). Symbols stay, so backtraces
+/// still name functions. Without a usable objcopy the binaries go as built.
+fn strip_debuginfo(tests: &[(String, PathBuf)], dir: &Path) -> Result<Vec<(String, PathBuf)>> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    let mut out = Vec::new();
+    for (name, exe) in tests {
+        let dst = dir.join(name);
+        // llvm-objcopy (Debian's llvm) reads every arch; GNU objcopy only the host's.
+        let stripped = ["llvm-objcopy", "objcopy"].iter().any(|tool| {
+            Command::new(tool)
+                .arg("--strip-debug")
+                .arg(exe)
+                .arg(&dst)
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        });
+        if stripped {
+            out.push((name.clone(), dst));
+        } else {
+            eprintln!(
+                "vm-test: cannot strip {} (install llvm for llvm-objcopy); packing it as built",
+                exe.display()
+            );
+            out.push((name.clone(), exe.clone()));
+        }
+    }
+    Ok(out)
+}
+
+/// Environment of the test binaries. Inside the machine their stdout is the
+/// console, a terminal, so they would colour their output even when ours goes
+/// to a CI log: follow our own stdout instead.
+fn guest_env() -> Vec<(String, String)> {
+    use std::io::IsTerminal;
+    let mut env = vec![("RUST_BACKTRACE".into(), "1".into())];
+    if !std::io::stdout().is_terminal() {
+        env.push(("TERM".into(), "dumb".into()));
+        env.push(("NO_COLOR".into(), "1".into()));
+    }
+    env
 }
 
 fn file_name(p: &Path) -> String {
@@ -572,8 +637,12 @@ fn write_initramfs(
 /// Why a run cannot be trusted as a whole (timeout, panic, qemu error), if so.
 fn trouble(run: &qemu::Run) -> Option<String> {
     if let Some(t) = run.timed_out {
+        let running = match run.console.results.iter().find(|r| r.exit.is_none()) {
+            Some(r) => format!(" while {} was running", r.name),
+            None => String::new(),
+        };
         return Some(format!(
-            "the VM did not finish within {} s (--timeout); killed it",
+            "the VM did not finish within {} s (--timeout){running}; killed it",
             t.as_secs()
         ));
     }

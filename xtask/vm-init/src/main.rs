@@ -5,7 +5,7 @@
 //! PID 1 must never exit (the kernel would panic), so every error is printed
 //! as a marker and followed by a power-off.
 
-use std::ffi::CStr;
+use std::ffi::CString;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
@@ -98,16 +98,39 @@ fn mount_pseudo_filesystems() -> Result<(), String> {
 
 fn load_module(path: &str) -> Result<(), String> {
     let file = File::open(path).map_err(|e| format!("opening module {path}: {e}"))?;
-    const NO_PARAMS: &CStr = c"";
-    match finit_module(&file, NO_PARAMS, ModuleInitFlags::empty()) {
+    let name = Path::new(path)
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or_default();
+    let params = module_params(name);
+    let c_params =
+        CString::new(params.clone()).map_err(|_| format!("NUL in parameters of {name}"))?;
+    match finit_module(&file, &c_params, ModuleInitFlags::empty()) {
         Ok(()) | Err(nix::errno::Errno::EEXIST) => {
-            say(&format!("kvmtest-init: loaded {path}"));
+            say(format!("kvmtest-init: loaded {path} {params}").trim_end());
             Ok(())
         }
         Err(e) => Err(format!(
             "loading module {path}: {e} (see the kernel messages above)"
         )),
     }
+}
+
+/// `<module>.<param>=<value>` words of the kernel command line, as the
+/// module's parameters: the kernel leaves those to whoever loads a module
+/// (modprobe does the same), so `--append kvm_amd.npt=0` works as on a host.
+fn module_params(module: &str) -> String {
+    let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
+    let prefix = format!("{}.", module.replace('-', "_"));
+    cmdline
+        .split_whitespace()
+        .filter_map(|w| {
+            w.replace('-', "_")
+                .strip_prefix(&prefix)
+                .map(|_| w[prefix.len()..].to_string())
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The kernel log so far, one message per entry. Read from /dev/kmsg rather
@@ -137,7 +160,8 @@ fn kernel_log() -> Vec<String> {
 
 fn is_kvm_message(line: &str) -> bool {
     // 6.1 prefixes SVM's news "SVM: kvm:", 6.12 "kvm_amd:", arm64 "kvm [1]:".
-    line.to_ascii_lowercase().contains("kvm")
+    let l = line.to_ascii_lowercase();
+    l.contains("kvm") && !l.contains("command line")
 }
 
 /// The KVM flavour the tests will run on, in the words the brief of each
@@ -148,8 +172,14 @@ fn kvm_mode(klog: &[String]) -> String {
     }
     for module in ["kvm_amd", "kvm_intel"] {
         if Path::new("/sys/module").join(module).exists() {
-            let npt = klog.iter().any(|l| l.contains("Nested Paging enabled"));
-            return format!("{module}{}", if npt { " (nested paging)" } else { "" });
+            let paging = if klog.iter().any(|l| l.contains("Nested Paging enabled")) {
+                " (nested paging)"
+            } else if klog.iter().any(|l| l.contains("Nested Paging disabled")) {
+                " (shadow paging)"
+            } else {
+                ""
+            };
+            return format!("{module}{paging}");
         }
     }
     // arch/arm64/kvm/arm.c says "{,Hyp ,Protected }{,n}VHE mode initialized
