@@ -58,8 +58,17 @@ impl Vcpu {
     }
 
     /// KVM_ENABLE_CAP on this vCPU: `vcpu.enable_cap(KVM_CAP_X, &[1])?`.
+    /// (A raw ioctl: kvm-ioctls offers the vCPU form on x86_64 only.)
     pub fn enable_cap(&self, cap: u32, args: &[u64]) -> Result<()> {
-        self.fd.enable_cap(&crate::vm::enable_cap_arg(cap, args)?).map_err(Error::kvm("KVM_ENABLE_CAP (vCPU)"))
+        vmm_sys_util::ioctl_iow_nr!(KVM_ENABLE_CAP, kvm_bindings::KVMIO, 0xa3, kvm_bindings::kvm_enable_cap);
+        let arg = crate::vm::enable_cap_arg(cap, args)?;
+        // SAFETY: KVM_ENABLE_CAP reads one kvm_enable_cap, which `arg` is,
+        // and keeps no reference to it.
+        let ret = unsafe { vmm_sys_util::ioctl::ioctl_with_ref(&self.fd, KVM_ENABLE_CAP(), &arg) };
+        if ret != 0 {
+            return Err(Error::Kvm { op: "KVM_ENABLE_CAP (vCPU)", source: kvm_ioctls::Error::last() });
+        }
+        Ok(())
     }
 
     /// This vCPU's kvm_run mapping, for exits kvm-ioctls does not decode.

@@ -46,20 +46,6 @@ pub const HV_STATUS_INVALID_HYPERCALL_CODE: u64 = 2;
 pub const HV_STATUS_INVALID_HYPERCALL_INPUT: u64 = 3;
 pub const HV_STATUS_ACCESS_DENIED: u64 = 6;
 
-/// A Hyper-V CPUID bit by its selftests/hyperv.h name: `hv_bit!(HV_MSR_VP_INDEX_AVAILABLE, FEATURES, Eax, 6)`.
-#[macro_export]
-macro_rules! hv_bit {
-    ($name:ident, $leaf:ident, $reg:ident, $bit:expr) => {
-        $crate::x86::cpuid::CpuidBit::new(
-            stringify!($name),
-            $crate::x86::hyperv::$leaf,
-            0,
-            $crate::x86::cpuid::Reg::$reg,
-            $bit,
-        )
-    };
-}
-
 const fn bit(name: &'static str, leaf: u32, reg: Reg, b: u8) -> CpuidBit {
     CpuidBit::new(name, leaf, 0, reg, b)
 }

@@ -3,8 +3,6 @@
 //! KVM_CPUID_FEATURES, the PV MSRs they gate and the hypercall numbers,
 //! with the kernel's names. See Documentation/virt/kvm/x86/{cpuid,msr,hypercalls}.rst.
 
-use super::cpuid::{CpuidBit, Reg};
-
 pub const KVM_CPUID_SIGNATURE: u32 = 0x4000_0000;
 pub const KVM_CPUID_FEATURES: u32 = 0x4000_0001;
 
@@ -20,11 +18,6 @@ macro_rules! kvm_feature {
             $crate::x86::kvm_para::$name,
         )
     };
-}
-
-/// A bit of KVM_CPUID_FEATURES.EAX.
-pub const fn feature(name: &'static str, bit: u8) -> CpuidBit {
-    CpuidBit::new(name, KVM_CPUID_FEATURES, 0, Reg::Eax, bit)
 }
 
 pub const KVM_FEATURE_CLOCKSOURCE: u8 = 0;
