@@ -1,5 +1,6 @@
-//! Shared pieces of the scenario tests: the embedded guest payloads, and the
-//! `main` of scenarios that exist on one arch only.
+//! Shared pieces of the scenario tests: the embedded guest payloads, the
+//! `main` of scenarios that exist on one arch only, and the host side of the
+//! x86 hypercall probe.
 
 /// The no_std guest payloads, built by `build.rs` for the target arch.
 pub mod payloads {
@@ -24,3 +25,7 @@ macro_rules! aarch64_main {
         }
     };
 }
+/// Host side of the `hypercall_probe` payload (x86_64 scenarios only).
+#[cfg(target_arch = "x86_64")]
+#[path = "x86_64/probe.rs"]
+pub mod probe;

@@ -21,10 +21,14 @@ mod watchdog;
 #[cfg(target_arch = "aarch64")]
 pub use arch::aarch64;
 pub use arch::host_asm as asm;
+/// x86-only API (CPUID, PV/Hyper-V/Xen interfaces), for tests under tests/x86_64/.
+#[cfg(target_arch = "x86_64")]
+pub use arch::x86_64 as x86;
 pub use error::{Error, ExceptionKind, GuestAssert, GuestException, Result};
 pub use kvm::{backend, check_cap, require_cap, require_cap_raw, Backend};
 pub use kvm_bindings;
 pub use kvm_ioctls;
+pub use vm_memory;
 pub use kvm_ioctls::Cap;
 pub use payload::{Payload, PayloadError};
 pub use regs::RegisterDump;

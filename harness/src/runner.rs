@@ -76,6 +76,29 @@ pub fn test(name: impl Into<String>, body: impl FnOnce() -> Result<()> + Send + 
     })
 }
 
+/// A trial that reports itself skipped with `reason` (e.g. a scenario for
+/// another arch), so it is listed and counted, never passed.
+pub fn skipped(name: impl Into<String>, reason: impl Into<String>) -> Trial {
+    let reason = reason.into();
+    test(name, move || Err(crate::Error::Skip(reason)))
+}
+
+/// Prints a scenario's table of cases before its trials run, unless the
+/// command line only lists the trials (`--list` output stays parseable).
+pub fn announce(text: impl std::fmt::Display) {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    if ktap_output() {
+        // KTAP readers take `# ` lines as diagnostics.
+        for line in text.to_string().lines() {
+            println!("# {line}");
+        }
+    } else {
+        println!("{text}");
+    }
+}
+
 /// How one trial ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {

@@ -61,6 +61,27 @@ impl Vcpu {
         self.msg_buf
     }
 
+    /// KVM_ENABLE_CAP on this vCPU: `vcpu.enable_cap(KVM_CAP_X, &[1])?`.
+    /// (A raw ioctl: kvm-ioctls offers the vCPU form on x86_64 only.)
+    pub fn enable_cap(&self, cap: u32, args: &[u64]) -> Result<()> {
+        vmm_sys_util::ioctl_iow_nr!(KVM_ENABLE_CAP, kvm_bindings::KVMIO, 0xa3, kvm_bindings::kvm_enable_cap);
+        let arg = crate::vm::enable_cap_arg(cap, args)?;
+        // SAFETY: KVM_ENABLE_CAP reads one kvm_enable_cap, which `arg` is,
+        // and keeps no reference to it.
+        let ret = unsafe { vmm_sys_util::ioctl::ioctl_with_ref(&self.fd, KVM_ENABLE_CAP(), &arg) };
+        if ret != 0 {
+            return Err(Error::Kvm { op: "KVM_ENABLE_CAP (vCPU)", source: kvm_ioctls::Error::last() });
+        }
+        Ok(())
+    }
+
+    /// This vCPU's kvm_run mapping, for exits kvm-ioctls does not decode.
+    /// Valid as long as the vCPU; read it only between KVM_RUNs.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    pub(crate) fn kvm_run_ptr(&mut self) -> *mut kvm_bindings::kvm_run {
+        self.fd.get_kvm_run()
+    }
+
     /// Changes the watchdog timeout of this vCPU.
     pub fn set_timeout(&mut self, timeout: Duration) {
         self.timeout = timeout;

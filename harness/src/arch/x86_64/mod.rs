@@ -3,9 +3,13 @@
 //! report through the ucall doorbell, and CPUID from KVM_GET_SUPPORTED_CPUID.
 
 pub mod asm;
+pub mod cpuid;
 pub mod firmware;
+pub mod hyperv;
+pub mod kvm_para;
 pub mod layout;
 pub mod paging;
+pub mod xen;
 
 use std::sync::OnceLock;
 
