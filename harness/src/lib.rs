@@ -28,13 +28,13 @@ pub use error::{Error, ExceptionKind, GuestAssert, GuestException, Result};
 pub use kvm::{backend, check_cap, require_cap, require_cap_raw, Backend};
 pub use kvm_bindings;
 pub use kvm_ioctls;
-pub use vm_memory;
 pub use kvm_ioctls::Cap;
 pub use payload::{Payload, PayloadError};
 pub use regs::RegisterDump;
 pub use ucall::{TransportKind, Ucall, UcallArgs};
 pub use vcpu::{ExitAction, Vcpu};
 pub use vm::{Vm, VmBuilder};
+pub use vm_memory;
 
 /// Name of the arch this build runs guests for.
 pub fn arch_name() -> &'static str {

@@ -7,10 +7,7 @@ use crate::Result;
 
 /// The workspace root (the parent of xtask/).
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask/ is inside the workspace")
-        .to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask/ is inside the workspace").to_path_buf()
 }
 
 /// Runs a command, failing with its name if it fails.
@@ -30,10 +27,7 @@ pub fn host_arch() -> &'static str {
 
 /// Value of `--name VALUE` in `args`.
 pub fn flag<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .map(String::as_str)
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).map(String::as_str)
 }
 
 /// Targets kvmtest builds for: guest payloads of both arches, and static
@@ -47,10 +41,7 @@ pub const RUST_TARGETS: &[&str] = &[
 
 /// `--vm` also installs what `cargo xtask vm-test` needs from Debian.
 pub fn setup(args: &[String]) -> Result {
-    run(Command::new("rustup")
-        .arg("target")
-        .arg("add")
-        .args(RUST_TARGETS))?;
+    run(Command::new("rustup").arg("target").arg("add").args(RUST_TARGETS))?;
     if args.iter().any(|a| a == "--vm") {
         crate::vm_test::setup_host()?;
     }
@@ -60,11 +51,7 @@ pub fn setup(args: &[String]) -> Result {
 pub fn build_payloads(args: &[String]) -> Result {
     let arch = flag(args, "--arch").unwrap_or(host_arch());
     let root = root();
-    let built = payload_builder::build(
-        &root.join("guest-payloads"),
-        arch,
-        &root.join("target/guest-payloads"),
-    )?;
+    let built = payload_builder::build(&root.join("guest-payloads"), arch, &root.join("target/guest-payloads"))?;
     for (name, path) in built {
         println!("{name}: {}", path.display());
     }

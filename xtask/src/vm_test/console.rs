@@ -43,18 +43,14 @@ const TROUBLE: &[&str] = &["Oops", "BUG:", "WARNING:"];
 impl Console {
     /// A session whose machine powered on at `started`.
     pub fn new(started: Instant) -> Self {
-        Console {
-            started: Some(started),
-            ..Console::default()
-        }
+        Console { started: Some(started), ..Console::default() }
     }
 
     /// Takes one console line (without its newline) seen at `now`.
     pub fn feed(&mut self, line: &str, now: Instant) {
         let line = line.trim_end_matches('\r');
         if let Some(at) = line.find(PANIC) {
-            self.fatal
-                .get_or_insert_with(|| format!("kernel panic: {}", &line[at..]));
+            self.fatal.get_or_insert_with(|| format!("kernel panic: {}", &line[at..]));
             return;
         }
         if TROUBLE.iter().any(|t| line.contains(t)) && !line.contains(super::protocol::MARK) {
@@ -71,11 +67,7 @@ impl Console {
             Marker::Kvm(m) => self.kvm = Some(m),
             Marker::Begin(name) => {
                 self.current = Some(now);
-                self.results.push(BinaryResult {
-                    name,
-                    exit: None,
-                    elapsed: Duration::ZERO,
-                });
+                self.results.push(BinaryResult { name, exit: None, elapsed: Duration::ZERO });
             }
             Marker::End(name, exit) => {
                 let elapsed = self.current.take().map_or(Duration::ZERO, |t| now - t);
@@ -84,17 +76,12 @@ impl Console {
                         r.exit = Some(exit);
                         r.elapsed = elapsed;
                     }
-                    _ => self.results.push(BinaryResult {
-                        name,
-                        exit: Some(exit),
-                        elapsed,
-                    }),
+                    _ => self.results.push(BinaryResult { name, exit: Some(exit), elapsed }),
                 }
             }
             Marker::Done => self.done = true,
             Marker::Error(e) => {
-                self.fatal
-                    .get_or_insert_with(|| format!("the VM's init failed: {e}"));
+                self.fatal.get_or_insert_with(|| format!("the VM's init failed: {e}"));
             }
         }
     }
@@ -134,16 +121,8 @@ mod tests {
         assert_eq!(
             c.results,
             [
-                BinaryResult {
-                    name: "ucall".into(),
-                    exit: Some(Exit::Code(0)),
-                    elapsed: Duration::from_secs(2)
-                },
-                BinaryResult {
-                    name: "selftest".into(),
-                    exit: Some(Exit::Code(101)),
-                    elapsed: Duration::from_secs(1)
-                },
+                BinaryResult { name: "ucall".into(), exit: Some(Exit::Code(0)), elapsed: Duration::from_secs(2) },
+                BinaryResult { name: "selftest".into(), exit: Some(Exit::Code(101)), elapsed: Duration::from_secs(1) },
             ]
         );
     }
@@ -156,15 +135,9 @@ mod tests {
             "[   12.6] Kernel panic - not syncing: Fatal exception\r",
         ]);
         assert!(!c.done);
-        assert_eq!(
-            c.fatal.as_deref(),
-            Some("kernel panic: Kernel panic - not syncing: Fatal exception")
-        );
+        assert_eq!(c.fatal.as_deref(), Some("kernel panic: Kernel panic - not syncing: Fatal exception"));
         assert_eq!(c.results[0].exit, None);
-        assert_eq!(
-            c.kernel_trouble,
-            ["[   12.5] BUG: kernel NULL pointer dereference, address: 0000000000000008"]
-        );
+        assert_eq!(c.kernel_trouble, ["[   12.5] BUG: kernel NULL pointer dereference, address: 0000000000000008"]);
     }
 
     #[test]

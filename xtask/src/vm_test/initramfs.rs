@@ -25,11 +25,7 @@ pub struct CpioWriter<W: Write> {
 
 impl<W: Write> CpioWriter<W> {
     pub fn new(out: W) -> Self {
-        CpioWriter {
-            out,
-            next_ino: 1,
-            written: 0,
-        }
+        CpioWriter { out, next_ino: 1, written: 0 }
     }
 
     /// A directory; parents must come first, as with any cpio archive.
@@ -60,44 +56,16 @@ impl<W: Write> CpioWriter<W> {
         Ok(self.out)
     }
 
-    fn entry(
-        &mut self,
-        path: &str,
-        mode: u32,
-        nlink: u32,
-        rdev: (u32, u32),
-        data: &[u8],
-    ) -> io::Result<()> {
+    fn entry(&mut self, path: &str, mode: u32, nlink: u32, rdev: (u32, u32), data: &[u8]) -> io::Result<()> {
         let name = path.trim_start_matches('/');
         if name.is_empty() || name.contains('\0') {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("bad cpio path {path:?}"),
-            ));
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("bad cpio path {path:?}")));
         }
-        let size = u32::try_from(data.len()).map_err(|_| {
-            io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("{path} is over 4 GiB, newc's limit"),
-            )
-        })?;
+        let size = u32::try_from(data.len())
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, format!("{path} is over 4 GiB, newc's limit")))?;
         let ino = if name == TRAILER { 0 } else { self.next_ino };
         self.next_ino += 1;
-        let fields = [
-            ino,
-            mode,
-            0,
-            0,
-            nlink,
-            0,
-            size,
-            0,
-            0,
-            rdev.0,
-            rdev.1,
-            name.len() as u32 + 1,
-            0,
-        ];
+        let fields = [ino, mode, 0, 0, nlink, 0, size, 0, 0, rdev.0, rdev.1, name.len() as u32 + 1, 0];
         let mut header = String::with_capacity(110);
         header.push_str(NEWC_MAGIC);
         for f in fields {
@@ -137,23 +105,11 @@ mod tests {
         loop {
             assert_eq!((total - buf.len()) % 4, 0, "entry not 4-byte aligned");
             assert_eq!(&buf[..6], b"070701");
-            let field = |i: usize| {
-                u32::from_str_radix(
-                    std::str::from_utf8(&buf[6 + 8 * i..14 + 8 * i]).unwrap(),
-                    16,
-                )
-                .unwrap()
-            };
-            let (mode, size, rmaj, rmin, namesize) = (
-                field(1),
-                field(6) as usize,
-                field(9),
-                field(10),
-                field(11) as usize,
-            );
-            let name = std::str::from_utf8(&buf[110..110 + namesize - 1])
-                .unwrap()
-                .to_string();
+            let field =
+                |i: usize| u32::from_str_radix(std::str::from_utf8(&buf[6 + 8 * i..14 + 8 * i]).unwrap(), 16).unwrap();
+            let (mode, size, rmaj, rmin, namesize) =
+                (field(1), field(6) as usize, field(9), field(10), field(11) as usize);
+            let name = std::str::from_utf8(&buf[110..110 + namesize - 1]).unwrap().to_string();
             assert_eq!(buf[110 + namesize - 1], 0, "name not NUL-terminated");
             let data_at = (110 + namesize).next_multiple_of(4);
             let data = buf[data_at..data_at + size].to_vec();
@@ -174,21 +130,14 @@ mod tests {
         w.file("/init", 0o755, b"\x7fELF12345").unwrap();
         // Name and data lengths that exercise every padding amount.
         for len in 0..5 {
-            w.file(&format!("/f{}", "x".repeat(len)), 0o644, &vec![0xaa; len])
-                .unwrap();
+            w.file(&format!("/f{}", "x".repeat(len)), 0o644, &vec![0xaa; len]).unwrap();
         }
         let archive = w.finish().unwrap();
         assert_eq!(archive.len() % 4, 0);
         let entries = parse(&archive);
         assert_eq!(entries[0], ("dev".to_string(), 0o040755, 0, 0, vec![]));
-        assert_eq!(
-            entries[1],
-            ("dev/console".to_string(), 0o020600, 5, 1, vec![])
-        );
-        assert_eq!(
-            entries[2],
-            ("init".to_string(), 0o100755, 0, 0, b"\x7fELF12345".to_vec())
-        );
+        assert_eq!(entries[1], ("dev/console".to_string(), 0o020600, 5, 1, vec![]));
+        assert_eq!(entries[2], ("init".to_string(), 0o100755, 0, 0, b"\x7fELF12345".to_vec()));
         for len in 0..5 {
             let (name, mode, _, _, data) = &entries[3 + len];
             assert_eq!((name.len(), *mode, data.len()), (len + 1, 0o100644, len));
@@ -200,14 +149,7 @@ mod tests {
         let archive = CpioWriter::new(Vec::new()).finish().unwrap();
         let header = std::str::from_utf8(&archive[..110]).unwrap();
         // magic, ino 0, mode 0, uid, gid, nlink 1, mtime, size 0, dev, rdev, namesize 11, check
-        let expected = format!(
-            "070701{}{:08x}{}{:08x}{:08x}",
-            "00000000".repeat(4),
-            1,
-            "00000000".repeat(6),
-            11,
-            0
-        );
+        let expected = format!("070701{}{:08x}{}{:08x}{:08x}", "00000000".repeat(4), 1, "00000000".repeat(6), 11, 0);
         assert_eq!(header, expected);
         assert_eq!(&archive[110..121], b"TRAILER!!!\0");
         assert_eq!(archive.len(), 124);
@@ -227,20 +169,14 @@ mod tests {
         w.dir("/kvmtest").unwrap();
         w.file("/kvmtest/plan", 0o644, b"test a /a\n").unwrap();
         let archive = w.finish().unwrap();
-        let Ok(mut child) = Command::new("cpio")
-            .args(["-t", "--quiet"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
+        let Ok(mut child) =
+            Command::new("cpio").args(["-t", "--quiet"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn()
         else {
             return; // cpio is optional; the parser above is the real check
         };
         child.stdin.take().unwrap().write_all(&archive).unwrap();
         let out = child.wait_with_output().unwrap();
         assert!(out.status.success());
-        assert_eq!(
-            String::from_utf8_lossy(&out.stdout),
-            "kvmtest\nkvmtest/plan\n"
-        );
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "kvmtest\nkvmtest/plan\n");
     }
 }

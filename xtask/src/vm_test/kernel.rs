@@ -30,10 +30,7 @@ pub struct Kernel {
 /// The cached kernel of `series`, fetched first if it is not cached (or if
 /// `refresh`).
 pub fn cached(root: &Path, arch: &Arch, series: &Series, refresh: bool) -> Result<Kernel> {
-    let dir = root
-        .join("target/vm-kernels")
-        .join(arch.name)
-        .join(series.name);
+    let dir = root.join("target/vm-kernels").join(arch.name).join(series.name);
     if refresh && dir.exists() {
         std::fs::remove_dir_all(&dir).map_err(|e| format!("removing {}: {e}", dir.display()))?;
     }
@@ -41,25 +38,13 @@ pub fn cached(root: &Path, arch: &Arch, series: &Series, refresh: bool) -> Resul
         return Ok(k);
     }
     let package = newest_package(arch, series)?;
-    eprintln!(
-        "vm-test: fetching {package} ({}) into {}",
-        arch.deb_arch,
-        dir.display()
-    );
+    eprintln!("vm-test: fetching {package} ({}) into {}", arch.deb_arch, dir.display());
     // Per process, so two runs filling the cache at once do not share files.
     let download = dir.join(format!(".download-{}", std::process::id()));
     recreate_dir(&download)?;
     let qualified = format!("{package}:{}", arch.deb_arch);
-    run_tool(
-        Command::new("apt-get")
-            .arg("download")
-            .arg(&qualified)
-            .current_dir(&download),
-        "apt-get download",
-    )
-    .map_err(|e| {
-        format!("downloading {qualified} failed: {e}\n(check the network and `apt-get update`)")
-    })?;
+    run_tool(Command::new("apt-get").arg("download").arg(&qualified).current_dir(&download), "apt-get download")
+        .map_err(|e| format!("downloading {qualified} failed: {e}\n(check the network and `apt-get update`)"))?;
     let deb = single_file(&download, ".deb")?;
     // name_version_arch.deb, with the epoch's ':' escaped as %3a.
     let version = deb
@@ -69,8 +54,7 @@ pub fn cached(root: &Path, arch: &Arch, series: &Series, refresh: bool) -> Resul
         .map(|v| v.replace("%3a", ":"))
         .unwrap_or_else(|| "unknown".into());
     let kernel = unpack_deb(&deb, arch, &dir, &format!("{package} {version}"))?;
-    std::fs::remove_dir_all(&download)
-        .map_err(|e| format!("removing {}: {e}", download.display()))?;
+    std::fs::remove_dir_all(&download).map_err(|e| format!("removing {}: {e}", download.display()))?;
     Ok(kernel)
 }
 
@@ -84,10 +68,7 @@ pub fn local(root: &Path, arch: &Arch, path: &Path, modules_dir: Option<&Path>) 
     let dir = root.join("target/vm-kernels").join(arch.name).join("local");
     if path.extension().is_some_and(|e| e == "deb") {
         let k = unpack_deb(path, arch, &dir, &path.display().to_string());
-        return k.map(|k| Kernel {
-            origin: path.display().to_string(),
-            ..k
-        });
+        return k.map(|k| Kernel { origin: path.display().to_string(), ..k });
     }
     recreate_dir(&dir)?;
     let image = bootable_image(path, &dir.join("vmlinuz"))?;
@@ -95,19 +76,12 @@ pub fn local(root: &Path, arch: &Arch, path: &Path, modules_dir: Option<&Path>) 
         Some(m) => install_modules(m, arch, &dir.join("modules"))?,
         None => {
             if !arch.kvm_modules.is_empty() {
-                eprintln!(
-                    "vm-test: no --modules given, so KVM must be built into {}",
-                    path.display()
-                );
+                eprintln!("vm-test: no --modules given, so KVM must be built into {}", path.display());
             }
             Vec::new()
         }
     };
-    Ok(Kernel {
-        image,
-        modules,
-        origin: path.display().to_string(),
-    })
+    Ok(Kernel { image, modules, origin: path.display().to_string() })
 }
 
 /// The newest `linux-image-<series>…-<arch>-unsigned` package apt knows.
@@ -120,10 +94,8 @@ fn newest_package(arch: &Arch, series: &Series) -> Result<String> {
             series.infix.replace('+', "\\+"),
             arch.deb_arch
         );
-        let out = tool_output(
-            Command::new("apt-cache").args(["search", "--names-only", &pattern]),
-            "apt-cache search",
-        )?;
+        let out =
+            tool_output(Command::new("apt-cache").args(["search", "--names-only", &pattern]), "apt-cache search")?;
         Ok(out
             .lines()
             .filter_map(|l| l.split_whitespace().next())
@@ -135,10 +107,7 @@ fn newest_package(arch: &Arch, series: &Series) -> Result<String> {
         return Ok(p);
     }
     if is_root() {
-        eprintln!(
-            "vm-test: apt knows no Linux {} package for {}; running apt-get update",
-            series.name, arch.deb_arch
-        );
+        eprintln!("vm-test: apt knows no Linux {} package for {}; running apt-get update", series.name, arch.deb_arch);
         run_tool(Command::new("apt-get").arg("update"), "apt-get update")?;
         if let Some(p) = search()? {
             return Ok(p);
@@ -157,10 +126,7 @@ fn newest_package(arch: &Arch, series: &Series) -> Result<String> {
 /// apt can fetch another arch's packages only once dpkg knows that arch.
 fn ensure_foreign_arch(arch: &Arch) -> Result {
     let native = tool_output(Command::new("dpkg").arg("--print-architecture"), "dpkg")?;
-    let foreign = tool_output(
-        Command::new("dpkg").arg("--print-foreign-architectures"),
-        "dpkg",
-    )?;
+    let foreign = tool_output(Command::new("dpkg").arg("--print-foreign-architectures"), "dpkg")?;
     if native.trim() == arch.deb_arch || foreign.split_whitespace().any(|a| a == arch.deb_arch) {
         return Ok(());
     }
@@ -170,14 +136,8 @@ fn ensure_foreign_arch(arch: &Arch) -> Result {
             arch.deb_arch
         ));
     }
-    eprintln!(
-        "vm-test: adding the {} architecture to dpkg and updating apt's lists",
-        arch.deb_arch
-    );
-    run_tool(
-        Command::new("dpkg").args(["--add-architecture", arch.deb_arch]),
-        "dpkg --add-architecture",
-    )?;
+    eprintln!("vm-test: adding the {} architecture to dpkg and updating apt's lists", arch.deb_arch);
+    run_tool(Command::new("dpkg").args(["--add-architecture", arch.deb_arch]), "dpkg --add-architecture")?;
     run_tool(Command::new("apt-get").arg("update"), "apt-get update")
 }
 
@@ -191,10 +151,7 @@ fn unpack_deb(deb: &Path, arch: &Arch, dir: &Path, origin: &str) -> Result<Kerne
     // Per process, like the download directory.
     let extract = dir.join(format!(".extract-{}", std::process::id()));
     recreate_dir(&extract)?;
-    run_tool(
-        Command::new("dpkg-deb").arg("-x").arg(deb).arg(&extract),
-        "dpkg-deb -x",
-    )?;
+    run_tool(Command::new("dpkg-deb").arg("-x").arg(deb).arg(&extract), "dpkg-deb -x")?;
     let boot = extract.join("boot");
     let vmlinuz = std::fs::read_dir(&boot)
         .map_err(|e| format!("{} has no boot/: {e}", deb.display()))?
@@ -207,13 +164,8 @@ fn unpack_deb(deb: &Path, arch: &Arch, dir: &Path, origin: &str) -> Result<Kerne
         .ok_or_else(|| format!("{} has no boot/vmlinuz-*", deb.display()))?;
     let image = bootable_image(&vmlinuz, &dir.join("vmlinuz"))?;
     let modules = install_modules(&extract, arch, &dir.join("modules"))?;
-    std::fs::remove_dir_all(&extract)
-        .map_err(|e| format!("removing {}: {e}", extract.display()))?;
-    let kernel = Kernel {
-        image,
-        modules,
-        origin: origin.to_string(),
-    };
+    std::fs::remove_dir_all(&extract).map_err(|e| format!("removing {}: {e}", extract.display()))?;
+    let kernel = Kernel { image, modules, origin: origin.to_string() };
     write_manifest(dir, &kernel)?;
     Ok(kernel)
 }
@@ -227,12 +179,9 @@ fn bootable_image(src: &Path, dst: &Path) -> Result<PathBuf> {
     } else if bytes.starts_with(b"MZ") && bytes.get(4..8) == Some(b"zimg") {
         // linux/drivers/firmware/efi/libstub/zboot-header.S: payload offset
         // and size at 8 and 12, compression name at 24.
-        let word =
-            |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes")) as usize;
+        let word = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes")) as usize;
         let (offset, size) = (word(8), word(12));
-        let kind = String::from_utf8_lossy(&bytes[24..32])
-            .trim_end_matches('\0')
-            .to_string();
+        let kind = String::from_utf8_lossy(&bytes[24..32]).trim_end_matches('\0').to_string();
         let payload = bytes
             .get(offset..offset + size)
             .ok_or_else(|| format!("{}: zboot payload out of bounds", src.display()))?;
@@ -251,8 +200,7 @@ fn bootable_image(src: &Path, dst: &Path) -> Result<PathBuf> {
         bytes
     };
     if let Some(parent) = dst.parent() {
-        std::fs::create_dir_all(parent)
-            .map_err(|e| format!("creating {}: {e}", parent.display()))?;
+        std::fs::create_dir_all(parent).map_err(|e| format!("creating {}: {e}", parent.display()))?;
     }
     std::fs::write(dst, unpacked).map_err(|e| format!("writing {}: {e}", dst.display()))?;
     Ok(dst.to_path_buf())
@@ -272,18 +220,10 @@ fn decompress(tool: &str, data: &[u8]) -> Result<Vec<u8>> {
     let mut stdin = child.stdin.take().expect("piped");
     let data = data.to_vec();
     let feeder = std::thread::spawn(move || stdin.write_all(&data));
-    let out = child
-        .wait_with_output()
-        .map_err(|e| format!("{tool}: {e}"))?;
-    feeder
-        .join()
-        .map_err(|_| format!("{tool}: feeding thread panicked"))?
-        .map_err(|e| format!("{tool}: {e}"))?;
+    let out = child.wait_with_output().map_err(|e| format!("{tool}: {e}"))?;
+    feeder.join().map_err(|_| format!("{tool}: feeding thread panicked"))?.map_err(|e| format!("{tool}: {e}"))?;
     if !out.status.success() {
-        return Err(format!(
-            "{tool} -dc failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
+        return Err(format!("{tool} -dc failed: {}", String::from_utf8_lossy(&out.stderr).trim()));
     }
     Ok(out.stdout)
 }
@@ -325,10 +265,7 @@ fn visit(
         return Ok(());
     }
     if path.contains(&name) {
-        return Err(format!(
-            "module dependency cycle: {} -> {name}",
-            path.join(" -> ")
-        ));
+        return Err(format!("module dependency cycle: {} -> {name}", path.join(" -> ")));
     }
     let file = index.get(&name).ok_or_else(|| match path.last() {
         Some(user) => {
@@ -354,16 +291,11 @@ fn module_name(s: &str) -> String {
 
 fn index_modules(dir: &Path, index: &mut BTreeMap<String, PathBuf>) -> Result {
     for entry in std::fs::read_dir(dir).map_err(|e| format!("reading {}: {e}", dir.display()))? {
-        let path = entry
-            .map_err(|e| format!("reading {}: {e}", dir.display()))?
-            .path();
+        let path = entry.map_err(|e| format!("reading {}: {e}", dir.display()))?.path();
         if path.is_dir() {
             index_modules(&path, index)?;
-        } else if let Some(stem) = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .and_then(|n| n.split_once(".ko"))
-            .map(|(stem, _)| stem)
+        } else if let Some(stem) =
+            path.file_name().and_then(|n| n.to_str()).and_then(|n| n.split_once(".ko")).map(|(stem, _)| stem)
         {
             index.insert(module_name(stem), path.clone());
         }
@@ -395,18 +327,11 @@ pub fn module_depends(ko: &[u8]) -> Result<Vec<String>> {
         .find(|sh| elf.shdr_strtab.get_at(sh.sh_name) == Some(".modinfo"))
         .ok_or("no .modinfo section")?;
     let start = modinfo.sh_offset as usize;
-    let data = ko
-        .get(start..start + modinfo.sh_size as usize)
-        .ok_or(".modinfo out of bounds")?;
+    let data = ko.get(start..start + modinfo.sh_size as usize).ok_or(".modinfo out of bounds")?;
     Ok(data
         .split(|b| *b == 0)
         .filter_map(|kv| kv.strip_prefix(b"depends="))
-        .flat_map(|deps| {
-            String::from_utf8_lossy(deps)
-                .split(',')
-                .map(str::to_string)
-                .collect::<Vec<_>>()
-        })
+        .flat_map(|deps| String::from_utf8_lossy(deps).split(',').map(str::to_string).collect::<Vec<_>>())
         .filter(|d| !d.is_empty())
         .collect())
 }
@@ -414,10 +339,7 @@ pub fn module_depends(ko: &[u8]) -> Result<Vec<String>> {
 fn write_manifest(dir: &Path, k: &Kernel) -> Result {
     let mut text = format!("origin {}\n", k.origin);
     for m in &k.modules {
-        text.push_str(&format!(
-            "module {}\n",
-            m.file_name().and_then(|n| n.to_str()).unwrap_or_default()
-        ));
+        text.push_str(&format!("module {}\n", m.file_name().and_then(|n| n.to_str()).unwrap_or_default()));
     }
     let path = dir.join(MANIFEST);
     std::fs::write(&path, text).map_err(|e| format!("writing {}: {e}", path.display()))
@@ -425,21 +347,12 @@ fn write_manifest(dir: &Path, k: &Kernel) -> Result {
 
 fn read_manifest(dir: &Path) -> Result<Kernel> {
     let text = std::fs::read_to_string(dir.join(MANIFEST)).map_err(|e| e.to_string())?;
-    let mut kernel = Kernel {
-        image: dir.join("vmlinuz"),
-        modules: Vec::new(),
-        origin: String::new(),
-    };
+    let mut kernel = Kernel { image: dir.join("vmlinuz"), modules: Vec::new(), origin: String::new() };
     for line in text.lines() {
         match line.split_once(' ') {
             Some(("origin", o)) => kernel.origin = o.to_string(),
             Some(("module", m)) => kernel.modules.push(dir.join("modules").join(m)),
-            _ => {
-                return Err(format!(
-                    "bad line in {}: {line:?}",
-                    dir.join(MANIFEST).display()
-                ))
-            }
+            _ => return Err(format!("bad line in {}: {line:?}", dir.join(MANIFEST).display())),
         }
     }
     if !kernel.image.is_file() || kernel.modules.iter().any(|m| !m.is_file()) {
@@ -471,7 +384,9 @@ fn missing_tool(tool: &str, e: std::io::Error) -> String {
             "xz" => "xz-utils",
             other => other,
         };
-        format!("`{tool}` is not installed (Debian package {package}); vm-test fetches and unpacks Debian kernels with it")
+        format!(
+            "`{tool}` is not installed (Debian package {package}); vm-test fetches and unpacks Debian kernels with it"
+        )
     } else {
         format!("running {tool}: {e}")
     }
@@ -491,11 +406,7 @@ fn tool_output(cmd: &mut Command, what: &str) -> Result<String> {
     let tool = cmd.get_program().to_string_lossy().into_owned();
     let out = cmd.output().map_err(|e| missing_tool(&tool, e))?;
     if !out.status.success() {
-        return Err(format!(
-            "{what} failed with {}: {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
+        return Err(format!("{what} failed with {}: {}", out.status, String::from_utf8_lossy(&out.stderr).trim()));
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }

@@ -80,12 +80,7 @@ pub const ARCHES: &[Arch] = &[
         qemu_package: "qemu-system-arm",
         // virtualization=on boots the kernel at EL2, so KVM initializes (VHE
         // by default; append kvm-arm.mode=nvhe for nVHE).
-        qemu_args: &[
-            "-M",
-            "virt,virtualization=on,gic-version=3",
-            "-cpu",
-            "max,pauth-impdef=on",
-        ],
+        qemu_args: &["-M", "virt,virtualization=on,gic-version=3", "-cpu", "max,pauth-impdef=on"],
         cmdline: "console=ttyAMA0",
         kvm_modules: &[],
     },
@@ -102,25 +97,15 @@ impl Series {
     /// The ABI number of `package` if it belongs to this series and `deb_arch`.
     pub fn abi_of(&self, package: &str, deb_arch: &str) -> Option<u32> {
         let rest = package.strip_prefix(self.prefix)?;
-        rest.strip_suffix(&format!("{}{deb_arch}-unsigned", self.infix))?
-            .parse()
-            .ok()
+        rest.strip_suffix(&format!("{}{deb_arch}-unsigned", self.infix))?.parse().ok()
     }
 }
 
 pub const SERIES: &[Series] = &[
     // bookworm's own kernel: linux-image-6.1.0-56-amd64-unsigned
-    Series {
-        name: "6.1",
-        prefix: "linux-image-6.1.0-",
-        infix: "-",
-    },
+    Series { name: "6.1", prefix: "linux-image-6.1.0-", infix: "-" },
     // bookworm-security's newer one: linux-image-6.12.117+deb12-arm64-unsigned
-    Series {
-        name: "6.12",
-        prefix: "linux-image-6.12.",
-        infix: "+deb12-",
-    },
+    Series { name: "6.12", prefix: "linux-image-6.12.", infix: "+deb12-" },
 ];
 const DEFAULT_SERIES: &str = "6.12";
 
@@ -192,11 +177,7 @@ fn parse_options(args: &[String]) -> Result<Options> {
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
-        let mut value = || {
-            it.next()
-                .cloned()
-                .ok_or_else(|| format!("{a} needs a value"))
-        };
+        let mut value = || it.next().cloned().ok_or_else(|| format!("{a} needs a value"));
         match a.as_str() {
             "--arch" => arch = value()?,
             "--kernel-version" => series = value()?,
@@ -205,10 +186,8 @@ fn parse_options(args: &[String]) -> Result<Options> {
             "--append" => o.append.push(value()?),
             "--timeout" => {
                 let v = value()?;
-                o.timeout = Duration::from_secs(
-                    v.parse()
-                        .map_err(|_| format!("--timeout {v}: not a number of seconds"))?,
-                );
+                o.timeout =
+                    Duration::from_secs(v.parse().map_err(|_| format!("--timeout {v}: not a number of seconds"))?);
             }
             "--smoke" => o.smoke = true,
             "--kselftest" => o.kselftest = true,
@@ -226,10 +205,7 @@ fn parse_options(args: &[String]) -> Result<Options> {
         }
     }
     o.arch = ARCHES.iter().find(|a| a.name == arch).ok_or_else(|| {
-        format!(
-            "--arch {arch}: vm-test knows {}",
-            ARCHES.iter().map(|a| a.name).collect::<Vec<_>>().join(", ")
-        )
+        format!("--arch {arch}: vm-test knows {}", ARCHES.iter().map(|a| a.name).collect::<Vec<_>>().join(", "))
     })?;
     o.series = SERIES.iter().find(|s| s.name == series).ok_or_else(|| {
         format!(
@@ -255,33 +231,17 @@ fn require_qemu(arch: &Arch) -> Result {
 
 /// Debian packages the emulated machines need: both qemus and the tools
 /// that unpack kernels and strip test binaries. For `cargo xtask setup --vm` (CI machines start bare).
-pub const HOST_PACKAGES: &[&str] = &[
-    "qemu-system-x86",
-    "qemu-system-arm",
-    "xz-utils",
-    "zstd",
-    "llvm",
-];
+pub const HOST_PACKAGES: &[&str] = &["qemu-system-x86", "qemu-system-arm", "xz-utils", "zstd", "llvm"];
 
 /// `cargo xtask setup --vm`: installs [`HOST_PACKAGES`] and lets apt fetch
 /// every arch's kernels.
 pub fn setup_host() -> Result {
-    let native = Command::new("dpkg")
-        .arg("--print-architecture")
-        .output()
-        .map_err(|e| format!("running dpkg: {e}"))?;
-    for arch in ARCHES
-        .iter()
-        .filter(|a| a.deb_arch.as_bytes() != native.stdout.trim_ascii())
-    {
+    let native = Command::new("dpkg").arg("--print-architecture").output().map_err(|e| format!("running dpkg: {e}"))?;
+    for arch in ARCHES.iter().filter(|a| a.deb_arch.as_bytes() != native.stdout.trim_ascii()) {
         crate::util::run(Command::new("dpkg").args(["--add-architecture", arch.deb_arch]))?;
     }
     crate::util::run(Command::new("apt-get").arg("update"))?;
-    crate::util::run(
-        Command::new("apt-get")
-            .args(["install", "-y", "--no-install-recommends"])
-            .args(HOST_PACKAGES),
-    )
+    crate::util::run(Command::new("apt-get").args(["install", "-y", "--no-install-recommends"]).args(HOST_PACKAGES))
 }
 
 /// `cargo xtask vm-test`.
@@ -293,27 +253,16 @@ pub fn vm_test(args: &[String]) -> Result {
     }
     let t0 = Instant::now();
     let kernel = kernel_for(&o)?;
-    eprintln!(
-        "vm-test: kernel ready in {:.1} s",
-        t0.elapsed().as_secs_f64()
-    );
+    eprintln!("vm-test: kernel ready in {:.1} s", t0.elapsed().as_secs_f64());
     let t0 = Instant::now();
     let (init, smoke) = build_init(o.arch)?;
-    let tests = if o.smoke {
-        vec![("kvm-smoke".to_string(), smoke)]
-    } else {
-        build_suite(o.arch)?
-    };
+    let tests = if o.smoke { vec![("kvm-smoke".to_string(), smoke)] } else { build_suite(o.arch)? };
     let build_time = t0.elapsed();
     eprintln!(
         "vm-test: test binaries for {} built in {:.1} s: {}",
         o.arch.musl_target(),
         build_time.as_secs_f64(),
-        tests
-            .iter()
-            .map(|(n, _)| n.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
+        tests.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")
     );
     let run = boot(&o, &kernel, &init, &tests, "vm-test")?;
     let failed = summarize(&o, &kernel, &tests, &run);
@@ -329,10 +278,7 @@ pub fn vm_run(args: &[String]) -> ExitCode {
     let run = || -> Result<ExitCode> {
         let o = parse_options(args)?;
         require_qemu(o.arch)?;
-        let (binary, _) = o
-            .rest
-            .split_first()
-            .ok_or_else(|| format!("vm-run needs a BINARY\n{HELP}"))?;
+        let (binary, _) = o.rest.split_first().ok_or_else(|| format!("vm-run needs a BINARY\n{HELP}"))?;
         let binary = PathBuf::from(binary);
         let name = binary
             .file_name()
@@ -341,27 +287,16 @@ pub fn vm_run(args: &[String]) -> ExitCode {
             .ok_or_else(|| format!("{}: not a file name", binary.display()))?;
         let kernel = kernel_for(&o)?;
         let (init, _) = build_init(o.arch)?;
-        let opts = Options {
-            rest: o.rest[1..].to_vec(),
-            ..o
-        };
+        let opts = Options { rest: o.rest[1..].to_vec(), ..o };
         let run = boot(&opts, &kernel, &init, &[(name.clone(), binary)], "vm-run")?;
         if let Some(why) = trouble(&run) {
             return Err(why);
         }
-        let exit = run
-            .console
-            .results
-            .first()
-            .and_then(|r| r.exit)
-            .ok_or("the binary never ran")?;
+        let exit = run.console.results.first().and_then(|r| r.exit).ok_or("the binary never ran")?;
         eprintln!(
             "vm-run: {name} {exit} on {} ({}), VM wall time {:.1} s",
             run.console.kvm.as_deref().unwrap_or("unknown KVM"),
-            run.console
-                .kernel_release
-                .as_deref()
-                .unwrap_or("unknown kernel"),
+            run.console.kernel_release.as_deref().unwrap_or("unknown kernel"),
             run.wall.as_secs_f64()
         );
         Ok(ExitCode::from(exit.shell_status().clamp(0, 255) as u8))
@@ -390,9 +325,7 @@ fn cargo() -> Command {
     let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     for (k, _) in std::env::vars_os() {
         let Some(k) = k.to_str() else { continue };
-        if (k.starts_with("CARGO_") && k != "CARGO_HOME")
-            || matches!(k, "RUSTC_WRAPPER" | "RUSTC_WORKSPACE_WRAPPER")
-        {
+        if (k.starts_with("CARGO_") && k != "CARGO_HOME") || matches!(k, "RUSTC_WRAPPER" | "RUSTC_WORKSPACE_WRAPPER") {
             cmd.env_remove(k);
         }
     }
@@ -407,24 +340,13 @@ fn build_init(arch: &Arch) -> Result<(PathBuf, PathBuf)> {
     let target = arch.musl_target();
     let target_dir = root().join("target/vm-init");
     let out = cargo()
-        .args([
-            "build",
-            "--quiet",
-            "--package",
-            "vm-init",
-            "--bins",
-            "--target",
-            &target,
-            "--target-dir",
-        ])
+        .args(["build", "--quiet", "--package", "vm-init", "--bins", "--target", &target, "--target-dir"])
         .arg(&target_dir)
         .stdout(Stdio::inherit())
         .status()
         .map_err(|e| format!("running cargo: {e}"))?;
     if !out.success() {
-        return Err(format!(
-            "building vm-init for {target} failed; is the target installed? (`cargo xtask setup`)"
-        ));
+        return Err(format!("building vm-init for {target} failed; is the target installed? (`cargo xtask setup`)"));
     }
     let dir = target_dir.join(&target).join("debug");
     Ok((dir.join("vm-init"), dir.join("kvm-smoke")))
@@ -438,21 +360,11 @@ const HOST_TOOLING: &[&str] = &["xtask", "vm-init", "payload-builder"];
 fn build_suite(arch: &Arch) -> Result<Vec<(String, PathBuf)>> {
     let target = arch.musl_target();
     let mut cmd = cargo();
-    cmd.args([
-        "test",
-        "--no-run",
-        "--workspace",
-        "--target",
-        &target,
-        "--message-format=json-render-diagnostics",
-    ]);
+    cmd.args(["test", "--no-run", "--workspace", "--target", &target, "--message-format=json-render-diagnostics"]);
     for p in HOST_TOOLING {
         cmd.args(["--exclude", p]);
     }
-    let out = cmd
-        .stderr(Stdio::inherit())
-        .output()
-        .map_err(|e| format!("running cargo: {e}"))?;
+    let out = cmd.stderr(Stdio::inherit()).output().map_err(|e| format!("running cargo: {e}"))?;
     if !out.status.success() {
         return Err(format!(
             "building the test binaries for {target} failed (see above); `--smoke` checks the emulated machine without them"
@@ -470,8 +382,7 @@ fn build_suite(arch: &Arch) -> Result<Vec<(String, PathBuf)>> {
 fn test_executables(json_lines: &str) -> Result<Vec<(String, PathBuf)>> {
     let mut out: Vec<(String, PathBuf)> = Vec::new();
     for line in json_lines.lines().filter(|l| l.starts_with('{')) {
-        let msg: serde_json::Value =
-            serde_json::from_str(line).map_err(|e| format!("cargo's JSON: {e}: {line}"))?;
+        let msg: serde_json::Value = serde_json::from_str(line).map_err(|e| format!("cargo's JSON: {e}: {line}"))?;
         if msg["reason"] != "compiler-artifact" || msg["profile"]["test"] != true {
             continue;
         }
@@ -493,13 +404,7 @@ fn test_executables(json_lines: &str) -> Result<Vec<(String, PathBuf)>> {
 }
 
 /// Packs init, modules and `tests` into an initramfs and boots it.
-fn boot(
-    o: &Options,
-    kernel: &Kernel,
-    init: &Path,
-    tests: &[(String, PathBuf)],
-    who: &str,
-) -> Result<qemu::Run> {
+fn boot(o: &Options, kernel: &Kernel, init: &Path, tests: &[(String, PathBuf)], who: &str) -> Result<qemu::Run> {
     let work = root().join("target/vm-test").join(o.arch.name);
     std::fs::create_dir_all(&work).map_err(|e| format!("creating {}: {e}", work.display()))?;
     // Per process: cargo may run several vm-run runners of different targets.
@@ -513,15 +418,8 @@ fn boot(
         &stripped[..]
     };
     let plan = Plan {
-        modules: kernel
-            .modules
-            .iter()
-            .map(|m| format!("/kvmtest/modules/{}", file_name(m)))
-            .collect(),
-        tests: tests
-            .iter()
-            .map(|(n, _)| (n.clone(), format!("/kvmtest/bin/{n}")))
-            .collect(),
+        modules: kernel.modules.iter().map(|m| format!("/kvmtest/modules/{}", file_name(m))).collect(),
+        tests: tests.iter().map(|(n, _)| (n.clone(), format!("/kvmtest/bin/{n}"))).collect(),
         args: o.rest.clone(),
         env: guest_env(),
     };
@@ -532,12 +430,7 @@ fn boot(
         .chain(o.append.iter().cloned())
         .collect::<Vec<_>>()
         .join(" ");
-    eprintln!(
-        "{who}: booting {} ({}) on {} with `{append}`",
-        kernel.origin,
-        kernel.image.display(),
-        o.arch.qemu
-    );
+    eprintln!("{who}: booting {} ({}) on {} with `{append}`", kernel.origin, kernel.image.display(), o.arch.qemu);
     let stdout = std::io::stdout();
     let mut echo = |line: &str| {
         let mut out = stdout.lock();
@@ -572,10 +465,7 @@ fn strip_debuginfo(tests: &[(String, PathBuf)], dir: &Path) -> Result<Vec<(Strin
         if stripped {
             out.push((name.clone(), dst));
         } else {
-            eprintln!(
-                "vm-test: cannot strip {} (install llvm for llvm-objcopy); packing it as built",
-                exe.display()
-            );
+            eprintln!("vm-test: cannot strip {} (install llvm for llvm-objcopy); packing it as built", exe.display());
             out.push((name.clone(), exe.clone()));
         }
     }
@@ -596,50 +486,26 @@ fn guest_env() -> Vec<(String, String)> {
 }
 
 fn file_name(p: &Path) -> String {
-    p.file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or_default()
-        .to_string()
+    p.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string()
 }
 
-fn write_initramfs(
-    path: &Path,
-    init: &Path,
-    plan: &Plan,
-    modules: &[PathBuf],
-    tests: &[(String, PathBuf)],
-) -> Result {
+fn write_initramfs(path: &Path, init: &Path, plan: &Plan, modules: &[PathBuf], tests: &[(String, PathBuf)]) -> Result {
     let read = |p: &Path| std::fs::read(p).map_err(|e| format!("reading {}: {e}", p.display()));
     let io = |e: std::io::Error| format!("writing {}: {e}", path.display());
     let file = File::create(path).map_err(io)?;
     let mut w = CpioWriter::new(BufWriter::new(file));
-    for dir in [
-        "/dev",
-        "/proc",
-        "/sys",
-        "/tmp",
-        "/kvmtest",
-        "/kvmtest/bin",
-        "/kvmtest/modules",
-    ] {
+    for dir in ["/dev", "/proc", "/sys", "/tmp", "/kvmtest", "/kvmtest/bin", "/kvmtest/modules"] {
         w.dir(dir).map_err(io)?;
     }
     // The kernel opens /dev/console for init's stdio before devtmpfs is mounted.
     w.char_dev("/dev/console", 0o600, 5, 1).map_err(io)?;
     w.file("/init", 0o755, &read(init)?).map_err(io)?;
-    w.file(PLAN_PATH, 0o644, plan.render()?.as_bytes())
-        .map_err(io)?;
+    w.file(PLAN_PATH, 0o644, plan.render()?.as_bytes()).map_err(io)?;
     for m in modules {
-        w.file(
-            &format!("/kvmtest/modules/{}", file_name(m)),
-            0o644,
-            &read(m)?,
-        )
-        .map_err(io)?;
+        w.file(&format!("/kvmtest/modules/{}", file_name(m)), 0o644, &read(m)?).map_err(io)?;
     }
     for (name, exe) in tests {
-        w.file(&format!("/kvmtest/bin/{name}"), 0o755, &read(exe)?)
-            .map_err(io)?;
+        w.file(&format!("/kvmtest/bin/{name}"), 0o755, &read(exe)?).map_err(io)?;
     }
     w.finish().map_err(io)?;
     Ok(())
@@ -652,10 +518,7 @@ fn trouble(run: &qemu::Run) -> Option<String> {
             Some(r) => format!(" while {} was running", r.name),
             None => String::new(),
         };
-        return Some(format!(
-            "the VM did not finish within {} s (--timeout){running}; killed it",
-            t.as_secs()
-        ));
+        return Some(format!("the VM did not finish within {} s (--timeout){running}; killed it", t.as_secs()));
     }
     if let Some(f) = &run.console.fatal {
         return Some(f.clone());
@@ -670,29 +533,17 @@ fn trouble(run: &qemu::Run) -> Option<String> {
 }
 
 /// Prints the summary; returns why the run failed, if it did.
-fn summarize(
-    o: &Options,
-    kernel: &Kernel,
-    tests: &[(String, PathBuf)],
-    run: &qemu::Run,
-) -> Option<String> {
+fn summarize(o: &Options, kernel: &Kernel, tests: &[(String, PathBuf)], run: &qemu::Run) -> Option<String> {
     let c: &Console = &run.console;
     println!();
     println!("vm-test: ---- summary ({}) ----", o.arch.name);
     println!("vm-test: kernel package: {}", kernel.origin);
-    println!(
-        "vm-test: uname -r: {}",
-        c.kernel_release.as_deref().unwrap_or("(not reported)")
-    );
-    println!(
-        "vm-test: KVM: {}",
-        c.kvm.as_deref().unwrap_or("(not reported)")
-    );
+    println!("vm-test: uname -r: {}", c.kernel_release.as_deref().unwrap_or("(not reported)"));
+    println!("vm-test: KVM: {}", c.kvm.as_deref().unwrap_or("(not reported)"));
     let tests_time: Duration = c.results.iter().map(|r| r.elapsed).sum();
     println!(
         "vm-test: boot {}, tests {:.1} s, VM wall time {:.1} s",
-        c.boot_time
-            .map_or("?".into(), |b| format!("{:.1} s", b.as_secs_f64())),
+        c.boot_time.map_or("?".into(), |b| format!("{:.1} s", b.as_secs_f64())),
         tests_time.as_secs_f64(),
         run.wall.as_secs_f64()
     );
@@ -734,43 +585,19 @@ mod tests {
     #[test]
     fn series_pick_their_own_packages() {
         let [v61, v612] = [&SERIES[0], &SERIES[1]];
-        assert_eq!(
-            v61.abi_of("linux-image-6.1.0-56-amd64-unsigned", "amd64"),
-            Some(56)
-        );
-        assert_eq!(
-            v61.abi_of("linux-image-6.1.0-56-cloud-amd64-unsigned", "amd64"),
-            None
-        );
-        assert_eq!(
-            v61.abi_of("linux-image-6.1.0-56-arm64-unsigned", "amd64"),
-            None
-        );
-        assert_eq!(
-            v612.abi_of("linux-image-6.12.117+deb12-arm64-unsigned", "arm64"),
-            Some(117)
-        );
-        assert_eq!(
-            v612.abi_of("linux-image-6.12.117+deb12-rt-arm64-unsigned", "arm64"),
-            None
-        );
-        assert_eq!(
-            v612.abi_of("linux-image-6.1.0-56-arm64-unsigned", "arm64"),
-            None
-        );
+        assert_eq!(v61.abi_of("linux-image-6.1.0-56-amd64-unsigned", "amd64"), Some(56));
+        assert_eq!(v61.abi_of("linux-image-6.1.0-56-cloud-amd64-unsigned", "amd64"), None);
+        assert_eq!(v61.abi_of("linux-image-6.1.0-56-arm64-unsigned", "amd64"), None);
+        assert_eq!(v612.abi_of("linux-image-6.12.117+deb12-arm64-unsigned", "arm64"), Some(117));
+        assert_eq!(v612.abi_of("linux-image-6.12.117+deb12-rt-arm64-unsigned", "arm64"), None);
+        assert_eq!(v612.abi_of("linux-image-6.1.0-56-arm64-unsigned", "arm64"), None);
     }
 
     #[test]
     fn options_split_at_the_first_argument_or_double_dash() {
         let args = |s: &str| s.split_whitespace().map(str::to_string).collect::<Vec<_>>();
-        let o = parse_options(&args(
-            "--arch aarch64 --kernel-version 6.1 -- ucall --exact",
-        ))
-        .unwrap();
-        assert_eq!(
-            (o.arch.name, o.series.name, o.rest.clone()),
-            ("aarch64", "6.1", args("ucall --exact"))
-        );
+        let o = parse_options(&args("--arch aarch64 --kernel-version 6.1 -- ucall --exact")).unwrap();
+        assert_eq!((o.arch.name, o.series.name, o.rest.clone()), ("aarch64", "6.1", args("ucall --exact")));
         let o = parse_options(&args("--arch x86_64 /t/ucall-123 --test-threads 1")).unwrap();
         assert_eq!(o.rest, args("/t/ucall-123 --test-threads 1"));
         assert_eq!(o.series.name, DEFAULT_SERIES);
@@ -790,10 +617,7 @@ mod tests {
         assert_eq!(
             test_executables(json).unwrap(),
             [
-                (
-                    "kvmtest-lib".to_string(),
-                    PathBuf::from("/t/deps/kvmtest-1")
-                ),
+                ("kvmtest-lib".to_string(), PathBuf::from("/t/deps/kvmtest-1")),
                 ("ucall".to_string(), PathBuf::from("/t/deps/ucall-2"))
             ]
         );

@@ -63,10 +63,7 @@ pub fn boot(
     let started = Instant::now();
     let mut child = cmd.spawn().map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
-            format!(
-                "{} is not installed: `apt-get install {}`",
-                arch.qemu, arch.qemu_package
-            )
+            format!("{} is not installed: `apt-get install {}`", arch.qemu, arch.qemu_package)
         } else {
             format!("starting {}: {e}", arch.qemu)
         }
@@ -80,9 +77,7 @@ pub fn boot(
         let mut buf = Vec::new();
         // A serial console carries raw bytes; a test may print invalid UTF-8.
         while stdout.read_until(b'\n', &mut buf).is_ok_and(|n| n > 0) {
-            let line = String::from_utf8_lossy(&buf)
-                .trim_end_matches(['\n', '\r'])
-                .to_string();
+            let line = String::from_utf8_lossy(&buf).trim_end_matches(['\n', '\r']).to_string();
             if tx.send((line, Instant::now())).is_err() {
                 break;
             }
@@ -115,9 +110,7 @@ pub fn boot(
             }
         }
     }
-    let status = child
-        .wait()
-        .map_err(|e| format!("waiting for {}: {e}", arch.qemu))?;
+    let status = child.wait().map_err(|e| format!("waiting for {}: {e}", arch.qemu))?;
     let wall = started.elapsed();
     let _ = reader.join();
     // Lines the reader sent after the deadline fired still belong to the log.
@@ -131,10 +124,5 @@ pub fn boot(
     if qemu_error.is_none() && !stderr.trim().is_empty() {
         eprintln!("{}: {}", arch.qemu, stderr.trim());
     }
-    Ok(Run {
-        console,
-        wall,
-        timed_out,
-        qemu_error,
-    })
+    Ok(Run { console, wall, timed_out, qemu_error })
 }

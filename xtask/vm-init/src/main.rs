@@ -37,8 +37,7 @@ fn say(line: &str) {
 
 fn run() -> Result<(), String> {
     mount_pseudo_filesystems()?;
-    let plan =
-        std::fs::read_to_string(PLAN_PATH).map_err(|e| format!("reading {PLAN_PATH}: {e}"))?;
+    let plan = std::fs::read_to_string(PLAN_PATH).map_err(|e| format!("reading {PLAN_PATH}: {e}"))?;
     let plan = Plan::parse(&plan)?;
     for m in &plan.modules {
         load_module(m)?;
@@ -77,42 +76,25 @@ fn run() -> Result<(), String> {
 }
 
 fn mount_pseudo_filesystems() -> Result<(), String> {
-    for (fstype, target) in [
-        ("proc", "/proc"),
-        ("sysfs", "/sys"),
-        ("devtmpfs", "/dev"),
-        ("tmpfs", "/tmp"),
-    ] {
+    for (fstype, target) in [("proc", "/proc"), ("sysfs", "/sys"), ("devtmpfs", "/dev"), ("tmpfs", "/tmp")] {
         std::fs::create_dir_all(target).map_err(|e| format!("creating {target}: {e}"))?;
-        mount(
-            Some(fstype),
-            target,
-            Some(fstype),
-            MsFlags::empty(),
-            None::<&str>,
-        )
-        .map_err(|e| format!("mounting {fstype} on {target}: {e}"))?;
+        mount(Some(fstype), target, Some(fstype), MsFlags::empty(), None::<&str>)
+            .map_err(|e| format!("mounting {fstype} on {target}: {e}"))?;
     }
     Ok(())
 }
 
 fn load_module(path: &str) -> Result<(), String> {
     let file = File::open(path).map_err(|e| format!("opening module {path}: {e}"))?;
-    let name = Path::new(path)
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .unwrap_or_default();
+    let name = Path::new(path).file_stem().and_then(|s| s.to_str()).unwrap_or_default();
     let params = module_params(name);
-    let c_params =
-        CString::new(params.clone()).map_err(|_| format!("NUL in parameters of {name}"))?;
+    let c_params = CString::new(params.clone()).map_err(|_| format!("NUL in parameters of {name}"))?;
     match finit_module(&file, &c_params, ModuleInitFlags::empty()) {
         Ok(()) | Err(nix::errno::Errno::EEXIST) => {
             say(format!("kvmtest-init: loaded {path} {params}").trim_end());
             Ok(())
         }
-        Err(e) => Err(format!(
-            "loading module {path}: {e} (see the kernel messages above)"
-        )),
+        Err(e) => Err(format!("loading module {path}: {e} (see the kernel messages above)")),
     }
 }
 
@@ -124,11 +106,7 @@ fn module_params(module: &str) -> String {
     let prefix = format!("{}.", module.replace('-', "_"));
     cmdline
         .split_whitespace()
-        .filter_map(|w| {
-            w.replace('-', "_")
-                .strip_prefix(&prefix)
-                .map(|_| w[prefix.len()..].to_string())
-        })
+        .filter_map(|w| w.replace('-', "_").strip_prefix(&prefix).map(|_| w[prefix.len()..].to_string()))
         .collect::<Vec<_>>()
         .join(" ")
 }
@@ -137,11 +115,7 @@ fn module_params(module: &str) -> String {
 /// than the console because the command line keeps informational messages
 /// (where KVM says which mode it runs in) off the slow serial console.
 fn kernel_log() -> Vec<String> {
-    let Ok(mut kmsg) = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open("/dev/kmsg")
-    else {
+    let Ok(mut kmsg) = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open("/dev/kmsg") else {
         return Vec::new();
     };
     let mut out = Vec::new();
@@ -184,10 +158,7 @@ fn kvm_mode(klog: &[String]) -> String {
     }
     // arch/arm64/kvm/arm.c says "{,Hyp ,Protected }{,n}VHE mode initialized
     // successfully" since 6.2; 6.1 says "Hyp mode" for nVHE.
-    if let Some(line) = klog
-        .iter()
-        .find(|l| l.contains("mode initialized successfully"))
-    {
+    if let Some(line) = klog.iter().find(|l| l.contains("mode initialized successfully")) {
         return if line.contains("Protected") {
             "protected nVHE (pKVM)".into()
         } else if line.contains("nVHE") || line.contains("Hyp mode") {

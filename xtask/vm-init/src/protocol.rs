@@ -204,10 +204,7 @@ mod tests {
     #[test]
     fn markers_are_found_inside_noisy_console_lines() {
         let line = "test result: ok. 3 passed[    7.123456] random: crng init\rKVMTEST-VM: end ucall exit=0\r";
-        assert_eq!(
-            Marker::parse(line),
-            Some(Marker::End("ucall".into(), Exit::Code(0)))
-        );
+        assert_eq!(Marker::parse(line), Some(Marker::End("ucall".into(), Exit::Code(0))));
     }
 
     #[test]
@@ -238,10 +235,7 @@ mod tests {
     #[test]
     fn plans_round_trip() {
         let plan = Plan {
-            modules: vec![
-                "/kvmtest/modules/irqbypass.ko".into(),
-                "/kvmtest/modules/kvm.ko".into(),
-            ],
+            modules: vec!["/kvmtest/modules/irqbypass.ko".into(), "/kvmtest/modules/kvm.ko".into()],
             tests: vec![("ucall".into(), "/kvmtest/bin/ucall".into())],
             args: vec!["--exact".into(), "ucall::pio sync".into()],
             env: vec![("RUST_BACKTRACE".into(), "1".into())],
@@ -251,15 +245,9 @@ mod tests {
 
     #[test]
     fn plans_reject_what_cannot_cross_a_line() {
-        let plan = Plan {
-            args: vec!["a\nb".into()],
-            ..Plan::default()
-        };
+        let plan = Plan { args: vec!["a\nb".into()], ..Plan::default() };
         assert!(plan.render().is_err());
-        let plan = Plan {
-            tests: vec![("two words".into(), "/x".into())],
-            ..Plan::default()
-        };
+        let plan = Plan { tests: vec![("two words".into(), "/x".into())], ..Plan::default() };
         assert!(plan.render().is_err());
         assert!(Plan::parse("launch /x\n").is_err());
     }

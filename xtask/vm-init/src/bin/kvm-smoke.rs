@@ -33,9 +33,7 @@ fn smoke() -> Result<(), String> {
     let vm = kvm.create_vm().map_err(|e| format!("KVM_CREATE_VM: {e}"))?;
     println!("kvm-smoke: KVM_CREATE_VM ok");
     let mem = guest_memory(&vm, &guest::CODE)?;
-    let vcpu = vm
-        .create_vcpu(0)
-        .map_err(|e| format!("KVM_CREATE_VCPU: {e}"))?;
+    let vcpu = vm.create_vcpu(0).map_err(|e| format!("KVM_CREATE_VCPU: {e}"))?;
     guest::setup(&vm, &vcpu)?;
     println!("kvm-smoke: KVM_CREATE_VCPU ok, running the guest");
     let mut vcpu = vcpu;
@@ -76,8 +74,7 @@ fn guest_memory(vm: &VmFd, code: &[u8]) -> Result<*mut u8, String> {
     };
     // SAFETY: the region points at a live mapping of memory_size bytes that
     // outlives the VM's use of it (smoke() unmaps it only after the run).
-    unsafe { vm.set_user_memory_region(region) }
-        .map_err(|e| format!("KVM_SET_USER_MEMORY_REGION: {e}"))?;
+    unsafe { vm.set_user_memory_region(region) }.map_err(|e| format!("KVM_SET_USER_MEMORY_REGION: {e}"))?;
     Ok(mem)
 }
 
@@ -91,20 +88,12 @@ mod guest {
     pub const CODE: [u8; 5] = [0xb0, MAGIC, 0xe6, PORT as u8, 0xf4];
 
     pub fn setup(_vm: &VmFd, vcpu: &VcpuFd) -> Result<(), String> {
-        let mut sregs = vcpu
-            .get_sregs()
-            .map_err(|e| format!("KVM_GET_SREGS: {e}"))?;
+        let mut sregs = vcpu.get_sregs().map_err(|e| format!("KVM_GET_SREGS: {e}"))?;
         sregs.cs.base = 0;
         sregs.cs.selector = 0;
-        vcpu.set_sregs(&sregs)
-            .map_err(|e| format!("KVM_SET_SREGS: {e}"))?;
-        let regs = kvm_bindings::kvm_regs {
-            rip: GUEST_CODE,
-            rflags: 2,
-            ..Default::default()
-        };
-        vcpu.set_regs(&regs)
-            .map_err(|e| format!("KVM_SET_REGS: {e}"))
+        vcpu.set_sregs(&sregs).map_err(|e| format!("KVM_SET_SREGS: {e}"))?;
+        let regs = kvm_bindings::kvm_regs { rip: GUEST_CODE, rflags: 2, ..Default::default() };
+        vcpu.set_regs(&regs).map_err(|e| format!("KVM_SET_REGS: {e}"))
     }
 
     pub fn run(vcpu: &mut VcpuFd) -> Result<(), String> {
@@ -112,11 +101,7 @@ mod guest {
             VcpuExit::IoOut(PORT, [MAGIC]) => {
                 println!("kvm-smoke: guest wrote {MAGIC} to port {PORT:#x}")
             }
-            other => {
-                return Err(format!(
-                    "expected an OUT of {MAGIC} to port {PORT:#x}, got {other:?}"
-                ))
-            }
+            other => return Err(format!("expected an OUT of {MAGIC} to port {PORT:#x}, got {other:?}")),
         }
         match vcpu.run().map_err(|e| format!("KVM_RUN: {e}"))? {
             VcpuExit::Hlt => {
@@ -135,12 +120,7 @@ mod guest {
     /// The doorbell: an address no memory slot covers, so a store exits as MMIO.
     const DOORBELL: u64 = 0x2000_0000;
     /// `mov x0, #MAGIC; movz x1, #0x2000, lsl #16; strb w0, [x1]; b .`
-    pub const CODE: [u8; 16] = words([
-        0xd280_0000 | ((MAGIC as u32) << 5),
-        0xd2a4_0001,
-        0x3900_0020,
-        0x1400_0000,
-    ]);
+    pub const CODE: [u8; 16] = words([0xd280_0000 | ((MAGIC as u32) << 5), 0xd2a4_0001, 0x3900_0020, 0x1400_0000]);
 
     const fn words(w: [u32; 4]) -> [u8; 16] {
         let mut out = [0u8; 16];
@@ -157,12 +137,9 @@ mod guest {
 
     pub fn setup(vm: &VmFd, vcpu: &VcpuFd) -> Result<(), String> {
         let mut init = kvm_bindings::kvm_vcpu_init::default();
-        vm.get_preferred_target(&mut init)
-            .map_err(|e| format!("KVM_ARM_PREFERRED_TARGET: {e}"))?;
-        vcpu.vcpu_init(&init)
-            .map_err(|e| format!("KVM_ARM_VCPU_INIT: {e}"))?;
-        vcpu.set_one_reg(REG_PC, &GUEST_CODE.to_le_bytes())
-            .map_err(|e| format!("KVM_SET_ONE_REG(PC): {e}"))?;
+        vm.get_preferred_target(&mut init).map_err(|e| format!("KVM_ARM_PREFERRED_TARGET: {e}"))?;
+        vcpu.vcpu_init(&init).map_err(|e| format!("KVM_ARM_VCPU_INIT: {e}"))?;
+        vcpu.set_one_reg(REG_PC, &GUEST_CODE.to_le_bytes()).map_err(|e| format!("KVM_SET_ONE_REG(PC): {e}"))?;
         Ok(())
     }
 
@@ -172,9 +149,7 @@ mod guest {
                 println!("kvm-smoke: guest wrote {MAGIC} to MMIO {DOORBELL:#x}");
                 Ok(())
             }
-            other => Err(format!(
-                "expected an MMIO write of {MAGIC} to {DOORBELL:#x}, got {other:?}"
-            )),
+            other => Err(format!("expected an MMIO write of {MAGIC} to {DOORBELL:#x}, got {other:?}")),
         }
     }
 }
