@@ -4,6 +4,7 @@
 //! kernel-ci-check. Run `cargo xtask help`.
 
 mod bench;
+mod ci;
 mod dist;
 mod kernel_ci;
 mod kselftest;
@@ -22,6 +23,8 @@ cargo xtask <verb> [options]
   build-payloads [--arch x86_64|aarch64]
                         cross-build the no_std guest payloads
   test [-- ARGS]        run the whole suite on this host's /dev/kvm
+  ci                    everything .ci/run checks (lints, emulated machines,
+                        kernel CI bundle, then the suite on this host)
   bench [--quick]       harness vs raw KVM: exit round trips, cold start,
                         memory, suite time (a table; fails on a missed target)
 ";
@@ -41,6 +44,7 @@ fn main() -> ExitCode {
         "build-payloads" => util::build_payloads(rest),
         "test" => util::test(rest),
         "bench" => bench::bench(rest),
+        "ci" => ci::ci(rest),
         "vm-test" => vm_test::vm_test(rest),
         "dist" => dist::dist(rest),
         "ktap-check" => kernel_ci::ktap_check(rest),
