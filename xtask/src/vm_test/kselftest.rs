@@ -9,15 +9,16 @@
 //! to /usr/bin/timeout, which would fail every test; without it the runner
 //! runs tests unbounded and vm-test's own --timeout bounds the machine.
 
-use std::fs::{self, File};
-use std::io::BufWriter;
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
 use super::initramfs::CpioWriter;
-use super::protocol::{Marker, Plan, PLAN_PATH};
-use super::{build_init, file_name, kernel_for, qemu, trouble, Arch, Options, COMMON_CMDLINE};
+use super::protocol::{Marker, Plan};
+use super::{
+    build_init, file_name, kernel_for, qemu, read_file, trouble, write_initramfs_with, Arch, Options, COMMON_CMDLINE,
+};
 use crate::dist::{self, Bundle};
 use crate::kselftest::KernelTools;
 use crate::util::root;
@@ -134,23 +135,15 @@ fn write_initramfs(
     bundle: &Bundle,
     top: &str,
 ) -> Result {
-    let read = |p: &Path| fs::read(p).map_err(|e| format!("reading {}: {e}", p.display()));
-    let io = |e: std::io::Error| format!("writing {}: {e}", path.display());
-    let mut w = CpioWriter::new(BufWriter::new(File::create(path).map_err(io)?));
-    for dir in ["/dev", "/proc", "/sys", "/tmp", "/bin", "/kvmtest", "/kvmtest/modules"] {
-        w.dir(dir).map_err(io)?;
-    }
-    w.char_dev("/dev/console", 0o600, 5, 1).map_err(io)?;
-    w.file("/init", 0o755, &read(init)?).map_err(io)?;
-    w.file(PLAN_PATH, 0o644, plan.render()?.as_bytes()).map_err(io)?;
-    for m in modules {
-        w.file(&format!("/kvmtest/modules/{}", file_name(m)), 0o644, &read(m)?).map_err(io)?;
-    }
-    w.file("/bin/busybox", 0o755, &read(busybox)?).map_err(io)?;
-    for applet in APPLETS {
-        w.symlink(&format!("/bin/{applet}"), "busybox").map_err(io)?;
-    }
-    add_tree(&mut w, &bundle.dir, top).map_err(io)
+    write_initramfs_with(path, init, plan, modules, |w| {
+        let io = |e: std::io::Error| format!("writing {}: {e}", path.display());
+        w.dir("/bin").map_err(io)?;
+        w.file("/bin/busybox", 0o755, &read_file(busybox)?).map_err(io)?;
+        for applet in APPLETS {
+            w.symlink(&format!("/bin/{applet}"), "busybox").map_err(io)?;
+        }
+        add_tree(w, &bundle.dir, top).map_err(io)
+    })
 }
 
 /// Adds the directory `from` at `to` in the archive, modes kept.

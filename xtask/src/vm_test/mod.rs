@@ -489,26 +489,46 @@ fn file_name(p: &Path) -> String {
     p.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string()
 }
 
-fn write_initramfs(path: &Path, init: &Path, plan: &Plan, modules: &[PathBuf], tests: &[(String, PathBuf)]) -> Result {
-    let read = |p: &Path| std::fs::read(p).map_err(|e| format!("reading {}: {e}", p.display()));
+/// Writes an initramfs with what every run needs (device nodes, init, the
+/// plan, the kernel modules), then lets `add` put in the run's own files.
+pub(super) fn write_initramfs_with(
+    path: &Path,
+    init: &Path,
+    plan: &Plan,
+    modules: &[PathBuf],
+    add: impl FnOnce(&mut CpioWriter<BufWriter<File>>) -> Result,
+) -> Result {
     let io = |e: std::io::Error| format!("writing {}: {e}", path.display());
     let file = File::create(path).map_err(io)?;
     let mut w = CpioWriter::new(BufWriter::new(file));
-    for dir in ["/dev", "/proc", "/sys", "/tmp", "/kvmtest", "/kvmtest/bin", "/kvmtest/modules"] {
+    for dir in ["/dev", "/proc", "/sys", "/tmp", "/kvmtest", "/kvmtest/modules"] {
         w.dir(dir).map_err(io)?;
     }
     // The kernel opens /dev/console for init's stdio before devtmpfs is mounted.
     w.char_dev("/dev/console", 0o600, 5, 1).map_err(io)?;
-    w.file("/init", 0o755, &read(init)?).map_err(io)?;
+    w.file("/init", 0o755, &read_file(init)?).map_err(io)?;
     w.file(PLAN_PATH, 0o644, plan.render()?.as_bytes()).map_err(io)?;
     for m in modules {
-        w.file(&format!("/kvmtest/modules/{}", file_name(m)), 0o644, &read(m)?).map_err(io)?;
+        w.file(&format!("/kvmtest/modules/{}", file_name(m)), 0o644, &read_file(m)?).map_err(io)?;
     }
-    for (name, exe) in tests {
-        w.file(&format!("/kvmtest/bin/{name}"), 0o755, &read(exe)?).map_err(io)?;
-    }
+    add(&mut w)?;
     w.finish().map_err(io)?;
     Ok(())
+}
+
+pub(super) fn read_file(p: &Path) -> Result<Vec<u8>> {
+    std::fs::read(p).map_err(|e| format!("reading {}: {e}", p.display()))
+}
+
+fn write_initramfs(path: &Path, init: &Path, plan: &Plan, modules: &[PathBuf], tests: &[(String, PathBuf)]) -> Result {
+    write_initramfs_with(path, init, plan, modules, |w| {
+        let io = |e: std::io::Error| format!("writing {}: {e}", path.display());
+        w.dir("/kvmtest/bin").map_err(io)?;
+        for (name, exe) in tests {
+            w.file(&format!("/kvmtest/bin/{name}"), 0o755, &read_file(exe)?).map_err(io)?;
+        }
+        Ok(())
+    })
 }
 
 /// Why a run cannot be trusted as a whole (timeout, panic, qemu error), if so.
