@@ -36,7 +36,7 @@ pub const PIO_PORT: u16 = 0x1000;
 const PTE_PRESENT_RW: u64 = 0x3;
 const PTE_HUGE: u64 = 0x80;
 const MIB2: u64 = 2 << 20;
-const KVM_RUN: libc::c_ulong = 0xae80;
+const KVM_RUN: libc::Ioctl = 0xae80;
 const PT_LOAD: u32 = 1;
 
 /// The exits a raw loop waits for.
