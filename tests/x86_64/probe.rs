@@ -5,6 +5,7 @@
 //! the kernel's documented rule.
 
 use std::fmt;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use kvmtest::kvm_ioctls::VcpuExit;
@@ -173,6 +174,11 @@ pub fn run_probe_with(
     probe: &Probe,
     on_exit: impl FnMut(&mut VcpuExit<'_>) -> ExitAction,
 ) -> Result<Outcome> {
+    if is_hypercall(probe) {
+        if let Some(seen) = PVM_HYPERCALL_HANG.get() {
+            return Err(Error::Skip(seen.clone()));
+        }
+    }
     set_probe(vm, probe)?;
     let u = vm.vcpu(0).run_with(on_exit).map_err(|e| pvm_hypercall_limit(probe, e))?;
     decode(vm.vcpu(0), probe, u)
@@ -183,15 +189,28 @@ pub fn run_probe_with(
 /// kernel runs in ring 3 and PVM has its own hypercall entry). That is the
 /// backend's limit, reported as a skip there and as the failure it is
 /// anywhere else.
+/// Once seen in this process, later hypercall probes on PVM skip with the
+/// same observation instead of each waiting out the watchdog again.
 pub fn pvm_hypercall_limit(probe: &Probe, e: Error) -> Error {
-    let hypercall = !matches!(probe, Probe::Msr { .. } | Probe::Cpuid { .. });
     match (&e, kvmtest::backend()) {
-        (Error::Watchdog { pc, .. }, Ok(b)) if hypercall && b.is_pvm() => Error::Skip(format!(
-            "on {b} the guest's hypercall instruction (VMCALL/VMMCALL) never completes: \
-             the vCPU stayed at pc {pc:#x} for {PROBE_TIMEOUT:?}"
-        )),
+        (Error::Watchdog { pc, .. }, Ok(b)) if is_hypercall(probe) && b.is_pvm() => {
+            let seen = PVM_HYPERCALL_HANG.get_or_init(|| {
+                format!(
+                    "on {b} the guest's hypercall instruction (VMCALL/VMMCALL) never completes: \
+                     the vCPU stayed at pc {pc:#x} for {PROBE_TIMEOUT:?} (observed once in this process)"
+                )
+            });
+            Error::Skip(seen.clone())
+        }
         _ => e,
     }
+}
+
+/// The first observation of PVM's hypercall hang in this process.
+static PVM_HYPERCALL_HANG: OnceLock<String> = OnceLock::new();
+
+fn is_hypercall(probe: &Probe) -> bool {
+    !matches!(probe, Probe::Msr { .. } | Probe::Cpuid { .. })
 }
 
 /// Runs `probe` on vCPU 0 where any exit but a ucall is a failure.
