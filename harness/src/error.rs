@@ -120,6 +120,11 @@ pub enum Error {
     #[error("malformed ucall from vCPU {vcpu} (message at guest address {addr:#x}): {why}")]
     BadUcall { vcpu: usize, addr: u64, why: String },
 
+    /// The guest rang the ucall doorbell the wrong way (e.g. a 2-byte OUT
+    /// to the ucall port): there is no message address to read.
+    #[error("malformed ucall doorbell from vCPU {vcpu} at guest pc {pc:#x}: {why}")]
+    BadDoorbell { vcpu: usize, pc: u64, why: String },
+
     /// The guest sent a valid ucall the test did not expect here.
     #[error("unexpected ucall from vCPU {vcpu}: {ucall}")]
     UnexpectedUcall { vcpu: usize, ucall: String },

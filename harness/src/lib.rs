@@ -7,6 +7,8 @@
 
 pub mod arch;
 pub mod error;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod kvm;
 pub mod layout;
 pub mod payload;
@@ -18,6 +20,8 @@ pub mod vm;
 mod watchdog;
 
 pub use arch::host_asm as asm;
+/// The guest/host contract (`kvmtest-abi`): message layout, commands, limits.
+pub use kvmtest_abi as abi;
 pub use error::{Error, ExceptionKind, GuestAssert, GuestException, Result};
 pub use kvm::{backend, check_cap, require_cap, require_cap_raw, Backend};
 pub use kvm_bindings;

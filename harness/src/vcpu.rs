@@ -116,7 +116,10 @@ impl Vcpu {
             let addr = match self.fd.run() {
                 Ok(mut exit) => match shared.transport.decode(&exit, self.msg_buf) {
                     Some(Ok(addr)) => addr,
-                    Some(Err(why)) => return Err(Error::BadUcall { vcpu: self.id, addr: 0, why }),
+                    Some(Err(why)) => {
+                        let pc = HostArch::pc(&self.fd).unwrap_or(u64::MAX);
+                        return Err(Error::BadDoorbell { vcpu: self.id, pc, why });
+                    }
                     None => match on_exit(&mut exit) {
                         ExitAction::Resume => continue,
                         ExitAction::Unhandled => {
@@ -180,21 +183,22 @@ impl Vcpu {
                 &internal.data[..n]
             );
         }
+        let pc = HostArch::pc(&self.fd).unwrap_or(u64::MAX);
         let backend = crate::kvm::backend().ok();
-        let hint = match (what.internal_error, backend) {
+        let mut hint = match (what.internal_error, backend) {
             (true, Some(b)) if b.is_pvm() => format!(
                 " [backend {b}: PVM's emulator ends the run on SSE or INT3 met after an exit; this is a backend limit]"
             ),
             (_, Some(b)) => format!(" [backend {b}]"),
             _ => String::new(),
         };
-        Error::UnexpectedExit {
-            vcpu: self.id,
-            exit,
-            pc: HostArch::pc(&self.fd).unwrap_or(u64::MAX),
-            hint,
-            regs: Box::new(HostArch::dump_regs(&self.fd)),
+        if self.shared.firmware.contains(&pc) {
+            hint.insert_str(
+                0,
+                " (in the harness's exception handler, which faulted: the guest broke the GS base, IDT, stack or page tables it relies on)",
+            );
         }
+        Error::UnexpectedExit { vcpu: self.id, exit, pc, hint, regs: Box::new(HostArch::dump_regs(&self.fd)) }
     }
 }
 

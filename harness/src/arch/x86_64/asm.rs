@@ -4,10 +4,11 @@
 //! Rust guest runtime does.
 
 use dynasmrt::{dynasm, x64::X64Relocation, DynasmApi, DynasmLabelApi, VecAssembler};
-use kvmtest_abi::{boot_offsets as boot, ucall_offsets as uc, UcallCmd, UCALL_MAGIC, UCALL_MAX_ARGS, UCALL_TEXT_MAX};
+use kvmtest_abi::{boot_offsets as boot, ucall_offsets as uc, UcallCmd, UCALL_MAX_ARGS, UCALL_TEXT_MAX};
 
 use super::layout::PAYLOAD_BASE;
 use crate::payload::Payload;
+use crate::ucall::{MessageAt, RawUcall};
 use crate::{Error, Result};
 
 /// The dynasm assembler of this arch, positioned at the payload base.
@@ -49,22 +50,52 @@ impl AsmGuest {
             )));
             return self;
         }
+        let text: Vec<u8> = file.bytes().chain(msg.bytes()).collect();
+        let mut raw = RawUcall {
+            line,
+            nargs: args.len() as u32,
+            file_len: file.len() as u32,
+            msg_len: msg.len() as u32,
+            text: &text,
+            ..RawUcall::new(cmd)
+        };
+        raw.args[..args.len()].copy_from_slice(args);
+        self.write_message(MessageAt::Buffer, &raw).ring_doorbell(MessageAt::Buffer)
+    }
+
+    /// Puts the address of `at` in RDI, the doorbell's argument register.
+    fn message_address(&mut self, at: MessageAt) {
+        match at {
+            MessageAt::Buffer => dynasm!(self.ops ; .arch x64 ; gs mov rdi, QWORD [boot::UCALL_BUF as i32]),
+            MessageAt::Addr(addr) => dynasm!(self.ops ; .arch x64 ; mov rdi, QWORD addr as i64),
+        }
+    }
+
+    /// Writes `msg` at `at` exactly as given, valid or not, without ringing
+    /// the doorbell: the header, `args[..nargs]` (at most all six) and `text`.
+    pub fn write_message(&mut self, at: MessageAt, msg: &RawUcall<'_>) -> &mut Self {
+        if msg.text.len() > UCALL_TEXT_MAX {
+            self.error.get_or_insert(Error::Config(format!(
+                "a message with {} text bytes would overrun its {UCALL_TEXT_MAX}-byte text field",
+                msg.text.len()
+            )));
+            return self;
+        }
+        self.message_address(at);
         let ops = &mut self.ops;
         dynasm!(ops
             ; .arch x64
-            ; gs mov rdi, QWORD [boot::UCALL_BUF as i32]
-            ; mov DWORD [rdi + uc::MAGIC as i32], UCALL_MAGIC as i32
-            ; mov DWORD [rdi + uc::CMD as i32], cmd as i32
-            ; mov DWORD [rdi + uc::LINE as i32], line as i32
-            ; mov DWORD [rdi + uc::NARGS as i32], args.len() as i32
-            ; mov DWORD [rdi + uc::FILE_LEN as i32], file.len() as i32
-            ; mov DWORD [rdi + uc::MSG_LEN as i32], msg.len() as i32
+            ; mov DWORD [rdi + uc::MAGIC as i32], msg.magic as i32
+            ; mov DWORD [rdi + uc::CMD as i32], msg.cmd as i32
+            ; mov DWORD [rdi + uc::LINE as i32], msg.line as i32
+            ; mov DWORD [rdi + uc::NARGS as i32], msg.nargs as i32
+            ; mov DWORD [rdi + uc::FILE_LEN as i32], msg.file_len as i32
+            ; mov DWORD [rdi + uc::MSG_LEN as i32], msg.msg_len as i32
         );
-        for (i, a) in args.iter().enumerate() {
+        for (i, a) in msg.args.iter().enumerate().take(msg.nargs as usize) {
             dynasm!(ops ; .arch x64 ; mov rax, QWORD *a as i64 ; mov [rdi + (uc::ARGS + 8 * i) as i32], rax);
         }
-        let text: Vec<u8> = file.bytes().chain(msg.bytes()).collect();
-        for (i, chunk) in text.chunks(8).enumerate() {
+        for (i, chunk) in msg.text.chunks(8).enumerate() {
             let mut word = [0u8; 8];
             word[..chunk.len()].copy_from_slice(chunk);
             dynasm!(ops
@@ -73,7 +104,14 @@ impl AsmGuest {
                 ; mov [rdi + (uc::TEXT + 8 * i) as i32], rax
             );
         }
-        dynasm!(ops ; .arch x64 ; gs call QWORD [boot::UCALL_FN as i32]);
+        self
+    }
+
+    /// Calls the doorbell routine with the message address `at`, as a ucall
+    /// does once its message is written; writes nothing itself.
+    pub fn ring_doorbell(&mut self, at: MessageAt) -> &mut Self {
+        self.message_address(at);
+        dynasm!(self.ops ; .arch x64 ; gs call QWORD [boot::UCALL_FN as i32]);
         self
     }
 
@@ -123,6 +161,56 @@ impl AsmGuest {
         let top = self.ops.new_dynamic_label();
         dynasm!(self.ops ; .arch x64 ; =>top ; jmp =>top);
         at
+    }
+
+    /// A 64-bit store of `value` to guest address `addr`; returns the store's address.
+    pub fn store_u64(&mut self, addr: u64, value: u64) -> u64 {
+        dynasm!(self.ops ; .arch x64 ; mov rax, QWORD addr as i64 ; mov rcx, QWORD value as i64);
+        let at = self.here();
+        dynasm!(self.ops ; .arch x64 ; mov [rax], rcx);
+        at
+    }
+
+    /// A 32-bit store of `value` to guest address `addr`; returns the store's address.
+    pub fn store_u32(&mut self, addr: u64, value: u32) -> u64 {
+        dynasm!(self.ops ; .arch x64 ; mov rax, QWORD addr as i64 ; mov ecx, value as i32);
+        let at = self.here();
+        dynasm!(self.ops ; .arch x64 ; mov [rax], ecx);
+        at
+    }
+
+    /// Masks interrupts and waits for one forever (CLI; HLT): with an
+    /// in-kernel irqchip the vCPU sleeps in the kernel, and only the
+    /// watchdog's signal gets it out. Returns the halt's address.
+    pub fn halt_forever(&mut self) -> u64 {
+        let top = self.ops.new_dynamic_label();
+        dynasm!(self.ops ; .arch x64 ; cli ; =>top);
+        let at = self.here();
+        dynasm!(self.ops ; .arch x64 ; hlt ; jmp =>top);
+        at
+    }
+
+    /// Emits `body` for vCPU `id` only; the other vCPUs jump over it.
+    pub fn on_vcpu(&mut self, id: u32, body: impl FnOnce(&mut Self)) -> &mut Self {
+        let skip = self.ops.new_dynamic_label();
+        dynasm!(self.ops
+            ; .arch x64
+            ; gs mov rax, QWORD [boot::VCPU_ID as i32]
+            ; cmp rax, id as i32
+            ; jne =>skip
+        );
+        body(self);
+        dynasm!(self.ops ; .arch x64 ; =>skip);
+        self
+    }
+
+    /// Emits `body` in an endless loop.
+    pub fn forever(&mut self, body: impl FnOnce(&mut Self)) -> &mut Self {
+        let top = self.ops.new_dynamic_label();
+        dynasm!(self.ops ; .arch x64 ; =>top);
+        body(self);
+        dynasm!(self.ops ; .arch x64 ; jmp =>top);
+        self
     }
 
     /// The assembled payload, entered at its first instruction.
