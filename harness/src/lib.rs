@@ -20,13 +20,13 @@ pub mod vm;
 mod watchdog;
 
 pub use arch::host_asm as asm;
-/// The guest/host contract (`kvmtest-abi`): message layout, commands, limits.
-pub use kvmtest_abi as abi;
 pub use error::{Error, ExceptionKind, GuestAssert, GuestException, Result};
 pub use kvm::{backend, check_cap, require_cap, require_cap_raw, Backend};
 pub use kvm_bindings;
 pub use kvm_ioctls;
 pub use kvm_ioctls::Cap;
+/// The guest/host contract (`kvmtest-abi`): message layout, commands, limits.
+pub use kvmtest_abi as abi;
 pub use payload::{Payload, PayloadError};
 pub use regs::RegisterDump;
 pub use ucall::{TransportKind, Ucall, UcallArgs};

@@ -1,7 +1,9 @@
 //! `cargo xtask <verb>`: every kvmtest workflow as plain Rust.
 //!
-//! Verbs: setup, build-payloads, test, vm-test. Run `cargo xtask help`.
+//! Verbs: setup, build-payloads, test, vm-test, fuzz, soak. Run `cargo xtask help`.
 
+mod fuzz;
+mod soak;
 mod util;
 
 use std::process::ExitCode;
@@ -17,6 +19,10 @@ cargo xtask <verb> [options]
   test [-- ARGS]        run the whole suite on this host's /dev/kvm
   vm-test --arch x86_64|aarch64 [--kernel PATH]
                         run the suite on real KVM inside an emulated machine
+  fuzz [--smoke] [--seconds N] [TARGET...]
+                        run the cargo-fuzz targets in fuzz/ (smoke: 30 s each,
+                        else 300 s); fails on a finding
+  soak [-- ARGS]        the ignored soak trials: 10,000 VMs must leak nothing
 ";
 
 fn main() -> ExitCode {
@@ -29,6 +35,8 @@ fn main() -> ExitCode {
         "setup" => util::setup(),
         "build-payloads" => util::build_payloads(rest),
         "test" => util::test(rest),
+        "fuzz" => fuzz::fuzz(rest),
+        "soak" => soak::soak(rest),
         "help" | "--help" | "-h" => {
             print!("{HELP}");
             Ok(())

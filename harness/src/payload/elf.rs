@@ -118,6 +118,8 @@ pub fn parse(bytes: &[u8], region: &Range<u64>, machine: u16) -> Result<(Vec<Seg
         return Err(PayloadError::NotExecutable(header.e_type));
     }
     let mut segments: Vec<Segment> = Vec::new();
+    // Program header index of each segment, for error messages.
+    let mut indexes: Vec<usize> = Vec::new();
     for (index, ph) in program_headers.iter().enumerate().filter(|(_, p)| p.p_type == PT_LOAD) {
         if ph.p_memsz == 0 {
             continue;
@@ -148,11 +150,11 @@ pub fn parse(bytes: &[u8], region: &Range<u64>, machine: u16) -> Result<(Vec<Seg
             memsz: ph.p_memsz,
             file: ph.p_offset as usize..(ph.p_offset + ph.p_filesz) as usize,
         };
-        if let Some(first) = segments.iter().position(|s| s.addr < seg.addr + seg.memsz && seg.addr < s.addr + s.memsz)
-        {
-            return Err(PayloadError::SegmentsOverlap { first, second: index });
+        if let Some(i) = segments.iter().position(|s| s.addr < seg.addr + seg.memsz && seg.addr < s.addr + s.memsz) {
+            return Err(PayloadError::SegmentsOverlap { first: indexes[i], second: index });
         }
         segments.push(seg);
+        indexes.push(index);
     }
     if segments.is_empty() {
         return Err(PayloadError::NoLoadableSegments);
@@ -261,6 +263,17 @@ pub(crate) mod tests {
             &[(0x20_0000, 0x100, 0x10, 0x2000), (0x20_1000, 0x100, 0x10, 0x10)],
         );
         assert_eq!(parse_x86(&overlap), Err(PayloadError::SegmentsOverlap { first: 0, second: 1 }));
+        let after_empty = tiny_elf(
+            header::EM_X86_64,
+            header::ET_EXEC,
+            0x20_0000,
+            &[(0x20_0000, 0, 0, 0), (0x20_0000, 0x100, 0x10, 0x2000), (0x20_1000, 0x100, 0x10, 0x10)],
+        );
+        assert_eq!(
+            parse_x86(&after_empty),
+            Err(PayloadError::SegmentsOverlap { first: 1, second: 2 }),
+            "program header indexes, not positions among the loaded segments"
+        );
         let entry = tiny_elf(header::EM_X86_64, header::ET_EXEC, 0x30_0000, &ok_seg);
         assert_eq!(parse_x86(&entry), Err(PayloadError::EntryOutsideSegments { entry: 0x30_0000 }));
     }
