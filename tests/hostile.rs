@@ -304,6 +304,41 @@ fn halt_forever(transport: TransportKind, irqchip: bool) -> kvmtest::Result<()> 
     Ok(())
 }
 
+/// A guest that prints forever never reaches a SYNC: `next_event` must give
+/// up after the watchdog timeout, though every PRINTF is a ucall. The flood
+/// runs in a child process (this binary, `FLOOD_CHILD`) so its hundreds of
+/// lines stay out of the test output; the child must fail with the count
+/// of lines it printed.
+fn printf_flood() -> kvmtest::Result<()> {
+    let exe = std::env::current_exe().map_err(|e| Error::Check(format!("current_exe: {e}")))?;
+    let out = std::process::Command::new(exe)
+        .args(["--exact", FLOOD_CHILD, "--test-threads=1"])
+        .env(FLOOD_CHILD_ENV, "1")
+        .output()
+        .map_err(|e| Error::Check(format!("running the child test: {e}")))?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let lines = text.matches("[guest vCPU 0] flood").count();
+    let expected =
+        format!("vCPU 0 sent {lines} PRINTF lines in {} ms without a SYNC or DONE", FLOOD_TIMEOUT.as_millis());
+    ensure!(!out.status.success() && text.contains("1 failed"), "the flooding guest did not fail:\n{text}");
+    ensure!(lines > 1 && text.contains(&expected), "expected {expected:?} in the child's output:\n{text}");
+    Ok(())
+}
+
+const FLOOD_CHILD: &str = "hostile::printf_flood::child";
+const FLOOD_CHILD_ENV: &str = "KVMTEST_PRINTF_FLOOD_CHILD";
+const FLOOD_TIMEOUT: Duration = Duration::from_millis(20);
+
+fn printf_flood_child() -> kvmtest::Result<()> {
+    let mut g = AsmGuest::new();
+    g.forever(|g| {
+        g.printf("flood");
+    });
+    let mut vm = Vm::builder().timeout(FLOOD_TIMEOUT).payload(g.finish()?).build()?;
+    let event = vm.vcpu(0).next_event()?;
+    bail!("next_event returned {event:?} from a guest that only prints")
+}
+
 /// vCPU 1 keeps writing a bad message into vCPU 0's buffer while vCPU 0
 /// rings its doorbell without writing one: every exit of vCPU 0 must be
 /// reported as one of the two bad messages it can see, whatever the timing.
@@ -357,6 +392,10 @@ fn main() -> std::process::ExitCode {
     trials.push(runner::test("hostile::halt_forever_with_irqchip::watchdog", || {
         halt_forever(TransportKind::all()[0], true)
     }));
+    trials.push(runner::test("hostile::printf_flood", printf_flood));
+    if std::env::var_os(FLOOD_CHILD_ENV).is_some() {
+        trials.push(runner::test(FLOOD_CHILD, printf_flood_child));
+    }
     for &transport in TransportKind::all().iter().filter(|&&t| t != TransportKind::Shared) {
         trials.push(runner::test(format!("hostile::buffer_scribbled_by_other_vcpu::{transport}"), move || {
             scribbled_buffer(transport)

@@ -139,6 +139,13 @@ pub enum Error {
     )]
     Watchdog { vcpu: usize, timeout_ms: u64, pc: u64, regs: Box<RegisterDump> },
 
+    /// The guest kept printing for longer than the watchdog allows without
+    /// a SYNC or DONE (`Vcpu::next_event`).
+    #[error(
+        "vCPU {vcpu} sent {lines} PRINTF lines in {timeout_ms} ms without a SYNC or DONE (last: {last:?}); raise the limit with Vm::builder().timeout(..) or KVMTEST_TIMEOUT_MS"
+    )]
+    PrintfFlood { vcpu: usize, lines: u64, timeout_ms: u64, last: String },
+
     /// The arm64 or x86 code of the harness has no such feature.
     #[error("unsupported: {0}")]
     Unsupported(String),

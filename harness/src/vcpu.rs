@@ -3,7 +3,7 @@
 //! guest's registers. The loop makes no syscall besides KVM_RUN.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use kvm_ioctls::{VcpuExit, VcpuFd};
 use kvmtest_abi::ExceptionArgs;
@@ -69,10 +69,21 @@ impl Vcpu {
 
     /// Runs until the next ucall, printing PRINTF lines on the way; fails on
     /// ABORT or any ucall other than SYNC and DONE.
+    /// PRINTF is not progress: a guest that prints for longer than the
+    /// watchdog timeout without a SYNC or DONE fails with `PrintfFlood`.
     pub fn next_event(&mut self) -> Result<Ucall> {
+        let start = Instant::now();
+        let mut lines = 0u64;
         loop {
             match self.run_until_ucall()? {
-                Ucall::Printf(line) => println!("[guest vCPU {}] {line}", self.id),
+                Ucall::Printf(line) => {
+                    println!("[guest vCPU {}] {line}", self.id);
+                    lines += 1;
+                    if start.elapsed() > self.timeout {
+                        let timeout_ms = self.timeout.as_millis() as u64;
+                        return Err(Error::PrintfFlood { vcpu: self.id, lines, timeout_ms, last: line });
+                    }
+                }
                 u @ (Ucall::Sync { .. } | Ucall::Done) => return Ok(u),
                 other => return Err(other.into_failure(self.id)),
             }
