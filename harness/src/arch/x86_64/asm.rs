@@ -1,7 +1,10 @@
 //! Run-time assembled x86_64 guests (dynasm): write instructions with
 //! `dynasm!(guest.ops() ; .arch x64 ; ...)` and emit ucalls with the helpers,
 //! which fill the vCPU's message buffer and call the doorbell exactly as the
-//! Rust guest runtime does.
+//! Rust guest runtime does. Hostile guests (tests/hostile.rs) build any
+//! message, valid or not, with `write_message` and `ring_doorbell`. Every
+//! public method here is arch-neutral in meaning: the aarch64 `AsmGuest`
+//! provides the same ones.
 
 use dynasmrt::{dynasm, x64::X64Relocation, DynasmApi, DynasmLabelApi, VecAssembler};
 use kvmtest_abi::{boot_offsets as boot, ucall_offsets as uc, UcallCmd, UCALL_MAX_ARGS, UCALL_TEXT_MAX};
