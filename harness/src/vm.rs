@@ -131,7 +131,7 @@ impl VmBuilder {
         let fd = kvm.create_vm().map_err(Error::kvm("KVM_CREATE_VM"))?;
         let mem = create_memory(self.mem_size)?;
         register_memory(&fd, &mem)?;
-        let arch = HostArch::init_vm(&kvm, &fd, self.irqchip)?;
+        let arch = HostArch::init_vm(&kvm, &fd, &layout, self.irqchip, transport.doorbell())?;
         let doorbell = HostArch::setup_memory(&mem, &layout, transport.doorbell())?;
         let entry = payload.load(&mem, layout.payload.clone(), HostArch::ELF_MACHINE)?;
 

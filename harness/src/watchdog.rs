@@ -123,8 +123,13 @@ fn install_kick_handler() {
 
 /// Registers a vCPU whose kvm_run.immediate_exit byte is at `immediate_exit`.
 pub(crate) fn register(immediate_exit: *mut u8) -> Arc<WatchEntry> {
-    let entry =
-        Arc::new(WatchEntry { state: Mutex::new(State { deadline: None, thread: 0, fired: false }), immediate_exit });
+    // SAFETY: pthread_t is an integer (glibc) or a pointer (musl); all-zero is
+    // a valid value of either, and arm() stores the real thread before any use.
+    let no_thread: libc::pthread_t = unsafe { std::mem::zeroed() };
+    let entry = Arc::new(WatchEntry {
+        state: Mutex::new(State { deadline: None, thread: no_thread, fired: false }),
+        immediate_exit,
+    });
     watchdog().entries.lock().unwrap_or_else(|e| e.into_inner()).push(Arc::downgrade(&entry));
     entry
 }

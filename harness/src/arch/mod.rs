@@ -28,17 +28,28 @@ pub trait Arch {
     const ELF_MACHINE: u16;
     /// The transports this arch implements, in order of preference.
     const TRANSPORTS: &'static [TransportKind];
+    /// What the `halt` transport's doorbell is here: HLT on x86_64, PSCI
+    /// SYSTEM_SUSPEND on arm64 (where WFI never leaves the kernel).
+    const HALT_DOORBELL: Doorbell;
     /// Per-VM state kept between VM and vCPU set-up (e.g. supported CPUID).
     type VmState: Send + Sync;
 
     /// The guest memory map for `mem_size` bytes of RAM.
     fn layout(mem_size: u64) -> Result<Layout>;
-    /// Arch set-up of a fresh VM (before any vCPU exists).
-    fn init_vm(kvm: &Kvm, vm: &VmFd, irqchip: bool) -> Result<Self::VmState>;
+    /// Arch set-up of a fresh VM (before any vCPU exists), including whatever
+    /// makes `doorbell` exit to userspace (arm64: SMCCC filter, SYSTEM_SUSPEND).
+    fn init_vm(kvm: &Kvm, vm: &VmFd, layout: &Layout, irqchip: bool, doorbell: Doorbell) -> Result<Self::VmState>;
     /// Writes descriptor/page tables and the firmware; returns the doorbell routine's address.
     fn setup_memory(mem: &GuestMemoryMmap, layout: &Layout, doorbell: Doorbell) -> Result<u64>;
     /// Puts a new vCPU at `entry` with its stack and boot info (first argument register).
-    fn setup_vcpu(state: &Self::VmState, vm: &VmFd, vcpu: &VcpuFd, layout: &Layout, id: usize, entry: u64) -> Result<()>;
+    fn setup_vcpu(
+        state: &Self::VmState,
+        vm: &VmFd,
+        vcpu: &VcpuFd,
+        layout: &Layout,
+        id: usize,
+        entry: u64,
+    ) -> Result<()>;
     /// Arch work after all vCPUs exist (e.g. arm64 irqchip finalisation).
     fn finish_vm(state: &Self::VmState, vm: &VmFd) -> Result<()>;
     /// Guest program counter.
@@ -52,7 +63,8 @@ pub trait Arch {
 }
 
 /// Run-time assembled guests for the host's arch (`kvmtest::asm`).
-#[cfg(target_arch = "x86_64")]
-pub use self::x86_64::asm as host_asm;
 #[cfg(target_arch = "aarch64")]
 pub use self::aarch64::asm as host_asm;
+/// Run-time assembled guests for the host's arch (`kvmtest::asm`).
+#[cfg(target_arch = "x86_64")]
+pub use self::x86_64::asm as host_asm;

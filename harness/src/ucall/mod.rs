@@ -1,12 +1,13 @@
 //! The ucall layer: how a guest's SYNC / DONE / ABORT / PRINTF reaches the host.
 //!
-//! A transport (one file each: `pio.rs`, `mmio.rs`, `halt.rs`, `shared.rs`)
+//! A transport (one file each: `pio.rs`, `mmio.rs`, `halt.rs`, `shared.rs`, `hvc.rs`)
 //! says three things: what the guest's doorbell does, where each vCPU builds
 //! its message, and which exit is its doorbell. The message format is the one
 //! in `kvmtest_abi`, read here with bounds checks; nothing the guest wrote is
 //! trusted. Decoding a SYNC copies 72 bytes and allocates nothing.
 
 mod halt;
+mod hvc;
 mod mmio;
 mod pio;
 mod shared;
@@ -30,9 +31,11 @@ pub enum Doorbell {
     MmioWrite { addr: u64 },
     /// HLT (x86, no in-kernel LAPIC): the message is in the vCPU's slot.
     Halt,
-    /// An HVC forwarded to userspace by the SMCCC filter (arm64).
+    /// An HVC with SMCCC function `func_id`, forwarded to userspace by the
+    /// SMCCC filter as KVM_EXIT_HYPERCALL (arm64); the message is in the vCPU's slot.
     Hypercall { func_id: u32 },
-    /// PSCI SYSTEM_SUSPEND, giving KVM_EXIT_SYSTEM_EVENT (arm64).
+    /// PSCI SYSTEM_SUSPEND, giving KVM_EXIT_SYSTEM_EVENT (arm64); the message
+    /// is in the vCPU's slot.
     SystemSuspend,
 }
 
@@ -43,7 +46,8 @@ pub enum TransportKind {
     Pio,
     /// The guest writes its message's address to an unmapped address.
     Mmio,
-    /// The message sits in the vCPU's pre-arranged slot; the guest halts.
+    /// The message sits in the vCPU's pre-arranged slot; the guest halts
+    /// (x86: HLT; arm64: PSCI SYSTEM_SUSPEND, see `ucall/halt.rs`).
     Halt,
     /// The host allocates the message buffer up front and hands it to the
     /// guest; the guest fills it and rings a doorbell. No guest pointer is
@@ -83,7 +87,7 @@ impl TransportKind {
             TransportKind::Mmio => Box::new(mmio::Mmio::new(layout)),
             TransportKind::Halt => Box::new(halt::Halt::new()),
             TransportKind::Shared => Box::new(shared::Shared::new(layout)),
-            TransportKind::Hvc => return Err(Error::Unsupported("the hvc transport is not built yet".into())),
+            TransportKind::Hvc => Box::new(hvc::Hvc::new()),
         })
     }
 }

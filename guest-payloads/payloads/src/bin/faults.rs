@@ -4,9 +4,7 @@
 #![no_std]
 #![no_main]
 
-use core::arch::asm;
-
-use kvmtest_guest::{boot_arg, guest_assert_eq, guest_sync};
+use kvmtest_guest::{arch, boot_arg, guest_assert_eq, guest_sync};
 
 const UD: u64 = 0;
 const PAGE_FAULT: u64 = 1;
@@ -30,13 +28,9 @@ fn recurse(depth: u64) -> u64 {
 fn main() {
     match boot_arg(0) {
         UD => {
-            let at: u64;
-            // SAFETY: computes the address of the ud2 below, then executes it;
-            // the harness reports the #UD.
-            unsafe { asm!("lea {at}, [rip + 2f]", at = out(reg) at, options(nostack)) };
-            guest_sync!(1, at);
-            // SAFETY: deliberately raises #UD at label 2.
-            unsafe { asm!("2:", "ud2", options(nostack, noreturn)) };
+            // #UD on x86_64, an UNDEF (EC 0) on arm64, at the announced address.
+            guest_sync!(1, arch::undefined_instruction_addr());
+            arch::undefined_instruction();
         }
         PAGE_FAULT => {
             guest_sync!(1, UNMAPPED);
@@ -56,13 +50,14 @@ fn main() {
             guest_sync!(2, v);
         }
         PROBE_FAULT => {
-            // An MSR no CPU has: RDMSR faults with #GP, and rdmsr_safe turns
-            // it into a value instead of an exception report.
-            let vector = match kvmtest_guest::arch::rdmsr_safe(0xdead_beef) {
-                Ok(_) => 0,
+            // A register the guest may not read (a bogus MSR: #GP; SP_EL1 at
+            // EL1: UNDEF): the fixup turns the fault into a value instead of
+            // an exception report.
+            let vector = match arch::probe_undefined_register() {
+                Ok(_) => 0xff,
                 Err(v) => v,
             };
-            guest_assert_eq!(vector, 13u8, "RDMSR of a bogus MSR should #GP");
+            guest_assert_eq!(vector, arch::PROBE_FAULT_VECTOR, "reading an undefined register should fault");
             guest_sync!(1, vector);
         }
         PANIC => {

@@ -128,3 +128,34 @@ pub fn read_cr2() -> u64 {
     unsafe { asm!("mov {}, cr2", out(reg) v, options(nostack, nomem, preserves_flags)) };
     v
 }
+
+/// The vector [`probe_undefined_register`] should fail with: #GP.
+pub const PROBE_FAULT_VECTOR: u8 = 13;
+
+/// Reads an MSR no CPU has, through the fixup: the framework's probe test.
+pub fn probe_undefined_register() -> Result<u64, u8> {
+    rdmsr_safe(0xdead_beef)
+}
+
+core::arch::global_asm!(
+    ".pushsection .text.kvmtest_undefined, \"ax\"",
+    ".global kvmtest_undefined_instruction",
+    "kvmtest_undefined_instruction:",
+    "ud2",
+    ".popsection",
+);
+
+extern "C" {
+    fn kvmtest_undefined_instruction() -> !;
+}
+
+/// Address of the undefined instruction [`undefined_instruction`] executes.
+pub fn undefined_instruction_addr() -> u64 {
+    kvmtest_undefined_instruction as *const () as usize as u64
+}
+
+/// Executes an undefined instruction (`ud2`, #UD) at [`undefined_instruction_addr`].
+pub fn undefined_instruction() -> ! {
+    // SAFETY: deliberately executes UD2; the harness reports the #UD.
+    unsafe { kvmtest_undefined_instruction() }
+}

@@ -88,13 +88,14 @@ impl Arch for X86_64 {
     const ELF_MACHINE: u16 = goblin::elf::header::EM_X86_64;
     const TRANSPORTS: &'static [TransportKind] =
         &[TransportKind::Pio, TransportKind::Mmio, TransportKind::Halt, TransportKind::Shared];
+    const HALT_DOORBELL: Doorbell = Doorbell::Halt;
     type VmState = X86VmState;
 
     fn layout(mem_size: u64) -> Result<Layout> {
         layout::layout(mem_size)
     }
 
-    fn init_vm(kvm: &Kvm, vm: &VmFd, irqchip: bool) -> Result<X86VmState> {
+    fn init_vm(kvm: &Kvm, vm: &VmFd, _layout: &Layout, irqchip: bool, _doorbell: Doorbell) -> Result<X86VmState> {
         if irqchip {
             vm.create_irq_chip().map_err(Error::kvm("KVM_CREATE_IRQCHIP"))?;
         }

@@ -1,0 +1,192 @@
+//! aarch64: the boot info is at TPIDR_EL1; the doorbell is `blr` to its
+//! first field. SMCCC calls over HVC/SMC, and system register probes that
+//! return the exception class instead of dying.
+
+use core::arch::{asm, global_asm};
+
+use kvmtest_abi::{boot_offsets, UcallMsg};
+
+/// Reads a field of this vCPU's boot info.
+#[inline(always)]
+pub fn boot_field(offset: usize) -> u64 {
+    let v: u64;
+    // SAFETY: TPIDR_EL1 is this vCPU's boot info, set up by the harness; the
+    // offset is one of `boot_offsets` inside the 128-byte record.
+    unsafe {
+        asm!("mrs {b}, tpidr_el1", "ldr {v}, [{b}, {off}]",
+             b = out(reg) _, v = out(reg) v, off = in(reg) offset, options(nostack, readonly, preserves_flags))
+    };
+    v
+}
+
+/// Writes a field of this vCPU's boot info.
+#[inline(always)]
+pub fn set_boot_field(offset: usize, value: u64) {
+    // SAFETY: as in `boot_field`; the record is this vCPU's own.
+    unsafe {
+        asm!("mrs {b}, tpidr_el1", "str {v}, [{b}, {off}]",
+             b = out(reg) _, v = in(reg) value, off = in(reg) offset, options(nostack, preserves_flags))
+    };
+}
+
+/// Rings the VM's ucall doorbell for the message at `msg`.
+#[inline(always)]
+pub fn doorbell(msg: *mut UcallMsg) {
+    // SAFETY: the harness put a routine at [TPIDR_EL1 + UCALL_FN] that takes
+    // the message address in x0 and follows the C ABI (an SMCCC call inside
+    // it clobbers no more than x0-x17).
+    unsafe {
+        asm!("mrs x9, tpidr_el1", "ldr x9, [x9, {off}]", "blr x9",
+             off = const boot_offsets::UCALL_FN, in("x0") msg, out("x9") _, clobber_abi("C"))
+    };
+}
+
+/// Stops the CPU in a loop the host can only end (used after a final ucall).
+pub fn halt_forever() -> ! {
+    loop {
+        // SAFETY: WFI only waits; with every interrupt masked it waits until
+        // the host kicks the vCPU out of KVM_RUN.
+        unsafe { asm!("wfi", options(nomem, nostack, preserves_flags)) };
+    }
+}
+
+/// The values an SMCCC call returns in x0-x3.
+pub type SmcccRet = [u64; 4];
+
+/// An SMCCC 1.1 call with HVC: function ID in w0, arguments in x1-x7,
+/// results in x0-x3 (x4-x17 may be clobbered).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub fn smccc_hvc(func: u32, a1: u64, a2: u64, a3: u64, a4: u64, a5: u64, a6: u64, a7: u64) -> SmcccRet {
+    let r: SmcccRet;
+    // SAFETY: an HVC traps to KVM, which handles or forwards the call and
+    // returns here; SMCCC 1.1 preserves x18 and above.
+    unsafe {
+        let (r0, r1, r2, r3);
+        asm!("hvc #0",
+             inlateout("x0") func as u64 => r0, inlateout("x1") a1 => r1, inlateout("x2") a2 => r2,
+             inlateout("x3") a3 => r3, inlateout("x4") a4 => _, inlateout("x5") a5 => _,
+             inlateout("x6") a6 => _, inlateout("x7") a7 => _,
+             out("x8") _, out("x9") _, out("x10") _, out("x11") _, out("x12") _, out("x13") _,
+             out("x14") _, out("x15") _, out("x16") _, out("x17") _, options(nostack));
+        r = [r0, r1, r2, r3];
+    }
+    r
+}
+
+/// As [`smccc_hvc`] with the SMC conduit.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub fn smccc_smc(func: u32, a1: u64, a2: u64, a3: u64, a4: u64, a5: u64, a6: u64, a7: u64) -> SmcccRet {
+    let r: SmcccRet;
+    // SAFETY: as in `smccc_hvc`; under KVM an SMC traps to the hypervisor too.
+    unsafe {
+        let (r0, r1, r2, r3);
+        asm!("smc #0",
+             inlateout("x0") func as u64 => r0, inlateout("x1") a1 => r1, inlateout("x2") a2 => r2,
+             inlateout("x3") a3 => r3, inlateout("x4") a4 => _, inlateout("x5") a5 => _,
+             inlateout("x6") a6 => _, inlateout("x7") a7 => _,
+             out("x8") _, out("x9") _, out("x10") _, out("x11") _, out("x12") _, out("x13") _,
+             out("x14") _, out("x15") _, out("x16") _, out("x17") _, options(nostack));
+        r = [r0, r1, r2, r3];
+    }
+    r
+}
+
+/// `MRS` of a system register that returns the exception class (ESR_EL1.EC)
+/// instead of dying: `read_sysreg_safe!(id_aa64pfr0_el1)` or with a generic
+/// encoding, `read_sysreg_safe!(s3_0_c0_c4_0)`.
+#[macro_export]
+macro_rules! read_sysreg_safe {
+    ($reg:ident) => {{
+        let v: u64;
+        // SAFETY: the fixup makes the harness's exception handler resume at
+        // `2:` if the MRS faults; the handler clears the fixup when it uses it.
+        unsafe {
+            core::arch::asm!(
+                "adr {t}, 2f", "mrs {b}, tpidr_el1", "str {t}, [{b}, {fix}]",
+                "mov {v}, xzr",
+                concat!("mrs {v}, ", stringify!($reg)),
+                "2:",
+                t = out(reg) _, b = out(reg) _, v = out(reg) v,
+                fix = const $crate::abi::boot_offsets::EXC_FIXUP, options(nostack))
+        };
+        $crate::arch::fault_or(v)
+    }};
+}
+
+/// `MSR` of a system register that returns the exception class instead of dying.
+#[macro_export]
+macro_rules! write_sysreg_safe {
+    ($reg:ident, $value:expr) => {{
+        let value: u64 = $value;
+        // SAFETY: as in `read_sysreg_safe!`.
+        unsafe {
+            core::arch::asm!(
+                "adr {t}, 2f", "mrs {b}, tpidr_el1", "str {t}, [{b}, {fix}]",
+                concat!("msr ", stringify!($reg), ", {v}"),
+                "2:",
+                t = out(reg) _, b = out(reg) _, v = in(reg) value,
+                fix = const $crate::abi::boot_offsets::EXC_FIXUP, options(nostack))
+        };
+        $crate::arch::fault_or(())
+    }};
+}
+
+/// After a guarded instruction: a fixup still set means no exception came;
+/// otherwise the exception class the handler recorded.
+#[doc(hidden)]
+pub fn fault_or<T>(ok: T) -> Result<T, u8> {
+    if boot_field(boot_offsets::EXC_FIXUP) != 0 {
+        set_boot_field(boot_offsets::EXC_FIXUP, 0);
+        Ok(ok)
+    } else {
+        Err(boot_field(boot_offsets::EXC_VECTOR) as u8)
+    }
+}
+
+/// ESR_EL1.EC of an instruction that is UNDEFINED ("Unknown reason").
+pub const EC_UNKNOWN: u8 = 0x00;
+/// ESR_EL1.EC of a Data Abort taken without a change in EL.
+pub const EC_DATA_ABORT_CUR: u8 = 0x25;
+
+/// The exception class [`probe_undefined_register`] should fail with.
+pub const PROBE_FAULT_VECTOR: u8 = EC_UNKNOWN;
+
+/// Reads a register EL1 may not read (SP_EL1: UNDEFINED at EL1 without
+/// nested virtualisation), through the fixup: the framework's probe test.
+pub fn probe_undefined_register() -> Result<u64, u8> {
+    read_sysreg_safe!(sp_el1)
+}
+
+global_asm!(
+    ".pushsection .text.kvmtest_undefined, \"ax\"",
+    ".global kvmtest_undefined_instruction",
+    ".p2align 2",
+    "kvmtest_undefined_instruction:",
+    "udf #0",
+    ".popsection",
+);
+
+extern "C" {
+    fn kvmtest_undefined_instruction() -> !;
+}
+
+/// Address of the UNDEFINED instruction [`undefined_instruction`] executes.
+pub fn undefined_instruction_addr() -> u64 {
+    kvmtest_undefined_instruction as *const () as usize as u64
+}
+
+/// Executes an UNDEFINED instruction (`udf #0`) at [`undefined_instruction_addr`].
+pub fn undefined_instruction() -> ! {
+    // SAFETY: deliberately executes UDF; the harness reports the exception.
+    unsafe { kvmtest_undefined_instruction() }
+}
+
+/// FAR_EL1 (the faulting address of the last abort).
+pub fn read_far() -> u64 {
+    let v: u64;
+    // SAFETY: reading FAR_EL1 at EL1 has no side effects.
+    unsafe { asm!("mrs {}, far_el1", out(reg) v, options(nostack, nomem, preserves_flags)) };
+    v
+}

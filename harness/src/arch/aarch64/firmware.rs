@@ -1,0 +1,341 @@
+//! The code the harness places in every arm64 guest: the EL1 vector table
+//! (VBAR_EL1), a common handler, and the ucall doorbell routine.
+//!
+//! Each of the 16 vector slots switches to the vCPU's exception stack
+//! (SP_EL0, so an SP_EL1 overflow is still reported), saves x0-x3 and jumps
+//! to the handler with the slot and the "vector": ESR_EL1.EC for synchronous
+//! exceptions and SErrors, [`VECTOR_IRQ`] / [`VECTOR_FIQ`] for interrupts.
+//! The handler first honours a pending fixup (`VcpuBootInfo::exc_fixup`, for
+//! `read_sysreg_safe`-style probes): it resumes there with the vector stored
+//! in `exc_vector`, x0-x3 intact. Otherwise it fills an EXCEPTION ucall
+//! (EC, ESR, ELR, FAR, SP, slot) and rings the doorbell, so any transport
+//! reports it. No FP/SIMD anywhere (CPACR_EL1.FPEN stays 0: a stray FP
+//! instruction is itself reported, as EC 0x07).
+
+use dynasmrt::aarch64::{Aarch64Relocation, RX};
+use dynasmrt::{dynasm, DynasmApi, DynasmLabelApi, VecAssembler};
+use kvmtest_abi::{boot_offsets as boot, ucall_offsets as uc, ExceptionArgs, UcallCmd, UCALL_MAGIC};
+
+use super::layout::{FIRMWARE, FIRMWARE_SIZE};
+use super::regs::{SysReg, ELR_EL1_SYSREG, ESR_EL1, FAR_EL1, SPSR_EL1_SYSREG, TPIDR_EL1};
+use crate::error::ExceptionKind;
+use crate::ucall::Doorbell;
+use crate::{Error, Result};
+
+/// Slots in the vector table: {current EL with SP0, current EL with SPx,
+/// lower EL AArch64, lower EL AArch32} x {Synchronous, IRQ, FIQ, SError}.
+pub const SLOTS: usize = 16;
+/// Bytes per slot.
+pub const SLOT_SIZE: usize = 0x80;
+/// Pseudo exception classes for the slots where ESR_EL1 means nothing,
+/// just above the 6-bit EC space.
+pub const VECTOR_IRQ: u64 = 0x40;
+pub const VECTOR_FIQ: u64 = 0x41;
+/// `PSCI_1_0_FN64_SYSTEM_SUSPEND`.
+pub const PSCI_1_0_FN64_SYSTEM_SUSPEND: u32 = 0xc400_000e;
+
+/// Bytes the slot code pushes on the exception stack (x0-x3).
+const FRAME: u32 = 32;
+/// ESR_EL1.EC is bits 31:26.
+const ESR_EC_SHIFT: u32 = 26;
+
+/// The assembled firmware.
+pub struct Firmware {
+    pub code: Vec<u8>,
+    /// Guest address of the vector table (VBAR_EL1).
+    pub vectors: u64,
+    /// Guest address of the doorbell routine.
+    pub doorbell: u64,
+}
+
+/// What kind of exception a slot receives.
+pub fn slot_kind(slot: usize) -> &'static str {
+    ["Synchronous", "IRQ", "FIQ", "SError"][slot % 4]
+}
+
+/// Where the exception came from, by slot.
+pub fn slot_origin(slot: usize) -> &'static str {
+    ["current EL with SP_EL0", "current EL with SP_ELx", "lower EL (AArch64)", "lower EL (AArch32)"][(slot / 4) % 4]
+}
+
+fn imm(r: SysReg) -> u32 {
+    r.mrs_imm()
+}
+
+type Ops = VecAssembler<Aarch64Relocation>;
+
+/// `movz`/`movk` of a 64-bit constant into X(reg).
+pub fn load_imm64(ops: &mut Ops, reg: RX, value: u64) {
+    dynasm!(ops ; .arch aarch64 ; movz X(reg), (value & 0xffff) as u32);
+    for shift in [16u32, 32, 48] {
+        let half = ((value >> shift) & 0xffff) as u32;
+        if half != 0 {
+            dynasm!(ops ; .arch aarch64 ; movk X(reg), half, lsl shift);
+        }
+    }
+}
+
+/// `movz`/`movk` of a 32-bit constant into W(reg).
+pub fn load_imm32(ops: &mut Ops, reg: RX, value: u32) {
+    dynasm!(ops ; .arch aarch64 ; movz W(reg), value & 0xffff);
+    if value >> 16 != 0 {
+        dynasm!(ops ; .arch aarch64 ; movk W(reg), value >> 16, lsl 16);
+    }
+}
+
+pub fn assemble(doorbell: Doorbell) -> Result<Firmware> {
+    let mut ops: Ops = VecAssembler::new(FIRMWARE as usize);
+    let common = ops.new_dynamic_label();
+    let report = ops.new_dynamic_label();
+    let from_sp0 = ops.new_dynamic_label();
+    let have_sp = ops.new_dynamic_label();
+    let hang = ops.new_dynamic_label();
+    let (tpidr, esr, elr, far, spsr) =
+        (imm(TPIDR_EL1), imm(ESR_EL1), imm(ELR_EL1_SYSREG), imm(FAR_EL1), imm(SPSR_EL1_SYSREG));
+
+    for slot in 0..SLOTS {
+        let start = ops.offset().0;
+        debug_assert_eq!(start, slot * SLOT_SIZE);
+        dynasm!(ops
+            ; .arch aarch64
+            ; msr spsel, 0
+            ; sub sp, sp, FRAME
+            ; stp x0, x1, [sp]
+            ; stp x2, x3, [sp, 16]
+            ; movz x0, slot as u32
+        );
+        match slot % 4 {
+            1 => load_imm64(&mut ops, RX::X1, VECTOR_IRQ),
+            2 => load_imm64(&mut ops, RX::X1, VECTOR_FIQ),
+            _ => dynasm!(ops ; .arch aarch64 ; mrs x1, esr ; lsr x1, x1, ESR_EC_SHIFT),
+        }
+        dynasm!(ops ; .arch aarch64 ; b =>common ; .align 0x80);
+    }
+
+    // x0 = slot, x1 = vector; x0-x3 saved at [sp].
+    dynasm!(ops
+        ; .arch aarch64
+        ; =>common
+        ; mrs x2, tpidr
+        ; ldr x3, [x2, boot::EXC_FIXUP as u32]
+        ; cbz x3, =>report
+        ; msr elr, x3
+        ; str xzr, [x2, boot::EXC_FIXUP as u32]
+        ; str x1, [x2, boot::EXC_VECTOR as u32]
+        ; ldp x2, x3, [sp, 16]
+        ; ldp x0, x1, [sp], FRAME as i32
+        ; eret
+        ; =>report
+        ; ldr x3, [x2, boot::UCALL_BUF as u32]
+    );
+    load_imm32(&mut ops, RX::X4, UCALL_MAGIC);
+    dynasm!(ops ; .arch aarch64 ; str w4, [x3, uc::MAGIC as u32]);
+    load_imm32(&mut ops, RX::X4, UcallCmd::Exception as u32);
+    dynasm!(ops
+        ; .arch aarch64
+        ; str w4, [x3, uc::CMD as u32]
+        ; str wzr, [x3, uc::LINE as u32]
+        ; movz w4, 6
+        ; str w4, [x3, uc::NARGS as u32]
+        ; str wzr, [x3, uc::FILE_LEN as u32]
+        ; str wzr, [x3, uc::MSG_LEN as u32]
+        ; str x1, [x3, arg(ExceptionArgs::VECTOR)]
+        ; mrs x4, esr
+        ; str x4, [x3, arg(ExceptionArgs::ERROR_CODE)]
+        ; mrs x4, elr
+        ; str x4, [x3, arg(ExceptionArgs::PC)]
+        ; mrs x4, far
+        ; str x4, [x3, arg(ExceptionArgs::FAULT_ADDR)]
+        // The interrupted SP: SP_EL1 if SPSR_EL1.M[0] says EL1h, else SP_EL0 above our frame.
+        ; mrs x4, spsr
+        ; tbz x4, 0, =>from_sp0
+        ; msr spsel, 1
+        ; mov x4, sp
+        ; msr spsel, 0
+        ; b =>have_sp
+        ; =>from_sp0
+        ; add x4, sp, FRAME
+        ; =>have_sp
+        ; str x4, [x3, arg(ExceptionArgs::SP)]
+        ; str x0, [x3, arg(ExceptionArgs::SLOT)]
+        ; mov x0, x3
+        ; ldr x5, [x2, boot::UCALL_FN as u32]
+        ; blr x5
+        // The host never resumes an exception report; if it does, wait
+        // until the watchdog ends the test.
+        ; =>hang
+        ; wfi
+        ; b =>hang
+    );
+
+    let doorbell_addr = FIRMWARE + ops.offset().0 as u64;
+    match doorbell {
+        Doorbell::MmioWrite { addr } => {
+            // A plain 64-bit store without writeback, so ESR_EL2.ISV is set
+            // and KVM can hand the access to userspace.
+            load_imm64(&mut ops, RX::X1, addr);
+            dynasm!(ops ; .arch aarch64 ; str x0, [x1] ; ret);
+        }
+        Doorbell::Hypercall { func_id } => {
+            // SMCCC: function ID in w0, the message address as argument 1.
+            dynasm!(ops ; .arch aarch64 ; mov x1, x0);
+            load_imm32(&mut ops, RX::X0, func_id);
+            dynasm!(ops ; .arch aarch64 ; hvc 0 ; ret);
+        }
+        Doorbell::SystemSuspend => {
+            // PSCI SYSTEM_SUSPEND(entry_point = our return address,
+            // context_id = message): were the suspend emulated, the guest
+            // would wake up returning from this call.
+            dynasm!(ops ; .arch aarch64 ; mov x2, x0 ; mov x1, x30);
+            load_imm32(&mut ops, RX::X0, PSCI_1_0_FN64_SYSTEM_SUSPEND);
+            dynasm!(ops ; .arch aarch64 ; hvc 0 ; ret);
+        }
+        Doorbell::PortOut { .. } | Doorbell::Halt => {
+            return Err(Error::Unsupported(format!(
+                "{doorbell:?} doorbell on aarch64 (no I/O ports; WFI never exits to userspace, the halt transport uses PSCI SYSTEM_SUSPEND)"
+            )));
+        }
+    }
+    let code = ops.finalize().map_err(|e| Error::Config(format!("assembling the aarch64 firmware: {e:?}")))?;
+    if code.len() as u64 > FIRMWARE_SIZE {
+        return Err(Error::Config(format!(
+            "aarch64 firmware is {} bytes, more than its {FIRMWARE_SIZE} byte region",
+            code.len()
+        )));
+    }
+    Ok(Firmware { code, vectors: FIRMWARE, doorbell: doorbell_addr })
+}
+
+/// Byte offset of EXCEPTION argument `i` in the message.
+const fn arg(i: usize) -> u32 {
+    (uc::ARGS + 8 * i) as u32
+}
+
+/// Human name of an exception class (ESR_EL1.EC), with the fault status of
+/// aborts decoded from the ISS.
+pub fn exception_name(vector: u64, esr: u64) -> String {
+    let ec_name = match vector {
+        0x00 => "Unknown reason (UNDEF)",
+        0x01 => "trapped WFI/WFE",
+        0x07 => "SVE/SIMD/FP access trap",
+        0x0e => "Illegal Execution state",
+        0x15 => "SVC",
+        0x16 => "HVC",
+        0x17 => "SMC",
+        0x18 => "trapped MSR/MRS/system instruction",
+        0x19 => "SVE access trap",
+        0x20 => "Instruction Abort from a lower EL",
+        0x21 => "Instruction Abort",
+        0x22 => "PC alignment fault",
+        0x24 => "Data Abort from a lower EL",
+        0x25 => "Data Abort",
+        0x26 => "SP alignment fault",
+        0x2c => "FP exception",
+        0x2f => "SError",
+        0x30 | 0x31 => "Breakpoint",
+        0x32 | 0x33 => "Software Step",
+        0x34 | 0x35 => "Watchpoint",
+        0x3c => "BRK",
+        VECTOR_IRQ => "IRQ",
+        VECTOR_FIQ => "FIQ",
+        _ => "reserved exception class",
+    };
+    match vector {
+        EC_IABT_LOW | EC_IABT_CUR | EC_DABT_LOW | EC_DABT_CUR => {
+            let mut s = format!("{ec_name} ({}", fault_status(esr & 0x3f));
+            if vector >= EC_DABT_LOW {
+                s.push_str(if esr & (1 << 6) != 0 { ", write" } else { ", read" });
+            }
+            s.push(')');
+            s
+        }
+        _ => ec_name.to_string(),
+    }
+}
+
+/// What an exception class means: EC 0x00 is an undefined instruction; a
+/// Data Abort (from EL1 or below) with a translation, access-flag or
+/// permission fault is a page fault; an Instruction Abort an instruction fault.
+pub fn exception_kind(vector: u64, esr: u64) -> ExceptionKind {
+    let mmu_fault = matches!((esr & 0x3f) >> 2, 0b0001..=0b0011);
+    match vector {
+        EC_UNKNOWN => ExceptionKind::UndefinedInstruction,
+        EC_DABT_LOW | EC_DABT_CUR if mmu_fault => ExceptionKind::PageFault,
+        EC_IABT_LOW | EC_IABT_CUR => ExceptionKind::InstructionFault,
+        _ => ExceptionKind::Other,
+    }
+}
+
+/// ESR_EL1.EC values (`ESR_ELx_EC_*` in arch/arm64/include/asm/esr.h).
+pub const EC_UNKNOWN: u64 = 0x00;
+pub const EC_IABT_LOW: u64 = 0x20;
+pub const EC_IABT_CUR: u64 = 0x21;
+pub const EC_DABT_LOW: u64 = 0x24;
+pub const EC_DABT_CUR: u64 = 0x25;
+
+/// The DFSC/IFSC field of an abort's ESR.
+fn fault_status(fsc: u64) -> String {
+    let level = fsc & 3;
+    match fsc >> 2 {
+        0b0000 => format!("address size fault, level {level}"),
+        0b0001 => format!("translation fault, level {level}"),
+        0b0010 => format!("access flag fault, level {level}"),
+        0b0011 => format!("permission fault, level {level}"),
+        _ => match fsc {
+            0b01_0000 => "synchronous external abort".into(),
+            0b10_0001 => "alignment fault".into(),
+            0b11_0000 => "TLB conflict abort".into(),
+            other => format!("fault status {other:#x}"),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn firmware_fits_and_slots_are_0x80_apart() {
+        for d in [
+            Doorbell::MmioWrite { addr: 0x400_0000 },
+            Doorbell::Hypercall { func_id: 0xc600_5543 },
+            Doorbell::SystemSuspend,
+        ] {
+            let fw = assemble(d).unwrap();
+            assert!(fw.code.len() as u64 <= FIRMWARE_SIZE);
+            assert_eq!(fw.vectors % 0x800, 0);
+            assert!(fw.doorbell >= fw.vectors + (SLOTS * SLOT_SIZE) as u64);
+            // Every slot starts with `msr spsel, #0` (0xd50040bf).
+            for slot in 0..SLOTS {
+                let at = slot * SLOT_SIZE;
+                assert_eq!(u32::from_le_bytes(fw.code[at..at + 4].try_into().unwrap()), 0xd500_40bf, "slot {slot}");
+            }
+        }
+    }
+
+    #[test]
+    fn io_port_and_hlt_doorbells_are_refused() {
+        assert!(matches!(assemble(Doorbell::PortOut { port: 0x1000 }), Err(Error::Unsupported(_))));
+        assert!(matches!(assemble(Doorbell::Halt), Err(Error::Unsupported(_))));
+    }
+
+    #[test]
+    fn names_say_what_faulted() {
+        assert_eq!(exception_name(0, 0x0200_0000), "Unknown reason (UNDEF)");
+        assert_eq!(exception_name(0x25, 0x9600_0007), "Data Abort (translation fault, level 3, read)");
+        assert_eq!(exception_name(0x25, 0x9600_0046), "Data Abort (translation fault, level 2, write)");
+        assert_eq!(exception_name(0x21, 0x8600_000f), "Instruction Abort (permission fault, level 3)");
+        assert_eq!(exception_name(0x3c, 0xf200_0000), "BRK");
+        assert_eq!(exception_name(VECTOR_IRQ, 0), "IRQ");
+    }
+
+    #[test]
+    fn kinds_follow_the_exception_class() {
+        assert_eq!(exception_kind(0, 0x0200_0000), ExceptionKind::UndefinedInstruction);
+        assert_eq!(exception_kind(0x25, 0x9600_0007), ExceptionKind::PageFault);
+        assert_eq!(exception_kind(0x25, 0x9600_004f), ExceptionKind::PageFault);
+        assert_eq!(exception_kind(0x25, 0x9600_0021), ExceptionKind::Other, "alignment fault");
+        assert_eq!(exception_kind(0x21, 0x8600_0007), ExceptionKind::InstructionFault);
+        assert_eq!(exception_kind(0x3c, 0xf200_0000), ExceptionKind::Other);
+    }
+}

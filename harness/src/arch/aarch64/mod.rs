@@ -1,0 +1,244 @@
+//! aarch64: EL1h with the stage-1 MMU on over identity tables, an EL1
+//! vector table whose handler reports through the ucall doorbell, PSCI 0.2+
+//! vCPUs, and the doorbells that reach userspace on arm64 (MMIO store, HVC
+//! through the SMCCC filter, PSCI SYSTEM_SUSPEND). Mirrors the kernel
+//! selftests' lib/aarch64/processor.c.
+
+pub mod asm;
+pub mod firmware;
+pub mod layout;
+pub mod paging;
+pub mod regs;
+
+use kvm_bindings::{
+    kvm_create_device, kvm_device_attr, kvm_device_type_KVM_DEV_TYPE_ARM_VGIC_V3, kvm_enable_cap, kvm_smccc_filter,
+    kvm_smccc_filter_action_KVM_SMCCC_FILTER_FWD_TO_USER, kvm_vcpu_init, KVM_ARM_VCPU_PSCI_0_2, KVM_ARM_VM_SMCCC_CTRL,
+    KVM_ARM_VM_SMCCC_FILTER, KVM_CAP_ARM_SYSTEM_SUSPEND, KVM_DEV_ARM_VGIC_CTRL_INIT, KVM_DEV_ARM_VGIC_GRP_ADDR,
+    KVM_DEV_ARM_VGIC_GRP_CTRL, KVM_VGIC_V3_ADDR_TYPE_DIST, KVM_VGIC_V3_ADDR_TYPE_REDIST,
+};
+use kvm_ioctls::{DeviceFd, Kvm, VcpuFd, VmFd};
+use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
+
+use self::layout::*;
+use self::regs::*;
+use super::Arch;
+use crate::error::ExceptionKind;
+use crate::layout::Layout;
+use crate::regs::RegisterDump;
+use crate::ucall::{Doorbell, TransportKind};
+use crate::{Error, Result};
+
+/// The aarch64 architecture.
+pub struct Aarch64;
+
+/// What every vCPU of a VM is initialised with.
+pub struct Arm64VmState {
+    /// KVM_ARM_PREFERRED_TARGET plus the features the harness wants.
+    pub init: kvm_vcpu_init,
+    /// The in-kernel GICv3, initialised once all vCPUs exist.
+    pub vgic: Option<DeviceFd>,
+}
+
+fn mem_err(what: &str) -> impl FnOnce(vm_memory::GuestMemoryError) -> Error + '_ {
+    move |e| Error::Memory(format!("writing {what}: {e}"))
+}
+
+/// KVM_SET_ONE_REG of a 64-bit register; `op` names the register in errors.
+fn set_reg(vcpu: &VcpuFd, id: u64, op: &'static str, value: u64) -> Result<()> {
+    vcpu.set_one_reg(id, &value.to_le_bytes()).map(|_| ()).map_err(Error::kvm(op))
+}
+
+fn get_reg(vcpu: &VcpuFd, id: u64) -> Result<u64> {
+    let mut b = [0u8; 8];
+    vcpu.get_one_reg(id, &mut b).map_err(Error::kvm("KVM_GET_ONE_REG"))?;
+    Ok(u64::from_le_bytes(b))
+}
+
+/// Creates an in-kernel GICv3 with its frames in the MMIO window
+/// (the selftests' `vgic_v3_setup`); KVM_DEV_ARM_VGIC_CTRL_INIT follows in
+/// `finish_vm`, once every vCPU exists.
+fn create_vgic_v3(vm: &VmFd, layout: &Layout) -> Result<DeviceFd> {
+    let mut dev = kvm_create_device { type_: kvm_device_type_KVM_DEV_TYPE_ARM_VGIC_V3, fd: 0, flags: 0 };
+    let gic = vm.create_device(&mut dev).map_err(|e| {
+        if e.errno() == libc::ENODEV {
+            crate::kvm::skip_missing("an in-kernel GICv3 (KVM_DEV_TYPE_ARM_VGIC_V3)")
+        } else {
+            Error::Kvm { op: "KVM_CREATE_DEVICE(KVM_DEV_TYPE_ARM_VGIC_V3)", source: e }
+        }
+    })?;
+    for (kind, addr, op) in [
+        (KVM_VGIC_V3_ADDR_TYPE_DIST, gicd_base(layout), "KVM_SET_DEVICE_ATTR(KVM_VGIC_V3_ADDR_TYPE_DIST)"),
+        (KVM_VGIC_V3_ADDR_TYPE_REDIST, gicr_base(layout), "KVM_SET_DEVICE_ATTR(KVM_VGIC_V3_ADDR_TYPE_REDIST)"),
+    ] {
+        let attr = kvm_device_attr {
+            group: KVM_DEV_ARM_VGIC_GRP_ADDR,
+            attr: kind.into(),
+            addr: &addr as *const u64 as u64,
+            flags: 0,
+        };
+        gic.set_device_attr(&attr).map_err(Error::kvm(op))?;
+    }
+    Ok(gic)
+}
+
+/// Makes HVCs with `func_id` exit to userspace (KVM_ARM_VM_SMCCC_FILTER, Linux 6.4+).
+fn forward_smccc_call(vm: &VmFd, func_id: u32) -> Result<()> {
+    let filter = kvm_smccc_filter {
+        base: func_id,
+        nr_functions: 1,
+        action: kvm_smccc_filter_action_KVM_SMCCC_FILTER_FWD_TO_USER as u8,
+        pad: [0; 15],
+    };
+    let attr = kvm_device_attr {
+        group: KVM_ARM_VM_SMCCC_CTRL,
+        attr: KVM_ARM_VM_SMCCC_FILTER as u64,
+        addr: &filter as *const kvm_smccc_filter as u64,
+        flags: 0,
+    };
+    if vm.has_device_attr(&attr).is_err() {
+        return Err(crate::kvm::skip_missing("KVM_ARM_VM_SMCCC_FILTER (Linux 6.4+) for the hvc ucall transport"));
+    }
+    vm.set_device_attr(&attr).map_err(Error::kvm("KVM_SET_DEVICE_ATTR(KVM_ARM_VM_SMCCC_FILTER)"))
+}
+
+/// Makes PSCI SYSTEM_SUSPEND exit to userspace (KVM_CAP_ARM_SYSTEM_SUSPEND, Linux 5.19+).
+fn enable_system_suspend(vm: &VmFd) -> Result<()> {
+    if vm.check_extension_raw(KVM_CAP_ARM_SYSTEM_SUSPEND.into()) == 0 {
+        return Err(crate::kvm::skip_missing("KVM_CAP_ARM_SYSTEM_SUSPEND (Linux 5.19+) for the halt ucall transport"));
+    }
+    let cap = kvm_enable_cap { cap: KVM_CAP_ARM_SYSTEM_SUSPEND, ..Default::default() };
+    vm.enable_cap(&cap).map_err(Error::kvm("KVM_ENABLE_CAP(KVM_CAP_ARM_SYSTEM_SUSPEND)"))
+}
+
+/// TCR_EL1 for the harness's tables: 39-bit VA, 4 KiB granule, write-back
+/// inner-shareable walks, no TTBR1 walks, 40-bit IPA.
+pub const TCR: u64 = ((64 - VA_BITS as u64) << TCR_T0SZ_SHIFT)
+    | TCR_IRGN0_WBWA
+    | TCR_ORGN0_WBWA
+    | TCR_SH0_INNER
+    | TCR_TG0_4K
+    | TCR_EPD1
+    | (TCR_IPS_40_BITS << TCR_IPS_SHIFT);
+
+/// Names of x0..x30 for register dumps.
+const X_NAMES: [&str; 31] = [
+    "x0", "x1", "x2", "x3", "x4", "x5", "x6", "x7", "x8", "x9", "x10", "x11", "x12", "x13", "x14", "x15", "x16", "x17",
+    "x18", "x19", "x20", "x21", "x22", "x23", "x24", "x25", "x26", "x27", "x28", "x29", "x30",
+];
+
+impl Arch for Aarch64 {
+    const NAME: &'static str = "aarch64";
+    const ELF_MACHINE: u16 = goblin::elf::header::EM_AARCH64;
+    const TRANSPORTS: &'static [TransportKind] =
+        &[TransportKind::Mmio, TransportKind::Shared, TransportKind::Hvc, TransportKind::Halt];
+    const HALT_DOORBELL: Doorbell = Doorbell::SystemSuspend;
+    type VmState = Arm64VmState;
+
+    fn layout(mem_size: u64) -> Result<Layout> {
+        layout::layout(mem_size)
+    }
+
+    fn init_vm(_kvm: &Kvm, vm: &VmFd, layout: &Layout, irqchip: bool, doorbell: Doorbell) -> Result<Arm64VmState> {
+        let vgic = if irqchip { Some(create_vgic_v3(vm, layout)?) } else { None };
+        match doorbell {
+            Doorbell::Hypercall { func_id } => forward_smccc_call(vm, func_id)?,
+            Doorbell::SystemSuspend => enable_system_suspend(vm)?,
+            _ => {}
+        }
+        let mut init = kvm_vcpu_init::default();
+        vm.get_preferred_target(&mut init).map_err(Error::kvm("KVM_ARM_PREFERRED_TARGET"))?;
+        init.features[0] |= 1 << KVM_ARM_VCPU_PSCI_0_2;
+        Ok(Arm64VmState { init, vgic })
+    }
+
+    fn setup_memory(mem: &GuestMemoryMmap, layout: &Layout, doorbell: Doorbell) -> Result<u64> {
+        let fw = firmware::assemble(doorbell)?;
+        mem.write_slice(&fw.code, GuestAddress(fw.vectors)).map_err(mem_err("firmware"))?;
+        for (addr, entries) in paging::build(layout) {
+            for (i, e) in entries.iter().enumerate().filter(|(_, e)| **e != 0) {
+                mem.write_obj(*e, GuestAddress(addr + 8 * i as u64)).map_err(mem_err("page tables"))?;
+            }
+        }
+        Ok(fw.doorbell)
+    }
+
+    fn setup_vcpu(
+        state: &Arm64VmState,
+        _vm: &VmFd,
+        vcpu: &VcpuFd,
+        layout: &Layout,
+        id: usize,
+        entry: u64,
+    ) -> Result<()> {
+        vcpu.vcpu_init(&state.init).map_err(Error::kvm("KVM_ARM_VCPU_INIT"))?;
+        let sctlr = get_reg(vcpu, SCTLR_EL1.kvm_id())? | SCTLR_M | SCTLR_C | SCTLR_I;
+        let boot_info = layout.boot_info_of(id);
+        let settings: [(u64, &'static str, u64); 11] = [
+            (MAIR_EL1.kvm_id(), "KVM_SET_ONE_REG(MAIR_EL1)", paging::MAIR_EL1),
+            (TCR_EL1.kvm_id(), "KVM_SET_ONE_REG(TCR_EL1)", TCR),
+            (TTBR0_EL1.kvm_id(), "KVM_SET_ONE_REG(TTBR0_EL1)", L1_TABLE),
+            (SCTLR_EL1.kvm_id(), "KVM_SET_ONE_REG(SCTLR_EL1)", sctlr),
+            (VBAR_EL1.kvm_id(), "KVM_SET_ONE_REG(VBAR_EL1)", FIRMWARE),
+            // TPIDR_EL1 is the guest's per-CPU pointer, like GS base on x86.
+            (TPIDR_EL1.kvm_id(), "KVM_SET_ONE_REG(TPIDR_EL1)", boot_info),
+            (PSTATE, "KVM_SET_ONE_REG(pstate)", PSR_MODE_EL1H | PSR_DAIF),
+            (PC, "KVM_SET_ONE_REG(pc)", entry),
+            (SP_EL1, "KVM_SET_ONE_REG(sp_el1)", layout.stack_top_of(id)),
+            // The exception stack: the vector table switches to SP_EL0.
+            (SP_EL0, "KVM_SET_ONE_REG(sp_el0)", exception_stack_top(id)),
+            (x(0), "KVM_SET_ONE_REG(x0)", boot_info),
+        ];
+        for (reg, op, value) in settings {
+            set_reg(vcpu, reg, op, value)?;
+        }
+        Ok(())
+    }
+
+    fn finish_vm(state: &Arm64VmState, _vm: &VmFd) -> Result<()> {
+        if let Some(gic) = &state.vgic {
+            let init = kvm_device_attr {
+                group: KVM_DEV_ARM_VGIC_GRP_CTRL,
+                attr: KVM_DEV_ARM_VGIC_CTRL_INIT.into(),
+                addr: 0,
+                flags: 0,
+            };
+            gic.set_device_attr(&init).map_err(Error::kvm("KVM_SET_DEVICE_ATTR(KVM_DEV_ARM_VGIC_CTRL_INIT)"))?;
+        }
+        Ok(())
+    }
+
+    fn pc(vcpu: &VcpuFd) -> Result<u64> {
+        get_reg(vcpu, PC)
+    }
+
+    fn dump_regs(vcpu: &VcpuFd) -> RegisterDump {
+        let mut regs: Vec<(&'static str, u64)> = Vec::with_capacity(48);
+        let mut failed = None;
+        let mut read = |name: &'static str, id: u64| match get_reg(vcpu, id) {
+            Ok(v) => regs.push((name, v)),
+            Err(e) => {
+                failed.get_or_insert_with(|| format!("reading {name}: {e}"));
+            }
+        };
+        for (name, id) in [("pc", PC), ("pstate", PSTATE), ("sp_el1", SP_EL1), ("sp_el0", SP_EL0)] {
+            read(name, id);
+        }
+        for (n, name) in X_NAMES.iter().enumerate() {
+            read(name, x(n as u64));
+        }
+        read("elr_el1", ELR_EL1);
+        read("spsr_el1", SPSR_EL1);
+        for r in [ESR_EL1, FAR_EL1, SCTLR_EL1, TCR_EL1, TTBR0_EL1, MAIR_EL1, VBAR_EL1, TPIDR_EL1] {
+            read(r.name, r.kvm_id());
+        }
+        RegisterDump { regs, note: failed }
+    }
+
+    fn exception_name(vector: u64, error_code: u64) -> String {
+        firmware::exception_name(vector, error_code)
+    }
+
+    fn exception_kind(vector: u64, error_code: u64) -> ExceptionKind {
+        firmware::exception_kind(vector, error_code)
+    }
+}

@@ -1,0 +1,81 @@
+//! hvc (arm64): the guest makes an SMCCC call with HVC, which the VM's SMCCC
+//! filter (KVM_ARM_VM_SMCCC_FILTER, FWD_TO_USER; Linux 6.4+) forwards to
+//! userspace as KVM_EXIT_HYPERCALL. The message sits in the vCPU's
+//! pre-arranged slot, so the exit carries all the host needs: no register is
+//! read, and none written (KVM leaves x0 as the function ID; the doorbell
+//! ignores it).
+
+use kvm_ioctls::VcpuExit;
+
+use super::{Doorbell, SharedArena, Transport};
+use crate::layout::Layout;
+use crate::Result;
+
+/// `ARM_SMCCC_CALL_VAL(FAST_CALL, SMC_64, OWNER_VENDOR_HYP, 0x5543)` ("UC"):
+/// in the vendor-specific hypervisor range, where KVM implements only a few
+/// SMC32 calls (UID, KVM features, PTP), so this ID reaches no in-kernel
+/// service and the filter may claim it.
+pub const UCALL_HVC_FUNC_ID: u32 = 0xc600_5543;
+
+/// `KVM_HYPERCALL_EXIT_SMC` in kvm_run.hypercall.flags: the SMC conduit.
+const KVM_HYPERCALL_EXIT_SMC: u32 = 1 << 0;
+/// `KVM_HYPERCALL_EXIT_16BIT`: a 16-bit (T32) instruction.
+const KVM_HYPERCALL_EXIT_16BIT: u32 = 1 << 1;
+
+pub struct Hvc {
+    func_id: u32,
+}
+
+impl Hvc {
+    pub fn new() -> Self {
+        Hvc { func_id: UCALL_HVC_FUNC_ID }
+    }
+}
+
+impl Transport for Hvc {
+    fn doorbell(&self) -> Doorbell {
+        Doorbell::Hypercall { func_id: self.func_id }
+    }
+    fn message_buffer(&self, layout: &Layout, id: usize, _: &mut SharedArena) -> Result<u64> {
+        Ok(layout.ucall_slot_of(id))
+    }
+    fn decode(&self, exit: &VcpuExit<'_>, buffer: u64) -> Option<Result<u64, String>> {
+        match exit {
+            // On arm64 kvm-ioctls' `longmode` is the union's `flags` member.
+            VcpuExit::Hypercall(h) if h.nr == u64::from(self.func_id) => Some(match h.longmode {
+                0 => Ok(buffer),
+                f if f & KVM_HYPERCALL_EXIT_SMC != 0 => {
+                    Err(format!("ucall function {:#x} made with SMC, expected HVC", self.func_id))
+                }
+                f if f & KVM_HYPERCALL_EXIT_16BIT != 0 => {
+                    Err(format!("ucall function {:#x} made from T32 code", self.func_id))
+                }
+                f => Err(format!("ucall HVC with unknown exit flags {f:#x}")),
+            }),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use kvm_ioctls::HypercallExit;
+
+    use super::*;
+
+    fn exit(nr: u64, flags: u32, ret: &mut u64) -> VcpuExit<'_> {
+        VcpuExit::Hypercall(HypercallExit { nr, args: [0; 6], ret, longmode: flags })
+    }
+
+    #[test]
+    fn claims_only_its_function_over_hvc() {
+        let t = Hvc::new();
+        let mut ret = 0;
+        assert_eq!(t.decode(&exit(UCALL_HVC_FUNC_ID.into(), 0, &mut ret), 0x2_0000), Some(Ok(0x2_0000)));
+        assert_eq!(t.decode(&exit(0x8400_0000, 0, &mut ret), 0x2_0000), None, "PSCI_VERSION is not a ucall");
+        let smc = t.decode(&exit(UCALL_HVC_FUNC_ID.into(), KVM_HYPERCALL_EXIT_SMC, &mut ret), 0x2_0000);
+        assert!(matches!(smc, Some(Err(e)) if e.contains("SMC")));
+        assert_eq!(t.decode(&VcpuExit::Hlt, 0x2_0000), None);
+        assert_eq!(ret, 0, "the host writes nothing back");
+    }
+}
