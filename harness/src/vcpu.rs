@@ -69,6 +69,7 @@ impl Vcpu {
 
     /// Runs until the next ucall, printing PRINTF lines on the way; fails on
     /// ABORT or any ucall other than SYNC and DONE.
+    ///
     /// PRINTF is not progress: a guest that prints for longer than the
     /// watchdog timeout without a SYNC or DONE fails with `PrintfFlood`.
     pub fn next_event(&mut self) -> Result<Ucall> {
@@ -206,7 +207,8 @@ impl Vcpu {
         if self.shared.firmware.contains(&pc) {
             hint.insert_str(
                 0,
-                " (in the harness's exception handler, which faulted: the guest broke the GS base, IDT, stack or page tables it relies on)",
+                " (in the harness's exception handler, which faulted itself: the guest broke what it relies on, \
+                 such as the per-vCPU base register, the exception table, the stack or the page tables)",
             );
         }
         Error::UnexpectedExit { vcpu: self.id, exit, pc, hint, regs: Box::new(HostArch::dump_regs(&self.fd)) }

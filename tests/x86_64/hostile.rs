@@ -56,7 +56,7 @@ mod x86 {
             // with GS base 0 the #UD handler faults, then the #DF handler.
             name: "harness_gs_base_destroyed",
             guest: |g| dynasm!(g.ops() ; .arch x64 ; mov ecx, MSR_GS_BASE ; xor eax, eax ; xor edx, edx ; wrmsr ; ud2),
-            expect: Expect::UnexpectedExit("in the harness's exception handler, which faulted"),
+            expect: Expect::UnexpectedExit("in the harness's exception handler, which faulted itself"),
         },
         Case {
             name: "out_to_unknown_port",
