@@ -343,14 +343,19 @@ fn printf_flood_child() -> kvmtest::Result<()> {
 }
 
 /// vCPU 1 keeps writing a bad message into vCPU 0's buffer while vCPU 0
-/// rings its doorbell without writing one: every exit of vCPU 0 must be
-/// reported as one of the two bad messages it can see, whatever the timing.
+/// rings its doorbell without writing one, so the host reads a buffer that
+/// changes under it: every exit of vCPU 0 must be reported as one of the bad
+/// messages it can see, whatever the timing: no message (the host cleared
+/// the magic), or command 99 — or command 0, if the host reads between the
+/// scribbler's very first magic and command stores. Some rings must see the
+/// scribbler's message, or the race was not run.
 fn scribbled_buffer(transport: TransportKind) -> kvmtest::Result<()> {
-    const RINGS: usize = 200;
+    const RINGS: usize = 1000;
     let layout = Layout::of_host(MEM_SIZE)?;
     let victim = layout.ucall_slot_of(0);
     let mut g = AsmGuest::new();
     g.on_vcpu(1, |g| {
+        g.sync(1, &[]);
         g.forever(|g| {
             g.write_message(MessageAt::Addr(victim), &RawUcall { cmd: 99, ..SYNC });
         });
@@ -361,22 +366,38 @@ fn scribbled_buffer(transport: TransportKind) -> kvmtest::Result<()> {
     let mut vm = Vm::builder().mem_size(MEM_SIZE).transport(transport).vcpus(2).payload(g.finish()?).build()?;
     ensure!(vm.vcpu(0).ucall_buffer() == victim, "vCPU 0's buffer is not its slot");
     let [v0, v1] = vm.vcpus_mut() else { bail!("expected 2 vCPUs") };
-    // The scribbler never makes a ucall: its watchdog ends it. Once it has
-    // stopped, the remaining rings all find no message, which is fine.
+    // The scribbler says when it starts, then never makes a ucall again:
+    // its watchdog ends it. Once it has stopped, the remaining rings all
+    // find no message, which is fine.
     v1.set_timeout(Duration::from_millis(500));
+    let (started_tx, started) = std::sync::mpsc::channel();
     std::thread::scope(|s| {
-        let scribbler = s.spawn(|| v1.run_until_ucall());
-        for i in 0..RINGS {
-            match v0.run_until_ucall() {
-                Err(Error::BadUcall { why, addr, .. })
-                    if addr == victim && (why.starts_with("no message here") || why == "unknown ucall command 99") => {}
-                other => bail!("ring {i}: the host reported {other:?}"),
+        let scribbler = s.spawn(move || {
+            v1.expect_sync(1)?;
+            let _ = started_tx.send(());
+            v1.run_until_ucall()
+        });
+        let mut scribbled = 0;
+        if started.recv().is_ok() {
+            for i in 0..RINGS {
+                match v0.run_until_ucall() {
+                    Err(Error::BadUcall { why, addr, .. }) if addr == victim && why.starts_with("no message here") => {}
+                    Err(Error::BadUcall { why, addr, .. })
+                        if addr == victim
+                            && (why == "unknown ucall command 99" || why == "unknown ucall command 0") =>
+                    {
+                        scribbled += 1
+                    }
+                    other => bail!("ring {i}: the host reported {other:?}"),
+                }
             }
         }
         match scribbler.join() {
-            Ok(Err(Error::Watchdog { .. })) => Ok(()),
+            Ok(Err(Error::Watchdog { .. })) => {}
             other => bail!("the scribbling vCPU ended with {other:?}"),
         }
+        ensure!(scribbled > 0, "in {RINGS} rings the host never saw vCPU 1's message: the race was not run");
+        Ok(())
     })
 }
 
