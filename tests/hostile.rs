@@ -85,6 +85,10 @@ fn straddling_end(l: &Layout) -> u64 {
 fn last_header(l: &Layout) -> u64 {
     l.mem_size - UCALL_HEADER_SIZE as u64
 }
+/// 8 bytes below 2^64 (MMIO passes a 64-bit pointer).
+fn top_of_address_space(_: &Layout) -> u64 {
+    u64::MAX - 7
+}
 /// An MMIO address near the ucall doorbell, in no memslot and not a doorbell.
 fn stray_mmio(l: &Layout) -> u64 {
     l.mmio.ucall + 0x800
@@ -115,6 +119,15 @@ const CASES: &[Case] = &[
             g.ring_doorbell(MessageAt::Addr(straddling_end(l)));
         },
         expect: Expect::BadUcall(Msg::At(straddling_end), "72-byte message header is not inside guest memory"),
+    },
+    Case {
+        // The header would wrap around the 64-bit address space.
+        name: "pointer_at_top_of_address_space",
+        transports: Transports::Only(TransportKind::Mmio),
+        guest: |g, l| {
+            g.ring_doorbell(MessageAt::Addr(top_of_address_space(l)));
+        },
+        expect: Expect::BadUcall(Msg::At(top_of_address_space), "72-byte message header is not inside guest memory"),
     },
     Case {
         name: "text_runs_past_end_of_ram",
