@@ -330,6 +330,8 @@ fn printf_flood() -> kvmtest::Result<()> {
     let out = std::process::Command::new(exe)
         .args(["--exact", FLOOD_CHILD, "--test-threads=1"])
         .env(FLOOD_CHILD_ENV, "1")
+        // The child's report is read in libtest's format, even under kernel CI's KTAP.
+        .env("KVMTEST_FORMAT", "libtest")
         .output()
         .map_err(|e| Error::Check(format!("running the child test: {e}")))?;
     let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);

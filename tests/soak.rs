@@ -111,7 +111,8 @@ fn vm_lifecycle() -> kvmtest::Result<()> {
     }
     let took = start.elapsed();
     let after = Usage::now()?;
-    println!(
+    // stderr: stdout may be KTAP for kernel CI.
+    eprintln!(
         "soak: {VMS} VMs created, run and dropped in {:.1} s ({:.0} VMs/s); \
          fds {} -> {}, threads {} -> {}, RSS {} KiB -> {} KiB",
         took.as_secs_f64(),
