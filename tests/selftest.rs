@@ -191,13 +191,15 @@ fn corrupt_payloads() -> kvmtest::Result<()> {
     Ok(())
 }
 
-/// Runs one trial of this binary in a child whose KVM device does not exist.
-fn run_without_kvm(require: bool) -> kvmtest::Result<(std::process::ExitStatus, String)> {
+/// Runs one trial of this binary in a child whose KVM device does not exist,
+/// with libtest output or (`ktap`) KTAP output.
+fn run_without_kvm(require: bool, ktap: bool) -> kvmtest::Result<(std::process::ExitStatus, String)> {
     let exe = std::env::current_exe().map_err(|e| Error::Check(format!("current_exe: {e}")))?;
     let mut cmd = std::process::Command::new(exe);
     cmd.args(["--exact", "selftest::exception_fixup_recovers::elf", "--test-threads=1"])
         .env("KVMTEST_KVM_DEVICE", "/nonexistent/kvm")
-        .env_remove("KVMTEST_REQUIRE_KVM");
+        .env_remove("KVMTEST_REQUIRE_KVM")
+        .env(runner::FORMAT_ENV, if ktap { "ktap" } else { "libtest" });
     if require {
         cmd.env("KVMTEST_REQUIRE_KVM", "1");
     }
@@ -207,7 +209,7 @@ fn run_without_kvm(require: bool) -> kvmtest::Result<(std::process::ExitStatus, 
 }
 
 fn missing_kvm_skips() -> kvmtest::Result<()> {
-    let (status, text) = run_without_kvm(false)?;
+    let (status, text) = run_without_kvm(false, false)?;
     ensure!(status.success(), "without KVMTEST_REQUIRE_KVM a missing /dev/kvm must not fail:\n{text}");
     ensure!(
         text.contains("1 ignored") && text.contains("SKIP: /dev/kvm is not usable"),
@@ -218,11 +220,43 @@ fn missing_kvm_skips() -> kvmtest::Result<()> {
 }
 
 fn missing_kvm_fails_when_required() -> kvmtest::Result<()> {
-    let (status, text) = run_without_kvm(true)?;
+    let (status, text) = run_without_kvm(true, false)?;
     ensure!(!status.success(), "with KVMTEST_REQUIRE_KVM=1 a missing /dev/kvm must fail:\n{text}");
     ensure!(
         text.contains("1 failed") && text.contains("/dev/kvm is not usable"),
         "expected a failure naming /dev/kvm:\n{text}"
+    );
+    Ok(())
+}
+
+/// kselftest's exit statuses (tools/testing/selftests/kselftest.h).
+const KSFT_FAIL: i32 = 1;
+const KSFT_SKIP: i32 = 4;
+
+fn missing_kvm_ktap_skip() -> kvmtest::Result<()> {
+    let (status, text) = run_without_kvm(false, true)?;
+    ensure!(
+        status.code() == Some(KSFT_SKIP),
+        "KTAP run with only skips: expected exit {KSFT_SKIP}, got {status}:\n{text}"
+    );
+    let expected = "KTAP version 1\n1..1\n";
+    ensure!(text.starts_with(expected), "expected KTAP to start with {expected:?}:\n{text}");
+    let skip = "\nok 1 selftest::exception_fixup_recovers::elf # SKIP /dev/kvm is not usable";
+    ensure!(text.contains(skip), "expected the skip line {skip:?}:\n{text}");
+    Ok(())
+}
+
+fn missing_kvm_ktap_failure() -> kvmtest::Result<()> {
+    let (status, text) = run_without_kvm(true, true)?;
+    ensure!(
+        status.code() == Some(KSFT_FAIL),
+        "KTAP run with a failure: expected exit {KSFT_FAIL}, got {status}:\n{text}"
+    );
+    let report = "\n# /dev/kvm is not usable: No such file or directory (os error 2)\nnot ok 1 selftest::exception_fixup_recovers::elf\n";
+    ensure!(text.contains(report), "expected the failure report then `not ok`:\n{text}");
+    ensure!(
+        text.ends_with("# Totals: pass:0 fail:1 xfail:0 xpass:0 skip:0 error:0\n"),
+        "expected the totals line last:\n{text}"
     );
     Ok(())
 }
@@ -243,6 +277,8 @@ fn main() -> std::process::ExitCode {
         ("selftest::corrupt_payload_rejected", corrupt_payloads),
         ("selftest::missing_kvm::skips_with_reason", missing_kvm_skips),
         ("selftest::missing_kvm::fails_when_required", missing_kvm_fails_when_required),
+        ("selftest::missing_kvm::ktap_skip_exits_4", missing_kvm_ktap_skip),
+        ("selftest::missing_kvm::ktap_failure_exits_1", missing_kvm_ktap_failure),
     ];
     runner::main(tests.iter().map(|&(name, f)| runner::test(name, f)).collect())
 }

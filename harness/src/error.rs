@@ -133,6 +133,11 @@ pub enum Error {
     #[error("unexpected exit on vCPU {vcpu}: {exit} at pc {pc:#x}{hint}\n{regs}")]
     UnexpectedExit { vcpu: usize, exit: String, pc: u64, hint: String, regs: Box<RegisterDump> },
 
+    /// A test's exit handler stopped the run at an exit it handles itself
+    /// ([`crate::ExitAction::Stop`]); expected by that test, a failure anywhere else.
+    #[error("vCPU {vcpu} stopped by the test's exit handler at {exit}")]
+    ExitStopped { vcpu: usize, exit: String },
+
     /// The guest ran longer than the watchdog allows without a ucall.
     #[error(
         "watchdog: vCPU {vcpu} ran {timeout_ms} ms without a ucall (guest pc {pc:#x}); raise it with Vm::builder().timeout(..) or KVMTEST_TIMEOUT_MS\n{regs}"

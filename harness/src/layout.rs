@@ -8,6 +8,8 @@ use std::ops::Range;
 
 use kvmtest_abi::BOOT_INFO_STRIDE;
 
+use crate::{Error, Result};
+
 /// Size of one vCPU's ucall slot (a `UcallMsg` rounded up).
 pub const UCALL_SLOT_SIZE: u64 = 2048;
 
@@ -72,4 +74,65 @@ impl Layout {
 /// Rounds `x` up to a multiple of `align` (a power of two).
 pub const fn align_up(x: u64, align: u64) -> u64 {
     (x + align - 1) & !(align - 1)
+}
+
+/// The part of an arch's memory map that does not depend on the RAM size;
+/// [`FixedLayout::layout`] adds the rest (payload end, MMIO window).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FixedLayout {
+    pub arch: &'static str,
+    /// Smallest guest RAM: the harness region plus room for a payload.
+    pub min_mem: u64,
+    /// The page tables map at most this many GiB, MMIO window included.
+    pub max_mapped_gib: u64,
+    pub mmio_window_size: u64,
+    pub max_vcpus: usize,
+    pub firmware: Range<u64>,
+    pub boot_info: u64,
+    pub ucall_slots: u64,
+    pub shared_arena: Range<u64>,
+    pub stacks: u64,
+    pub stack_stride: u64,
+    pub payload_base: u64,
+}
+
+impl FixedLayout {
+    /// The full map for `mem_size` bytes of RAM at guest address 0; the MMIO
+    /// window starts at the first 2 MiB boundary above RAM.
+    pub fn layout(&self, mem_size: u64) -> Result<Layout> {
+        const MIB2: u64 = 2 << 20;
+        const GIB: u64 = 1 << 30;
+        if mem_size < self.min_mem || mem_size % 4096 != 0 {
+            return Err(Error::Config(format!(
+                "guest memory of {mem_size:#x} bytes: {} needs a page-aligned size of at least {:#x}",
+                self.arch, self.min_mem
+            )));
+        }
+        let mmio_base = align_up(mem_size, MIB2);
+        let mmio = MmioWindow {
+            ucall: mmio_base,
+            shared_doorbell: mmio_base + 0x1000,
+            end: mmio_base + self.mmio_window_size,
+        };
+        if align_up(mmio.end, GIB) / GIB > self.max_mapped_gib {
+            return Err(Error::Config(format!(
+                "guest memory of {mem_size:#x} bytes: the {} page tables map at most {} GiB",
+                self.arch,
+                self.max_mapped_gib - 1
+            )));
+        }
+        Ok(Layout {
+            mem_size,
+            max_vcpus: self.max_vcpus,
+            reserved: 0..self.payload_base,
+            firmware: self.firmware.clone(),
+            boot_info: self.boot_info,
+            ucall_slots: self.ucall_slots,
+            shared_arena: self.shared_arena.clone(),
+            stacks: self.stacks,
+            stack_stride: self.stack_stride,
+            payload: self.payload_base..mem_size,
+            mmio,
+        })
+    }
 }

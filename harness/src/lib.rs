@@ -19,7 +19,13 @@ pub mod vcpu;
 pub mod vm;
 mod watchdog;
 
+/// arm64-only API (firmware registers, SMCCC services and filter, PSCI), for tests under tests/aarch64/.
+#[cfg(target_arch = "aarch64")]
+pub use arch::aarch64;
 pub use arch::host_asm as asm;
+/// x86-only API (CPUID, PV/Hyper-V/Xen interfaces), for tests under tests/x86_64/.
+#[cfg(target_arch = "x86_64")]
+pub use arch::x86_64 as x86;
 pub use error::{Error, ExceptionKind, GuestAssert, GuestException, Result};
 pub use kvm::{backend, check_cap, require_cap, require_cap_raw, Backend};
 pub use kvm_bindings;
@@ -32,6 +38,7 @@ pub use regs::RegisterDump;
 pub use ucall::{TransportKind, Ucall, UcallArgs};
 pub use vcpu::{ExitAction, Vcpu};
 pub use vm::{Vm, VmBuilder};
+pub use vm_memory;
 
 /// Name of the arch this build runs guests for.
 pub fn arch_name() -> &'static str {

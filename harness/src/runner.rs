@@ -1,37 +1,213 @@
 //! The test runner every test binary uses: libtest-mimic trials whose body
-//! returns `kvmtest::Result<()>`. A skip error (missing capability, missing
-//! /dev/kvm without `KVMTEST_REQUIRE_KVM=1`) becomes an *ignored* trial with
-//! its reason, never a pass; any other error fails the trial with its message.
+//! returns `kvmtest::Result<()>`, run under the libtest command line
+//! (filters, `--exact`, `--list`, `--skip`, `--ignored`, `--test-threads`).
+//!
+//! Two output formats: libtest's (the default, for `cargo test` and
+//! `cargo nextest`), and KTAP v1 for kernel CI when `KVMTEST_FORMAT=ktap`
+//! (see [`ktap`]). A skip error (missing capability, missing /dev/kvm without
+//! `KVMTEST_REQUIRE_KVM=1`) is reported as *ignored* / `# SKIP` with its
+//! reason, never a pass; any other error fails the trial with its message.
 
+pub mod ktap;
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::panic::{self, AssertUnwindSafe};
 use std::process::ExitCode;
+use std::sync::{Mutex, OnceLock, PoisonError};
 
-use libtest_mimic::{Arguments, Completion, Trial};
+pub use libtest_mimic::Trial;
+use libtest_mimic::{Arguments, Completion};
 
 use crate::Result;
 
+/// Environment variable choosing the output format: `ktap` (kernel CI) or
+/// `libtest` (the default).
+pub const FORMAT_ENV: &str = "KVMTEST_FORMAT";
+
+/// A trial's body.
+type Body = Box<dyn FnOnce() -> Result<()> + Send>;
+
+/// The bodies of the trials [`test`] made. libtest-mimic keeps a `Trial`'s
+/// runner private, so KTAP mode, which prints its own format and so cannot
+/// hand trials to libtest-mimic, finds each body here by the trial's name.
+/// Scenarios keep building plain `Vec<Trial>`s either way.
+#[derive(Default)]
+struct Bodies {
+    slots: Vec<Option<Body>>,
+    by_name: HashMap<String, Vec<usize>>,
+}
+
+fn bodies() -> std::sync::MutexGuard<'static, Bodies> {
+    static BODIES: OnceLock<Mutex<Bodies>> = OnceLock::new();
+    BODIES.get_or_init(Mutex::default).lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Bodies {
+    fn add(&mut self, name: &str, body: Body) -> usize {
+        self.slots.push(Some(body));
+        let id = self.slots.len() - 1;
+        self.by_name.entry(name.to_string()).or_default().push(id);
+        id
+    }
+
+    fn take(&mut self, id: usize) -> Option<Body> {
+        self.slots.get_mut(id)?.take()
+    }
+
+    /// The first body named `name` that has not run yet.
+    fn take_by_name(&mut self, name: &str) -> Option<Body> {
+        let ids = self.by_name.get(name)?.clone();
+        ids.into_iter().find_map(|id| self.take(id))
+    }
+}
+
 /// A trial named `name` running `body`.
 pub fn test(name: impl Into<String>, body: impl FnOnce() -> Result<()> + Send + 'static) -> Trial {
-    Trial::ignorable_test(name, move || match body() {
-        Ok(()) => Ok(Completion::Completed),
-        Err(e) if e.is_skip() => Ok(Completion::ignored_with(format!("SKIP: {e}"))),
-        Err(e) => Err(e.to_string().into()),
+    let name = name.into();
+    let id = bodies().add(&name, Box::new(body));
+    Trial::ignorable_test(name, move || {
+        let body = bodies().take(id).ok_or("kvmtest: this trial's body has already run")?;
+        match run_body(body) {
+            Outcome::Pass => Ok(Completion::Completed),
+            Outcome::Skip(why) => Ok(Completion::ignored_with(format!("SKIP: {why}"))),
+            Outcome::Fail(why) => Err(why.into()),
+        }
     })
 }
 
-/// Runs `trials` under the libtest command line (filters, `--list`,
-/// `--exact`, `--test-threads`), after saying which KVM they run on.
+/// A trial that reports itself skipped with `reason` (e.g. a scenario for
+/// another arch), so it is listed and counted, never passed.
+pub fn skipped(name: impl Into<String>, reason: impl Into<String>) -> Trial {
+    let reason = reason.into();
+    test(name, move || Err(crate::Error::Skip(reason)))
+}
+
+/// Prints a scenario's table of cases before its trials run, unless the
+/// command line only lists the trials (`--list` output stays parseable).
+pub fn announce(text: impl std::fmt::Display) {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    if ktap_output() {
+        // KTAP readers take `# ` lines as diagnostics.
+        for line in text.to_string().lines() {
+            println!("# {line}");
+        }
+    } else {
+        println!("{text}");
+    }
+}
+
+/// How one trial ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Pass,
+    /// Not run, with the reason (a missing capability, an ignored trial).
+    Skip(String),
+    /// Failed, with the full failure report (may span several lines).
+    Fail(String),
+}
+
+thread_local! {
+    /// Set on threads whose panics are reported as the trial's failure
+    /// rather than printed (KTAP mode keeps stdout pure KTAP).
+    static CAPTURED_PANIC: RefCell<Option<Option<String>>> = const { RefCell::new(None) };
+}
+
+/// Runs a trial body, turning errors and panics into an [`Outcome`].
+fn run_body(body: Body) -> Outcome {
+    match panic::catch_unwind(AssertUnwindSafe(body)) {
+        Ok(Ok(())) => Outcome::Pass,
+        Ok(Err(e)) if e.is_skip() => Outcome::Skip(e.to_string()),
+        Ok(Err(e)) => Outcome::Fail(e.to_string()),
+        Err(payload) => {
+            let captured = CAPTURED_PANIC.with(|c| c.borrow_mut().as_mut().and_then(Option::take));
+            let message = payload
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| payload.downcast_ref::<&str>().copied())
+                .unwrap_or("(non-string panic payload)");
+            Outcome::Fail(captured.unwrap_or_else(|| format!("test panicked: {message}")))
+        }
+    }
+}
+
+/// Makes panics on the calling thread be captured for [`run_body`] instead
+/// of printed; other threads keep the previous panic hook.
+fn capture_panics_on_this_thread() {
+    CAPTURED_PANIC.with(|c| *c.borrow_mut() = Some(None));
+}
+
+fn install_capturing_panic_hook() {
+    let previous = panic::take_hook();
+    panic::set_hook(Box::new(move |info| {
+        let captured = CAPTURED_PANIC.with(|c| match c.borrow_mut().as_mut() {
+            Some(slot) => {
+                *slot = Some(format!("test {info}"));
+                true
+            }
+            None => false,
+        });
+        if !captured {
+            previous(info);
+        }
+    }));
+}
+
+/// Which output the binary was asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Libtest,
+    Ktap,
+}
+
+fn format_from_env() -> std::result::Result<Format, String> {
+    match std::env::var(FORMAT_ENV) {
+        Err(_) => Ok(Format::Libtest),
+        Ok(v) if v.is_empty() || v == "libtest" => Ok(Format::Libtest),
+        Ok(v) if v == "ktap" => Ok(Format::Ktap),
+        Ok(v) => Err(format!("kvmtest: {FORMAT_ENV}={v} is not a format (ktap or libtest)")),
+    }
+}
+
+/// True when this binary prints KTAP (`KVMTEST_FORMAT=ktap`): anything a
+/// scenario prints to stdout must then be a `# ` diagnostic line.
+pub fn ktap_output() -> bool {
+    format_from_env() == Ok(Format::Ktap)
+}
+
+/// One line saying which KVM the trials run on, or why they cannot.
+fn backend_line() -> String {
+    match crate::kvm::backend() {
+        Ok(b) => format!("kvmtest: {} guests on {b}", crate::arch_name()),
+        Err(e) if crate::kvm::kvm_required() => {
+            format!("kvmtest: {e}; KVMTEST_REQUIRE_KVM=1, so every test that needs KVM fails")
+        }
+        Err(e) => {
+            format!("kvmtest: {e}; tests that need KVM are skipped (KVMTEST_REQUIRE_KVM=1 makes this a failure)")
+        }
+    }
+}
+
+/// Runs `trials` under the libtest command line, in the format
+/// `KVMTEST_FORMAT` asks for, after saying which KVM they run on.
 pub fn main(trials: Vec<Trial>) -> ExitCode {
     let args = Arguments::from_args();
-    if !args.list {
-        match crate::kvm::backend() {
-            Ok(b) => eprintln!("kvmtest: {} guests on {b}", crate::arch_name()),
-            Err(e) if crate::kvm::kvm_required() => {
-                eprintln!("kvmtest: {e}; KVMTEST_REQUIRE_KVM=1, so every test that needs KVM fails")
-            }
-            Err(e) => {
-                eprintln!("kvmtest: {e}; tests that need KVM are skipped (KVMTEST_REQUIRE_KVM=1 makes this a failure)")
-            }
+    let format = match format_from_env() {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(ktap::KSFT_FAIL);
         }
+    };
+    // `--list` keeps libtest's format in both modes: nextest and scripts parse it.
+    if format == Format::Ktap && !args.list {
+        install_capturing_panic_hook();
+        return ExitCode::from(ktap::run(&args, trials, &backend_line(), std::io::stdout()));
+    }
+    if !args.list {
+        eprintln!("{}", backend_line());
     }
     libtest_mimic::run(&args, trials).exit_code()
 }

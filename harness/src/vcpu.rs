@@ -22,6 +22,10 @@ pub enum ExitAction {
     Resume,
     /// Not an exit this test expects: fail with the exit's details.
     Unhandled,
+    /// An exit the test expects and handles itself after KVM_RUN returned
+    /// (e.g. set x0 of a forwarded SMCCC call, or see a PSCI SYSTEM_OFF):
+    /// `run_with` returns [`Error::ExitStopped`]; the next `run_*` resumes the guest.
+    Stop,
 }
 
 /// One vCPU of a [`crate::Vm`].
@@ -55,6 +59,27 @@ impl Vcpu {
     /// Guest address where this vCPU builds its ucall messages.
     pub fn ucall_buffer(&self) -> u64 {
         self.msg_buf
+    }
+
+    /// KVM_ENABLE_CAP on this vCPU: `vcpu.enable_cap(KVM_CAP_X, &[1])?`.
+    /// (A raw ioctl: kvm-ioctls offers the vCPU form on x86_64 only.)
+    pub fn enable_cap(&self, cap: u32, args: &[u64]) -> Result<()> {
+        vmm_sys_util::ioctl_iow_nr!(KVM_ENABLE_CAP, kvm_bindings::KVMIO, 0xa3, kvm_bindings::kvm_enable_cap);
+        let arg = crate::vm::enable_cap_arg(cap, args)?;
+        // SAFETY: KVM_ENABLE_CAP reads one kvm_enable_cap, which `arg` is,
+        // and keeps no reference to it.
+        let ret = unsafe { vmm_sys_util::ioctl::ioctl_with_ref(&self.fd, KVM_ENABLE_CAP(), &arg) };
+        if ret != 0 {
+            return Err(Error::Kvm { op: "KVM_ENABLE_CAP (vCPU)", source: kvm_ioctls::Error::last() });
+        }
+        Ok(())
+    }
+
+    /// This vCPU's kvm_run mapping, for exits kvm-ioctls does not decode.
+    /// Valid as long as the vCPU; read it only between KVM_RUNs.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    pub(crate) fn kvm_run_ptr(&mut self) -> *mut kvm_bindings::kvm_run {
+        self.fd.get_kvm_run()
     }
 
     /// Changes the watchdog timeout of this vCPU.
@@ -123,17 +148,23 @@ impl Vcpu {
     }
 
     fn run_loop(&mut self, on_exit: &mut dyn FnMut(&mut VcpuExit<'_>) -> ExitAction) -> Result<Ucall> {
-        let shared = Arc::clone(&self.shared);
-        loop {
-            let addr = match self.fd.run() {
-                Ok(mut exit) => match shared.transport.decode(&exit, self.msg_buf) {
-                    Some(Ok(addr)) => addr,
+        // The fields are borrowed one by one (no Arc clone, no call through
+        // `self` while the exit borrows the kvm_run page): the loop is KVM_RUN,
+        // the transport's decode and, for a ucall, one header read.
+        let addr = loop {
+            match self.fd.run() {
+                Ok(mut exit) => match self.shared.transport.decode(&exit, self.msg_buf) {
+                    Some(Ok(addr)) => break addr,
                     Some(Err(why)) => {
                         let pc = HostArch::pc(&self.fd).unwrap_or(u64::MAX);
                         return Err(Error::BadDoorbell { vcpu: self.id, pc, why });
                     }
                     None => match on_exit(&mut exit) {
                         ExitAction::Resume => continue,
+                        ExitAction::Stop => {
+                            let exit = describe_exit(&exit).text;
+                            return Err(Error::ExitStopped { vcpu: self.id, exit });
+                        }
                         ExitAction::Unhandled => {
                             let what = describe_exit(&exit);
                             return Err(self.unexpected_exit(what));
@@ -144,14 +175,13 @@ impl Vcpu {
                     if self.watch.fired() {
                         return Err(Error::Kvm { op: "KVM_RUN", source: e });
                     }
-                    continue;
                 }
                 Err(e) => return Err(Error::Kvm { op: "KVM_RUN", source: e }),
-            };
-            return match read_message(&shared.mem, addr, self.id)? {
-                Message::Ucall(u) => Ok(u),
-                Message::Exception(args) => Err(self.exception_error(&args)),
-            };
+            }
+        };
+        match read_message(&self.shared.mem, addr, self.id)? {
+            Message::Ucall(u) => Ok(u),
+            Message::Exception(args) => Err(self.exception_error(&args)),
         }
     }
 

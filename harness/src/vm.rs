@@ -173,6 +173,16 @@ fn transport_id(t: TransportKind) -> TransportId {
     }
 }
 
+/// The kvm_enable_cap of `cap` with up to four arguments.
+pub(crate) fn enable_cap_arg(cap: u32, args: &[u64]) -> Result<kvm_bindings::kvm_enable_cap> {
+    let mut c = kvm_bindings::kvm_enable_cap { cap, ..Default::default() };
+    if args.len() > c.args.len() {
+        return Err(Error::Config(format!("KVM_ENABLE_CAP {cap} takes at most 4 arguments, got {}", args.len())));
+    }
+    c.args[..args.len()].copy_from_slice(args);
+    Ok(c)
+}
+
 fn create_memory(size: u64) -> Result<GuestMemoryMmap> {
     let region = MmapRegionBuilder::new(size as usize)
         .with_mmap_prot(libc::PROT_READ | libc::PROT_WRITE)
@@ -263,6 +273,27 @@ impl Vm {
     /// The payload's entry point.
     pub fn entry(&self) -> u64 {
         self.entry
+    }
+
+    /// KVM_ENABLE_CAP on the VM: `vm.enable_cap(KVM_CAP_X, &[mask])?`.
+    pub fn enable_cap(&self, cap: u32, args: &[u64]) -> Result<()> {
+        self.fd.enable_cap(&enable_cap_arg(cap, args)?).map_err(Error::kvm("KVM_ENABLE_CAP (VM)"))
+    }
+
+    /// Changes boot argument `i` of every vCPU (e.g. to pass an address
+    /// from [`Vm::shared_alloc`]); the guest reads it with `boot_arg(i)`.
+    pub fn set_arg(&self, i: usize, value: u64) -> Result<()> {
+        if i >= BOOT_ARGS {
+            return Err(Error::Config(format!("boot argument {i}: there are {BOOT_ARGS}")));
+        }
+        for id in 0..self.vcpus.len() {
+            let at = self.layout.boot_info_of(id) + (kvmtest_abi::boot_offsets::ARGS + 8 * i) as u64;
+            self.shared
+                .mem
+                .write_obj(value, GuestAddress(at))
+                .map_err(|e| Error::Memory(format!("writing boot arg {i}: {e}")))?;
+        }
+        Ok(())
     }
 
     /// Allocates `size` bytes of guest memory shared with the host

@@ -1,13 +1,16 @@
 //! The watchdog: a guest that runs too long without a ucall is kicked out of
 //! KVM_RUN and its test fails with the guest's PC, instead of hanging the run.
 //!
-//! One process-wide thread scans the armed vCPUs every 25 ms. Arming and
-//! disarming cost an uncontended mutex and a vDSO clock read, no syscall, so
-//! the exit path stays a bare KVM_RUN. To kick a vCPU the watchdog sets
-//! kvm_run.immediate_exit and signals the vCPU's thread (SIGUSR2, whose
+//! One process-wide thread scans the vCPUs every 25 ms. Arming and disarming
+//! are one atomic store and one compare-exchange on the vCPU's own word: no
+//! lock, no clock read, no syscall, so a ucall round trip stays a bare
+//! KVM_RUN. The word holds a generation (bumped at each arming) and a state;
+//! the watchdog fires when it sees the same armed generation for longer than
+//! the timeout (so it fires between 0 and one tick late). To kick a vCPU it
+//! sets kvm_run.immediate_exit and signals the vCPU's thread (SIGUSR2, whose
 //! handler does nothing), so KVM_RUN returns EINTR now or at its next entry.
 
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
@@ -15,28 +18,35 @@ use std::time::{Duration, Instant};
 pub const KICK_SIGNAL: libc::c_int = libc::SIGUSR2;
 const TICK: Duration = Duration::from_millis(25);
 
-struct State {
-    deadline: Option<Instant>,
-    thread: libc::pthread_t,
-    fired: bool,
-}
+/// States in the low bits of [`WatchEntry::word`]; the generation is above.
+const IDLE: u64 = 0;
+const ARMED: u64 = 1;
+/// The watchdog won the race against disarm and is kicking the thread.
+const FIRING: u64 = 2;
+/// The kick is done; the vCPU thread resets it when it disarms.
+const FIRED: u64 = 3;
+const STATE_BITS: u32 = 2;
+const STATE_MASK: u64 = (1 << STATE_BITS) - 1;
 
 /// A vCPU as the watchdog sees it.
 pub(crate) struct WatchEntry {
-    state: Mutex<State>,
+    /// `generation << STATE_BITS | state`. The vCPU thread arms and disarms;
+    /// the watchdog only moves ARMED to FIRING (same generation) and FIRING
+    /// to FIRED.
+    word: AtomicU64,
+    /// Timeout of the current arming, in nanoseconds.
+    timeout_ns: AtomicU64,
+    /// pthread_t of the armed thread.
+    thread: AtomicU64,
     immediate_exit: *mut u8,
 }
 
 // SAFETY: `immediate_exit` points into the vCPU's kvm_run mapping, which lives
-// as long as the VcpuFd that owns this entry (the Vcpu drops the entry first);
-// it is only accessed through AtomicU8 while the state lock is held.
+// as long as the VcpuFd that owns this entry (the Vcpu disarms before the fd
+// goes); the watchdog writes it only in FIRING state, which disarm waits out.
 unsafe impl Send for WatchEntry {}
-// SAFETY: as above.
+// SAFETY: as above; everything else is atomics.
 unsafe impl Sync for WatchEntry {}
-
-fn lock(m: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 impl WatchEntry {
     fn set_immediate_exit(&self, v: u8) {
@@ -45,44 +55,83 @@ impl WatchEntry {
         unsafe { AtomicU8::from_ptr(self.immediate_exit) }.store(v, Ordering::SeqCst);
     }
 
-    /// Starts watching: the calling thread is in (or about to enter) KVM_RUN.
+    /// Starts watching: the calling thread is about to enter KVM_RUN.
+    #[inline]
     pub fn arm(&self, timeout: Duration) {
-        let mut s = lock(&self.state);
-        s.deadline = Some(Instant::now() + timeout);
+        let generation = (self.word.load(Ordering::Relaxed) >> STATE_BITS).wrapping_add(1);
+        self.timeout_ns.store(timeout.as_nanos().min(u128::from(u64::MAX)) as u64, Ordering::Relaxed);
         // SAFETY: pthread_self has no preconditions.
-        s.thread = unsafe { libc::pthread_self() };
+        self.thread.store(unsafe { libc::pthread_self() } as u64, Ordering::Relaxed);
+        // Release: the watchdog that sees ARMED also sees the timeout and thread.
+        self.word.store(generation << STATE_BITS | ARMED, Ordering::Release);
     }
 
-    /// Stops watching. Returns true if the watchdog fired meanwhile.
+    /// Stops watching. Returns true if the watchdog fired for this arming.
+    #[inline]
     pub fn disarm(&self) -> bool {
-        let mut s = lock(&self.state);
-        s.deadline = None;
-        let fired = std::mem::take(&mut s.fired);
-        if fired {
-            self.set_immediate_exit(0);
+        let word = self.word.load(Ordering::Relaxed);
+        let idle = word & !STATE_MASK | IDLE;
+        if word & STATE_MASK == ARMED
+            && self.word.compare_exchange(word, idle, Ordering::AcqRel, Ordering::Relaxed).is_ok()
+        {
+            return false;
         }
-        fired
+        if word & STATE_MASK == IDLE {
+            return false;
+        }
+        // The watchdog fired: wait until its kick is complete (the thread must
+        // stay alive and the kvm_run mapping valid until then).
+        while self.word.load(Ordering::Acquire) & STATE_MASK == FIRING {
+            std::thread::yield_now();
+        }
+        self.set_immediate_exit(0);
+        self.word.store(idle, Ordering::Release);
+        true
     }
 
     /// Whether the watchdog has fired for the current arming.
     pub fn fired(&self) -> bool {
-        lock(&self.state).fired
+        matches!(self.word.load(Ordering::Acquire) & STATE_MASK, FIRING | FIRED)
     }
 
-    fn check(&self, now: Instant) {
-        let mut s = lock(&self.state);
-        if s.deadline.is_some_and(|d| now >= d) && !s.fired {
-            s.fired = true;
-            self.set_immediate_exit(1);
-            // SAFETY: the thread is armed, so it is inside run_until_ucall and
-            // alive; it cannot disarm (and return) while we hold the lock.
-            unsafe { libc::pthread_kill(s.thread, KICK_SIGNAL) };
+    /// One scan. `seen` is the armed word this entry had at the last scan
+    /// and when it was first seen.
+    fn check(&self, now: Instant, seen: &mut Option<(u64, Instant)>) {
+        let word = self.word.load(Ordering::Acquire);
+        if word & STATE_MASK != ARMED {
+            *seen = None;
+            return;
         }
+        let since = match *seen {
+            Some((w, since)) if w == word => since,
+            _ => {
+                *seen = Some((word, now));
+                return;
+            }
+        };
+        let timeout = Duration::from_nanos(self.timeout_ns.load(Ordering::Relaxed));
+        if now.duration_since(since) < timeout {
+            return;
+        }
+        let firing = word & !STATE_MASK | FIRING;
+        if self.word.compare_exchange(word, firing, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+            self.set_immediate_exit(1);
+            // SAFETY: the thread armed this generation and cannot return from
+            // disarm (nor exit) while the state is FIRING.
+            unsafe { libc::pthread_kill(self.thread.load(Ordering::Relaxed) as libc::pthread_t, KICK_SIGNAL) };
+            self.word.store(word & !STATE_MASK | FIRED, Ordering::Release);
+        }
+        *seen = None;
     }
 }
 
+struct Watched {
+    entry: Weak<WatchEntry>,
+    seen: Option<(u64, Instant)>,
+}
+
 struct Watchdog {
-    entries: Mutex<Vec<Weak<WatchEntry>>>,
+    entries: Mutex<Vec<Watched>>,
 }
 
 fn watchdog() -> &'static Watchdog {
@@ -95,9 +144,9 @@ fn watchdog() -> &'static Watchdog {
                 std::thread::sleep(TICK);
                 let now = Instant::now();
                 let mut entries = watchdog().entries.lock().unwrap_or_else(|e| e.into_inner());
-                entries.retain(|w| match w.upgrade() {
+                entries.retain_mut(|w| match w.entry.upgrade() {
                     Some(e) => {
-                        e.check(now);
+                        e.check(now, &mut w.seen);
                         true
                     }
                     None => false,
@@ -123,13 +172,49 @@ fn install_kick_handler() {
 
 /// Registers a vCPU whose kvm_run.immediate_exit byte is at `immediate_exit`.
 pub(crate) fn register(immediate_exit: *mut u8) -> Arc<WatchEntry> {
-    // SAFETY: pthread_t is an integer (glibc) or a pointer (musl); all-zero is
-    // a valid value of either, and arm() stores the real thread before any use.
-    let no_thread: libc::pthread_t = unsafe { std::mem::zeroed() };
     let entry = Arc::new(WatchEntry {
-        state: Mutex::new(State { deadline: None, thread: no_thread, fired: false }),
+        word: AtomicU64::new(IDLE),
+        timeout_ns: AtomicU64::new(0),
+        thread: AtomicU64::new(0),
         immediate_exit,
     });
-    watchdog().entries.lock().unwrap_or_else(|e| e.into_inner()).push(Arc::downgrade(&entry));
+    let watched = Watched { entry: Arc::downgrade(&entry), seen: None };
+    watchdog().entries.lock().unwrap_or_else(|e| e.into_inner()).push(watched);
     entry
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn disarmed_in_time_never_fires() {
+        let mut byte = 0u8;
+        let e = register(&mut byte);
+        for _ in 0..1000 {
+            e.arm(Duration::from_secs(10));
+            assert!(!e.disarm());
+        }
+        assert!(!e.fired());
+        drop(e);
+        assert_eq!(byte, 0);
+    }
+
+    #[test]
+    fn fires_after_the_timeout_and_resets_on_disarm() {
+        let mut byte = 0u8;
+        let e = register(&mut byte);
+        let start = Instant::now();
+        e.arm(Duration::from_millis(50));
+        // The kick interrupts the sleep; std's sleep resumes it.
+        while !e.fired() && start.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(TICK);
+        }
+        assert!(e.fired(), "watchdog did not fire within 5 s");
+        assert!(start.elapsed() >= Duration::from_millis(50), "fired early: {:?}", start.elapsed());
+        assert!(e.disarm(), "disarm must report the firing");
+        assert!(!e.fired());
+        drop(e);
+        assert_eq!(byte, 0, "immediate_exit must be cleared after a firing");
+    }
 }

@@ -1,10 +1,17 @@
 //! `cargo xtask <verb>`: every kvmtest workflow as plain Rust.
 //!
-//! Verbs: setup, build-payloads, test, vm-test, fuzz, soak. Run `cargo xtask help`.
+//! Verbs: setup, build-payloads, test, bench, vm-test, vm-run, dist, ktap-check,
+//! kernel-ci-check, fuzz, soak. Run `cargo xtask help`.
 
+mod bench;
+mod ci;
+mod dist;
 mod fuzz;
+mod kernel_ci;
+mod kselftest;
 mod soak;
 mod util;
+mod vm_test;
 
 use std::process::ExitCode;
 
@@ -13,12 +20,15 @@ type Result<T = ()> = std::result::Result<T, String>;
 const HELP: &str = "\
 cargo xtask <verb> [options]
 
-  setup                 install the rustup targets kvmtest needs
+  setup [--vm]          install the rustup targets kvmtest needs; --vm also
+                        installs qemu and lets apt fetch arm64 kernels (root)
   build-payloads [--arch x86_64|aarch64]
                         cross-build the no_std guest payloads
   test [-- ARGS]        run the whole suite on this host's /dev/kvm
-  vm-test --arch x86_64|aarch64 [--kernel PATH]
-                        run the suite on real KVM inside an emulated machine
+  ci                    everything .ci/run checks (lints, emulated machines,
+                        kernel CI bundle, then the suite on this host)
+  bench [--quick]       harness vs raw KVM: exit round trips, cold start,
+                        memory, suite time (a table; fails on a missed target)
   fuzz [--smoke] [--seconds N] [TARGET...]
                         run the cargo-fuzz targets in fuzz/ (smoke: 30 s each,
                         else 300 s); fails on a finding
@@ -31,17 +41,27 @@ fn main() -> ExitCode {
         Some((v, r)) => (v.as_str(), r),
         None => ("help", &[][..]),
     };
+    if verb == "vm-run" {
+        // The exit code is the test binary's, so cargo's runner protocol holds.
+        return vm_test::vm_run(rest);
+    }
     let result = match verb {
-        "setup" => util::setup(),
+        "setup" => util::setup(rest),
         "build-payloads" => util::build_payloads(rest),
         "test" => util::test(rest),
+        "bench" => bench::bench(rest),
+        "ci" => ci::ci(rest),
+        "vm-test" => vm_test::vm_test(rest),
+        "dist" => dist::dist(rest),
+        "ktap-check" => kernel_ci::ktap_check(rest),
+        "kernel-ci-check" => kernel_ci::kernel_ci_check(rest),
         "fuzz" => fuzz::fuzz(rest),
         "soak" => soak::soak(rest),
         "help" | "--help" | "-h" => {
-            print!("{HELP}");
+            print!("{HELP}{}{}{}", vm_test::HELP, dist::HELP, kernel_ci::HELP);
             Ok(())
         }
-        other => Err(format!("unknown verb `{other}`\n{HELP}")),
+        other => Err(format!("unknown verb `{other}`\n{HELP}{}{}{}", vm_test::HELP, dist::HELP, kernel_ci::HELP)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

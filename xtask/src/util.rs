@@ -39,8 +39,13 @@ pub const RUST_TARGETS: &[&str] = &[
     "aarch64-unknown-linux-musl",
 ];
 
-pub fn setup() -> Result {
-    run(Command::new("rustup").arg("target").arg("add").args(RUST_TARGETS))
+/// `--vm` also installs what `cargo xtask vm-test` needs from Debian.
+pub fn setup(args: &[String]) -> Result {
+    run(Command::new("rustup").arg("target").arg("add").args(RUST_TARGETS))?;
+    if args.iter().any(|a| a == "--vm") {
+        crate::vm_test::setup_host()?;
+    }
+    Ok(())
 }
 
 pub fn build_payloads(args: &[String]) -> Result {

@@ -7,12 +7,15 @@
 //!   transport, so one payload works over every transport).
 //! - [`arch`]: per-CPU boot info, hypercall wrappers, MSR / system register
 //!   probes that return the exception instead of dying.
+//! - [`smccc`] (arm64): named SMCCC/PSCI function ids and HVC/SMC wrappers.
 //!
 //! A panic is reported as a guest assertion failure at the panic's location.
 #![no_std]
 
 pub mod arch;
 mod macros;
+#[cfg(target_arch = "aarch64")]
+pub mod smccc;
 pub mod ucall;
 
 pub use kvmtest_abi as abi;

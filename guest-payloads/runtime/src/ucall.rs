@@ -1,11 +1,11 @@
 //! The guest's ucall client: fills this vCPU's message buffer (given by the
-//! harness in the boot info) and rings the doorbell. A SYNC is a dozen stores
+//! harness in the boot info) and rings the doorbell. A SYNC is a few stores
 //! and a call; text is only formatted for PRINTF and ABORT.
 
 use core::fmt::{self, Write};
 use core::ptr::{addr_of_mut, write_volatile};
 
-use kvmtest_abi::{boot_offsets, UcallCmd, UcallMsg, UCALL_MAGIC, UCALL_MAX_ARGS, UCALL_TEXT_MAX};
+use kvmtest_abi::{UcallCmd, UCALL_MAGIC, UCALL_MAX_ARGS, UCALL_TEXT_MAX};
 
 use crate::arch;
 
@@ -56,13 +56,10 @@ impl Write for Text {
     }
 }
 
-fn buffer() -> *mut UcallMsg {
-    arch::boot_field(boot_offsets::UCALL_BUF) as *mut UcallMsg
-}
-
-/// Sends one ucall and returns when the host resumes the vCPU.
+/// Sends one ucall with text and returns when the host resumes the vCPU.
+/// PRINTF and ABORT come here; SYNC and DONE take the short path below.
 pub fn send(cmd: UcallCmd, line: u32, file: &str, args: &[u64], msg: Option<fmt::Arguments<'_>>) {
-    let m = buffer();
+    let m = arch::ucall_buffer();
     let nargs = args.len().min(UCALL_MAX_ARGS);
     // SAFETY: `m` is this vCPU's message buffer, a whole UcallMsg in guest
     // memory reserved by the harness; only this vCPU writes it.
@@ -89,10 +86,34 @@ pub fn send(cmd: UcallCmd, line: u32, file: &str, args: &[u64], msg: Option<fmt:
     arch::doorbell(m);
 }
 
+/// A ucall without text (SYNC, DONE): magic, command, argument count and
+/// arguments, then the doorbell. Inlined at every call site so a SYNC with
+/// constant values is a handful of stores: each guest instruction after an
+/// exit can cost a microsecond on an emulating backend (PVM). The host does
+/// not read `line` or the text lengths of these commands.
+#[inline(always)]
+fn send_short<const N: usize>(cmd: UcallCmd, args: &[u64; N]) {
+    const { assert!(N <= UCALL_MAX_ARGS, "a ucall carries at most UCALL_MAX_ARGS values") };
+    let m = arch::ucall_buffer();
+    // SAFETY: as in `send`.
+    unsafe {
+        let h = addr_of_mut!((*m).header);
+        write_volatile(addr_of_mut!((*h).magic), UCALL_MAGIC);
+        write_volatile(addr_of_mut!((*h).cmd), cmd as u32);
+        write_volatile(addr_of_mut!((*h).nargs), N as u32);
+        let mut i = 0;
+        while i < N {
+            write_volatile(addr_of_mut!((*h).args[i]), args[i]);
+            i += 1;
+        }
+    }
+    arch::doorbell(m);
+}
+
 /// GUEST_SYNC: `args[0]` is the stage.
-#[inline]
-pub fn sync(args: &[u64]) {
-    send(UcallCmd::Sync, 0, "", args, None);
+#[inline(always)]
+pub fn sync<const N: usize>(args: &[u64; N]) {
+    send_short(UcallCmd::Sync, args);
 }
 
 /// GUEST_PRINTF.
@@ -103,7 +124,7 @@ pub fn printf(msg: fmt::Arguments<'_>) {
 /// GUEST_DONE. Says DONE again if the host resumes the guest anyway.
 pub fn done() -> ! {
     loop {
-        send(UcallCmd::Done, 0, "", &[], None);
+        send_short(UcallCmd::Done, &[]);
     }
 }
 

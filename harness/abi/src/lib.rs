@@ -6,6 +6,8 @@
 //! trust: the host reads these structures from guest memory with bounds checks.
 #![no_std]
 
+pub mod smccc;
+
 /// `"UCAL"` in little-endian: marks a buffer the guest really filled in.
 pub const UCALL_MAGIC: u32 = 0x4c41_4355;
 
@@ -46,7 +48,10 @@ impl UcallCmd {
 }
 
 /// The fixed-size head of a ucall message. The host reads only this for
-/// SYNC and DONE, so the common path copies 72 bytes.
+/// SYNC and DONE, so the common path copies 72 bytes. SYNC and DONE need only
+/// `magic`, `cmd`, `nargs` and `args`: the host reads `line` and the text
+/// lengths for ABORT and PRINTF alone, so a guest may leave them stale (each
+/// guest store is an emulated instruction on some backends).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct UcallHeader {
@@ -111,7 +116,9 @@ impl ExceptionArgs {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct VcpuBootInfo {
     /// Guest address of the doorbell routine: called with the message address
-    /// in the first argument register, returns when the host resumes the vCPU.
+    /// in rax on x86_64 (where `out` and `mov [moffs], rax` take it, so the
+    /// routine moves nothing) and in x0 on aarch64; returns when the host
+    /// resumes the vCPU.
     pub ucall_fn: u64,
     /// Where this vCPU builds its ucall messages.
     pub ucall_buf: u64,

@@ -16,16 +16,25 @@ pub fn guest_target(arch: &str) -> Result<&'static str, String> {
     }
 }
 
-/// Names of the payload binaries (`guest-payloads/payloads/src/bin/*.rs`), sorted.
-pub fn payload_names(guest_dir: &Path) -> Result<Vec<String>, String> {
-    let bin = guest_dir.join("payloads/src/bin");
-    let mut names: Vec<String> = std::fs::read_dir(&bin)
-        .map_err(|e| format!("reading {}: {e}", bin.display()))?
-        .filter_map(|e| e.ok())
-        .filter_map(|e| e.file_name().to_str()?.strip_suffix(".rs").map(str::to_string))
-        .collect();
+/// Names of the payload binaries for `arch`, sorted: every arch's
+/// (`guest-payloads/payloads/src/bin/*.rs`) and that arch's own
+/// (`src/<arch>/*.rs`, `[[bin]]`s gated by the feature named after the arch).
+pub fn payload_names(guest_dir: &Path, arch: &str) -> Result<Vec<String>, String> {
+    let mut names = rs_stems(&guest_dir.join("payloads/src/bin"))?;
+    let own = guest_dir.join("payloads/src").join(arch);
+    if own.is_dir() {
+        names.extend(rs_stems(&own)?);
+    }
     names.sort();
     Ok(names)
+}
+
+fn rs_stems(dir: &Path) -> Result<Vec<String>, String> {
+    Ok(std::fs::read_dir(dir)
+        .map_err(|e| format!("reading {}: {e}", dir.display()))?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str()?.strip_suffix(".rs").map(str::to_string))
+        .collect())
 }
 
 fn target_installed(target: &str) -> bool {
@@ -47,7 +56,8 @@ pub fn build(guest_dir: &Path, arch: &str, target_dir: &Path) -> Result<Vec<(Str
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(guest_dir)
-        .args(["build", "--release", "--locked", "--target", target, "--target-dir"])
+        .args(["build", "--release", "--locked", "--features", &format!("kvmtest-payloads/{arch}"), "--target", target])
+        .arg("--target-dir")
         .arg(target_dir);
     // The outer cargo's settings (host RUSTFLAGS, its target, jobserver, build
     // script variables) must not leak into the guest build.
@@ -75,7 +85,7 @@ pub fn build(guest_dir: &Path, arch: &str, target_dir: &Path) -> Result<Vec<(Str
         return Err(format!("building the {arch} guest payloads failed:\n{}", String::from_utf8_lossy(&out.stderr)));
     }
     let dir = target_dir.join(target).join("release");
-    payload_names(guest_dir)?
+    payload_names(guest_dir, arch)?
         .into_iter()
         .map(|n| {
             let p = dir.join(&n);

@@ -29,6 +29,19 @@ pub fn set_boot_field(offset: usize, value: u64) {
     };
 }
 
+/// This vCPU's message buffer (`VcpuBootInfo::ucall_buf`), with the offset
+/// as an immediate (two instructions).
+#[inline(always)]
+pub fn ucall_buffer() -> *mut UcallMsg {
+    let v: *mut UcallMsg;
+    // SAFETY: as in `boot_field`.
+    unsafe {
+        asm!("mrs {v}, tpidr_el1", "ldr {v}, [{v}, {off}]",
+             v = out(reg) v, off = const boot_offsets::UCALL_BUF, options(nostack, readonly, preserves_flags))
+    };
+    v
+}
+
 /// Rings the VM's ucall doorbell for the message at `msg`.
 #[inline(always)]
 pub fn doorbell(msg: *mut UcallMsg) {

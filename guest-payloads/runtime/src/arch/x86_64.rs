@@ -23,12 +23,24 @@ pub fn set_boot_field(offset: usize, value: u64) {
     unsafe { asm!("mov gs:[{off}], {v}", v = in(reg) value, off = in(reg) offset, options(nostack, preserves_flags)) };
 }
 
+/// This vCPU's message buffer (`VcpuBootInfo::ucall_buf`), in one load.
+#[inline(always)]
+pub fn ucall_buffer() -> *mut UcallMsg {
+    let v: *mut UcallMsg;
+    // SAFETY: as in `boot_field`, with the offset as an immediate.
+    unsafe {
+        asm!("mov {v}, qword ptr gs:[{off}]", v = out(reg) v, off = const boot_offsets::UCALL_BUF,
+             options(nostack, readonly, preserves_flags))
+    };
+    v
+}
+
 /// Rings the VM's ucall doorbell for the message at `msg`.
 #[inline(always)]
 pub fn doorbell(msg: *mut UcallMsg) {
     // SAFETY: the harness put a routine at gs:[UCALL_FN] that takes the
-    // message address in rdi and follows the C ABI.
-    unsafe { asm!("call qword ptr gs:[{off}]", off = const boot_offsets::UCALL_FN, in("rdi") msg, clobber_abi("C")) };
+    // message address in rax and clobbers no more than the C ABI allows.
+    unsafe { asm!("call qword ptr gs:[{off}]", off = const boot_offsets::UCALL_FN, in("rax") msg, clobber_abi("C")) };
 }
 
 /// Stops the CPU in a loop the host can only end (used after a final ucall).
@@ -158,4 +170,133 @@ pub fn undefined_instruction_addr() -> u64 {
 pub fn undefined_instruction() -> ! {
     // SAFETY: deliberately executes UD2; the harness reports the #UD.
     unsafe { kvmtest_undefined_instruction() }
+}
+
+/// The two hypercall instructions: Intel's VMCALL and AMD's VMMCALL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HypercallInsn {
+    Vmcall,
+    Vmmcall,
+}
+
+impl HypercallInsn {
+    /// The CPU's own instruction.
+    pub fn native() -> Self {
+        if is_amd() {
+            HypercallInsn::Vmmcall
+        } else {
+            HypercallInsn::Vmcall
+        }
+    }
+    /// The other vendor's instruction (what KVM's FIX_HYPERCALL_INSN quirk patches).
+    pub fn foreign() -> Self {
+        match Self::native() {
+            HypercallInsn::Vmcall => HypercallInsn::Vmmcall,
+            HypercallInsn::Vmmcall => HypercallInsn::Vmcall,
+        }
+    }
+}
+
+/// What a guarded hypercall did: where its instruction is, and RAX or the
+/// vector of the exception (#UD) it raised instead.
+#[derive(Debug, Clone, Copy)]
+pub struct GuardedHypercall {
+    /// Guest address of the 3-byte hypercall instruction that ran.
+    pub insn_addr: u64,
+    pub result: Result<u64, u8>,
+}
+
+/// A KVM hypercall (nr in RAX, args in RBX, RCX, RDX, RSI) with `insn`,
+/// returning the exception vector instead of dying if the instruction
+/// faults (the selftests' KVM_ASM_SAFE around a hypercall, e.g.
+/// fix_hypercall_test's #UD handler). `#[inline(never)]` so each
+/// instruction has one address, which KVM may patch in place.
+#[inline(never)]
+pub fn kvm_hypercall_safe(insn: HypercallInsn, nr: u64, a0: u64, a1: u64, a2: u64, a3: u64) -> GuardedHypercall {
+    let (ret, at): (u64, u64);
+    match insn {
+        // SAFETY: the fixup makes the harness's exception handler resume at
+        // `2:` (with RAX restored) if the instruction faults; rbx is swapped
+        // in and out around it because LLVM reserves it.
+        HypercallInsn::Vmcall => unsafe {
+            asm!("lea {t}, [rip + 2f]", "mov gs:[{fix}], {t}", "lea {at}, [rip + 3f]",
+                 "xchg rbx, {a0}", "3:", "vmcall", "2:", "xchg rbx, {a0}",
+                 t = out(reg) _, at = out(reg) at, fix = const boot_offsets::EXC_FIXUP,
+                 a0 = inout(reg) a0 => _, inlateout("rax") nr => ret,
+                 in("rcx") a1, in("rdx") a2, in("rsi") a3, options(nostack))
+        },
+        // SAFETY: as above.
+        HypercallInsn::Vmmcall => unsafe {
+            asm!("lea {t}, [rip + 2f]", "mov gs:[{fix}], {t}", "lea {at}, [rip + 3f]",
+                 "xchg rbx, {a0}", "3:", "vmmcall", "2:", "xchg rbx, {a0}",
+                 t = out(reg) _, at = out(reg) at, fix = const boot_offsets::EXC_FIXUP,
+                 a0 = inout(reg) a0 => _, inlateout("rax") nr => ret,
+                 in("rcx") a1, in("rdx") a2, in("rsi") a3, options(nostack))
+        },
+    }
+    GuardedHypercall { insn_addr: at, result: fault_or(ret) }
+}
+
+/// A Hyper-V hypercall with the native instruction (TLFS convention, as the
+/// selftests' `__hyperv_hypercall`): control in RCX, input GPA in RDX,
+/// output GPA in R8; HV_STATUS in RAX, or the exception vector (#UD for
+/// a fast hypercall KVM does not grant, #GP...).
+pub fn hyperv_hypercall_safe(control: u64, input: u64, output: u64) -> Result<u64, u8> {
+    let status: u64;
+    if is_amd() {
+        // SAFETY: the fixup resumes at `2:` if VMMCALL faults; KVM's Hyper-V
+        // emulation writes RAX and may clobber RCX, RDX, R8 (declared).
+        unsafe {
+            asm!("lea {t}, [rip + 2f]", "mov gs:[{fix}], {t}", "vmmcall", "2:",
+                 t = out(reg) _, fix = const boot_offsets::EXC_FIXUP,
+                 inlateout("rax") 0u64 => status, inout("rcx") control => _, inout("rdx") input => _,
+                 inout("r8") output => _, options(nostack))
+        }
+    } else {
+        // SAFETY: as above, with VMCALL.
+        unsafe {
+            asm!("lea {t}, [rip + 2f]", "mov gs:[{fix}], {t}", "vmcall", "2:",
+                 t = out(reg) _, fix = const boot_offsets::EXC_FIXUP,
+                 inlateout("rax") 0u64 => status, inout("rcx") control => _, inout("rdx") input => _,
+                 inout("r8") output => _, options(nostack))
+        }
+    }
+    fault_or(status)
+}
+
+/// A Xen hypercall with the native instruction (64-bit Xen ABI): number
+/// in RAX, arguments in RDI, RSI, RDX, R10, R8, R9; result in RAX.
+pub fn xen_hypercall(nr: u64, p: [u64; 6]) -> u64 {
+    let ret: u64;
+    if is_amd() {
+        // SAFETY: a hypercall exits to the hypervisor, which writes RAX only.
+        unsafe {
+            asm!("vmmcall", inlateout("rax") nr => ret, in("rdi") p[0], in("rsi") p[1], in("rdx") p[2],
+                 in("r10") p[3], in("r8") p[4], in("r9") p[5], options(nostack))
+        }
+    } else {
+        // SAFETY: as above.
+        unsafe {
+            asm!("vmcall", inlateout("rax") nr => ret, in("rdi") p[0], in("rsi") p[1], in("rdx") p[2],
+                 in("r10") p[3], in("r8") p[4], in("r9") p[5], options(nostack))
+        }
+    }
+    ret
+}
+
+/// A Xen hypercall through the hypercall page KVM filled in: a `call` to
+/// the 32-byte stub of `nr` (`mov eax, nr; vmcall/vmmcall; ret`).
+pub fn xen_hypercall_page(page: u64, nr: u64, p: [u64; 6]) -> u64 {
+    let ret: u64;
+    let stub = page + nr * 32;
+    // SAFETY: the stub is KVM's `mov eax, imm32; (vm)mcall; ret`: it
+    // returns here with the result in RAX and touches nothing else but the
+    // return address slot below RSP (no red zone in this target: the kernel
+    // code model with SysV stack; `call` pushes below the current RSP).
+    unsafe {
+        asm!("call {stub}", stub = in(reg) stub, inlateout("rax") nr => ret,
+             in("rdi") p[0], in("rsi") p[1], in("rdx") p[2], in("r10") p[3], in("r8") p[4], in("r9") p[5],
+             clobber_abi("C"))
+    }
+    ret
 }

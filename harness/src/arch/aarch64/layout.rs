@@ -21,8 +21,8 @@
 //! levels from L1), so the map reaches 16 GiB, well inside the 40-bit IPA
 //! space a VM of type 0 gets. RAM is Normal write-back, the window Device.
 
-use crate::layout::{align_up, Layout, MmioWindow};
-use crate::{Error, Result};
+use crate::layout::{FixedLayout, Layout};
+use crate::Result;
 
 pub const FIRMWARE: u64 = 0x1000;
 pub const FIRMWARE_SIZE: u64 = 0x2000;
@@ -58,9 +58,6 @@ pub const DEFAULT_IPA_BITS: u32 = 40;
 /// Smallest guest RAM: the harness region plus 2 MiB for the payload.
 pub const MIN_MEM: u64 = 4 << 20;
 
-const MIB2: u64 = 2 << 20;
-const GIB: u64 = 1 << 30;
-
 const _: () = {
     assert!(FIRMWARE % 0x800 == 0, "VBAR_EL1 must be 2 KiB aligned");
     assert!(BOOT_INFO + MAX_VCPUS as u64 * kvmtest_abi::BOOT_INFO_STRIDE as u64 <= L1_TABLE);
@@ -91,31 +88,22 @@ pub fn exception_stack_top(id: usize) -> u64 {
     EXCEPTION_STACKS + (id as u64 + 1) * EXCEPTION_STACK_SIZE
 }
 
+/// The aarch64 map's fixed part.
+pub const FIXED: FixedLayout = FixedLayout {
+    arch: "aarch64",
+    min_mem: MIN_MEM,
+    max_mapped_gib: MAX_L2,
+    mmio_window_size: MMIO_WINDOW_SIZE,
+    max_vcpus: MAX_VCPUS,
+    firmware: FIRMWARE..FIRMWARE + FIRMWARE_SIZE,
+    boot_info: BOOT_INFO,
+    ucall_slots: UCALL_SLOTS,
+    shared_arena: SHARED_ARENA..SHARED_ARENA_END,
+    stacks: STACKS,
+    stack_stride: STACK_STRIDE,
+    payload_base: PAYLOAD_BASE,
+};
+
 pub fn layout(mem_size: u64) -> Result<Layout> {
-    if mem_size < MIN_MEM || mem_size % 4096 != 0 {
-        return Err(Error::Config(format!(
-            "guest memory of {mem_size:#x} bytes: aarch64 needs a page-aligned size of at least {MIN_MEM:#x}"
-        )));
-    }
-    let mmio_base = align_up(mem_size, MIB2);
-    let mmio = MmioWindow { ucall: mmio_base, shared_doorbell: mmio_base + 0x1000, end: mmio_base + MMIO_WINDOW_SIZE };
-    if align_up(mmio.end, GIB) / GIB > MAX_L2 {
-        return Err(Error::Config(format!(
-            "guest memory of {mem_size:#x} bytes: the aarch64 page tables map at most {} GiB",
-            MAX_L2 - 1
-        )));
-    }
-    Ok(Layout {
-        mem_size,
-        max_vcpus: MAX_VCPUS,
-        reserved: 0..PAYLOAD_BASE,
-        firmware: FIRMWARE..FIRMWARE + FIRMWARE_SIZE,
-        boot_info: BOOT_INFO,
-        ucall_slots: UCALL_SLOTS,
-        shared_arena: SHARED_ARENA..SHARED_ARENA_END,
-        stacks: STACKS,
-        stack_stride: STACK_STRIDE,
-        payload: PAYLOAD_BASE..mem_size,
-        mmio,
-    })
+    FIXED.layout(mem_size)
 }

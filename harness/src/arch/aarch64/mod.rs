@@ -6,9 +6,14 @@
 
 pub mod asm;
 pub mod firmware;
+pub mod fw_regs;
 pub mod layout;
 pub mod paging;
 pub mod regs;
+pub mod services;
+pub mod smccc;
+
+pub use self::fw_regs::{FwBit, FwReg, FwRegs, VcpuFwRegs, VmFwRegs};
 
 use kvm_bindings::{
     kvm_create_device, kvm_device_attr, kvm_device_type_KVM_DEV_TYPE_ARM_VGIC_V3, kvm_enable_cap, kvm_smccc_filter,

@@ -16,8 +16,8 @@
 //! ```
 //! Everything is identity-mapped: a guest virtual address is its physical one.
 
-use crate::layout::{align_up, Layout, MmioWindow};
-use crate::{Error, Result};
+use crate::layout::{FixedLayout, Layout};
+use crate::Result;
 
 pub const GDT: u64 = 0x1000;
 pub const TSS: u64 = 0x1800;
@@ -42,39 +42,30 @@ pub const MAX_VCPUS: usize = 64;
 /// Smallest guest RAM: the harness region plus 2 MiB for the payload.
 pub const MIN_MEM: u64 = 4 << 20;
 
+/// The x86_64 MMIO window: one 2 MiB page.
 const MIB2: u64 = 2 << 20;
-const GIB: u64 = 1 << 30;
 
 /// Selectors in the GDT.
 pub const CODE_SEL: u16 = 0x08;
 pub const DATA_SEL: u16 = 0x10;
 pub const TSS_SEL: u16 = 0x18;
 
+/// The x86_64 map's fixed part.
+pub const FIXED: FixedLayout = FixedLayout {
+    arch: "x86_64",
+    min_mem: MIN_MEM,
+    max_mapped_gib: MAX_PDS,
+    mmio_window_size: MIB2,
+    max_vcpus: MAX_VCPUS,
+    firmware: FIRMWARE..FIRMWARE + FIRMWARE_SIZE,
+    boot_info: BOOT_INFO,
+    ucall_slots: UCALL_SLOTS,
+    shared_arena: SHARED_ARENA..SHARED_ARENA_END,
+    stacks: STACKS,
+    stack_stride: STACK_STRIDE,
+    payload_base: PAYLOAD_BASE,
+};
+
 pub fn layout(mem_size: u64) -> Result<Layout> {
-    if mem_size < MIN_MEM || mem_size % 4096 != 0 {
-        return Err(Error::Config(format!(
-            "guest memory of {mem_size:#x} bytes: x86_64 needs a page-aligned size of at least {MIN_MEM:#x}"
-        )));
-    }
-    let mmio_base = align_up(mem_size, MIB2);
-    let mmio = MmioWindow { ucall: mmio_base, shared_doorbell: mmio_base + 0x1000, end: mmio_base + MIB2 };
-    if align_up(mmio.end, GIB) / GIB > MAX_PDS {
-        return Err(Error::Config(format!(
-            "guest memory of {mem_size:#x} bytes: the x86_64 page tables map at most {} GiB",
-            MAX_PDS - 1
-        )));
-    }
-    Ok(Layout {
-        mem_size,
-        max_vcpus: MAX_VCPUS,
-        reserved: 0..PAYLOAD_BASE,
-        firmware: FIRMWARE..FIRMWARE + FIRMWARE_SIZE,
-        boot_info: BOOT_INFO,
-        ucall_slots: UCALL_SLOTS,
-        shared_arena: SHARED_ARENA..SHARED_ARENA_END,
-        stacks: STACKS,
-        stack_stride: STACK_STRIDE,
-        payload: PAYLOAD_BASE..mem_size,
-        mmio,
-    })
+    FIXED.layout(mem_size)
 }

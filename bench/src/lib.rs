@@ -1,0 +1,66 @@
+//! kvmtest's benchmarks, run by `cargo xtask bench`: the harness against a
+//! baseline written directly on KVM, measured beside it in the same run.
+//! See README.md ("Benchmarks") for what each row compares.
+//!
+//! x86_64 only for now: the raw baseline VM is an x86_64 long-mode guest.
+
+#[cfg(target_arch = "x86_64")]
+pub mod exits;
+#[cfg(target_arch = "x86_64")]
+pub mod raw;
+pub mod report;
+#[cfg(target_arch = "x86_64")]
+pub mod start;
+pub mod stats;
+pub mod suite;
+
+use std::path::PathBuf;
+
+/// One line naming the machine: CPU model, kernel, KVM backend.
+pub fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find_map(|l| l.strip_prefix("model name").map(|m| m.trim_start_matches([' ', '\t', ':']).to_string()))
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let backend = kvmtest::backend().map_or_else(|e| e.to_string(), |b| b.to_string());
+    format!("{cpu}, {cores} cores; {backend}")
+}
+
+/// Every row of the table, in order. `suite` are the test binaries to time
+/// (none: no suite row); `quick` takes fewer samples, for a smoke run.
+#[cfg(target_arch = "x86_64")]
+pub fn run(suite: &[PathBuf], quick: bool) -> Result<Vec<report::Row>, String> {
+    use exits::GuestKind;
+    use kvmtest::TransportKind;
+    use kvmtest_tests::payloads::BENCH;
+
+    let (rounds, batch, starts, suite_runs) = if quick { (20, 25, 9, 1) } else { (300, 25, 81, 5) };
+    let mut rows = Vec::new();
+    for &t in TransportKind::all() {
+        rows.push(exits::measure(t, GuestKind::Dynasm, rounds, batch)?);
+        eprintln!("bench: {}", rows.last().map_or("", |r| &r.name));
+    }
+    rows.push(exits::measure(TransportKind::Pio, GuestKind::Elf(BENCH), rounds, batch)?);
+    const SMALL: u64 = 64 << 20;
+    const BIG: u64 = 4 << 30;
+    let (h_small, r_small) = start::measure(BENCH, SMALL, starts)?;
+    let (h_big, r_big) = start::measure(BENCH, BIG, starts)?;
+    rows.push(start::row(SMALL, &h_small, &r_small));
+    rows.push(start::row(BIG, &h_big, &r_big));
+    rows.push(start::growth_row(SMALL, BIG, (&h_small, &h_big), (&r_small, &r_big)));
+    eprintln!("bench: cold start");
+    rows.push(start::memory_row(BENCH, 1 << 30, if quick { 3 } else { 5 })?);
+    if !suite.is_empty() {
+        rows.push(suite::row(suite, suite_runs)?);
+    }
+    Ok(rows)
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+pub fn run(_: &[PathBuf], _: bool) -> Result<Vec<report::Row>, String> {
+    Err("the raw baseline VM is x86_64 only for now".into())
+}

@@ -1,0 +1,113 @@
+//! The bench's table: one row per measurement, each against the baseline
+//! measured beside it, and a last line with the worst ratio.
+
+use crate::stats::Summary;
+
+/// Unit a row's numbers are printed in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    Micros,
+    Millis,
+    MiB,
+    Seconds,
+}
+
+impl Unit {
+    fn fmt(self, v: f64) -> String {
+        let unit = match self {
+            Unit::Micros => "µs",
+            Unit::Millis => "ms",
+            Unit::MiB => "MiB",
+            Unit::Seconds => "s",
+        };
+        format!("{v:.2} {unit}")
+    }
+}
+
+/// What a row must achieve.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Target {
+    /// ratio <= this.
+    MaxRatio(f64),
+    /// harness 90th percentile <= this (in the row's unit); the ratio is shown for context.
+    MaxValue(f64),
+}
+
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub name: String,
+    pub unit: Unit,
+    pub harness: Summary,
+    pub baseline_name: &'static str,
+    pub baseline: Summary,
+    pub ratio: f64,
+    pub target: Target,
+    /// Extra context printed after the row (e.g. the bare-exit floor).
+    pub note: String,
+}
+
+impl Row {
+    pub fn met(&self) -> bool {
+        match self.target {
+            Target::MaxRatio(m) => self.ratio <= m,
+            Target::MaxValue(m) => self.harness.p90 <= m,
+        }
+    }
+
+    /// How close to its target the row is: <= 1 is met.
+    pub fn severity(&self) -> f64 {
+        match self.target {
+            Target::MaxRatio(m) => self.ratio / m,
+            Target::MaxValue(m) => self.harness.p90 / m,
+        }
+    }
+
+    fn target_text(&self) -> String {
+        match self.target {
+            Target::MaxRatio(m) => format!("<= {m:.2}x"),
+            Target::MaxValue(m) => format!("<= {}", self.unit.fmt(m)),
+        }
+    }
+}
+
+fn cell(unit: Unit, s: &Summary) -> String {
+    format!("{} (median {:.2}, p90 {:.2})", unit.fmt(s.min), s.median, s.p90)
+}
+
+/// The table as markdown (it goes into the README as printed).
+pub fn table(rows: &[Row]) -> String {
+    let mut out = String::new();
+    out.push_str(
+        "| bench | kvmtest best (median, p90) | baseline | baseline best (median, p90) | ratio | target | |\n",
+    );
+    out.push_str("| --- | --- | --- | --- | --- | --- | --- |\n");
+    for r in rows {
+        out.push_str(&format!(
+            "| {} | {} | {} | {} | {:.3}x | {} | {} |\n",
+            r.name,
+            cell(r.unit, &r.harness),
+            r.baseline_name,
+            cell(r.unit, &r.baseline),
+            r.ratio,
+            r.target_text(),
+            if r.met() { "ok" } else { "MISSED" }
+        ));
+    }
+    let notes: Vec<&Row> = rows.iter().filter(|r| !r.note.is_empty()).collect();
+    if !notes.is_empty() {
+        out.push('\n');
+        for r in notes {
+            out.push_str(&format!("- {}: {}\n", r.name, r.note));
+        }
+    }
+    out
+}
+
+/// The last line: the row closest to (or furthest past) its target.
+pub fn worst(rows: &[Row]) -> String {
+    let Some(w) = rows.iter().max_by(|a, b| a.severity().total_cmp(&b.severity())) else {
+        return "worst ratio: no rows".into();
+    };
+    let verdict = if rows.iter().all(Row::met) { "every target met" } else { "TARGET MISSED" };
+    format!("worst ratio: {:.3}x ({}, target {}) - {verdict}", w.ratio, w.name, w.target_text())
+}

@@ -1,0 +1,153 @@
+//! Cold start: from nothing to the first ucall of an ELF payload — open
+//! /dev/kvm, create the VM, map memory, write page tables, create the vCPU,
+//! load the ELF, KVM_RUN until its first SYNC — against the same steps done
+//! by hand on a [`RawVm`]. Teardown is not timed. Also the resident memory a
+//! VM costs after its first ucall.
+
+use std::time::Instant;
+
+use kvmtest::{Payload, TransportKind, Ucall, Vm};
+use kvmtest_abi::ucall_offsets;
+
+use crate::exits::{raw_doorbell, STAGE};
+use crate::raw::{RawExit, RawVm, Result, DOORBELL, MSG, PIO_PORT};
+use crate::report::{Row, Target, Unit};
+use crate::stats::{best_ratio, summarize, Summary};
+
+fn harness_start(elf: &'static [u8], mem: u64) -> Result<Vm> {
+    let mut vm = Vm::builder()
+        .transport(TransportKind::Pio)
+        .mem_size(mem)
+        .payload(Payload::elf(elf))
+        .build()
+        .map_err(|e| e.to_string())?;
+    match vm.vcpu(0).run_until_ucall().map_err(|e| e.to_string())? {
+        Ucall::Sync { stage: STAGE, .. } => Ok(vm),
+        other => Err(format!("harness start: first ucall {other:?}, expected SYNC({STAGE})")),
+    }
+}
+
+fn raw_start(elf: &[u8], mem: u64) -> Result<RawVm> {
+    let mut vm = RawVm::new(mem as usize)?;
+    vm.write(DOORBELL, &raw_doorbell(TransportKind::Pio));
+    vm.load_elf(elf)?;
+    vm.run_exits(RawExit::Io, 1, |vm, _| {
+        let (port, _, data) = vm.io_out();
+        let stage = vm.read_u64(MSG + ucall_offsets::ARGS as u64);
+        if port != PIO_PORT || u64::from(data) != MSG || stage != STAGE {
+            return Err(format!("raw start: port {port:#x} data {data:#x} stage {stage}"));
+        }
+        Ok(())
+    })?;
+    Ok(vm)
+}
+
+fn ms_since(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1e3
+}
+
+/// `runs` cold starts of each kind with `mem` bytes of guest RAM, interleaved.
+pub fn measure(elf: &'static [u8], mem: u64, runs: usize) -> Result<(Vec<f64>, Vec<f64>)> {
+    let (mut h, mut r) = (Vec::new(), Vec::new());
+    for i in 0..runs {
+        for side in if i % 2 == 0 { [0, 1] } else { [1, 0] } {
+            let t = Instant::now();
+            if side == 0 {
+                let vm = harness_start(elf, mem)?;
+                h.push(ms_since(t));
+                drop(vm);
+            } else {
+                let vm = raw_start(elf, mem)?;
+                r.push(ms_since(t));
+                drop(vm);
+            }
+        }
+    }
+    Ok((h, r))
+}
+
+pub fn row(mem: u64, h: &[f64], r: &[f64]) -> Row {
+    Row {
+        name: format!("cold start to first ucall, {} guest", size_name(mem)),
+        unit: Unit::Millis,
+        harness: summarize(h),
+        baseline_name: "raw minimal VM start, same ELF",
+        baseline: summarize(r),
+        ratio: best_ratio(h, r),
+        target: Target::MaxRatio(1.5),
+        note: String::new(),
+    }
+}
+
+/// The start must not grow with guest memory. The kernel's own memslot
+/// set-up may grow (its per-page arrays are sized by the slot) and does so in
+/// the raw start too; so the row compares kvmtest's overhead over the raw
+/// start at the big size with the same overhead at the small size: a
+/// harness step that grew with memory would raise the first.
+pub fn growth_row(small: u64, big: u64, h: (&[f64], &[f64]), r: (&[f64], &[f64])) -> Row {
+    let (hs, hb, rs, rb) = (summarize(h.0), summarize(h.1), summarize(r.0), summarize(r.1));
+    let (over_small, over_big) = (hs.min / rs.min, hb.min / rb.min);
+    Row {
+        name: format!("cold start overhead, {} vs {} guest", size_name(big), size_name(small)),
+        unit: Unit::Millis,
+        harness: hb,
+        baseline_name: "kvmtest start, small guest",
+        baseline: hs,
+        ratio: over_big / over_small,
+        target: Target::MaxRatio(1.25),
+        note: format!(
+            "fastest starts: kvmtest {:.2} -> {:.2} ms, raw {:.2} -> {:.2} ms; the ratio is \
+             (kvmtest/raw at {}) / (kvmtest/raw at {})",
+            hs.min,
+            hb.min,
+            rs.min,
+            rb.min,
+            size_name(big),
+            size_name(small)
+        ),
+    }
+}
+
+pub fn size_name(bytes: u64) -> String {
+    if bytes >= 1 << 30 {
+        format!("{} GiB", bytes >> 30)
+    } else {
+        format!("{} MiB", bytes >> 20)
+    }
+}
+
+/// Resident set of this process in MiB (/proc/self/statm).
+fn rss_mib() -> Result<f64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").map_err(|e| format!("/proc/self/statm: {e}"))?;
+    let pages: f64 = statm.split_whitespace().nth(1).and_then(|p| p.parse().ok()).ok_or("statm format")?;
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as f64;
+    Ok(pages * page / f64::from(1 << 20))
+}
+
+/// Resident memory added by one VM with `mem` bytes of RAM, after its first
+/// ucall, harness against raw; each the median of `runs`.
+pub fn memory_row(elf: &'static [u8], mem: u64, runs: usize) -> Result<Row> {
+    let (mut h, mut r) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        let before = rss_mib()?;
+        let vm = harness_start(elf, mem)?;
+        h.push(rss_mib()? - before);
+        drop(vm);
+        let before = rss_mib()?;
+        let vm = raw_start(elf, mem)?;
+        r.push(rss_mib()? - before);
+        drop(vm);
+    }
+    let (hs, rs): (Summary, Summary) = (summarize(&h), summarize(&r));
+    Ok(Row {
+        name: format!("resident memory after first ucall, {} guest", size_name(mem)),
+        unit: Unit::MiB,
+        harness: hs,
+        baseline_name: "raw minimal VM, same ELF",
+        baseline: rs,
+        ratio: hs.median / rs.median.max(1.0 / 256.0),
+        target: Target::MaxValue(4.0),
+        note: String::new(),
+    })
+}

@@ -1,0 +1,66 @@
+//! Suite wall time: every test binary of `cargo test --workspace` (built
+//! beforehand, paths given by `cargo xtask bench`), one after another as
+//! cargo runs them, with `--test-threads=1` against the default (one thread
+//! per core).
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+type Result<T> = std::result::Result<T, String>;
+use crate::report::{Row, Target, Unit};
+use crate::stats::summarize;
+
+fn run_all(bins: &[PathBuf], serial: bool) -> Result<f64> {
+    let t = Instant::now();
+    for b in bins {
+        let mut cmd = Command::new(b);
+        if serial {
+            cmd.arg("--test-threads=1");
+        }
+        let out = cmd
+            .env("KVMTEST_REQUIRE_KVM", "1")
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .output()
+            .map_err(|e| format!("running {}: {e}", b.display()))?;
+        if !out.status.success() {
+            return Err(format!("{} failed ({}): the suite must be green to be timed", b.display(), out.status));
+        }
+        // Sanity: the binary ran tests and none failed.
+        let text = String::from_utf8_lossy(&out.stdout);
+        if !text.lines().any(|l| l.starts_with("test result: ok.")) {
+            return Err(format!("{} printed no `test result: ok.` line", b.display()));
+        }
+    }
+    Ok(t.elapsed().as_secs_f64())
+}
+
+/// `runs` timings of the whole suite in each mode, alternating.
+pub fn row(bins: &[PathBuf], runs: usize) -> Result<Row> {
+    let (mut par, mut ser) = (Vec::new(), Vec::new());
+    for i in 0..runs {
+        for serial in if i % 2 == 0 { [false, true] } else { [true, false] } {
+            let s = run_all(bins, serial)?;
+            if serial {
+                ser.push(s)
+            } else {
+                par.push(s)
+            }
+        }
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let (p, s) = (summarize(&par), summarize(&ser));
+    Ok(Row {
+        name: format!("test suite wall time ({} binaries), parallel", bins.len()),
+        unit: Unit::Seconds,
+        harness: p,
+        baseline_name: "same binaries, --test-threads=1",
+        baseline: s,
+        ratio: p.min / s.min,
+        // Not 1/cores: the suite's critical path is the self-test that waits
+        // out a 300 ms watchdog, and the binaries run one after another.
+        target: Target::MaxRatio(0.8),
+        note: format!("{cores} cores; parallel is {:.2}x faster than serial (fastest runs)", s.min / p.min),
+    })
+}

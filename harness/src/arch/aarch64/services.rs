@@ -1,0 +1,152 @@
+//! The hypercall services KVM offers an arm64 guest, as data: each call,
+//! the firmware-register feature bit that gates it
+//! (`kvm_smccc_test_fw_bmap()` in arch/arm64/kvm/hypercalls.c) and what it
+//! answers when enabled. hypercalls.c's `hvc_info[]` and `false_hvc_info[]`;
+//! the hypercalls and migration scenarios walk these tables.
+
+use super::fw_regs::*;
+use super::smccc::*;
+use crate::{ensure, Result};
+
+/// What a call answers when its service is enabled.
+#[derive(Clone, Copy)]
+pub enum Answer {
+    /// Anything but NOT_SUPPORTED (a random number, a time, an error code of the service).
+    Supported,
+    /// Exactly this x0.
+    Exactly(u64),
+    /// x0 is the VENDOR_HYP_BMAP the VM was given (ARM_SMCCC_VENDOR_HYP_KVM_FEATURES_FUNC_ID).
+    VendorFeatures,
+    /// x0..x3 are KVM's vendor UID.
+    KvmUid,
+    /// x0 is the vCPU's stolen-time record (PV_TIME_ST).
+    StealTimeIpa,
+}
+
+/// One row of `hvc_info[]`: a call and the feature bit that gates it.
+pub struct Service {
+    pub name: &'static str,
+    pub call: SmcccCall,
+    pub bit: FwBit,
+    pub answer: Answer,
+}
+
+macro_rules! service {
+    ($func:ident, $arg1:expr, $bit:ident, $answer:expr) => {
+        Service {
+            name: concat!(stringify!($func), "(", stringify!($arg1), ")"),
+            call: hvc($func, $arg1 as u64),
+            bit: $bit,
+            answer: $answer,
+        }
+    };
+}
+
+/// `hvc_info[]` of hypercalls.c, with what each call answers when enabled.
+pub const HVC_INFO: &[Service] = &[
+    // KVM_REG_ARM_STD_BMAP
+    service!(ARM_SMCCC_TRNG_VERSION, 0, KVM_REG_ARM_STD_BIT_TRNG_V1_0, Answer::Exactly(ARM_SMCCC_TRNG_VERSION_1_0)),
+    service!(ARM_SMCCC_TRNG_FEATURES, ARM_SMCCC_TRNG_RND64, KVM_REG_ARM_STD_BIT_TRNG_V1_0, Answer::Exactly(0)),
+    service!(ARM_SMCCC_TRNG_GET_UUID, 0, KVM_REG_ARM_STD_BIT_TRNG_V1_0, Answer::Supported),
+    service!(ARM_SMCCC_TRNG_RND32, 0, KVM_REG_ARM_STD_BIT_TRNG_V1_0, Answer::Supported),
+    service!(ARM_SMCCC_TRNG_RND64, 0, KVM_REG_ARM_STD_BIT_TRNG_V1_0, Answer::Supported),
+    // KVM_REG_ARM_STD_HYP_BMAP
+    service!(
+        ARM_SMCCC_ARCH_FEATURES_FUNC_ID,
+        ARM_SMCCC_HV_PV_TIME_FEATURES,
+        KVM_REG_ARM_STD_HYP_BIT_PV_TIME,
+        Answer::Exactly(SMCCC_RET_SUCCESS)
+    ),
+    service!(
+        ARM_SMCCC_HV_PV_TIME_FEATURES,
+        ARM_SMCCC_HV_PV_TIME_ST,
+        KVM_REG_ARM_STD_HYP_BIT_PV_TIME,
+        Answer::Exactly(SMCCC_RET_SUCCESS)
+    ),
+    service!(ARM_SMCCC_HV_PV_TIME_ST, 0, KVM_REG_ARM_STD_HYP_BIT_PV_TIME, Answer::StealTimeIpa),
+    // KVM_REG_ARM_VENDOR_HYP_BMAP
+    service!(
+        ARM_SMCCC_VENDOR_HYP_KVM_FEATURES_FUNC_ID,
+        ARM_SMCCC_VENDOR_HYP_KVM_PTP_FUNC_ID,
+        KVM_REG_ARM_VENDOR_HYP_BIT_FUNC_FEAT,
+        Answer::VendorFeatures
+    ),
+    service!(ARM_SMCCC_VENDOR_HYP_CALL_UID_FUNC_ID, 0, KVM_REG_ARM_VENDOR_HYP_BIT_FUNC_FEAT, Answer::KvmUid),
+    service!(
+        ARM_SMCCC_VENDOR_HYP_KVM_PTP_FUNC_ID,
+        KVM_PTP_VIRT_COUNTER,
+        KVM_REG_ARM_VENDOR_HYP_BIT_PTP,
+        Answer::Supported
+    ),
+];
+
+/// `false_hvc_info[]`: feature queries about another family of calls,
+/// which answer NOT_SUPPORTED whatever is enabled.
+pub const FALSE_HVC_INFO: &[(&str, SmcccCall)] = &[
+    (
+        "ARM_SMCCC_TRNG_FEATURES(ARM_SMCCC_VENDOR_HYP_KVM_PTP_FUNC_ID)",
+        hvc(ARM_SMCCC_TRNG_FEATURES, ARM_SMCCC_VENDOR_HYP_KVM_PTP_FUNC_ID as u64),
+    ),
+    (
+        "ARM_SMCCC_ARCH_FEATURES_FUNC_ID(ARM_SMCCC_TRNG_RND64)",
+        hvc(ARM_SMCCC_ARCH_FEATURES_FUNC_ID, ARM_SMCCC_TRNG_RND64 as u64),
+    ),
+    (
+        "ARM_SMCCC_HV_PV_TIME_FEATURES(ARM_SMCCC_TRNG_RND64)",
+        hvc(ARM_SMCCC_HV_PV_TIME_FEATURES, ARM_SMCCC_TRNG_RND64 as u64),
+    ),
+];
+
+/// Checks one call's answer given whether its service is enabled.
+pub fn check_answer(
+    stage: &str,
+    s: &Service,
+    enabled: bool,
+    vendor_bmap: u64,
+    steal_time: u64,
+    r: [u64; 4],
+) -> Result<()> {
+    if !enabled {
+        ensure!(r[0] == SMCCC_RET_NOT_SUPPORTED, "{stage}: {}: expected NOT_SUPPORTED, got {:#x}", s.name, r[0]);
+        return Ok(());
+    }
+    ensure!(r[0] != SMCCC_RET_NOT_SUPPORTED, "{stage}: {}: expected a supported answer, got NOT_SUPPORTED", s.name);
+    let (what, expected, got) = match s.answer {
+        Answer::Supported => return Ok(()),
+        Answer::Exactly(v) => ("x0", v, r[0]),
+        Answer::VendorFeatures => ("the enabled vendor bits (x0)", vendor_bmap, r[0]),
+        Answer::StealTimeIpa => ("the stolen-time IPA (x0)", steal_time, r[0]),
+        Answer::KvmUid => {
+            ensure!(
+                r == ARM_SMCCC_VENDOR_HYP_UID_KVM,
+                "{stage}: {}: expected KVM's UID {:x?}, got {r:x?}",
+                s.name,
+                ARM_SMCCC_VENDOR_HYP_UID_KVM
+            );
+            return Ok(());
+        }
+    };
+    ensure!(got == expected, "{stage}: {}: expected {what} {expected:#x}, got {got:#x}", s.name);
+    Ok(())
+}
+
+/// What a guest can rely on from one answer, for comparing two VMs: whether
+/// the service is there and, for answers that do not vary between calls
+/// (everything but random numbers and clocks), the exact x0..x3.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    NotSupported,
+    Supported,
+    Exactly([u64; 4]),
+}
+
+impl Service {
+    /// The view a guest gets from answer `r` to this call.
+    pub fn view(&self, r: [u64; 4]) -> View {
+        match (r[0], self.answer) {
+            (SMCCC_RET_NOT_SUPPORTED, _) => View::NotSupported,
+            (_, Answer::Supported) => View::Supported,
+            _ => View::Exactly(r),
+        }
+    }
+}

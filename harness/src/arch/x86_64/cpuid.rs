@@ -1,0 +1,199 @@
+//! Guest CPUID control: what a VMM uses to elect the services a guest may use.
+//!
+//! A vCPU starts with KVM_GET_SUPPORTED_CPUID; a test reads it back with
+//! [`Vcpu::cpuid`] (KVM_GET_CPUID2), flips named bits with [`Cpuid::set`],
+//! and writes it with [`Vcpu::set_cpuid`] (KVM_SET_CPUID2). KVM accepts a
+//! changed CPUID only before the vCPU's first KVM_RUN (api.rst, KVM_SET_CPUID2).
+
+use kvm_bindings::{kvm_cpuid_entry2, CpuId, KVM_MAX_CPUID_ENTRIES};
+
+use crate::{Error, Result, Vcpu};
+
+/// A CPUID output register.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reg {
+    Eax,
+    Ebx,
+    Ecx,
+    Edx,
+}
+
+/// One CPUID bit, named as the kernel names it (`KVM_FEATURE_PV_EOI`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CpuidBit {
+    pub name: &'static str,
+    pub leaf: u32,
+    pub subleaf: u32,
+    pub reg: Reg,
+    pub bit: u8,
+}
+
+impl CpuidBit {
+    pub const fn new(name: &'static str, leaf: u32, subleaf: u32, reg: Reg, bit: u8) -> Self {
+        CpuidBit { name, leaf, subleaf, reg, bit }
+    }
+}
+
+impl std::fmt::Display for CpuidBit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} (CPUID {:#x}.{:?}[{}])", self.name, self.leaf, self.reg, self.bit)
+    }
+}
+
+/// A vCPU's CPUID table.
+#[derive(Clone, PartialEq)]
+pub struct Cpuid(CpuId);
+
+impl std::fmt::Debug for Cpuid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(
+                self.entries().iter().map(|e| {
+                    format!("{:#x}.{}: {:#x} {:#x} {:#x} {:#x}", e.function, e.index, e.eax, e.ebx, e.ecx, e.edx)
+                }),
+            )
+            .finish()
+    }
+}
+
+fn reg_mut(e: &mut kvm_cpuid_entry2, reg: Reg) -> &mut u32 {
+    match reg {
+        Reg::Eax => &mut e.eax,
+        Reg::Ebx => &mut e.ebx,
+        Reg::Ecx => &mut e.ecx,
+        Reg::Edx => &mut e.edx,
+    }
+}
+
+fn reg_of(e: &kvm_cpuid_entry2, reg: Reg) -> u32 {
+    match reg {
+        Reg::Eax => e.eax,
+        Reg::Ebx => e.ebx,
+        Reg::Ecx => e.ecx,
+        Reg::Edx => e.edx,
+    }
+}
+
+impl Cpuid {
+    /// Wraps a kvm-bindings table.
+    pub fn from_raw(raw: CpuId) -> Self {
+        Cpuid(raw)
+    }
+
+    /// The kvm-bindings table, for KVM_SET_CPUID2.
+    pub fn as_raw(&self) -> &CpuId {
+        &self.0
+    }
+
+    /// What the kernel supports (KVM_GET_SUPPORTED_CPUID).
+    pub fn supported() -> Result<Self> {
+        let kvm = crate::kvm::open_kvm()?;
+        kvm.get_supported_cpuid(KVM_MAX_CPUID_ENTRIES).map(Cpuid).map_err(Error::kvm("KVM_GET_SUPPORTED_CPUID"))
+    }
+
+    pub fn entries(&self) -> &[kvm_cpuid_entry2] {
+        self.0.as_slice()
+    }
+
+    /// The entry of `leaf`/`subleaf` (subleaf ignored for leaves KVM does not index).
+    pub fn entry(&self, leaf: u32, subleaf: u32) -> Option<&kvm_cpuid_entry2> {
+        self.entries().iter().find(|e| e.function == leaf && (e.index == subleaf || e.flags & INDEXED == 0))
+    }
+
+    fn entry_mut(&mut self, leaf: u32, subleaf: u32) -> Option<&mut kvm_cpuid_entry2> {
+        self.0.as_mut_slice().iter_mut().find(|e| e.function == leaf && (e.index == subleaf || e.flags & INDEXED == 0))
+    }
+
+    /// True if `bit` is set (false if its leaf is absent).
+    pub fn has(&self, bit: CpuidBit) -> bool {
+        self.entry(bit.leaf, bit.subleaf).is_some_and(|e| reg_of(e, bit.reg) & (1 << bit.bit) != 0)
+    }
+
+    /// Sets or clears `bit`. Its leaf must exist (KVM rejects invented leaves
+    /// only by ignoring them; a missing leaf here is a test bug worth reporting).
+    pub fn set(&mut self, bit: CpuidBit, on: bool) -> Result<()> {
+        let e = self.entry_mut(bit.leaf, bit.subleaf).ok_or_else(|| {
+            Error::Config(format!("{bit}: the vCPU's CPUID has no leaf {:#x}.{}", bit.leaf, bit.subleaf))
+        })?;
+        let r = reg_mut(e, bit.reg);
+        if on {
+            *r |= 1 << bit.bit;
+        } else {
+            *r &= !(1 << bit.bit);
+        }
+        Ok(())
+    }
+
+    /// Sets a whole register of an existing leaf.
+    pub fn set_reg(&mut self, leaf: u32, subleaf: u32, reg: Reg, value: u32) -> Result<()> {
+        let e = self
+            .entry_mut(leaf, subleaf)
+            .ok_or_else(|| Error::Config(format!("the vCPU's CPUID has no leaf {leaf:#x}.{subleaf}")))?;
+        *reg_mut(e, reg) = value;
+        Ok(())
+    }
+
+    /// Zeroes all four registers of `leaf` (the selftests' vcpu_clear_cpuid_entry).
+    pub fn clear_leaf(&mut self, leaf: u32) {
+        for e in self.0.as_mut_slice().iter_mut().filter(|e| e.function == leaf) {
+            (e.eax, e.ebx, e.ecx, e.edx) = (0, 0, 0, 0);
+        }
+    }
+
+    /// Drops every entry whose leaf is in `leaves`.
+    pub fn remove_leaves(&mut self, leaves: std::ops::Range<u32>) -> Result<()> {
+        let kept: Vec<_> = self.entries().iter().filter(|e| !leaves.contains(&e.function)).copied().collect();
+        self.0 = CpuId::from_entries(&kept).map_err(|e| Error::Config(format!("CPUID table: {e:?}")))?;
+        Ok(())
+    }
+
+    /// Appends entries (e.g. the Hyper-V leaves).
+    pub fn extend(&mut self, extra: &[kvm_cpuid_entry2]) -> Result<()> {
+        let mut all = self.entries().to_vec();
+        all.extend_from_slice(extra);
+        self.0 = CpuId::from_entries(&all).map_err(|e| {
+            Error::Config(format!(
+                "CPUID table of {} + {} entries (at most {KVM_MAX_CPUID_ENTRIES}): {e:?}",
+                self.entries().len(),
+                extra.len()
+            ))
+        })?;
+        Ok(())
+    }
+}
+
+/// KVM_CPUID_FLAG_SIGNIFCANT_INDEX: the entry is specific to its subleaf.
+const INDEXED: u32 = kvm_bindings::KVM_CPUID_FLAG_SIGNIFCANT_INDEX;
+
+impl Vcpu {
+    /// The vCPU's CPUID (KVM_GET_CPUID2).
+    ///
+    /// Older kernels (seen on 6.1) set `nent` only on KVM_GET_CPUID2's error
+    /// path, so a successful call leaves the caller's capacity there and the
+    /// unwritten tail of zeroed entries would come back as leaf 0. Those are
+    /// dropped: a real table's leaf-0 entry is never all zero (it holds the
+    /// vendor string), and KVM writes the real entries first.
+    pub fn cpuid(&self) -> Result<Cpuid> {
+        let raw = self.fd().get_cpuid2(KVM_MAX_CPUID_ENTRIES).map_err(Error::kvm("KVM_GET_CPUID2"))?;
+        let entries = raw.as_slice();
+        let padding = |e: &kvm_cpuid_entry2| e.function == 0 && (e.eax, e.ebx, e.ecx, e.edx) == (0, 0, 0, 0);
+        let n = entries.iter().rposition(|e| !padding(e)).map_or(0, |i| i + 1);
+        if n == entries.len() {
+            return Ok(Cpuid(raw));
+        }
+        CpuId::from_entries(&entries[..n]).map(Cpuid).map_err(|e| Error::Config(format!("CPUID table: {e:?}")))
+    }
+
+    /// Replaces the vCPU's CPUID (KVM_SET_CPUID2). After the first KVM_RUN
+    /// KVM only accepts an identical table (EINVAL otherwise, api.rst).
+    pub fn set_cpuid(&self, cpuid: &Cpuid) -> Result<()> {
+        self.fd().set_cpuid2(&cpuid.0).map_err(Error::kvm("KVM_SET_CPUID2"))
+    }
+
+    /// Reads, edits and writes back the vCPU's CPUID: `vcpu.update_cpuid(|c| c.set(BIT, false))?`.
+    pub fn update_cpuid(&self, edit: impl FnOnce(&mut Cpuid) -> Result<()>) -> Result<()> {
+        let mut c = self.cpuid()?;
+        edit(&mut c)?;
+        self.set_cpuid(&c)
+    }
+}

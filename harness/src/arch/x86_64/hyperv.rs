@@ -1,0 +1,106 @@
+//! Hyper-V emulation as KVM exposes it: the CPUID leaves the VMM grants
+//! (KVM_GET_SUPPORTED_HV_CPUID), the synthetic MSRs and hypercall codes,
+//! with the names of the kernel's selftests/hyperv.h and the TLFS.
+
+use kvm_bindings::{kvm_cpuid2, CpuId, KVM_MAX_CPUID_ENTRIES};
+use vmm_sys_util::ioctl::ioctl_with_mut_ptr;
+use vmm_sys_util::ioctl_iowr_nr;
+
+use super::cpuid::{Cpuid, CpuidBit, Reg};
+use crate::{Error, Result, Vcpu};
+
+ioctl_iowr_nr!(KVM_GET_SUPPORTED_HV_CPUID, kvm_bindings::KVMIO, 0xc1, kvm_cpuid2);
+
+pub const HYPERV_CPUID_VENDOR_AND_MAX_FUNCTIONS: u32 = 0x4000_0000;
+pub const HYPERV_CPUID_INTERFACE: u32 = 0x4000_0001;
+pub const HYPERV_CPUID_FEATURES: u32 = 0x4000_0003;
+pub const HYPERV_CPUID_ENLIGHTMENT_INFO: u32 = 0x4000_0004;
+pub const HYPERV_CPUID_SYNDBG_PLATFORM_CAPABILITIES: u32 = 0x4000_0082;
+/// End of the hypervisor CPUID range KVM's own leaves live in.
+pub const KVM_CPUID_RANGE_END: u32 = 0x4000_0100;
+
+pub const HV_X64_MSR_GUEST_OS_ID: u32 = 0x4000_0000;
+pub const HV_X64_MSR_HYPERCALL: u32 = 0x4000_0001;
+pub const HV_X64_MSR_VP_INDEX: u32 = 0x4000_0002;
+pub const HV_X64_MSR_RESET: u32 = 0x4000_0003;
+pub const HV_X64_MSR_VP_RUNTIME: u32 = 0x4000_0010;
+pub const HV_X64_MSR_TIME_REF_COUNT: u32 = 0x4000_0020;
+pub const HV_X64_MSR_REFERENCE_TSC: u32 = 0x4000_0021;
+pub const HV_X64_MSR_TSC_FREQUENCY: u32 = 0x4000_0022;
+pub const HV_X64_MSR_APIC_FREQUENCY: u32 = 0x4000_0023;
+pub const HV_X64_MSR_CRASH_P0: u32 = 0x4000_0100;
+
+/// HV_X64_MSR_GUEST_OS_ID value of a Linux guest (selftests' HYPERV_LINUX_OS_ID).
+pub const HYPERV_LINUX_OS_ID: u64 = 0x8100 << 48;
+
+pub const HVCALL_FLUSH_VIRTUAL_ADDRESS_SPACE: u64 = 0x0002;
+pub const HVCALL_NOTIFY_LONG_SPIN_WAIT: u64 = 0x0008;
+pub const HVCALL_SEND_IPI: u64 = 0x000b;
+pub const HVCALL_POST_MESSAGE: u64 = 0x005c;
+pub const HVCALL_SIGNAL_EVENT: u64 = 0x005d;
+/// Control bit: register ("fast") hypercall.
+pub const HV_HYPERCALL_FAST_BIT: u64 = 1 << 16;
+
+pub const HV_STATUS_SUCCESS: u64 = 0;
+pub const HV_STATUS_INVALID_HYPERCALL_CODE: u64 = 2;
+pub const HV_STATUS_INVALID_HYPERCALL_INPUT: u64 = 3;
+pub const HV_STATUS_ACCESS_DENIED: u64 = 6;
+
+const fn bit(name: &'static str, leaf: u32, reg: Reg, b: u8) -> CpuidBit {
+    CpuidBit::new(name, leaf, 0, reg, b)
+}
+pub const HV_MSR_VP_RUNTIME_AVAILABLE: CpuidBit =
+    bit("HV_MSR_VP_RUNTIME_AVAILABLE", HYPERV_CPUID_FEATURES, Reg::Eax, 0);
+pub const HV_MSR_TIME_REF_COUNT_AVAILABLE: CpuidBit =
+    bit("HV_MSR_TIME_REF_COUNT_AVAILABLE", HYPERV_CPUID_FEATURES, Reg::Eax, 1);
+pub const HV_MSR_HYPERCALL_AVAILABLE: CpuidBit = bit("HV_MSR_HYPERCALL_AVAILABLE", HYPERV_CPUID_FEATURES, Reg::Eax, 5);
+pub const HV_MSR_VP_INDEX_AVAILABLE: CpuidBit = bit("HV_MSR_VP_INDEX_AVAILABLE", HYPERV_CPUID_FEATURES, Reg::Eax, 6);
+pub const HV_MSR_RESET_AVAILABLE: CpuidBit = bit("HV_MSR_RESET_AVAILABLE", HYPERV_CPUID_FEATURES, Reg::Eax, 7);
+pub const HV_MSR_REFERENCE_TSC_AVAILABLE: CpuidBit =
+    bit("HV_MSR_REFERENCE_TSC_AVAILABLE", HYPERV_CPUID_FEATURES, Reg::Eax, 9);
+pub const HV_ACCESS_FREQUENCY_MSRS: CpuidBit = bit("HV_ACCESS_FREQUENCY_MSRS", HYPERV_CPUID_FEATURES, Reg::Eax, 11);
+pub const HV_POST_MESSAGES: CpuidBit = bit("HV_POST_MESSAGES", HYPERV_CPUID_FEATURES, Reg::Ebx, 4);
+pub const HV_SIGNAL_EVENTS: CpuidBit = bit("HV_SIGNAL_EVENTS", HYPERV_CPUID_FEATURES, Reg::Ebx, 5);
+pub const HV_FEATURE_GUEST_CRASH_MSR_AVAILABLE: CpuidBit =
+    bit("HV_FEATURE_GUEST_CRASH_MSR_AVAILABLE", HYPERV_CPUID_FEATURES, Reg::Edx, 10);
+pub const HV_X64_REMOTE_TLB_FLUSH_RECOMMENDED: CpuidBit =
+    bit("HV_X64_REMOTE_TLB_FLUSH_RECOMMENDED", HYPERV_CPUID_ENLIGHTMENT_INFO, Reg::Eax, 2);
+pub const HV_X64_CLUSTER_IPI_RECOMMENDED: CpuidBit =
+    bit("HV_X64_CLUSTER_IPI_RECOMMENDED", HYPERV_CPUID_ENLIGHTMENT_INFO, Reg::Eax, 10);
+/// HYPERV_CPUID_ENLIGHTMENT_INFO.EBX is a spin count, not a feature bit;
+/// any non-zero value grants HVCALL_NOTIFY_LONG_SPIN_WAIT (hyperv_features.c
+/// uses bit 0 as HV_PV_SPINLOCKS_TEST).
+pub const HV_PV_SPINLOCKS_TEST: CpuidBit = bit("HV_PV_SPINLOCKS_TEST", HYPERV_CPUID_ENLIGHTMENT_INFO, Reg::Ebx, 0);
+
+impl Vcpu {
+    /// The Hyper-V CPUID leaves KVM can emulate for this vCPU
+    /// (KVM_GET_SUPPORTED_HV_CPUID on the vCPU, KVM_CAP_HYPERV_CPUID).
+    pub fn supported_hv_cpuid(&self) -> Result<Cpuid> {
+        let mut cpuid =
+            CpuId::new(KVM_MAX_CPUID_ENTRIES).map_err(|e| Error::Config(format!("allocating a CPUID table: {e:?}")))?;
+        // SAFETY: the kernel writes at most `nent` entries into the
+        // kvm_cpuid2 the FAM wrapper allocated with that capacity, and
+        // updates `nent` to the number written.
+        let ret = unsafe { ioctl_with_mut_ptr(self.fd(), KVM_GET_SUPPORTED_HV_CPUID(), cpuid.as_mut_fam_struct_ptr()) };
+        if ret != 0 {
+            return Err(Error::Kvm { op: "KVM_GET_SUPPORTED_HV_CPUID", source: kvm_ioctls::Error::last() });
+        }
+        Ok(Cpuid::from_raw(cpuid))
+    }
+
+    /// Gives the vCPU KVM_GET_SUPPORTED_CPUID with every Hyper-V leaf KVM
+    /// supports in place of KVM's own 0x400000xx leaves (the selftests'
+    /// vcpu_set_hv_cpuid, which also starts from the supported table), then clears the
+    /// leaves whose bits grant individual services (vcpu_reset_hv_cpuid), so
+    /// a test grants exactly what it tests.
+    pub fn reset_hv_cpuid(&self) -> Result<()> {
+        let hv = self.supported_hv_cpuid()?;
+        let mut cpuid = Cpuid::supported()?;
+        cpuid.remove_leaves(HYPERV_CPUID_VENDOR_AND_MAX_FUNCTIONS..KVM_CPUID_RANGE_END)?;
+        cpuid.extend(hv.entries())?;
+        cpuid.clear_leaf(HYPERV_CPUID_FEATURES);
+        cpuid.clear_leaf(HYPERV_CPUID_ENLIGHTMENT_INFO);
+        cpuid.clear_leaf(HYPERV_CPUID_SYNDBG_PLATFORM_CAPABILITIES);
+        self.set_cpuid(&cpuid)
+    }
+}

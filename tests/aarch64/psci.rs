@@ -1,0 +1,174 @@
+//! psci: KVM's PSCI 0.2+ implementation (aarch64/psci_test.c). A second
+//! vCPU, powered off at start (KVM_SET_MP_STATE STOPPED, as psci_test.c's
+//! vcpu_power_off()), is brought up with CPU_ON: it starts from reset at the
+//! given entry with the context id in x0, AFFINITY_INFO reports it ON and a
+//! second CPU_ON is ALREADY_ON; it then calls CPU_OFF and AFFINITY_INFO
+//! reports it OFF. SYSTEM_OFF and SYSTEM_RESET end the run with
+//! KVM_EXIT_SYSTEM_EVENT of the matching type; with
+//! KVM_CAP_ARM_SYSTEM_SUSPEND, SYSTEM_SUSPEND is discoverable through
+//! PSCI_FEATURES and ends the run with KVM_SYSTEM_EVENT_SUSPEND.
+
+kvmtest_tests::aarch64_main!(scenario::trials);
+
+#[cfg(target_arch = "aarch64")]
+mod scenario {
+    use std::time::Duration;
+
+    use kvmtest::aarch64::regs::x;
+    use kvmtest::aarch64::smccc::*;
+    use kvmtest::kvm_ioctls::VcpuExit;
+    use kvmtest::{bail, ensure, runner, Error, ExitAction, Result, Vm};
+    use kvmtest_tests::payloads::SMCCC_CALLS;
+
+    /// `CPU_ON_CONTEXT_ID` of psci_test.c: what the target finds in x0.
+    const CPU_ON_CONTEXT_ID: u64 = 0xdead_c0de;
+    /// How long the powered-off target may sit in KVM_RUN before the watchdog
+    /// takes it out (a vCPU that called CPU_OFF sleeps there).
+    const OFF_VCPU_WAIT: Duration = Duration::from_secs(2);
+
+    /// A PSCI call the source vCPU makes, and what it must answer.
+    struct Step {
+        name: &'static str,
+        func_id: u32,
+        expected: u64,
+        /// PSCI_0_2_AFFINITY_LEVEL_* or PSCI_RET_*, as named in messages.
+        expected_name: &'static str,
+    }
+
+    macro_rules! step {
+        ($func:ident, $expected:ident) => {
+            Step { name: stringify!($func), func_id: $func, expected: $expected, expected_name: stringify!($expected) }
+        };
+    }
+
+    /// The source's calls about the target, in order; the target runs
+    /// CPU_OFF between the third and fourth.
+    const CPU_ON_STEPS: &[Step] = &[
+        step!(PSCI_0_2_FN64_CPU_ON, PSCI_RET_SUCCESS),
+        step!(PSCI_0_2_FN64_AFFINITY_INFO, PSCI_0_2_AFFINITY_LEVEL_ON),
+        step!(PSCI_0_2_FN64_CPU_ON, PSCI_RET_ALREADY_ON),
+    ];
+    const AFTER_CPU_OFF: &[Step] = &[
+        step!(PSCI_0_2_FN64_AFFINITY_INFO, PSCI_0_2_AFFINITY_LEVEL_OFF),
+        step!(PSCI_0_2_FN_AFFINITY_INFO, PSCI_0_2_AFFINITY_LEVEL_OFF),
+    ];
+
+    /// SYSTEM_OFF / SYSTEM_RESET and the system event each gives.
+    const SYSTEM_EVENTS: &[(&str, u32, u32, &str)] = &[
+        ("system_off", PSCI_0_2_FN_SYSTEM_OFF, KVM_SYSTEM_EVENT_SHUTDOWN, "KVM_SYSTEM_EVENT_SHUTDOWN"),
+        ("system_reset", PSCI_0_2_FN_SYSTEM_RESET, KVM_SYSTEM_EVENT_RESET, "KVM_SYSTEM_EVENT_RESET"),
+    ];
+
+    /// host_test_system_suspend(): SYSTEM_SUSPEND is discoverable, then called.
+    const SYSTEM_SUSPEND_STEPS: &[Step] =
+        &[step!(PSCI_1_0_FN_PSCI_FEATURES, PSCI_RET_SUCCESS), step!(PSCI_1_0_FN_PSCI_FEATURES, PSCI_RET_SUCCESS)];
+
+    pub fn trials() -> Vec<runner::Trial> {
+        let mut t = vec![runner::test("psci::cpu_on_affinity_info_cpu_off", cpu_on_cpu_off)];
+        for &(name, func_id, event, event_name) in SYSTEM_EVENTS {
+            t.push(runner::test(format!("psci::{name}"), move || {
+                let mut vm = calls_vm(SMCCC_CALLS, 1, &[hvc(func_id, 0)])?;
+                expect_system_event(&mut vm, event, event_name)
+            }));
+        }
+        t.push(runner::test("psci::system_suspend", system_suspend));
+        t
+    }
+
+    fn check_step(step: &Step, r: [u64; 4]) -> Result<()> {
+        ensure!(
+            r[0] == step.expected,
+            "{}: expected {} ({:#x}), got {:#x}",
+            step.name,
+            step.expected_name,
+            step.expected,
+            r[0]
+        );
+        Ok(())
+    }
+
+    fn cpu_on_cpu_off() -> Result<()> {
+        // Rows are written once the target's MPIDR and the entry are known:
+        // build with an empty table, then load the real one.
+        let mut vm: Vm = calls_vm(SMCCC_CALLS, 2, &[])?;
+        power_off(vm.vcpu(1))?;
+        let target = mpidr(vm.vcpu(1))?;
+        let entry = load_cpu_off_stub(&mut vm)?;
+        let row = |s: &Step| call(s.func_id, [target, entry, CPU_ON_CONTEXT_ID], Conduit::Hvc);
+        let rows: Vec<SmcccCall> = CPU_ON_STEPS.iter().chain(AFTER_CPU_OFF).map(row).collect();
+        // AFFINITY_INFO takes (target, lowest affinity level 0): clear a2/a3 for them.
+        let rows: Vec<SmcccCall> = rows
+            .into_iter()
+            .map(|mut c| {
+                if c.func_id != PSCI_0_2_FN64_CPU_ON as u64 {
+                    c.args = [target, 0, 0];
+                }
+                c
+            })
+            .collect();
+        load_calls(&mut vm, &rows)?;
+
+        for (i, step) in CPU_ON_STEPS.iter().enumerate() {
+            check_step(step, next_result(vm.vcpu(0), i)?)?;
+        }
+        // assert_vcpu_reset(): the target starts at the entry with the context id.
+        let (pc0, x0) = (pc(vm.vcpu(1))?, read_reg(vm.vcpu(1), x(0), "KVM_GET_ONE_REG(x0)")?);
+        ensure!(pc0 == entry, "CPU_ON target pc: expected {entry:#x}, got {pc0:#x}");
+        ensure!(x0 == CPU_ON_CONTEXT_ID, "CPU_ON target x0: expected {CPU_ON_CONTEXT_ID:#x}, got {x0:#x}");
+
+        // The target runs the stub: CPU_OFF, after which KVM_RUN sleeps until
+        // the watchdog kicks it out.
+        let target_vcpu = vm.vcpu(1);
+        target_vcpu.set_timeout(OFF_VCPU_WAIT);
+        match target_vcpu.run_until_ucall() {
+            Err(Error::Watchdog { .. }) => {}
+            other => bail!("CPU_OFF target: expected it to stay in KVM_RUN, powered off; got {other:?}"),
+        }
+        let after = pc(vm.vcpu(1))?;
+        ensure!(
+            after == entry + CPU_OFF_STUB_AFTER_HVC,
+            "CPU_OFF target pc: expected {:#x} (past its CPU_OFF HVC), got {after:#x}",
+            entry + CPU_OFF_STUB_AFTER_HVC
+        );
+
+        for (i, step) in AFTER_CPU_OFF.iter().enumerate() {
+            check_step(step, next_result(vm.vcpu(0), CPU_ON_STEPS.len() + i)?)?;
+        }
+        vm.vcpu(0).expect_done()
+    }
+
+    fn system_suspend() -> Result<()> {
+        let rows = [
+            hvc(PSCI_1_0_FN_PSCI_FEATURES, PSCI_1_0_FN_SYSTEM_SUSPEND as u64),
+            hvc(PSCI_1_0_FN_PSCI_FEATURES, PSCI_1_0_FN64_SYSTEM_SUSPEND as u64),
+            call(PSCI_1_0_FN64_SYSTEM_SUSPEND, [0xfeed_f00d, CPU_ON_CONTEXT_ID, 0], Conduit::Hvc),
+        ];
+        let mut vm = calls_vm(SMCCC_CALLS, 1, &rows)?;
+        enable_system_suspend(vm.fd())?;
+        for (i, (step, arg)) in
+            SYSTEM_SUSPEND_STEPS.iter().zip(["PSCI_1_0_FN_SYSTEM_SUSPEND", "PSCI_1_0_FN64_SYSTEM_SUSPEND"]).enumerate()
+        {
+            check_step(step, next_result(vm.vcpu(0), i)?).map_err(|e| Error::Check(format!("{e} (feature {arg})")))?;
+        }
+        expect_system_event(&mut vm, KVM_SYSTEM_EVENT_SUSPEND, "KVM_SYSTEM_EVENT_SUSPEND")
+    }
+
+    /// Runs vCPU 0 into a KVM_EXIT_SYSTEM_EVENT of type `expected`.
+    fn expect_system_event(vm: &mut Vm, expected: u32, expected_name: &str) -> Result<()> {
+        let mut seen = None;
+        let r = vm.vcpu(0).run_with(|exit| match exit {
+            VcpuExit::SystemEvent(kind, _) => {
+                seen = Some(*kind);
+                ExitAction::Stop
+            }
+            _ => ExitAction::Unhandled,
+        });
+        match (r, seen) {
+            (Err(Error::ExitStopped { .. }), Some(kind)) => {
+                ensure!(kind == expected, "system event type: expected {expected_name} ({expected}), got {kind}");
+                Ok(())
+            }
+            (r, _) => bail!("expected KVM_EXIT_SYSTEM_EVENT {expected_name}, got {r:?}"),
+        }
+    }
+}

@@ -1,0 +1,233 @@
+//! Host side of the `hypercall_probe` payload: put a probe in the boot
+//! arguments, run the vCPU to the guest's SYNC(1, ...), decode what
+//! happened. The x86 scenarios (pv_features, exit_hypercall, fix_hypercall,
+//! hyperv_features, xen_hypercall, migration) judge the outcomes against
+//! the kernel's documented rule.
+
+use std::fmt;
+use std::time::Duration;
+
+use kvmtest::kvm_ioctls::VcpuExit;
+use kvmtest::{bail, Error, ExitAction, Payload, Result, Ucall, Vcpu, Vm, VmBuilder};
+
+use crate::payloads;
+
+/// Probe kinds and constants shared with guest-payloads/payloads/src/bin/hypercall_probe.rs.
+const DONE: u64 = 0;
+const MSR: u64 = 1;
+const HCALL: u64 = 2;
+const CPUID: u64 = 3;
+const HV_HCALL: u64 = 4;
+const XEN_HCALL: u64 = 5;
+const XEN_PAGE_HCALL: u64 = 6;
+const NO_EXCEPTION: u64 = 0x100;
+pub const READ: u64 = 1;
+pub const WRITE: u64 = 2;
+/// Xen hypercall parameter i (1-based) is `XEN_ARG_BASE + i` (xen_vmcall_test's ARGVALUE).
+pub const XEN_ARG_BASE: u64 = 0xdead_beef_5a5a_0000;
+
+/// x86 exception vectors.
+pub const UD_VECTOR: u8 = 6;
+pub const GP_VECTOR: u8 = 13;
+
+/// Which hypercall instruction the guest uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Insn {
+    /// The CPU's own (VMMCALL on AMD, VMCALL on Intel).
+    Native,
+    /// The other vendor's: what KVM_X86_QUIRK_FIX_HYPERCALL_INSN patches.
+    Foreign,
+}
+
+/// One thing for the guest to try.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Probe {
+    /// RDMSR and/or WRMSR of `value` (`ops`: READ | WRITE).
+    Msr { index: u32, value: u64, ops: u64 },
+    /// A KVM hypercall.
+    Hcall { nr: u64, args: [u64; 4], insn: Insn },
+    /// CPUID as the guest sees it.
+    Cpuid { leaf: u32, subleaf: u32 },
+    /// A Hyper-V hypercall (control, input GPA, output GPA).
+    HvHcall { control: u64, input: u64, output: u64 },
+    /// A Xen hypercall with the native instruction.
+    XenHcall { nr: u64 },
+    /// A Xen hypercall through the hypercall page at `page`.
+    XenPageHcall { nr: u64, page: u64 },
+}
+
+impl Probe {
+    pub const fn rdwr(index: u32, value: u64) -> Self {
+        Probe::Msr { index, value, ops: READ | WRITE }
+    }
+    pub const fn hcall(nr: u64, args: [u64; 4]) -> Self {
+        Probe::Hcall { nr, args, insn: Insn::Native }
+    }
+
+    fn args(&self) -> [u64; 7] {
+        match *self {
+            Probe::Msr { index, value, ops } => [MSR, index.into(), value, ops, 0, 0, 0],
+            Probe::Hcall { nr, args: [a0, a1, a2, a3], insn } => {
+                [HCALL, nr, a0, a1, a2, a3, u64::from(insn == Insn::Foreign)]
+            }
+            Probe::Cpuid { leaf, subleaf } => [CPUID, leaf.into(), subleaf.into(), 0, 0, 0, 0],
+            Probe::HvHcall { control, input, output } => [HV_HCALL, control, input, output, 0, 0, 0],
+            Probe::XenHcall { nr } => [XEN_HCALL, nr, 0, 0, 0, 0, 0],
+            Probe::XenPageHcall { nr, page } => [XEN_PAGE_HCALL, nr, page, 0, 0, 0, 0],
+        }
+    }
+}
+
+/// What one access did: completed (with the value read / returned) or faulted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Ok(u64),
+    Fault(u8),
+}
+
+impl Access {
+    fn decode(vector: u64, value: u64) -> Self {
+        if vector == NO_EXCEPTION {
+            Access::Ok(value)
+        } else {
+            Access::Fault(vector as u8)
+        }
+    }
+    pub fn is_ok(&self) -> bool {
+        matches!(self, Access::Ok(_))
+    }
+}
+
+impl fmt::Display for Access {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Access::Ok(v) => write!(f, "completed ({v:#x})"),
+            Access::Fault(6) => write!(f, "#UD"),
+            Access::Fault(13) => write!(f, "#GP"),
+            Access::Fault(v) => write!(f, "exception vector {v}"),
+        }
+    }
+}
+
+/// What the guest reported for a probe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Msr {
+        read: Access,
+        write: Access,
+    },
+    /// RAX (or the fault) and the guest address of the instruction used.
+    Hcall {
+        ret: Access,
+        insn_addr: u64,
+    },
+    Cpuid([u32; 4]),
+    HvHcall(Access),
+    Xen(u64),
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Outcome::Msr { read, write } => write!(f, "RDMSR {read}, WRMSR {write}"),
+            Outcome::Hcall { ret, .. } => write!(f, "hypercall {ret}"),
+            Outcome::Cpuid([a, b, c, d]) => write!(f, "CPUID eax {a:#x} ebx {b:#x} ecx {c:#x} edx {d:#x}"),
+            Outcome::HvHcall(a) => write!(f, "Hyper-V hypercall {a}"),
+            Outcome::Xen(v) => write!(f, "Xen hypercall returned {v:#x}"),
+        }
+    }
+}
+
+impl Outcome {
+    fn decode(p: &Probe, v: &[u64]) -> Result<Self> {
+        let at = |i: usize| v.get(i).copied().unwrap_or(0);
+        Ok(match p {
+            Probe::Msr { .. } => Outcome::Msr { read: Access::decode(at(0), at(1)), write: Access::decode(at(2), 0) },
+            Probe::Hcall { .. } => Outcome::Hcall { ret: Access::decode(at(0), at(1)), insn_addr: at(2) },
+            Probe::Cpuid { .. } => Outcome::Cpuid([at(0) as u32, at(1) as u32, at(2) as u32, at(3) as u32]),
+            Probe::HvHcall { .. } => Outcome::HvHcall(Access::decode(at(0), at(1))),
+            Probe::XenHcall { .. } | Probe::XenPageHcall { .. } => Outcome::Xen(at(0)),
+        })
+    }
+
+    /// RAX of a completed KVM hypercall, or a failure naming `what`.
+    pub fn hcall_ret(&self, what: &str) -> Result<u64> {
+        match self {
+            Outcome::Hcall { ret: Access::Ok(v), .. } => Ok(*v),
+            other => bail!("{what}: expected the hypercall to return, got {other}"),
+        }
+    }
+}
+
+/// Watchdog of a probe: each probe is a handful of instructions.
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A one-vCPU VM running the probe payload (no probe set yet).
+pub fn probe_vm() -> VmBuilder {
+    Vm::builder().payload(Payload::elf(payloads::HYPERCALL_PROBE)).mem_size(8 << 20).timeout(PROBE_TIMEOUT)
+}
+
+/// Runs `probe` on vCPU 0; `on_exit` sees the exits that are not ucalls.
+pub fn run_probe_with(
+    vm: &mut Vm,
+    probe: &Probe,
+    on_exit: impl FnMut(&mut VcpuExit<'_>) -> ExitAction,
+) -> Result<Outcome> {
+    set_probe(vm, probe)?;
+    let u = vm.vcpu(0).run_with(on_exit).map_err(|e| pvm_hypercall_limit(probe, e))?;
+    decode(vm.vcpu(0), probe, u)
+}
+
+/// On PVM a guest's VMCALL/VMMCALL never completes: the vCPU stays at the
+/// instruction until the watchdog fires (observed on kvm_pvm; PVM's guest
+/// kernel runs in ring 3 and PVM has its own hypercall entry). That is the
+/// backend's limit, reported as a skip there and as the failure it is
+/// anywhere else.
+pub fn pvm_hypercall_limit(probe: &Probe, e: Error) -> Error {
+    let hypercall = !matches!(probe, Probe::Msr { .. } | Probe::Cpuid { .. });
+    match (&e, kvmtest::backend()) {
+        (Error::Watchdog { pc, .. }, Ok(b)) if hypercall && b.is_pvm() => Error::Skip(format!(
+            "on {b} the guest's hypercall instruction (VMCALL/VMMCALL) never completes: \
+             the vCPU stayed at pc {pc:#x} for {PROBE_TIMEOUT:?}"
+        )),
+        _ => e,
+    }
+}
+
+/// Runs `probe` on vCPU 0 where any exit but a ucall is a failure.
+pub fn run_probe(vm: &mut Vm, probe: &Probe) -> Result<Outcome> {
+    run_probe_with(vm, probe, |_| ExitAction::Unhandled)
+}
+
+/// Puts `probe` in the boot arguments of every vCPU.
+pub fn set_probe(vm: &mut Vm, probe: &Probe) -> Result<()> {
+    for (i, a) in probe.args().iter().enumerate() {
+        vm.set_arg(i, *a)?;
+    }
+    Ok(())
+}
+
+/// Decodes the ucall that ended a probe.
+pub fn decode(vcpu: &mut Vcpu, probe: &Probe, u: Ucall) -> Result<Outcome> {
+    match u {
+        Ucall::Sync { stage: 1, args } => Outcome::decode(probe, &args),
+        other => Err(other.into_failure(vcpu.id())),
+    }
+}
+
+/// Lets the guest finish (probe kind 0) and expects its DONE.
+pub fn finish(vm: &mut Vm) -> Result<()> {
+    vm.set_arg(0, DONE)?;
+    vm.vcpu(0).expect_done()
+}
+
+/// Runs a Xen probe on vCPU 0; each KVM_EXIT_XEN hypercall goes to `on_hcall`.
+pub fn run_probe_xen(
+    vm: &mut Vm,
+    probe: &Probe,
+    on_hcall: impl FnMut(kvmtest::x86::xen::XenHcall<'_>) -> ExitAction,
+) -> Result<Outcome> {
+    set_probe(vm, probe)?;
+    let u = vm.vcpu(0).run_with_xen(on_hcall).map_err(|e| pvm_hypercall_limit(probe, e))?;
+    decode(vm.vcpu(0), probe, u)
+}

@@ -1,0 +1,51 @@
+//! `cargo xtask ci`: what `.ci/run` runs, in order. Lints first (cheap),
+//! then the suite on real KVM in the emulated machines (x86_64 SVM and arm64,
+//! Debian 6.1 and 6.12), the kernel-CI bundle checks, and last the README's
+//! test command on this host's /dev/kvm, so the log ends with cargo test's
+//! result lines.
+
+use std::process::Command;
+
+use crate::{kernel_ci, util, vm_test, Result};
+
+fn args(s: &str) -> Vec<String> {
+    s.split_whitespace().map(str::to_string).collect()
+}
+
+fn step(name: &str, f: impl FnOnce() -> Result) -> Result {
+    println!("\n==== ci: {name}");
+    let start = std::time::Instant::now();
+    let r = f();
+    println!("==== ci: {name}: {} in {:.0?}", if r.is_ok() { "ok" } else { "FAILED" }, start.elapsed());
+    r.map_err(|e| format!("{name}: {e}"))
+}
+
+pub fn ci(rest: &[String]) -> Result {
+    if let Some(extra) = rest.first() {
+        return Err(format!("ci takes no arguments (got `{extra}`)"));
+    }
+    let cargo = env!("CARGO");
+    let root = util::root();
+    step("setup", || util::setup(&args("--vm")))?;
+    step("rustfmt", || util::run(Command::new(cargo).current_dir(&root).args(["fmt", "--all", "--check"])))?;
+    step("clippy", || {
+        util::run(Command::new(cargo).current_dir(&root).args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]))
+    })?;
+    for (arch, version) in [("x86_64", "6.12"), ("x86_64", "6.1"), ("aarch64", "6.12"), ("aarch64", "6.1")] {
+        step(&format!("vm-test {arch} Linux {version}"), || {
+            vm_test::vm_test(&args(&format!("--arch {arch} --kernel-version {version}")))
+        })?;
+    }
+    step("kselftest bundle aarch64 in the emulated machine", || {
+        vm_test::vm_test(&args("--arch aarch64 --kernel-version 6.12 --kselftest"))
+    })?;
+    step("kernel-ci-check (x86_64 bundle, KTAP parser, nextest JUnit)", || kernel_ci::kernel_ci_check(&[]))?;
+    step("cargo xtask test (this host's /dev/kvm)", || util::test(&[]))
+}

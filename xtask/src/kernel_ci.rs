@@ -1,0 +1,500 @@
+//! Kernel CI checks: run a dist bundle with the kernel's `run_kselftest.sh`
+//! and validate its output with the kernel's KTAP parser (`ktap-check`), and
+//! the whole CI gate (`kernel-ci-check`): bundle, kselftest run, parser,
+//! then `cargo nextest` with a JUnit report.
+//!
+//! Emulated machines: `cargo xtask vm-test --kselftest` (vm_test/kselftest.rs)
+//! boots the bundle with a static busybox, runs `./run_kselftest.sh` there and
+//! hands the console's TAP to [`check_log`]; `cargo xtask ktap-check --log
+//! CONSOLE --bundle DIR` does the same for a log from any other machine.
+//! Console noise around the TAP is ignored. What a minimal userland needs
+//! (found in a busybox-only chroot and the VM):
+//! - a shell and the applets run_kselftest.sh uses (busybox: sh, cut, grep,
+//!   sed, tr, wc, sort, uniq, basename, dirname, realpath, cat);
+//! - /dev/stdout -> /proc/self/fd/1 (the runner's log file), /dev/null;
+//! - no busybox `timeout` at /usr/bin/timeout: it lacks `--foreground`, so
+//!   the runner's `timeout --foreground` fails every test with exit=1
+//!   (without /usr/bin/timeout the runner runs tests unbounded; the VM's own
+//!   time limit covers that, or install coreutils' timeout);
+//! - output read from a pipe or console: with `> file` the runner's
+//!   `>> /dev/stdout` writes clobber each other.
+
+use std::fs;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::dist::{self, Bundle, COLLECTION};
+use crate::kselftest::KernelTools;
+use crate::util::{flag, host_arch, root, run};
+use crate::Result;
+
+pub const HELP: &str = "\
+  ktap-check [--bundle DIR|TARBALL] [--log FILE]
+                        run a dist bundle (default: build one for this host)
+                        under run_kselftest.sh and validate every line of
+                        KTAP with the kernel's kunit.py parser; with --log,
+                        only validate that run_kselftest.sh log (e.g. a VM's
+                        console), expecting --bundle's tests if given
+  kernel-ci-check       what CI runs: dist for this host, run_kselftest.sh
+                        on /dev/kvm, kunit.py validation, then
+                        `cargo nextest run --workspace --profile ci` with its
+                        JUnit report (installs linux-source if missing)
+";
+
+/// Where kernel CI checks keep logs and parser reports.
+fn work_dir() -> PathBuf {
+    root().join("target/kernel-ci")
+}
+
+pub fn ktap_check(args: &[String]) -> Result {
+    let tools = KernelTools::find(false)?;
+    if let Some(log) = flag(args, "--log") {
+        let expected = match flag(args, "--bundle") {
+            Some(path) => {
+                let dir = unpack(Path::new(path))?;
+                let tests = list_tests(&dir)?;
+                remove_scratch(&dir);
+                Some(tests)
+            }
+            None => None,
+        };
+        let summary = validate_log(&tools, Path::new(log), expected.as_deref(), &work_dir().join("log-check"))?;
+        println!("ktap-check: {log}: {summary}");
+        return Ok(());
+    }
+    let (dir, tests) = match flag(args, "--bundle") {
+        Some(path) => {
+            let dir = unpack(Path::new(path))?;
+            let tests = list_tests(&dir)?;
+            (dir, tests)
+        }
+        None => {
+            let bundle = dist::build(host_arch(), &dist::default_out(), &tools)?;
+            (unpack(&bundle.tarball)?, bundle.tests)
+        }
+    };
+    run_and_validate(&tools, &dir, &tests, host_arch())
+}
+
+/// `dist --check`: unpack the bundle's tarball in a scratch directory, run
+/// it, validate it.
+pub fn check_bundle(bundle: &Bundle, tools: &KernelTools) -> Result {
+    if bundle.arch != host_arch() {
+        return Err(format!(
+            "a {} bundle cannot run on this {} host; run it in an emulated machine (cargo xtask vm-test)",
+            bundle.arch,
+            host_arch()
+        ));
+    }
+    let dir = unpack(&bundle.tarball)?;
+    run_and_validate(tools, &dir, &bundle.tests, &bundle.arch)
+}
+
+pub fn kernel_ci_check(args: &[String]) -> Result {
+    if let Some(extra) = args.first() {
+        return Err(format!("kernel-ci-check takes no arguments (got `{extra}`)"));
+    }
+    let tools = KernelTools::find(true)?;
+    let arch = host_arch();
+    let bundle = dist::build(arch, &dist::default_out(), &tools)?;
+    println!("kernel-ci-check: bundle {} ({} test binaries)", bundle.tarball.display(), bundle.tests.len());
+    check_bundle(&bundle, &tools)?;
+    nextest()?;
+    println!("kernel-ci-check: ok");
+    Ok(())
+}
+
+/// Validates `log`, the output of `bundle` run by run_kselftest.sh
+/// elsewhere (an emulated machine): every test of the bundle must have
+/// reported KTAP that kunit.py parses with no error and no failure.
+pub fn check_log(bundle: &Bundle, log: &Path) -> Result {
+    let tools = KernelTools::find(true)?;
+    let summary =
+        validate_log(&tools, log, Some(&bundle.tests), &work_dir().join(format!("log-check-{}", bundle.arch)))?;
+    println!("ktap-check: {}: {summary}", log.display());
+    Ok(())
+}
+
+/// Runs the bundle in `dir` under run_kselftest.sh and validates the log.
+fn run_and_validate(tools: &KernelTools, dir: &Path, tests: &[String], arch: &str) -> Result {
+    let work = work_dir();
+    fs::create_dir_all(&work).map_err(|e| format!("creating {}: {e}", work.display()))?;
+    let log = work.join(format!("kselftest-{arch}.log"));
+    run_kselftest(dir, &log)?;
+    let summary = validate_log(tools, &log, Some(tests), &work.join(format!("parse-{arch}")))
+        .map_err(|e| format!("{e}\n(the bundle that ran is in {})", dir.display()))?;
+    println!("ktap-check: {}: {summary}", log.display());
+    // A scratch copy made by unpack() goes once it passed; a failed one stays.
+    remove_scratch(dir);
+    Ok(())
+}
+
+/// Name prefix of the scratch directories bundles are unpacked in.
+const SCRATCH: &str = "kvmtest-kselftest-";
+
+/// Removes the scratch directory holding `dir` if unpack() made it.
+fn remove_scratch(dir: &Path) {
+    let scratch = dir.parent().filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(SCRATCH)));
+    if let Some(scratch) = scratch {
+        let _ = fs::remove_dir_all(scratch);
+    }
+}
+
+/// Unpacks a bundle tarball into a fresh scratch directory (a directory is
+/// used as it is); returns the bundle's top directory.
+fn unpack(path: &Path) -> Result<PathBuf> {
+    if path.is_dir() {
+        return Ok(path.to_path_buf());
+    }
+    let scratch = std::env::temp_dir().join(format!("{SCRATCH}{}", std::process::id()));
+    if scratch.exists() {
+        fs::remove_dir_all(&scratch).map_err(|e| format!("removing {}: {e}", scratch.display()))?;
+    }
+    fs::create_dir_all(&scratch).map_err(|e| format!("creating {}: {e}", scratch.display()))?;
+    run(Command::new("tar").arg("-xzf").arg(path).arg("-C").arg(&scratch))?;
+    fs::read_dir(&scratch)
+        .map_err(|e| format!("reading {}: {e}", scratch.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.join("run_kselftest.sh").is_file())
+        .ok_or_else(|| format!("{} holds no run_kselftest.sh", path.display()))
+}
+
+/// The collection's tests, from the bundle's kselftest-list.txt.
+fn list_tests(dir: &Path) -> Result<Vec<String>> {
+    let list = dir.join("kselftest-list.txt");
+    let text = fs::read_to_string(&list).map_err(|e| format!("reading {}: {e}", list.display()))?;
+    Ok(text.lines().filter_map(|l| l.strip_prefix(&format!("{COLLECTION}:")).map(str::to_string)).collect())
+}
+
+/// Runs `./run_kselftest.sh` in `dir` with only a minimal environment (as
+/// on a bare CI machine) and KVMTEST_REQUIRE_KVM=1, so a missing /dev/kvm
+/// fails rather than skips; its output goes to the terminal and to `log`.
+fn run_kselftest(dir: &Path, log: &Path) -> Result {
+    println!("ktap-check: running {}/run_kselftest.sh", dir.display());
+    let mut child = Command::new("sh")
+        .arg("./run_kselftest.sh")
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+        .env("KVMTEST_REQUIRE_KVM", "1")
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("running run_kselftest.sh: {e}"))?;
+    let mut file = fs::File::create(log).map_err(|e| format!("creating {}: {e}", log.display()))?;
+    if let Some(stdout) = child.stdout.take() {
+        for line in BufReader::new(stdout).lines() {
+            let line = line.map_err(|e| format!("reading run_kselftest.sh's output: {e}"))?;
+            println!("{line}");
+            writeln!(file, "{line}").map_err(|e| format!("writing {}: {e}", log.display()))?;
+        }
+    }
+    // run_kselftest.sh's status says little (results are in the TAP); a
+    // runner that could not start is caught by the parse of an empty log.
+    child.wait().map_err(|e| format!("waiting for run_kselftest.sh: {e}"))?;
+    Ok(())
+}
+
+/// One test binary's KTAP, cut out of a run_kselftest.sh log.
+#[derive(Debug, PartialEq, Eq)]
+struct Nested {
+    test: String,
+    ktap: Vec<String>,
+    /// The runner's result line for it says `# SKIP` (exit status 4).
+    skipped: bool,
+}
+
+/// Cuts each binary's own output out of a run_kselftest.sh log: the lines
+/// between `# selftests: kvmtest: NAME` and its `ok|not ok N selftests:
+/// kvmtest: NAME`, with the `# ` the runner put before each line removed.
+fn nested_ktap(log: &str) -> Vec<Nested> {
+    let header = format!("# selftests: {COLLECTION}: ");
+    let mut found = Vec::new();
+    let mut current: Option<Nested> = None;
+    for line in log.lines() {
+        if let Some(test) = line.strip_prefix(&header) {
+            current = Some(Nested { test: test.trim().to_string(), ktap: Vec::new(), skipped: false });
+            continue;
+        }
+        let Some(nested) = current.as_mut() else { continue };
+        let result_of_nested = line
+            .strip_prefix("not ok ")
+            .or_else(|| line.strip_prefix("ok "))
+            .and_then(|rest| rest.split_once(' '))
+            .is_some_and(|(_, rest)| {
+                rest.strip_prefix(&format!("selftests: {COLLECTION}: "))
+                    .is_some_and(|r| r.split(" # ").next() == Some(nested.test.as_str()))
+            });
+        if result_of_nested {
+            nested.skipped = line.contains(" # SKIP");
+            found.extend(current.take());
+        } else if let Some(inner) = line.strip_prefix("# ") {
+            nested.ktap.push(inner.to_string());
+        } else if line == "#" {
+            nested.ktap.push(String::new());
+        }
+    }
+    found
+}
+
+/// Validates a run_kselftest.sh log with kunit.py: the top-level TAP (one
+/// result per test binary) and each binary's own KTAP must parse with no
+/// error, no failure and no crash; with `expected`, every expected binary
+/// must have run and reported as many results as it has trials.
+fn validate_log(tools: &KernelTools, log: &Path, expected: Option<&[String]>, work: &Path) -> Result<String> {
+    fs::create_dir_all(work).map_err(|e| format!("creating {}: {e}", work.display()))?;
+    let text = fs::read_to_string(log).map_err(|e| format!("reading {}: {e}", log.display()))?;
+    let mut problems = Vec::new();
+
+    let top = tools.parse(log, &work.join("kselftest.json"))?;
+    print!("{}", top.output);
+    let c = &top.counts;
+    if !top.success || c.failed + c.crashed + c.errors > 0 || c.ran == 0 {
+        problems.push(format!("run_kselftest.sh's TAP: kunit.py says {c:?} (exit ok: {})", top.success));
+    }
+
+    let nested = nested_ktap(&text);
+    let (mut passed, mut skipped) = (0, 0);
+    let mut skipped_binaries = 0;
+    for n in &nested {
+        let planned = n
+            .ktap
+            .iter()
+            .find_map(|l| l.strip_prefix("1.."))
+            .and_then(|p| p.split_whitespace().next().and_then(|n| n.parse::<usize>().ok()));
+        // kselftest's skip-all (`1..0 # SKIP reason`, exit 4): kunit.py calls
+        // a plan of nothing "0 tests run!", which here is the intent.
+        if planned == Some(0) && n.skipped {
+            skipped_binaries += 1;
+            continue;
+        }
+        let file = work.join(format!("{}.ktap", n.test));
+        fs::write(&file, n.ktap.join("\n") + "\n").map_err(|e| format!("writing {}: {e}", file.display()))?;
+        let parsed = tools.parse(&file, &work.join(format!("{}.json", n.test)))?;
+        let c = &parsed.counts;
+        // A binary whose trials all skipped is SKIPPED, which kunit.py's exit
+        // status calls a failure; the counts tell skips from failures.
+        if c.failed + c.crashed + c.errors > 0 || c.ran == 0 {
+            problems.push(format!("{}: kunit.py says {c:?}:\n{}", n.test, parsed.output));
+        }
+        if planned != Some(parsed.cases.len()) {
+            problems.push(format!("{}: plan {planned:?} but kunit.py found {} results", n.test, parsed.cases.len()));
+        }
+        passed += c.passed;
+        skipped += c.skipped;
+    }
+    if let Some(expected) = expected {
+        for test in expected {
+            if !nested.iter().any(|n| &n.test == test) {
+                problems.push(format!("{test}: no KTAP of its own in the log (did it run?)"));
+            }
+        }
+    }
+    if !problems.is_empty() {
+        return Err(format!("KTAP check of {} failed:\n  {}", log.display(), problems.join("\n  ")));
+    }
+    Ok(format!(
+        "kunit.py: run_kselftest.sh's TAP {} binaries passed, {} skipped; their KTAP {passed} trials passed, \
+         {skipped} skipped ({skipped_binaries} binaries with no trials here); no parse errors, no failures",
+        top.counts.passed, top.counts.skipped
+    ))
+}
+
+/// `cargo nextest run --workspace --profile ci`: every trial as its own
+/// process, JUnit report from .config/nextest.toml.
+fn nextest() -> Result {
+    let has_nextest = Command::new(env!("CARGO"))
+        .args(["nextest", "--version"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !has_nextest {
+        run(Command::new(env!("CARGO")).args(["install", "--locked", "cargo-nextest"]))?;
+    }
+    run(Command::new(env!("CARGO")).current_dir(root()).env("KVMTEST_REQUIRE_KVM", "1").args([
+        "nextest",
+        "run",
+        "--workspace",
+        "--profile",
+        "ci",
+    ]))?;
+    let junit = root().join("target/nextest/ci/junit.xml");
+    let xml =
+        fs::read_to_string(&junit).map_err(|e| format!("nextest wrote no JUnit report at {}: {e}", junit.display()))?;
+    let (xml, skipped) = mark_runtime_skips(&xml);
+    fs::write(&junit, &xml).map_err(|e| format!("writing {}: {e}", junit.display()))?;
+    for name in &skipped {
+        println!("kernel-ci-check: {name} skipped at run time: marked <skipped> in the JUnit report");
+    }
+    let head = xml.lines().find(|l| l.contains("<testsuites")).unwrap_or("");
+    println!("kernel-ci-check: JUnit report {}: {}", junit.display(), head.trim());
+    Ok(())
+}
+
+/// libtest's line for a trial that skipped at run time, as kvmtest's runner
+/// reports it: `test NAME ... ignored (SKIP: reason)`.
+const RUNTIME_SKIP: &str = " ... ignored (SKIP: ";
+
+/// A `<testcase>` of the JUnit report that skipped at run time.
+struct RuntimeSkip {
+    /// Line of its `<testcase ...>` start tag.
+    line: usize,
+    /// Line of its `<testsuite ...>` start tag.
+    suite: Option<usize>,
+    name: String,
+    /// `SKIP: reason`, escaped for an XML attribute.
+    message: String,
+}
+
+/// nextest has no run-time skip: a trial that found a capability missing
+/// exits 0 and is reported as passed. This gives each such `<testcase>` of
+/// nextest's JUnit report a `<skipped message="SKIP: reason"/>` and fixes
+/// the `skipped` counts, so the report never shows a skip as a pass.
+/// Returns the rewritten report and the skipped trials' names.
+fn mark_runtime_skips(xml: &str) -> (String, Vec<String>) {
+    let lines: Vec<&str> = xml.lines().collect();
+    let mut skips: Vec<RuntimeSkip> = Vec::new();
+    let (mut suite, mut case) = (None, None);
+    for (i, line) in lines.iter().enumerate() {
+        if line.contains("<testsuite ") {
+            suite = Some(i);
+        } else if line.trim_start().starts_with("<testcase ") && !line.trim_end().ends_with("/>") {
+            case = Some(i);
+        } else if line.contains("</testcase>") {
+            case = None;
+        } else if let (Some(c), Some(at)) = (case, line.find(RUNTIME_SKIP)) {
+            if skips.last().is_some_and(|s| s.line == c) {
+                continue;
+            }
+            let reason = line[at + RUNTIME_SKIP.len()..].trim_end().trim_end_matches(')');
+            skips.push(RuntimeSkip {
+                line: c,
+                suite,
+                name: attribute(lines[c], "name").unwrap_or_default(),
+                message: format!("SKIP: {}", reason.replace('"', "&quot;")),
+            });
+        }
+    }
+    let mut out = String::with_capacity(xml.len() + skips.len() * 100);
+    for (i, line) in lines.iter().enumerate() {
+        let in_this_suite = skips.iter().filter(|s| s.suite == Some(i)).count();
+        if line.contains("<testsuites ") && !skips.is_empty() {
+            out.push_str(&bump_attribute(line, "skipped", skips.len()));
+        } else if in_this_suite > 0 {
+            out.push_str(&bump_attribute(line, "skipped", in_this_suite));
+        } else {
+            out.push_str(line);
+        }
+        out.push('\n');
+        if let Some(s) = skips.iter().find(|s| s.line == i) {
+            let indent = &line[..line.len() - line.trim_start().len()];
+            out.push_str(&format!("{indent}    <skipped message=\"{}\"/>\n", s.message));
+        }
+    }
+    (out, skips.into_iter().map(|s| s.name).collect())
+}
+
+/// The value of `name="..."` in an XML start tag.
+fn attribute(tag: &str, name: &str) -> Option<String> {
+    let key = format!(" {name}=\"");
+    let start = tag.find(&key)? + key.len();
+    tag[start..].split('"').next().map(str::to_string)
+}
+
+/// `tag` with its numeric attribute `name` increased by `by`.
+fn bump_attribute(tag: &str, name: &str, by: usize) -> String {
+    let key = format!(" {name}=\"");
+    let Some(start) = tag.find(&key).map(|i| i + key.len()) else { return tag.to_string() };
+    let Some(len) = tag[start..].find('"') else { return tag.to_string() };
+    let n: usize = tag[start..start + len].parse().unwrap_or(0);
+    format!("{}{}{}", &tag[..start], n + by, &tag[start + len..])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LOG: &str = "\
+TAP version 13
+1..2
+# timeout set to 600
+# selftests: kvmtest: selftest
+# KTAP version 1
+# 1..2
+# # kvmtest: x86_64 guests on kvm_pvm
+# ok 1 selftest::a
+# # guest assertion failed
+#
+# not ok 2 selftest::b
+not ok 1 selftests: kvmtest: selftest # exit=1
+# timeout set to 600
+# selftests: kvmtest: ucall
+# KTAP version 1
+# 1..1
+# ok 1 ucall::pio::sync::elf # SKIP requires X
+ok 2 selftests: kvmtest: ucall # SKIP
+";
+
+    #[test]
+    fn nested_ktap_is_cut_per_binary_without_the_runner_prefix() {
+        let nested = nested_ktap(LOG);
+        assert_eq!(nested.len(), 2);
+        assert_eq!(nested[0].test, "selftest");
+        assert_eq!(
+            nested[0].ktap,
+            [
+                "KTAP version 1",
+                "1..2",
+                "# kvmtest: x86_64 guests on kvm_pvm",
+                "ok 1 selftest::a",
+                "# guest assertion failed",
+                "",
+                "not ok 2 selftest::b"
+            ]
+        );
+        assert_eq!(nested[1].test, "ucall");
+        assert_eq!(nested[1].ktap, ["KTAP version 1", "1..1", "ok 1 ucall::pio::sync::elf # SKIP requires X"]);
+        assert_eq!((nested[0].skipped, nested[1].skipped), (false, true));
+    }
+
+    const JUNIT: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<testsuites name="nextest-run" tests="3" skipped="1" failures="0" errors="0">
+    <testsuite name="kvmtest-tests::x86" tests="3" skipped="1" errors="0" failures="0">
+        <testcase name="x86::smm::entry" classname="kvmtest-tests::x86" time="0.01">
+            <system-out>
+running 1 test
+test x86::smm::entry ... ignored (SKIP: requires KVM_CAP_X86_SMM, which kvm_pvm does not provide)
+
+test result: ok. 0 passed; 0 failed; 1 ignored; 0 measured; 3 filtered out
+</system-out>
+        </testcase>
+        <testcase name="x86::cpuid" classname="kvmtest-tests::x86" time="0.01">
+            <system-out>
+test x86::cpuid ... ok
+</system-out>
+        </testcase>
+    </testsuite>
+</testsuites>
+"#;
+
+    #[test]
+    fn runtime_skips_become_junit_skipped() {
+        let (xml, names) = mark_runtime_skips(JUNIT);
+        assert_eq!(names, ["x86::smm::entry"]);
+        assert!(xml.contains(r#"<testsuites name="nextest-run" tests="3" skipped="2" failures="0""#), "{xml}");
+        assert!(xml.contains(r#"<testsuite name="kvmtest-tests::x86" tests="3" skipped="2" errors="0""#), "{xml}");
+        let marked = r#"time="0.01">
+            <skipped message="SKIP: requires KVM_CAP_X86_SMM, which kvm_pvm does not provide"/>
+            <system-out>"#;
+        assert!(xml.contains(marked), "{xml}");
+        assert_eq!(xml.matches("<skipped").count(), 1, "only the skipped trial is marked:\n{xml}");
+        assert!(mark_runtime_skips(&JUNIT.replace("(SKIP:", "(other:")).1.is_empty());
+    }
+
+    #[test]
+    fn a_binary_that_never_reports_is_not_cut() {
+        let log = "TAP version 13\n1..1\n# selftests: kvmtest: ucall\n# KTAP version 1\n# 1..3\n";
+        assert!(nested_ktap(log).is_empty());
+    }
+}
