@@ -120,6 +120,11 @@ pub enum Error {
     #[error("malformed ucall from vCPU {vcpu} (message at guest address {addr:#x}): {why}")]
     BadUcall { vcpu: usize, addr: u64, why: String },
 
+    /// The guest rang the ucall doorbell the wrong way (e.g. a 2-byte OUT
+    /// to the ucall port): there is no message address to read.
+    #[error("malformed ucall doorbell from vCPU {vcpu} at guest pc {pc:#x}: {why}")]
+    BadDoorbell { vcpu: usize, pc: u64, why: String },
+
     /// The guest sent a valid ucall the test did not expect here.
     #[error("unexpected ucall from vCPU {vcpu}: {ucall}")]
     UnexpectedUcall { vcpu: usize, ucall: String },
@@ -138,6 +143,13 @@ pub enum Error {
         "watchdog: vCPU {vcpu} ran {timeout_ms} ms without a ucall (guest pc {pc:#x}); raise it with Vm::builder().timeout(..) or KVMTEST_TIMEOUT_MS\n{regs}"
     )]
     Watchdog { vcpu: usize, timeout_ms: u64, pc: u64, regs: Box<RegisterDump> },
+
+    /// The guest kept printing for longer than the watchdog allows without
+    /// a SYNC or DONE (`Vcpu::next_event`).
+    #[error(
+        "vCPU {vcpu} sent {lines} PRINTF lines in {timeout_ms} ms without a SYNC or DONE (last: {last:?}); raise the limit with Vm::builder().timeout(..) or KVMTEST_TIMEOUT_MS"
+    )]
+    PrintfFlood { vcpu: usize, lines: u64, timeout_ms: u64, last: String },
 
     /// The arm64 or x86 code of the harness has no such feature.
     #[error("unsupported: {0}")]

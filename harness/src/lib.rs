@@ -7,6 +7,8 @@
 
 pub mod arch;
 pub mod error;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod kvm;
 pub mod layout;
 pub mod payload;
@@ -29,6 +31,8 @@ pub use kvm::{backend, check_cap, require_cap, require_cap_raw, Backend};
 pub use kvm_bindings;
 pub use kvm_ioctls;
 pub use kvm_ioctls::Cap;
+/// The guest/host contract (`kvmtest-abi`): message layout, commands, limits.
+pub use kvmtest_abi as abi;
 pub use payload::{Payload, PayloadError};
 pub use regs::RegisterDump;
 pub use ucall::{TransportKind, Ucall, UcallArgs};

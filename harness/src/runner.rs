@@ -211,3 +211,14 @@ pub fn main(trials: Vec<Trial>) -> ExitCode {
     }
     libtest_mimic::run(&args, trials).exit_code()
 }
+
+/// A trial that runs only under `--ignored` or `--include-ignored` (a soak,
+/// a long stress run). `reason` says why and how to run it; it is shown as
+/// the trial's kind: `test [reason] name ... ignored`.
+pub fn ignored(
+    name: impl Into<String>,
+    reason: &'static str,
+    body: impl FnOnce() -> Result<()> + Send + 'static,
+) -> Trial {
+    test(name, body).with_ignored_flag(true).with_kind(reason)
+}

@@ -3,7 +3,7 @@
 //! guest's registers. The loop makes no syscall besides KVM_RUN.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use kvm_ioctls::{VcpuExit, VcpuFd};
 use kvmtest_abi::ExceptionArgs;
@@ -94,10 +94,22 @@ impl Vcpu {
 
     /// Runs until the next ucall, printing PRINTF lines on the way; fails on
     /// ABORT or any ucall other than SYNC and DONE.
+    ///
+    /// PRINTF is not progress: a guest that prints for longer than the
+    /// watchdog timeout without a SYNC or DONE fails with `PrintfFlood`.
     pub fn next_event(&mut self) -> Result<Ucall> {
+        let start = Instant::now();
+        let mut lines = 0u64;
         loop {
             match self.run_until_ucall()? {
-                Ucall::Printf(line) => println!("[guest vCPU {}] {line}", self.id),
+                Ucall::Printf(line) => {
+                    println!("[guest vCPU {}] {line}", self.id);
+                    lines += 1;
+                    if start.elapsed() > self.timeout {
+                        let timeout_ms = self.timeout.as_millis() as u64;
+                        return Err(Error::PrintfFlood { vcpu: self.id, lines, timeout_ms, last: line });
+                    }
+                }
                 u @ (Ucall::Sync { .. } | Ucall::Done) => return Ok(u),
                 other => return Err(other.into_failure(self.id)),
             }
@@ -143,7 +155,10 @@ impl Vcpu {
             match self.fd.run() {
                 Ok(mut exit) => match self.shared.transport.decode(&exit, self.msg_buf) {
                     Some(Ok(addr)) => break addr,
-                    Some(Err(why)) => return Err(Error::BadUcall { vcpu: self.id, addr: 0, why }),
+                    Some(Err(why)) => {
+                        let pc = HostArch::pc(&self.fd).unwrap_or(u64::MAX);
+                        return Err(Error::BadDoorbell { vcpu: self.id, pc, why });
+                    }
                     None => match on_exit(&mut exit) {
                         ExitAction::Resume => continue,
                         ExitAction::Stop => {
@@ -210,21 +225,23 @@ impl Vcpu {
                 &internal.data[..n]
             );
         }
+        let pc = HostArch::pc(&self.fd).unwrap_or(u64::MAX);
         let backend = crate::kvm::backend().ok();
-        let hint = match (what.internal_error, backend) {
+        let mut hint = match (what.internal_error, backend) {
             (true, Some(b)) if b.is_pvm() => format!(
                 " [backend {b}: PVM's emulator ends the run on SSE or INT3 met after an exit; this is a backend limit]"
             ),
             (_, Some(b)) => format!(" [backend {b}]"),
             _ => String::new(),
         };
-        Error::UnexpectedExit {
-            vcpu: self.id,
-            exit,
-            pc: HostArch::pc(&self.fd).unwrap_or(u64::MAX),
-            hint,
-            regs: Box::new(HostArch::dump_regs(&self.fd)),
+        if self.shared.firmware.contains(&pc) {
+            hint.insert_str(
+                0,
+                " (in the harness's exception handler, which faulted itself: the guest broke what it relies on, \
+                 such as the per-vCPU base register, the exception table, the stack or the page tables)",
+            );
         }
+        Error::UnexpectedExit { vcpu: self.id, exit, pc, hint, regs: Box::new(HostArch::dump_regs(&self.fd)) }
     }
 }
 

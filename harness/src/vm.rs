@@ -36,6 +36,8 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 pub(crate) struct VmShared {
     pub mem: GuestMemoryMmap,
     pub transport: Box<dyn Transport>,
+    /// The harness's exception and doorbell code, to say so when a guest dies in it.
+    pub firmware: std::ops::Range<u64>,
 }
 
 /// Builds a [`Vm`].
@@ -149,7 +151,7 @@ impl VmBuilder {
             buffers.push(buf);
         }
 
-        let shared = Arc::new(VmShared { mem, transport });
+        let shared = Arc::new(VmShared { mem, transport, firmware: layout.firmware.clone() });
         let mut vcpus = Vec::with_capacity(self.vcpus);
         for (id, buf) in buffers.into_iter().enumerate() {
             let vfd = fd.create_vcpu(id as u64).map_err(Error::kvm("KVM_CREATE_VCPU"))?;

@@ -1,13 +1,15 @@
 //! `cargo xtask <verb>`: every kvmtest workflow as plain Rust.
 //!
 //! Verbs: setup, build-payloads, test, bench, vm-test, vm-run, dist, ktap-check,
-//! kernel-ci-check. Run `cargo xtask help`.
+//! kernel-ci-check, fuzz, soak. Run `cargo xtask help`.
 
 mod bench;
 mod ci;
 mod dist;
+mod fuzz;
 mod kernel_ci;
 mod kselftest;
+mod soak;
 mod util;
 mod vm_test;
 
@@ -27,6 +29,10 @@ cargo xtask <verb> [options]
                         kernel CI bundle, then the suite on this host)
   bench [--quick]       harness vs raw KVM: exit round trips, cold start,
                         memory, suite time (a table; fails on a missed target)
+  fuzz [--smoke] [--seconds N] [TARGET...]
+                        run the cargo-fuzz targets in fuzz/ (smoke: 30 s each,
+                        else 300 s); fails on a finding
+  soak [-- ARGS]        the ignored soak trials: 10,000 VMs must leak nothing
 ";
 
 fn main() -> ExitCode {
@@ -49,6 +55,8 @@ fn main() -> ExitCode {
         "dist" => dist::dist(rest),
         "ktap-check" => kernel_ci::ktap_check(rest),
         "kernel-ci-check" => kernel_ci::kernel_ci_check(rest),
+        "fuzz" => fuzz::fuzz(rest),
+        "soak" => soak::soak(rest),
         "help" | "--help" | "-h" => {
             print!("{HELP}{}{}{}", vm_test::HELP, dist::HELP, kernel_ci::HELP);
             Ok(())

@@ -4,7 +4,8 @@
 
 use std::ops::Range;
 
-use goblin::elf::{header, program_header::PT_LOAD, Elf};
+use goblin::container::{Container, Ctx, Endian};
+use goblin::elf::{header, program_header::PT_LOAD, Elf, Header, ProgramHeader};
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
 /// Why a payload could not be loaded.
@@ -61,29 +62,65 @@ pub struct Segment {
     pub file: Range<usize>,
 }
 
+/// Size of an ELF64 program header (`sizeof(Elf64_Phdr)`).
+const ELF64_PHDR_SIZE: u64 = goblin::elf64::program_header::SIZEOF_PHDR as u64;
+
+/// The ELF header and program headers: all the loader needs. Section headers,
+/// symbols and dynamic tables are never parsed, so a hostile file has as
+/// little parser to attack as possible.
+fn read_headers(bytes: &[u8]) -> Result<(Header, Vec<ProgramHeader>), PayloadError> {
+    let malformed = |e: goblin::error::Error| PayloadError::Malformed(e.to_string());
+    let header = Elf::parse_header(bytes).map_err(malformed)?;
+    if header.e_ident[header::EI_CLASS] != header::ELFCLASS64 || header.e_ident[header::EI_DATA] != header::ELFDATA2LSB
+    {
+        return Err(PayloadError::NotElf64);
+    }
+    if u64::from(header.e_phentsize) != ELF64_PHDR_SIZE {
+        return Err(PayloadError::Malformed(format!(
+            "e_phentsize is {}, an ELF64 program header is {ELF64_PHDR_SIZE} bytes",
+            header.e_phentsize
+        )));
+    }
+    let table_end = u64::from(header.e_phnum).checked_mul(ELF64_PHDR_SIZE).and_then(|n| n.checked_add(header.e_phoff));
+    if table_end.is_none_or(|e| e > bytes.len() as u64) {
+        return Err(PayloadError::Malformed(format!(
+            "program header table at {:#x} ({} x {ELF64_PHDR_SIZE} bytes) lies outside the {}-byte file",
+            header.e_phoff,
+            header.e_phnum,
+            bytes.len()
+        )));
+    }
+    let ctx = Ctx::new(Container::Big, Endian::Little);
+    let phdrs =
+        ProgramHeader::parse(bytes, header.e_phoff as usize, usize::from(header.e_phnum), ctx).map_err(malformed)?;
+    Ok((header, phdrs))
+}
+
 /// Validates `bytes` as a payload for `machine` to be loaded into `region`.
 /// Returns the segments and the entry point; touches no guest memory.
 pub fn parse(bytes: &[u8], region: &Range<u64>, machine: u16) -> Result<(Vec<Segment>, u64), PayloadError> {
     if bytes.is_empty() {
         return Err(PayloadError::Empty);
     }
-    let elf = Elf::parse(bytes).map_err(|e| PayloadError::Malformed(e.to_string()))?;
-    if !elf.is_64 || !elf.little_endian {
-        return Err(PayloadError::NotElf64);
-    }
-    if elf.header.e_machine != machine {
+    // goblin is third-party code fed untrusted bytes: should it ever panic,
+    // the payload is reported as malformed and the host process carries on.
+    let (header, program_headers) = std::panic::catch_unwind(|| read_headers(bytes))
+        .map_err(|_| PayloadError::Malformed("the ELF parser panicked on this file".into()))??;
+    if header.e_machine != machine {
         return Err(PayloadError::WrongMachine {
             expected: machine,
             expected_name: machine_name(machine),
-            found: elf.header.e_machine,
-            found_name: machine_name(elf.header.e_machine),
+            found: header.e_machine,
+            found_name: machine_name(header.e_machine),
         });
     }
-    if elf.header.e_type != header::ET_EXEC {
-        return Err(PayloadError::NotExecutable(elf.header.e_type));
+    if header.e_type != header::ET_EXEC {
+        return Err(PayloadError::NotExecutable(header.e_type));
     }
     let mut segments: Vec<Segment> = Vec::new();
-    for (index, ph) in elf.program_headers.iter().enumerate().filter(|(_, p)| p.p_type == PT_LOAD) {
+    // Program header index of each segment, for error messages.
+    let mut indexes: Vec<usize> = Vec::new();
+    for (index, ph) in program_headers.iter().enumerate().filter(|(_, p)| p.p_type == PT_LOAD) {
         if ph.p_memsz == 0 {
             continue;
         }
@@ -113,16 +150,16 @@ pub fn parse(bytes: &[u8], region: &Range<u64>, machine: u16) -> Result<(Vec<Seg
             memsz: ph.p_memsz,
             file: ph.p_offset as usize..(ph.p_offset + ph.p_filesz) as usize,
         };
-        if let Some(first) = segments.iter().position(|s| s.addr < seg.addr + seg.memsz && seg.addr < s.addr + s.memsz)
-        {
-            return Err(PayloadError::SegmentsOverlap { first, second: index });
+        if let Some(i) = segments.iter().position(|s| s.addr < seg.addr + seg.memsz && seg.addr < s.addr + s.memsz) {
+            return Err(PayloadError::SegmentsOverlap { first: indexes[i], second: index });
         }
         segments.push(seg);
+        indexes.push(index);
     }
     if segments.is_empty() {
         return Err(PayloadError::NoLoadableSegments);
     }
-    let entry = elf.header.e_entry;
+    let entry = header.e_entry;
     if !segments.iter().any(|s| entry >= s.addr && entry < s.addr + s.memsz) {
         return Err(PayloadError::EntryOutsideSegments { entry });
     }
@@ -226,8 +263,94 @@ pub(crate) mod tests {
             &[(0x20_0000, 0x100, 0x10, 0x2000), (0x20_1000, 0x100, 0x10, 0x10)],
         );
         assert_eq!(parse_x86(&overlap), Err(PayloadError::SegmentsOverlap { first: 0, second: 1 }));
+        let after_empty = tiny_elf(
+            header::EM_X86_64,
+            header::ET_EXEC,
+            0x20_0000,
+            &[(0x20_0000, 0, 0, 0), (0x20_0000, 0x100, 0x10, 0x2000), (0x20_1000, 0x100, 0x10, 0x10)],
+        );
+        assert_eq!(
+            parse_x86(&after_empty),
+            Err(PayloadError::SegmentsOverlap { first: 1, second: 2 }),
+            "program header indexes, not positions among the loaded segments"
+        );
         let entry = tiny_elf(header::EM_X86_64, header::ET_EXEC, 0x30_0000, &ok_seg);
         assert_eq!(parse_x86(&entry), Err(PayloadError::EntryOutsideSegments { entry: 0x30_0000 }));
+    }
+
+    /// Header fields at their ELF64 offsets, for corrupting a good file.
+    const EI_CLASS: usize = 4;
+    const EI_DATA: usize = 5;
+    const E_PHOFF: usize = 32;
+    const E_PHENTSIZE: usize = 54;
+    const E_PHNUM: usize = 56;
+
+    fn good() -> Vec<u8> {
+        tiny_elf(header::EM_X86_64, header::ET_EXEC, 0x20_0000, &[(0x20_0000, 0x100, 0x10, 0x10)])
+    }
+
+    #[test]
+    fn rejects_broken_headers_by_name() {
+        let with = |at: usize, bytes: &[u8]| {
+            let mut b = good();
+            b[at..at + bytes.len()].copy_from_slice(bytes);
+            parse_x86(&b)
+        };
+        assert_eq!(with(EI_CLASS, &[header::ELFCLASS32]), Err(PayloadError::NotElf64), "32-bit");
+        assert_eq!(with(EI_DATA, &[header::ELFDATA2MSB]), Err(PayloadError::NotElf64), "big-endian");
+        let e = with(EI_CLASS, &[7]).unwrap_err().to_string();
+        assert!(e.starts_with("not a valid ELF file"), "unknown class: {e}");
+        let e = with(E_PHENTSIZE, &32u16.to_le_bytes()).unwrap_err().to_string();
+        assert!(e.contains("e_phentsize is 32"), "{e}");
+        let e = with(E_PHNUM, &u16::MAX.to_le_bytes()).unwrap_err().to_string();
+        assert!(e.contains("program header table at 0x40 (65535 x 56 bytes) lies outside"), "{e}");
+        let e = with(E_PHOFF, &u64::MAX.to_le_bytes()).unwrap_err().to_string();
+        assert!(e.contains("program header table at 0xffffffffffffffff"), "{e}");
+    }
+
+    #[test]
+    fn section_headers_are_not_needed() {
+        // The loader reads program headers only: garbage section header
+        // fields (e_shoff, e_shnum, e_shstrndx) do not matter.
+        let mut b = good();
+        b[40..48].copy_from_slice(&u64::MAX.to_le_bytes());
+        b[58..64].copy_from_slice(&[0xff; 6]);
+        assert!(parse_x86(&b).is_ok());
+    }
+
+    #[test]
+    fn segments_must_stay_inside_the_region() {
+        let seg = |vaddr, memsz| {
+            let b = tiny_elf(header::EM_X86_64, header::ET_EXEC, vaddr, &[(vaddr, 0x100, 0x10, memsz)]);
+            parse_x86(&b).map_err(|e| e.to_string())
+        };
+        let e = seg(REGION.end - 0x1000, 0x2000).unwrap_err();
+        assert!(e.contains("beyond guest memory"), "straddling the end: {e}");
+        let e = seg(REGION.end, 0x10).unwrap_err();
+        assert!(e.contains("beyond guest memory"), "just past the end: {e}");
+        let e = seg(REGION.start - 0x1000, 0x2000).unwrap_err();
+        assert!(e.contains("harness's own memory"), "straddling the start: {e}");
+        assert!(seg(REGION.end - 0x10, 0x10).is_ok(), "the last bytes of the region are usable");
+    }
+
+    #[test]
+    fn zero_sized_segments_load_nothing() {
+        let only_empty = tiny_elf(header::EM_X86_64, header::ET_EXEC, 0x20_0000, &[(0x20_0000, 0x100, 0, 0)]);
+        assert_eq!(parse_x86(&only_empty), Err(PayloadError::NoLoadableSegments));
+        // An empty segment anywhere (even in harness memory) is ignored.
+        let b = tiny_elf(
+            header::EM_X86_64,
+            header::ET_EXEC,
+            0x20_0000,
+            &[(0x1000, 0, 0, 0), (0x20_0000, 0x100, 0x10, 0x10)],
+        );
+        assert_eq!(parse_x86(&b).map(|(s, _)| s.len()), Ok(1));
+    }
+
+    #[test]
+    fn entry_just_past_a_segment_is_rejected() {
+        let b = tiny_elf(header::EM_X86_64, header::ET_EXEC, 0x20_0010, &[(0x20_0000, 0x100, 0x10, 0x10)]);
+        assert_eq!(parse_x86(&b), Err(PayloadError::EntryOutsideSegments { entry: 0x20_0010 }));
     }
 
     #[test]

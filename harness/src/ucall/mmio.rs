@@ -28,9 +28,11 @@ impl Transport for Mmio {
         match exit {
             VcpuExit::MmioWrite(addr, data) if *addr == self.addr => Some(match <[u8; 8]>::try_from(*data) {
                 Ok(d) => Ok(u64::from_le_bytes(d)),
-                Err(_) => {
-                    Err(format!("{}-byte write to the ucall MMIO address, expected an 8-byte address", data.len()))
-                }
+                Err(_) => Err(format!(
+                    "{}-byte write to the ucall MMIO address {:#x}, expected the message's 8-byte address",
+                    data.len(),
+                    self.addr
+                )),
             }),
             _ => None,
         }

@@ -192,6 +192,50 @@ impl Ucall {
     }
 }
 
+/// A ucall message with every header field chosen by the test, valid or
+/// not: what a hostile guest can put in memory. The run-time assembler
+/// writes it with `AsmGuest::write_message`; the host must reject what is
+/// wrong with a [`Error::BadUcall`] naming the field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RawUcall<'a> {
+    pub magic: u32,
+    /// A [`UcallCmd`] as a number, or any other number.
+    pub cmd: u32,
+    pub line: u32,
+    pub nargs: u32,
+    pub file_len: u32,
+    pub msg_len: u32,
+    pub args: [u64; UCALL_MAX_ARGS],
+    /// Bytes written after the header (file name, then message); the
+    /// lengths above need not match it.
+    pub text: &'a [u8],
+}
+
+impl RawUcall<'static> {
+    /// A well-formed header for `cmd` with no arguments and no text.
+    pub const fn new(cmd: UcallCmd) -> Self {
+        RawUcall {
+            magic: UCALL_MAGIC,
+            cmd: cmd as u32,
+            line: 0,
+            nargs: 0,
+            file_len: 0,
+            msg_len: 0,
+            args: [0; UCALL_MAX_ARGS],
+            text: &[],
+        }
+    }
+}
+
+/// Where a hand-made message goes, or which address a doorbell passes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageAt {
+    /// The vCPU's own message buffer (from its boot info).
+    Buffer,
+    /// Any guest address, in guest RAM or not.
+    Addr(u64),
+}
+
 /// A decoded message: a ucall, or an exception report from the firmware.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Message {
@@ -207,6 +251,19 @@ struct Header(UcallHeader);
 // SAFETY: UcallHeader is repr(C), made only of integers, without padding
 // (its size is checked in kvmtest_abi), so every bit pattern is a valid value.
 unsafe impl ByteValued for Header {}
+
+/// Guest text as a `String`: valid UTF-8 is kept, any other byte is shown
+/// as `\xNN` so a garbled message still tells what the guest wrote.
+fn guest_text(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        s.push_str(chunk.valid());
+        for b in chunk.invalid() {
+            s.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    s
+}
 
 /// Reads and validates the message at `addr`. Every length and address comes
 /// from the guest and is checked before use. A SYNC or DONE costs one
@@ -245,7 +302,7 @@ pub(crate) fn read_message(mem: &GuestMemoryMmap, addr: u64, vcpu: usize) -> Res
         mem.read_slice(&mut text, GuestAddress(addr + UCALL_HEADER_SIZE as u64))
             .map_err(|e| bad(format!("the {}-byte text is not inside guest memory ({e})", text.len())))?;
         let (file, msg) = text.split_at(file_len);
-        Ok((String::from_utf8_lossy(file).into_owned(), String::from_utf8_lossy(msg).into_owned()))
+        Ok((guest_text(file), guest_text(msg)))
     };
     let ucall = match cmd {
         UcallCmd::Sync => {
@@ -355,10 +412,10 @@ mod tests {
     }
 
     #[test]
-    fn non_utf8_text_is_replaced_not_rejected() {
+    fn non_utf8_text_is_escaped_not_rejected() {
         let m = mem();
-        put(&m, 0x100, 4, 0, &[], "", "ok");
-        m.write_slice(&[0xff, 0xfe], GuestAddress(0x100 + UCALL_HEADER_SIZE as u64)).unwrap();
-        assert_eq!(read_message(&m, 0x100, 0).unwrap(), Message::Ucall(Ucall::Printf("\u{fffd}\u{fffd}".into())));
+        put(&m, 0x100, 4, 0, &[], "", "ok: \u{e9}..");
+        m.write_slice(&[0xff, 0xfe], GuestAddress(0x100 + UCALL_HEADER_SIZE as u64 + 6)).unwrap();
+        assert_eq!(read_message(&m, 0x100, 0).unwrap(), Message::Ucall(Ucall::Printf("ok: \u{e9}\\xff\\xfe".into())));
     }
 }

@@ -29,7 +29,10 @@ impl Transport for Pio {
         match exit {
             VcpuExit::IoOut(UCALL_PIO_PORT, data) => Some(match <[u8; 4]>::try_from(*data) {
                 Ok(d) => Ok(u64::from(u32::from_le_bytes(d))),
-                Err(_) => Err(format!("{}-byte OUT to the ucall port, expected a 4-byte address", data.len())),
+                Err(_) => Err(format!(
+                    "{}-byte OUT to the ucall port {UCALL_PIO_PORT:#x}, expected the message's 4-byte address",
+                    data.len()
+                )),
             }),
             _ => None,
         }

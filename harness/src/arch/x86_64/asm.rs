@@ -1,13 +1,17 @@
 //! Run-time assembled x86_64 guests (dynasm): write instructions with
 //! `dynasm!(guest.ops() ; .arch x64 ; ...)` and emit ucalls with the helpers,
 //! which fill the vCPU's message buffer and call the doorbell exactly as the
-//! Rust guest runtime does.
+//! Rust guest runtime does. Hostile guests (tests/hostile.rs) build any
+//! message, valid or not, with `write_message` and `ring_doorbell`. Every
+//! public method here is arch-neutral in meaning: the aarch64 `AsmGuest`
+//! provides the same ones.
 
 use dynasmrt::{dynasm, x64::X64Relocation, DynasmApi, DynasmLabelApi, VecAssembler};
 use kvmtest_abi::{boot_offsets as boot, ucall_offsets as uc, UcallCmd, UCALL_MAGIC, UCALL_MAX_ARGS, UCALL_TEXT_MAX};
 
 use super::layout::PAYLOAD_BASE;
 use crate::payload::Payload;
+use crate::ucall::{MessageAt, RawUcall};
 use crate::{Error, Result};
 
 /// The dynasm assembler of this arch, positioned at the payload base.
@@ -42,7 +46,7 @@ impl AsmGuest {
 
     /// Stores `value` at `[rax + offset]`: one instruction when it fits a
     /// sign-extended imm32, else through rdx.
-    fn store_u64(&mut self, offset: usize, value: u64) {
+    fn store_field(&mut self, offset: usize, value: u64) {
         let ops = &mut self.ops;
         match i32::try_from(value as i64) {
             Ok(imm) => dynasm!(ops ; .arch x64 ; mov QWORD [rax + offset as i32], imm),
@@ -73,7 +77,7 @@ impl AsmGuest {
             ; mov DWORD [rax + uc::NARGS as i32], args.len() as i32
         );
         for (i, a) in args.iter().enumerate() {
-            self.store_u64(uc::ARGS + 8 * i, *a);
+            self.store_field(uc::ARGS + 8 * i, *a);
         }
     }
 
@@ -109,8 +113,55 @@ impl AsmGuest {
         for (i, chunk) in text.chunks(8).enumerate() {
             let mut word = [0u8; 8];
             word[..chunk.len()].copy_from_slice(chunk);
-            self.store_u64(uc::TEXT + 8 * i, u64::from_le_bytes(word));
+            self.store_field(uc::TEXT + 8 * i, u64::from_le_bytes(word));
         }
+        self.ring();
+        self
+    }
+
+    /// Puts the address of `at` in rax, where the doorbell takes it.
+    fn message_address(&mut self, at: MessageAt) {
+        match at {
+            MessageAt::Buffer => dynasm!(self.ops ; .arch x64 ; gs mov rax, QWORD [boot::UCALL_BUF as i32]),
+            MessageAt::Addr(addr) => dynasm!(self.ops ; .arch x64 ; mov rax, QWORD addr as i64),
+        }
+    }
+
+    /// Writes `msg` at `at` exactly as given, valid or not, without ringing
+    /// the doorbell: the header, `args[..nargs]` (at most all six) and `text`.
+    pub fn write_message(&mut self, at: MessageAt, msg: &RawUcall<'_>) -> &mut Self {
+        if msg.text.len() > UCALL_TEXT_MAX {
+            self.error.get_or_insert(Error::Config(format!(
+                "a message with {} text bytes would overrun its {UCALL_TEXT_MAX}-byte text field",
+                msg.text.len()
+            )));
+            return self;
+        }
+        self.message_address(at);
+        dynasm!(self.ops
+            ; .arch x64
+            ; mov DWORD [rax + uc::MAGIC as i32], msg.magic as i32
+            ; mov DWORD [rax + uc::CMD as i32], msg.cmd as i32
+            ; mov DWORD [rax + uc::LINE as i32], msg.line as i32
+            ; mov DWORD [rax + uc::NARGS as i32], msg.nargs as i32
+            ; mov DWORD [rax + uc::FILE_LEN as i32], msg.file_len as i32
+            ; mov DWORD [rax + uc::MSG_LEN as i32], msg.msg_len as i32
+        );
+        for (i, a) in msg.args.iter().enumerate().take(msg.nargs as usize) {
+            self.store_field(uc::ARGS + 8 * i, *a);
+        }
+        for (i, chunk) in msg.text.chunks(8).enumerate() {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.store_field(uc::TEXT + 8 * i, u64::from_le_bytes(word));
+        }
+        self
+    }
+
+    /// Calls the doorbell routine with the message address `at`, as a ucall
+    /// does once its message is written; writes nothing itself.
+    pub fn ring_doorbell(&mut self, at: MessageAt) -> &mut Self {
+        self.message_address(at);
         self.ring();
         self
     }
@@ -166,6 +217,56 @@ impl AsmGuest {
         let top = self.ops.new_dynamic_label();
         dynasm!(self.ops ; .arch x64 ; =>top ; jmp =>top);
         at
+    }
+
+    /// A 64-bit store of `value` to guest address `addr`; returns the store's address.
+    pub fn store_u64(&mut self, addr: u64, value: u64) -> u64 {
+        dynasm!(self.ops ; .arch x64 ; mov rax, QWORD addr as i64 ; mov rcx, QWORD value as i64);
+        let at = self.here();
+        dynasm!(self.ops ; .arch x64 ; mov [rax], rcx);
+        at
+    }
+
+    /// A 32-bit store of `value` to guest address `addr`; returns the store's address.
+    pub fn store_u32(&mut self, addr: u64, value: u32) -> u64 {
+        dynasm!(self.ops ; .arch x64 ; mov rax, QWORD addr as i64 ; mov ecx, value as i32);
+        let at = self.here();
+        dynasm!(self.ops ; .arch x64 ; mov [rax], ecx);
+        at
+    }
+
+    /// Masks interrupts and waits for one forever (CLI; HLT): with an
+    /// in-kernel irqchip the vCPU sleeps in the kernel, and only the
+    /// watchdog's signal gets it out. Returns the halt's address.
+    pub fn halt_forever(&mut self) -> u64 {
+        let top = self.ops.new_dynamic_label();
+        dynasm!(self.ops ; .arch x64 ; cli ; =>top);
+        let at = self.here();
+        dynasm!(self.ops ; .arch x64 ; hlt ; jmp =>top);
+        at
+    }
+
+    /// Emits `body` for vCPU `id` only; the other vCPUs jump over it.
+    pub fn on_vcpu(&mut self, id: u32, body: impl FnOnce(&mut Self)) -> &mut Self {
+        let skip = self.ops.new_dynamic_label();
+        dynasm!(self.ops
+            ; .arch x64
+            ; gs mov rax, QWORD [boot::VCPU_ID as i32]
+            ; cmp rax, id as i32
+            ; jne =>skip
+        );
+        body(self);
+        dynasm!(self.ops ; .arch x64 ; =>skip);
+        self
+    }
+
+    /// Emits `body` in an endless loop.
+    pub fn forever(&mut self, body: impl FnOnce(&mut Self)) -> &mut Self {
+        let top = self.ops.new_dynamic_label();
+        dynasm!(self.ops ; .arch x64 ; =>top);
+        body(self);
+        dynasm!(self.ops ; .arch x64 ; jmp =>top);
+        self
     }
 
     /// The assembled payload, entered at its first instruction.

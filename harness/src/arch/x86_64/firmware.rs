@@ -7,6 +7,9 @@
 //! used by `rdmsr_safe`-style probes): it resumes there with the vector
 //! recorded. Otherwise it fills an EXCEPTION ucall with vector, error code,
 //! RIP, CR2 and RSP and rings the doorbell, so any transport reports it.
+//! A fault inside the handler itself (the guest destroyed its GS base or
+//! stack) triple-faults on purpose: the host sees KVM_EXIT_SHUTDOWN at once
+//! instead of a fault loop that only the watchdog would end.
 //! No SSE anywhere: PVM's emulator rejects it, and CR4.OSFXSR is clear.
 
 use dynasmrt::{dynasm, x64::X64Relocation, DynasmApi, DynasmLabelApi, VecAssembler};
@@ -44,6 +47,7 @@ pub fn assemble(doorbell: Doorbell) -> Result<Firmware> {
     let common = ops.new_dynamic_label();
     let report = ops.new_dynamic_label();
     let hang = ops.new_dynamic_label();
+    let give_up = ops.new_dynamic_label();
     let mut vectors = [0u64; VECTORS];
     for (v, addr) in vectors.iter_mut().enumerate() {
         *addr = FIRMWARE + ops.offset().0 as u64;
@@ -58,6 +62,13 @@ pub fn assemble(doorbell: Doorbell) -> Result<Firmware> {
         ; .arch x64
         ; =>common
         ; push rax
+        // A fault inside this code means the guest broke what it relies on
+        // (GS base, stacks, page tables): handling it would fault again
+        // forever. Shut the machine down instead, so the host reports it now.
+        ; mov rax, [rsp + 24]
+        ; sub rax, FIRMWARE as i32
+        ; cmp rax, FIRMWARE_SIZE as i32
+        ; jb =>give_up
         ; gs mov rax, QWORD [boot::EXC_FIXUP as i32]
         ; test rax, rax
         ; jz =>report
@@ -93,6 +104,13 @@ pub fn assemble(doorbell: Doorbell) -> Result<Firmware> {
         // until the watchdog ends the test.
         ; =>hang
         ; jmp =>hang
+        // An IDT of limit 0: the UD2 cannot be delivered, nor the faults
+        // that follow: a triple fault, KVM_EXIT_SHUTDOWN.
+        ; =>give_up
+        ; push 0
+        ; push 0
+        ; lidt [rsp]
+        ; ud2
     );
     let doorbell_addr = FIRMWARE + ops.offset().0 as u64;
     match doorbell {
