@@ -3,16 +3,9 @@
 //! GICv3 is reachable through stage 1, vCPUs running at once each get their
 //! own messages, and the x86-only PIO transport is a clear `Unsupported`.
 //! Named `aarch64::<check>::<transport>`. Built on every arch; on others it
-//! has no trials.
+//! reports one trial skipped as "aarch64 only", like the other arm64 scenarios.
 
-use std::process::ExitCode;
-
-fn main() -> ExitCode {
-    #[cfg(target_arch = "aarch64")]
-    return arm64::main();
-    #[cfg(not(target_arch = "aarch64"))]
-    return kvmtest::runner::main(Vec::new());
-}
+kvmtest_tests::aarch64_main!(arm64::trials);
 
 #[cfg(target_arch = "aarch64")]
 mod arm64 {
@@ -301,7 +294,7 @@ mod arm64 {
         Ok(())
     }
 
-    pub fn main() -> std::process::ExitCode {
+    pub fn trials() -> Vec<kvmtest::runner::Trial> {
         let mut trials = vec![
             runner::test("aarch64::pio_unsupported", pio_unsupported),
             runner::test("aarch64::mmio_window_is_execute_never", mmio_window_is_execute_never),
@@ -319,6 +312,6 @@ mod arm64 {
                 resumes_after_each_ucall(t)
             }));
         }
-        runner::main(trials)
+        trials
     }
 }

@@ -1,12 +1,13 @@
 //! `cargo xtask ci`: what `.ci/run` runs, in order. Lints first (cheap),
 //! then the suite on real KVM in the emulated machines (x86_64 SVM and arm64,
-//! Debian 6.1 and 6.12), the kernel-CI bundle checks, and last the README's
+//! Debian 6.1 and 6.12), the kernel-CI bundle checks, a fuzz smoke run, and
+//! last the README's
 //! test command on this host's /dev/kvm, so the log ends with cargo test's
 //! result lines.
 
 use std::process::Command;
 
-use crate::{kernel_ci, util, vm_test, Result};
+use crate::{fuzz, kernel_ci, util, vm_test, Result};
 
 fn args(s: &str) -> Vec<String> {
     s.split_whitespace().map(str::to_string).collect()
@@ -47,5 +48,6 @@ pub fn ci(rest: &[String]) -> Result {
         vm_test::vm_test(&args("--arch aarch64 --kernel-version 6.12 --kselftest"))
     })?;
     step("kernel-ci-check (x86_64 bundle, KTAP parser, nextest JUnit)", || kernel_ci::kernel_ci_check(&[]))?;
+    step("fuzz smoke (payload ELF loader, ucall decoding)", || fuzz::fuzz(&args("--smoke")))?;
     step("cargo xtask test (this host's /dev/kvm)", || util::test(&[]))
 }
