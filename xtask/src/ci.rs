@@ -1,9 +1,8 @@
 //! `cargo xtask ci`: what `.ci/run` runs, in order. Lints first (cheap),
 //! then the suite on real KVM in the emulated machines (x86_64 SVM and arm64,
 //! Debian 6.1 and 6.12), the kernel-CI bundle checks, a fuzz smoke run, and
-//! last the README's
-//! test command on this host's /dev/kvm, so the log ends with cargo test's
-//! result lines.
+//! last the README's test command on this host's /dev/kvm, so the log ends
+//! with cargo test's result lines.
 
 use std::process::Command;
 
