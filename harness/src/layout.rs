@@ -43,7 +43,13 @@ pub struct Layout {
     /// Where payload segments may be loaded.
     pub payload: Range<u64>,
     pub mmio: MmioWindow,
+    /// Where the firmware marks that its exception handler faulted itself
+    /// ([`FIRMWARE_FAULT_MAGIC`]) before it gives up, if the arch does.
+    pub firmware_fault_flag: Option<u64>,
 }
+
+/// The value the firmware stores at `Layout::firmware_fault_flag`.
+pub const FIRMWARE_FAULT_MAGIC: u32 = 0x4641_554c; // "LUAF": a fault in the fault handler
 
 impl Layout {
     /// The memory map a VM of `mem_size` bytes gets on this host's arch, as
@@ -94,6 +100,7 @@ pub struct FixedLayout {
     pub stacks: u64,
     pub stack_stride: u64,
     pub payload_base: u64,
+    pub firmware_fault_flag: Option<u64>,
 }
 
 impl FixedLayout {
@@ -133,6 +140,7 @@ impl FixedLayout {
             stack_stride: self.stack_stride,
             payload: self.payload_base..mem_size,
             mmio,
+            firmware_fault_flag: self.firmware_fault_flag,
         })
     }
 }

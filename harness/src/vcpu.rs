@@ -234,7 +234,11 @@ impl Vcpu {
             (_, Some(b)) => format!(" [backend {b}]"),
             _ => String::new(),
         };
-        if self.shared.firmware.contains(&pc) {
+        let flagged = self.shared.firmware_fault_flag.is_some_and(|at| {
+            vm_memory::Bytes::read_obj::<u32>(&self.shared.mem, vm_memory::GuestAddress(at)).ok()
+                == Some(crate::layout::FIRMWARE_FAULT_MAGIC)
+        });
+        if flagged || self.shared.firmware.contains(&pc) {
             hint.insert_str(
                 0,
                 " (in the harness's exception handler, which faulted itself: the guest broke what it relies on, \

@@ -38,6 +38,7 @@ pub(crate) struct VmShared {
     pub transport: Box<dyn Transport>,
     /// The harness's exception and doorbell code, to say so when a guest dies in it.
     pub firmware: std::ops::Range<u64>,
+    pub firmware_fault_flag: Option<u64>,
 }
 
 /// Builds a [`Vm`].
@@ -151,7 +152,12 @@ impl VmBuilder {
             buffers.push(buf);
         }
 
-        let shared = Arc::new(VmShared { mem, transport, firmware: layout.firmware.clone() });
+        let shared = Arc::new(VmShared {
+            mem,
+            transport,
+            firmware: layout.firmware.clone(),
+            firmware_fault_flag: layout.firmware_fault_flag,
+        });
         let mut vcpus = Vec::with_capacity(self.vcpus);
         for (id, buf) in buffers.into_iter().enumerate() {
             let vfd = fd.create_vcpu(id as u64).map_err(Error::kvm("KVM_CREATE_VCPU"))?;

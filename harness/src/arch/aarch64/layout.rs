@@ -102,6 +102,7 @@ pub const FIXED: FixedLayout = FixedLayout {
     stacks: STACKS,
     stack_stride: STACK_STRIDE,
     payload_base: PAYLOAD_BASE,
+    firmware_fault_flag: None,
 };
 
 pub fn layout(mem_size: u64) -> Result<Layout> {

@@ -15,7 +15,8 @@
 use dynasmrt::{dynasm, x64::X64Relocation, DynasmApi, DynasmLabelApi, VecAssembler};
 use kvmtest_abi::{boot_offsets as boot, ucall_offsets as uc, UcallCmd, UCALL_MAGIC};
 
-use super::layout::{FIRMWARE, FIRMWARE_SIZE};
+use super::layout::{FIRMWARE, FIRMWARE_FAULT_FLAG, FIRMWARE_SIZE};
+use crate::layout::FIRMWARE_FAULT_MAGIC;
 use crate::ucall::Doorbell;
 use crate::{Error, Result};
 
@@ -107,6 +108,8 @@ pub fn assemble(doorbell: Doorbell) -> Result<Firmware> {
         // An IDT of limit 0: the UD2 cannot be delivered, nor the faults
         // that follow: a triple fault, KVM_EXIT_SHUTDOWN.
         ; =>give_up
+        ; mov rax, QWORD FIRMWARE_FAULT_FLAG as i64
+        ; mov DWORD [rax], FIRMWARE_FAULT_MAGIC as i32
         ; push 0
         ; push 0
         ; lidt [rsp]

@@ -21,6 +21,10 @@ use crate::Result;
 
 pub const GDT: u64 = 0x1000;
 pub const TSS: u64 = 0x1800;
+/// A word in the GDT/TSS page where the exception handler records that it
+/// faulted itself, found without GS base or registers (real SVM resets the
+/// vCPU's registers on a triple fault, so the PC cannot tell).
+pub const FIRMWARE_FAULT_FLAG: u64 = 0x1f00;
 pub const IDT: u64 = 0x2000;
 pub const FIRMWARE: u64 = 0x3000;
 pub const FIRMWARE_SIZE: u64 = 0x2000;
@@ -64,6 +68,7 @@ pub const FIXED: FixedLayout = FixedLayout {
     stacks: STACKS,
     stack_stride: STACK_STRIDE,
     payload_base: PAYLOAD_BASE,
+    firmware_fault_flag: Some(FIRMWARE_FAULT_FLAG),
 };
 
 pub fn layout(mem_size: u64) -> Result<Layout> {
