@@ -48,5 +48,8 @@ pub fn ci(rest: &[String]) -> Result {
     })?;
     step("kernel-ci-check (x86_64 bundle, KTAP parser, nextest JUnit)", || kernel_ci::kernel_ci_check(&[]))?;
     step("fuzz smoke (payload ELF loader, ucall decoding)", || fuzz::fuzz(&args("--smoke")))?;
-    step("cargo xtask test (this host's /dev/kvm)", || util::test(&[]))
+    // Last, and without a closing line of ours: the log ends with cargo
+    // test's own result lines.
+    println!("\n==== ci: cargo xtask test (this host's /dev/kvm)");
+    util::test(&[]).map_err(|e| format!("cargo xtask test: {e}"))
 }
