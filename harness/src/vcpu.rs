@@ -239,10 +239,13 @@ impl Vcpu {
                 == Some(crate::layout::FIRMWARE_FAULT_MAGIC)
         });
         if flagged || self.shared.firmware.contains(&pc) {
+            let detail = HostArch::handler_fault(&self.fd).map(|d| format!("; {d}")).unwrap_or_default();
             hint.insert_str(
                 0,
-                " (in the harness's exception handler, which faulted itself: the guest broke what it relies on, \
-                 such as the per-vCPU base register, the exception table, the stack or the page tables)",
+                &format!(
+                    " (in the harness's exception handler, which faulted itself: the guest broke what it relies on, \
+                     such as the per-vCPU base register, the exception table, the stack or the page tables{detail})"
+                ),
             );
         }
         Error::UnexpectedExit { vcpu: self.id, exit, pc, hint, regs: Box::new(HostArch::dump_regs(&self.fd)) }

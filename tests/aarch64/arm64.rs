@@ -1,7 +1,8 @@
 //! arm64-only checks of the harness's arch layer, on every arm64 transport:
 //! SMCCC calls still reach KVM next to the ucall SMCCC filter, an in-kernel
 //! GICv3 is reachable through stage 1, vCPUs running at once each get their
-//! own messages, and the x86-only PIO transport is a clear `Unsupported`.
+//! own messages, the x86-only PIO transport is a clear `Unsupported`, and a
+//! guest that breaks the exception handler's own registers is named at once.
 //! Named `aarch64::<check>::<transport>`. Built on every arch; on others it
 //! reports one trial skipped as "aarch64 only", like the other arm64 scenarios.
 
@@ -10,7 +11,7 @@ kvmtest_tests::aarch64_main!(arm64::trials);
 #[cfg(target_arch = "aarch64")]
 mod arm64 {
     use dynasmrt::aarch64::RX;
-    use dynasmrt::{dynasm, DynasmLabelApi};
+    use dynasmrt::{dynasm, DynasmApi, DynasmLabelApi};
     use kvmtest::arch::aarch64::firmware::load_imm64;
     use kvmtest::arch::aarch64::layout::{gicd_base, layout};
     use kvmtest::asm::AsmGuest;
@@ -256,6 +257,54 @@ mod arm64 {
         Ok(())
     }
 
+    /// A guest that breaks what the harness's exception handler relies on,
+    /// then takes an exception: the handler faults itself (FAR `far`) and
+    /// gives up at once, and the host names it (no watchdog timeout).
+    struct HandlerFaultCase {
+        name: &'static str,
+        emit: fn(&mut AsmGuest),
+        far: u64,
+    }
+
+    /// SP_EL0, the exception stack the vector slots switch to.
+    const SP_EL0_SYSREG: u32 = (1 << 14) | (4 << 7) | (1 << 3);
+    /// TPIDR_EL1, where the handler finds this vCPU's boot info.
+    const TPIDR_EL1_SYSREG: u32 = (1 << 14) | (13 << 7) | 4;
+
+    const HANDLER_FAULT_CASES: &[HandlerFaultCase] = &[
+        HandlerFaultCase {
+            name: "tpidr_el1_destroyed",
+            emit: |g| {
+                dynasm!(g.ops() ; .arch aarch64 ; msr TPIDR_EL1_SYSREG, xzr);
+                g.undefined_instruction();
+            },
+            far: kvmtest::abi::boot_offsets::EXC_FIXUP as u64,
+        },
+        HandlerFaultCase {
+            name: "exception_stack_destroyed",
+            emit: |g| {
+                dynasm!(g.ops() ; .arch aarch64 ; msr SP_EL0_SYSREG, xzr);
+                g.undefined_instruction();
+            },
+            far: 0u64.wrapping_sub(32),
+        },
+    ];
+
+    fn handler_fault_reported(case: &HandlerFaultCase) -> Result<()> {
+        let mut g = AsmGuest::new();
+        (case.emit)(&mut g);
+        let mut vm = Vm::builder().payload(g.finish()?).build()?;
+        let text = match vm.vcpu(0).run_until_ucall() {
+            Err(e @ Error::UnexpectedExit { .. }) => e.to_string(),
+            other => bail!("{}: expected the handler's own fault as an unexpected exit, got {other:?}", case.name),
+        };
+        for expected in ["KVM_EXIT_SYSTEM_EVENT", "which faulted itself", "Data Abort", &format!("FAR {:#x}", case.far)]
+        {
+            ensure!(text.contains(expected), "{}: the report lacks {expected:?}:\n{text}", case.name);
+        }
+        Ok(())
+    }
+
     /// The MMIO window is Device memory and execute-never: a jump there is a
     /// permission fault, not an MMIO exit.
     fn mmio_window_is_execute_never() -> Result<()> {
@@ -303,6 +352,11 @@ mod arm64 {
         for case in EXCEPTION_CASES {
             trials
                 .push(runner::test(format!("aarch64::exception_reported::{}", case.name), || exception_reported(case)));
+        }
+        for case in HANDLER_FAULT_CASES {
+            trials.push(runner::test(format!("aarch64::handler_fault_reported::{}", case.name), || {
+                handler_fault_reported(case)
+            }));
         }
         for &t in TransportKind::all() {
             trials.push(runner::test(format!("aarch64::smccc::{t}"), move || smccc(t)));

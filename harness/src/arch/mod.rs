@@ -60,6 +60,12 @@ pub trait Arch {
     fn exception_name(vector: u64, error_code: u64) -> String;
     /// What an exception reported by the firmware means.
     fn exception_kind(vector: u64, error_code: u64) -> crate::error::ExceptionKind;
+    /// What the harness's exception handler met when it faulted itself, if
+    /// the arch's registers still say (arm64: ESR/ELR/FAR_EL1 of the nested
+    /// fault; x86 resets them on the triple fault).
+    fn handler_fault(_vcpu: &VcpuFd) -> Option<String> {
+        None
+    }
 }
 
 /// Run-time assembled guests for the host's arch (`kvmtest::asm`).

@@ -1,7 +1,15 @@
 //! The code the harness places in every arm64 guest: the EL1 vector table
 //! (VBAR_EL1), a common handler, and the ucall doorbell routine.
 //!
-//! Each of the 16 vector slots switches to the vCPU's exception stack
+//! Each synchronous and SError slot first checks, with registers only, that
+//! the exception did not come from the firmware itself: a fault in this code
+//! means the guest broke what it relies on (TPIDR_EL1, the exception stack,
+//! the page tables), and handling it would fault again forever. It gives up
+//! with PSCI SYSTEM_OFF instead, a KVM_EXIT_SYSTEM_EVENT at a firmware PC the
+//! host reports as such (x86's firmware triple-faults for the same reason).
+//! The check borrows TPIDRRO_EL0 to keep x0: every exception clobbers it.
+//!
+//! Then each of the 16 vector slots switches to the vCPU's exception stack
 //! (SP_EL0, so an SP_EL1 overflow is still reported), saves x0-x3 and jumps
 //! to the handler with the slot and the "vector": ESR_EL1.EC for synchronous
 //! exceptions and SErrors, [`VECTOR_IRQ`] / [`VECTOR_FIQ`] for interrupts.
@@ -17,7 +25,7 @@ use dynasmrt::{dynasm, DynasmApi, DynasmLabelApi, VecAssembler};
 use kvmtest_abi::{boot_offsets as boot, ucall_offsets as uc, ExceptionArgs, UcallCmd, UCALL_MAGIC};
 
 use super::layout::{FIRMWARE, FIRMWARE_SIZE};
-use super::regs::{SysReg, ELR_EL1_SYSREG, ESR_EL1, FAR_EL1, SPSR_EL1_SYSREG, TPIDR_EL1};
+use super::regs::{SysReg, ELR_EL1_SYSREG, ESR_EL1, FAR_EL1, SPSR_EL1_SYSREG, TPIDRRO_EL0, TPIDR_EL1};
 use crate::error::ExceptionKind;
 use crate::ucall::Doorbell;
 use crate::{Error, Result};
@@ -33,6 +41,8 @@ pub const VECTOR_IRQ: u64 = 0x40;
 pub const VECTOR_FIQ: u64 = 0x41;
 /// `PSCI_1_0_FN64_SYSTEM_SUSPEND`.
 pub const PSCI_1_0_FN64_SYSTEM_SUSPEND: u32 = 0xc400_000e;
+/// `PSCI_0_2_FN_SYSTEM_OFF`: how the firmware gives up when it faults itself.
+pub const PSCI_0_2_FN_SYSTEM_OFF: u32 = 0x8400_0008;
 
 /// Bytes the slot code pushes on the exception stack (x0-x3).
 const FRAME: u32 = 32;
@@ -90,12 +100,28 @@ pub fn assemble(doorbell: Doorbell) -> Result<Firmware> {
     let from_sp0 = ops.new_dynamic_label();
     let have_sp = ops.new_dynamic_label();
     let hang = ops.new_dynamic_label();
-    let (tpidr, esr, elr, far, spsr) =
-        (imm(TPIDR_EL1), imm(ESR_EL1), imm(ELR_EL1_SYSREG), imm(FAR_EL1), imm(SPSR_EL1_SYSREG));
+    let give_up = ops.new_dynamic_label();
+    let (tpidr, esr, elr, far, spsr, scratch) =
+        (imm(TPIDR_EL1), imm(ESR_EL1), imm(ELR_EL1_SYSREG), imm(FAR_EL1), imm(SPSR_EL1_SYSREG), imm(TPIDRRO_EL0));
+    const _: () = assert!(FIRMWARE % 4096 == 0 && FIRMWARE_SIZE % 4096 == 0 && (FIRMWARE >> 12) < 4096);
 
     for slot in 0..SLOTS {
         let start = ops.offset().0;
         debug_assert_eq!(start, slot * SLOT_SIZE);
+        if matches!(slot % 4, 0 | 3) {
+            // Synchronous or SError from a firmware PC: give up. (An IRQ may
+            // legitimately arrive while a guest runs the doorbell routine.)
+            dynasm!(ops
+                ; .arch aarch64
+                ; msr scratch, x0
+                ; mrs x0, elr
+                ; lsr x0, x0, 12
+                ; sub x0, x0, (FIRMWARE >> 12) as u32
+                ; cmp x0, (FIRMWARE_SIZE >> 12) as u32
+                ; b.lo =>give_up
+                ; mrs x0, scratch
+            );
+        }
         dynasm!(ops
             ; .arch aarch64
             ; msr spsel, 0
@@ -166,7 +192,11 @@ pub fn assemble(doorbell: Doorbell) -> Result<Firmware> {
         ; =>hang
         ; wfi
         ; b =>hang
+        // Registers only: neither memory nor the stack can be trusted here.
+        ; =>give_up
     );
+    load_imm32(&mut ops, RX::X0, PSCI_0_2_FN_SYSTEM_OFF);
+    dynasm!(ops ; .arch aarch64 ; hvc 0 ; b =>hang);
 
     let doorbell_addr = FIRMWARE + ops.offset().0 as u64;
     match doorbell {
@@ -305,10 +335,15 @@ mod tests {
             assert!(fw.code.len() as u64 <= FIRMWARE_SIZE);
             assert_eq!(fw.vectors % 0x800, 0);
             assert!(fw.doorbell >= fw.vectors + (SLOTS * SLOT_SIZE) as u64);
-            // Every slot starts with `msr spsel, #0` (0xd50040bf).
+            // Every slot switches to SP_EL0 with `msr spsel, #0` (0xd50040bf),
+            // the synchronous and SError ones after the firmware-PC check.
             for slot in 0..SLOTS {
                 let at = slot * SLOT_SIZE;
-                assert_eq!(u32::from_le_bytes(fw.code[at..at + 4].try_into().unwrap()), 0xd500_40bf, "slot {slot}");
+                let words: Vec<u32> =
+                    fw.code[at..at + SLOT_SIZE].chunks(4).map(|w| u32::from_le_bytes(w.try_into().unwrap())).collect();
+                let spsel = words.iter().position(|&w| w == 0xd500_40bf);
+                let expected = if matches!(slot % 4, 0 | 3) { 7 } else { 0 };
+                assert_eq!(spsel, Some(expected), "slot {slot}");
             }
         }
     }

@@ -246,4 +246,12 @@ impl Arch for Aarch64 {
     fn exception_kind(vector: u64, error_code: u64) -> ExceptionKind {
         firmware::exception_kind(vector, error_code)
     }
+
+    fn handler_fault(vcpu: &VcpuFd) -> Option<String> {
+        let esr = get_reg(vcpu, ESR_EL1.kvm_id()).ok()?;
+        let elr = get_reg(vcpu, ELR_EL1).ok()?;
+        let far = get_reg(vcpu, FAR_EL1.kvm_id()).ok()?;
+        let name = firmware::exception_name(esr >> 26, esr);
+        Some(format!("it took {name} (ESR {esr:#x}) at {elr:#x}, FAR {far:#x}, and gave up with PSCI SYSTEM_OFF"))
+    }
 }

@@ -67,6 +67,8 @@ pub const FAR_EL1: SysReg = SysReg::new("far_el1", 3, 0, 6, 0, 0);
 pub const MAIR_EL1: SysReg = SysReg::new("mair_el1", 3, 0, 10, 2, 0);
 pub const VBAR_EL1: SysReg = SysReg::new("vbar_el1", 3, 0, 12, 0, 0);
 pub const TPIDR_EL1: SysReg = SysReg::new("tpidr_el1", 3, 0, 13, 0, 4);
+/// The firmware's scratch register on exception entry (read-only at EL0, free at EL1).
+pub const TPIDRRO_EL0: SysReg = SysReg::new("tpidrro_el0", 3, 3, 13, 0, 3);
 /// Accessed by the firmware with MRS/MSR only (KVM exposes them as core registers).
 pub const SPSR_EL1_SYSREG: SysReg = SysReg::new("spsr_el1", 3, 0, 4, 0, 0);
 pub const ELR_EL1_SYSREG: SysReg = SysReg::new("elr_el1", 3, 0, 4, 0, 1);
