@@ -19,7 +19,7 @@ use kvmtest_abi::{TransportId, VcpuBootInfo, BOOT_ARGS};
 use vm_memory::mmap::MmapRegionBuilder;
 use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap, GuestMemoryRegion, GuestRegionMmap};
 
-use crate::arch::{Arch, HostArch};
+use crate::arch::{Arch, ArchOptions, HostArch};
 use crate::kvm::open_kvm;
 use crate::layout::Layout;
 use crate::payload::Payload;
@@ -50,6 +50,7 @@ pub struct VmBuilder {
     irqchip: bool,
     timeout: Duration,
     args: [u64; BOOT_ARGS],
+    arch_options: ArchOptions,
 }
 
 impl Default for VmBuilder {
@@ -67,6 +68,7 @@ impl Default for VmBuilder {
             irqchip: false,
             timeout,
             args: [0; BOOT_ARGS],
+            arch_options: ArchOptions::default(),
         }
     }
 }
@@ -110,6 +112,12 @@ impl VmBuilder {
         self
     }
 
+    /// Arch-specific vCPU choices (see [`crate::arch::Arch::Options`]).
+    pub fn arch_options(mut self, options: ArchOptions) -> Self {
+        self.arch_options = options;
+        self
+    }
+
     /// Creates the VM, loads the payload and creates the vCPUs.
     pub fn build(self) -> Result<Vm> {
         let payload = self.payload.as_ref().ok_or_else(|| Error::Config("no payload given".into()))?;
@@ -132,7 +140,7 @@ impl VmBuilder {
         let fd = kvm.create_vm().map_err(Error::kvm("KVM_CREATE_VM"))?;
         let mem = create_memory(self.mem_size)?;
         register_memory(&fd, &mem)?;
-        let arch = HostArch::init_vm(&kvm, &fd, &layout, self.irqchip, transport.doorbell())?;
+        let arch = HostArch::init_vm(&kvm, &fd, &layout, self.irqchip, transport.doorbell(), &self.arch_options)?;
         let doorbell = HostArch::setup_memory(&mem, &layout, transport.doorbell())?;
         let entry = payload.load(&mem, layout.payload.clone(), HostArch::ELF_MACHINE)?;
 

@@ -9,7 +9,7 @@
 //! enabled none does, and calls with "false info" (a feature query about
 //! another family) answer NOT_SUPPORTED. Then one trial per feature bit with
 //! only that bit cleared, and the PSCI_VERSION register against the guest's
-//! PSCI_VERSION call.
+//! PSCI_VERSION call (on a PSCI 0.1 vCPU, which has no such call: NOT_SUPPORTED).
 
 kvmtest_tests::aarch64_main!(scenario::trials);
 
@@ -18,15 +18,13 @@ mod scenario {
     use kvmtest::aarch64::fw_regs::*;
     use kvmtest::aarch64::services::*;
     use kvmtest::aarch64::smccc::*;
-    use kvmtest::kvm_bindings::kvm_vcpu_init;
+    use kvmtest::aarch64::{Arm64Options, Psci};
     use kvmtest::{ensure, runner, Error, Result, Vm};
     use kvmtest_tests::payloads::SMCCC_CALLS;
 
     const EINVAL: i32 = 22;
     const EBUSY: i32 = 16;
     const ENOENT: i32 = 2;
-    /// `KVM_ARM_VCPU_PSCI_0_2`, the vCPU feature that selects PSCI 0.2+.
-    const KVM_ARM_VCPU_PSCI_0_2: u32 = 2;
 
     /// The PSCI versions KVM accepts on a PSCI 0.2 vCPU, and what the guest's
     /// PSCI_VERSION call then answers.
@@ -65,7 +63,7 @@ mod scenario {
         for &(name, v) in PSCI_VERSIONS {
             t.push(runner::test(format!("psci_version::{name}"), move || psci_version_seen(name, v)));
         }
-        t.push(runner::test("psci_version::KVM_ARM_PSCI_0_1_needs_no_psci_0_2", psci_0_1));
+        t.push(runner::test("psci_version::KVM_ARM_PSCI_0_1", psci_0_1));
         t.push(runner::test("psci_version::invalid_is_einval", psci_invalid));
         t
     }
@@ -358,21 +356,22 @@ mod scenario {
     }
 
     /// A vCPU initialised without KVM_ARM_VCPU_PSCI_0_2 has PSCI 0.1, which
-    /// it may set, and no 0.2+ version.
+    /// it may set, and no 0.2+ version; its guest has no PSCI_VERSION call
+    /// (PSCI 0.1 predates it): the call is NOT_SUPPORTED.
     fn psci_0_1() -> Result<()> {
-        let kvm = kvmtest::kvm::open_kvm()?;
-        let vm = kvm.create_vm().map_err(Error::kvm("KVM_CREATE_VM"))?;
-        let mut init = kvm_vcpu_init::default();
-        vm.get_preferred_target(&mut init).map_err(Error::kvm("KVM_ARM_PREFERRED_TARGET"))?;
-        init.features[0] &= !(1 << KVM_ARM_VCPU_PSCI_0_2);
-        let vcpu = vm.create_vcpu(0).map_err(Error::kvm("KVM_CREATE_VCPU"))?;
-        vcpu.vcpu_init(&init).map_err(Error::kvm("KVM_ARM_VCPU_INIT"))?;
-        let fw = FwRegs::new(&vcpu);
+        let rows = [hvc(PSCI_0_2_FN_PSCI_VERSION, 0)];
+        let mut vm = calls_vm_with(SMCCC_CALLS, 1, &rows, Arm64Options { psci: Psci::V0_1 })?;
+        let fw = vm.fw_regs();
         expect_value(&fw, FwReg::PsciVersion, KVM_ARM_PSCI_0_1, "without KVM_ARM_VCPU_PSCI_0_2")?;
         expect_write(&fw, FwReg::PsciVersion, KVM_ARM_PSCI_0_1, Ok(()))?;
         for &(_, v) in PSCI_VERSIONS {
             expect_write(&fw, FwReg::PsciVersion, v, Err(EINVAL))?;
         }
+        let [a0, ..] = run_calls(vm.vcpu(0), 1)?[0];
+        ensure!(
+            a0 == PSCI_RET_NOT_SUPPORTED,
+            "guest PSCI_VERSION with register KVM_ARM_PSCI_0_1: expected NOT_SUPPORTED, got {a0:#x}"
+        );
         Ok(())
     }
 }

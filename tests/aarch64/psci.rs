@@ -7,6 +7,12 @@
 //! KVM_EXIT_SYSTEM_EVENT of the matching type; with
 //! KVM_CAP_ARM_SYSTEM_SUSPEND, SYSTEM_SUSPEND is discoverable through
 //! PSCI_FEATURES and ends the run with KVM_SYSTEM_EVENT_SUSPEND.
+//!
+//! `psci::v0_1::*`: vCPUs without KVM_ARM_VCPU_PSCI_0_2 get KVM's PSCI 0.1
+//! (kvm_psci_0_1_call()): CPU_ON and CPU_OFF work under their KVM_PSCI_FN
+//! ids, a CPU_ON of a running vCPU is INVALID_PARAMS (not 0.2's
+//! ALREADY_ON), and every PSCI 0.2 call, PSCI_VERSION and SYSTEM_OFF
+//! included, is NOT_SUPPORTED.
 
 kvmtest_tests::aarch64_main!(scenario::trials);
 
@@ -16,6 +22,7 @@ mod scenario {
 
     use kvmtest::aarch64::regs::x;
     use kvmtest::aarch64::smccc::*;
+    use kvmtest::aarch64::{Arm64Options, Psci};
     use kvmtest::kvm_ioctls::VcpuExit;
     use kvmtest::{bail, ensure, runner, Error, ExitAction, Result, Vm};
     use kvmtest_tests::payloads::SMCCC_CALLS;
@@ -53,6 +60,48 @@ mod scenario {
         step!(PSCI_0_2_FN_AFFINITY_INFO, PSCI_0_2_AFFINITY_LEVEL_OFF),
     ];
 
+    /// One CPU_ON / CPU_OFF round under a PSCI version: the calls before the
+    /// target's CPU_OFF, the target's CPU_OFF id, the calls after.
+    struct CpuOnScenario {
+        psci: Psci,
+        cpu_on: u32,
+        cpu_off: u32,
+        before: &'static [Step],
+        after: &'static [Step],
+    }
+
+    const CPU_ON_PSCI_0_2: CpuOnScenario = CpuOnScenario {
+        psci: Psci::V0_2,
+        cpu_on: PSCI_0_2_FN64_CPU_ON,
+        cpu_off: PSCI_0_2_FN_CPU_OFF,
+        before: CPU_ON_STEPS,
+        after: AFTER_CPU_OFF,
+    };
+
+    /// PSCI 0.1 has no AFFINITY_INFO: that the target is off again shows as
+    /// a second CPU_ON that succeeds.
+    const CPU_ON_PSCI_0_1: CpuOnScenario = CpuOnScenario {
+        psci: Psci::V0_1,
+        cpu_on: KVM_PSCI_FN_CPU_ON,
+        cpu_off: KVM_PSCI_FN_CPU_OFF,
+        before: &[
+            step!(KVM_PSCI_FN_CPU_ON, PSCI_RET_SUCCESS),
+            step!(KVM_PSCI_FN_CPU_ON, PSCI_RET_INVALID_PARAMS),
+            step!(PSCI_0_2_FN64_AFFINITY_INFO, PSCI_RET_NOT_SUPPORTED),
+        ],
+        after: &[step!(KVM_PSCI_FN_CPU_ON, PSCI_RET_SUCCESS)],
+    };
+
+    /// PSCI 0.2+ calls a PSCI 0.1 vCPU makes: each is NOT_SUPPORTED (were
+    /// SYSTEM_OFF or SYSTEM_RESET served, the run would end in a system event).
+    const PSCI_0_2_CALLS_ON_0_1: &[Step] = &[
+        step!(PSCI_0_2_FN_PSCI_VERSION, PSCI_RET_NOT_SUPPORTED),
+        step!(PSCI_0_2_FN_SYSTEM_OFF, PSCI_RET_NOT_SUPPORTED),
+        step!(PSCI_0_2_FN_SYSTEM_RESET, PSCI_RET_NOT_SUPPORTED),
+        step!(PSCI_1_0_FN_PSCI_FEATURES, PSCI_RET_NOT_SUPPORTED),
+        step!(PSCI_0_2_FN_CPU_OFF, PSCI_RET_NOT_SUPPORTED),
+    ];
+
     /// SYSTEM_OFF / SYSTEM_RESET and the system event each gives.
     const SYSTEM_EVENTS: &[(&str, u32, u32, &str)] = &[
         ("system_off", PSCI_0_2_FN_SYSTEM_OFF, KVM_SYSTEM_EVENT_SHUTDOWN, "KVM_SYSTEM_EVENT_SHUTDOWN"),
@@ -64,7 +113,11 @@ mod scenario {
         &[step!(PSCI_1_0_FN_PSCI_FEATURES, PSCI_RET_SUCCESS), step!(PSCI_1_0_FN_PSCI_FEATURES, PSCI_RET_SUCCESS)];
 
     pub fn trials() -> Vec<runner::Trial> {
-        let mut t = vec![runner::test("psci::cpu_on_affinity_info_cpu_off", cpu_on_cpu_off)];
+        let mut t = vec![
+            runner::test("psci::cpu_on_affinity_info_cpu_off", || cpu_on_cpu_off(&CPU_ON_PSCI_0_2)),
+            runner::test("psci::v0_1::cpu_on_cpu_off", || cpu_on_cpu_off(&CPU_ON_PSCI_0_1)),
+            runner::test("psci::v0_1::psci_0_2_calls_not_supported", psci_0_2_calls_on_0_1),
+        ];
         for &(name, func_id, event, event_name) in SYSTEM_EVENTS {
             t.push(runner::test(format!("psci::{name}"), move || {
                 let mut vm = calls_vm(SMCCC_CALLS, 1, &[hvc(func_id, 0)])?;
@@ -87,28 +140,24 @@ mod scenario {
         Ok(())
     }
 
-    fn cpu_on_cpu_off() -> Result<()> {
+    fn cpu_on_cpu_off(scenario: &CpuOnScenario) -> Result<()> {
         // Rows are written once the target's MPIDR and the entry are known:
         // build with an empty table, then load the real one.
-        let mut vm: Vm = calls_vm(SMCCC_CALLS, 2, &[])?;
+        let options = Arm64Options { psci: scenario.psci };
+        let mut vm: Vm = calls_vm_with(SMCCC_CALLS, 2, &[], options)?;
         power_off(vm.vcpu(1))?;
         let target = mpidr(vm.vcpu(1))?;
-        let entry = load_cpu_off_stub(&mut vm)?;
-        let row = |s: &Step| call(s.func_id, [target, entry, CPU_ON_CONTEXT_ID], Conduit::Hvc);
-        let rows: Vec<SmcccCall> = CPU_ON_STEPS.iter().chain(AFTER_CPU_OFF).map(row).collect();
-        // AFFINITY_INFO takes (target, lowest affinity level 0): clear a2/a3 for them.
-        let rows: Vec<SmcccCall> = rows
-            .into_iter()
-            .map(|mut c| {
-                if c.func_id != PSCI_0_2_FN64_CPU_ON as u64 {
-                    c.args = [target, 0, 0];
-                }
-                c
-            })
-            .collect();
+        let entry = load_cpu_off_stub_for(&mut vm, scenario.cpu_off)?;
+        // CPU_ON takes (target, entry, context id); AFFINITY_INFO (target,
+        // lowest affinity level 0).
+        let row = |s: &Step| {
+            let args = if s.func_id == scenario.cpu_on { [target, entry, CPU_ON_CONTEXT_ID] } else { [target, 0, 0] };
+            call(s.func_id, args, Conduit::Hvc)
+        };
+        let rows: Vec<SmcccCall> = scenario.before.iter().chain(scenario.after).map(row).collect();
         load_calls(&mut vm, &rows)?;
 
-        for (i, step) in CPU_ON_STEPS.iter().enumerate() {
+        for (i, step) in scenario.before.iter().enumerate() {
             check_step(step, next_result(vm.vcpu(0), i)?)?;
         }
         // assert_vcpu_reset(): the target starts at the entry with the context id.
@@ -131,8 +180,17 @@ mod scenario {
             entry + CPU_OFF_STUB_AFTER_HVC
         );
 
-        for (i, step) in AFTER_CPU_OFF.iter().enumerate() {
-            check_step(step, next_result(vm.vcpu(0), CPU_ON_STEPS.len() + i)?)?;
+        for (i, step) in scenario.after.iter().enumerate() {
+            check_step(step, next_result(vm.vcpu(0), scenario.before.len() + i)?)?;
+        }
+        vm.vcpu(0).expect_done()
+    }
+
+    fn psci_0_2_calls_on_0_1() -> Result<()> {
+        let rows: Vec<SmcccCall> = PSCI_0_2_CALLS_ON_0_1.iter().map(|s| hvc(s.func_id, 0)).collect();
+        let mut vm = calls_vm_with(SMCCC_CALLS, 1, &rows, Arm64Options { psci: Psci::V0_1 })?;
+        for (i, step) in PSCI_0_2_CALLS_ON_0_1.iter().enumerate() {
+            check_step(step, next_result(vm.vcpu(0), i)?)?;
         }
         vm.vcpu(0).expect_done()
     }

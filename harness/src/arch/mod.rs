@@ -33,12 +33,22 @@ pub trait Arch {
     const HALT_DOORBELL: Doorbell;
     /// Per-VM state kept between VM and vCPU set-up (e.g. supported CPUID).
     type VmState: Send + Sync;
+    /// What a test may choose about this arch's vCPUs beyond the generic
+    /// builder (arm64: PSCI 0.1 instead of 0.2+; x86_64: nothing).
+    type Options: Default + Clone + std::fmt::Debug + Send + Sync;
 
     /// The guest memory map for `mem_size` bytes of RAM.
     fn layout(mem_size: u64) -> Result<Layout>;
     /// Arch set-up of a fresh VM (before any vCPU exists), including whatever
     /// makes `doorbell` exit to userspace (arm64: SMCCC filter, SYSTEM_SUSPEND).
-    fn init_vm(kvm: &Kvm, vm: &VmFd, layout: &Layout, irqchip: bool, doorbell: Doorbell) -> Result<Self::VmState>;
+    fn init_vm(
+        kvm: &Kvm,
+        vm: &VmFd,
+        layout: &Layout,
+        irqchip: bool,
+        doorbell: Doorbell,
+        options: &Self::Options,
+    ) -> Result<Self::VmState>;
     /// Writes descriptor/page tables and the firmware; returns the doorbell routine's address.
     fn setup_memory(mem: &GuestMemoryMmap, layout: &Layout, doorbell: Doorbell) -> Result<u64>;
     /// Puts a new vCPU at `entry` with its stack and boot info (first argument register).
@@ -67,6 +77,9 @@ pub trait Arch {
         None
     }
 }
+
+/// The host arch's [`Arch::Options`], for `Vm::builder().arch_options(..)`.
+pub type ArchOptions = <HostArch as Arch>::Options;
 
 /// Run-time assembled guests for the host's arch (`kvmtest::asm`).
 #[cfg(target_arch = "aarch64")]

@@ -37,6 +37,24 @@ use crate::{Error, Result};
 pub struct Aarch64;
 
 /// What every vCPU of a VM is initialised with.
+/// The PSCI a vCPU is initialised with (KVM_ARM_VCPU_INIT).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Psci {
+    /// `KVM_ARM_VCPU_PSCI_0_2`: PSCI 0.2 or later (the PSCI_VERSION
+    /// firmware register picks which; 1.1 by default on recent kernels).
+    #[default]
+    V0_2,
+    /// No `KVM_ARM_VCPU_PSCI_0_2`: KVM's pre-standard PSCI 0.1, with its own
+    /// function IDs (`KVM_PSCI_FN_*`) and no PSCI_VERSION call.
+    V0_1,
+}
+
+/// arm64 choices of `Vm::builder().arch_options(..)`.
+#[derive(Debug, Clone, Default)]
+pub struct Arm64Options {
+    pub psci: Psci,
+}
+
 pub struct Arm64VmState {
     /// KVM_ARM_PREFERRED_TARGET plus the features the harness wants.
     pub init: kvm_vcpu_init,
@@ -138,12 +156,25 @@ impl Arch for Aarch64 {
         &[TransportKind::Mmio, TransportKind::Shared, TransportKind::Hvc, TransportKind::Halt];
     const HALT_DOORBELL: Doorbell = Doorbell::SystemSuspend;
     type VmState = Arm64VmState;
+    type Options = Arm64Options;
 
     fn layout(mem_size: u64) -> Result<Layout> {
         layout::layout(mem_size)
     }
 
-    fn init_vm(_kvm: &Kvm, vm: &VmFd, layout: &Layout, irqchip: bool, doorbell: Doorbell) -> Result<Arm64VmState> {
+    fn init_vm(
+        _kvm: &Kvm,
+        vm: &VmFd,
+        layout: &Layout,
+        irqchip: bool,
+        doorbell: Doorbell,
+        options: &Arm64Options,
+    ) -> Result<Arm64VmState> {
+        if options.psci == Psci::V0_1 && doorbell == Doorbell::SystemSuspend {
+            return Err(Error::Config(
+                "the halt transport rings PSCI SYSTEM_SUSPEND (PSCI 1.0), which a PSCI 0.1 vCPU does not have".into(),
+            ));
+        }
         let vgic = if irqchip { Some(create_vgic_v3(vm, layout)?) } else { None };
         match doorbell {
             Doorbell::Hypercall { func_id } => forward_smccc_call(vm, func_id)?,
@@ -152,7 +183,10 @@ impl Arch for Aarch64 {
         }
         let mut init = kvm_vcpu_init::default();
         vm.get_preferred_target(&mut init).map_err(Error::kvm("KVM_ARM_PREFERRED_TARGET"))?;
-        init.features[0] |= 1 << KVM_ARM_VCPU_PSCI_0_2;
+        match options.psci {
+            Psci::V0_2 => init.features[0] |= 1 << KVM_ARM_VCPU_PSCI_0_2,
+            Psci::V0_1 => init.features[0] &= !(1 << KVM_ARM_VCPU_PSCI_0_2),
+        }
         Ok(Arm64VmState { init, vgic })
     }
 

@@ -126,10 +126,21 @@ pub fn load_calls(vm: &mut Vm, rows: &[SmcccCall]) -> Result<u64> {
 /// tests' embedded ELF) through `rows`, over the MMIO transport (the hvc and
 /// halt transports would claim SMCCC calls of their own).
 pub fn calls_vm(payload: &'static [u8], vcpus: usize, rows: &[SmcccCall]) -> Result<Vm> {
+    calls_vm_with(payload, vcpus, rows, super::Arm64Options::default())
+}
+
+/// [`calls_vm`] with vCPUs set up as `options` says (e.g. PSCI 0.1).
+pub fn calls_vm_with(
+    payload: &'static [u8],
+    vcpus: usize,
+    rows: &[SmcccCall],
+    options: super::Arm64Options,
+) -> Result<Vm> {
     let mut vm = Vm::builder()
         .payload(crate::Payload::elf(payload))
         .transport(crate::TransportKind::Mmio)
         .vcpus(vcpus)
+        .arch_options(options)
         .build()?;
     load_calls(&mut vm, rows)?;
     Ok(vm)
@@ -218,22 +229,35 @@ pub fn pc(vcpu: &Vcpu) -> Result<u64> {
     read_reg(vcpu, PC, "KVM_GET_ONE_REG(pc)")
 }
 
-/// `mov x0, #PSCI_0_2_FN_CPU_OFF; hvc #0; b .`: what a vCPU brought up by
-/// CPU_ON runs. It starts from reset (MMU off, no stack), so it is three
-/// instructions that touch no memory.
-pub const CPU_OFF_STUB: [u32; 4] = [
-    0xd280_0040, // movz x0, #0x0002
-    0xf2b0_8000, // movk x0, #0x8400, lsl #16
-    0xd400_0002, // hvc #0
-    0x1400_0000, // b .
-];
-/// Offset in [`CPU_OFF_STUB`] of the instruction after the HVC.
+/// `mov x0, #cpu_off; hvc #0; b .`: what a vCPU brought up by CPU_ON runs,
+/// `cpu_off` being PSCI_0_2_FN_CPU_OFF or PSCI 0.1's KVM_PSCI_FN_CPU_OFF.
+/// It starts from reset (MMU off, no stack), so it is three instructions
+/// that touch no memory.
+pub const fn cpu_off_stub(cpu_off: u32) -> [u32; 4] {
+    const MOVZ_X0: u32 = 0xd280_0000;
+    const MOVK_X0_LSL16: u32 = 0xf2a0_0000;
+    [
+        MOVZ_X0 | ((cpu_off & 0xffff) << 5),
+        MOVK_X0_LSL16 | ((cpu_off >> 16) << 5),
+        0xd400_0002, // hvc #0
+        0x1400_0000, // b .
+    ]
+}
+/// The PSCI 0.2+ stub, [`cpu_off_stub`] of PSCI_0_2_FN_CPU_OFF.
+pub const CPU_OFF_STUB: [u32; 4] = cpu_off_stub(PSCI_0_2_FN_CPU_OFF);
+/// Offset in a CPU_OFF stub of the instruction after the HVC.
 pub const CPU_OFF_STUB_AFTER_HVC: u64 = 12;
 
 /// Writes [`CPU_OFF_STUB`] to guest memory; returns its address (a CPU_ON entry point).
 pub fn load_cpu_off_stub(vm: &mut Vm) -> Result<u64> {
-    let at = vm.shared_alloc(std::mem::size_of_val(&CPU_OFF_STUB) as u64)?;
-    for (i, insn) in CPU_OFF_STUB.iter().enumerate() {
+    load_cpu_off_stub_for(vm, PSCI_0_2_FN_CPU_OFF)
+}
+
+/// Writes [`cpu_off_stub`]`(cpu_off)` to guest memory; returns its address.
+pub fn load_cpu_off_stub_for(vm: &mut Vm, cpu_off: u32) -> Result<u64> {
+    let stub = cpu_off_stub(cpu_off);
+    let at = vm.shared_alloc(std::mem::size_of_val(&stub) as u64)?;
+    for (i, insn) in stub.iter().enumerate() {
         vm.mem()
             .write_obj(*insn, GuestAddress(at + 4 * i as u64))
             .map_err(|e| Error::Memory(format!("writing the CPU_OFF stub: {e}")))?;
@@ -247,10 +271,15 @@ mod tests {
 
     #[test]
     fn cpu_off_stub_loads_psci_cpu_off() {
-        // movz imm16 at bits 5..20, movk with hw=1 the same: together 0x8400_0002.
-        let lo = (CPU_OFF_STUB[0] >> 5) & 0xffff;
-        let hi = (CPU_OFF_STUB[1] >> 5) & 0xffff;
-        assert_eq!((hi << 16) | lo, PSCI_0_2_FN_CPU_OFF);
+        // The encodings an assembler gives `movz x0, #0x0002` and `movk x0, #0x8400, lsl #16`.
+        assert_eq!(CPU_OFF_STUB[..2], [0xd280_0040, 0xf2b0_8000]);
+        // movz imm16 at bits 5..20, movk with hw=1 the same.
+        for id in [PSCI_0_2_FN_CPU_OFF, KVM_PSCI_FN_CPU_OFF] {
+            let stub = cpu_off_stub(id);
+            let lo = (stub[0] >> 5) & 0xffff;
+            let hi = (stub[1] >> 5) & 0xffff;
+            assert_eq!((hi << 16) | lo, id);
+        }
     }
 
     #[test]

@@ -108,12 +108,20 @@ impl Arch for X86_64 {
         &[TransportKind::Pio, TransportKind::Mmio, TransportKind::Halt, TransportKind::Shared];
     const HALT_DOORBELL: Doorbell = Doorbell::Halt;
     type VmState = X86VmState;
+    type Options = ();
 
     fn layout(mem_size: u64) -> Result<Layout> {
         layout::layout(mem_size)
     }
 
-    fn init_vm(kvm: &Kvm, vm: &VmFd, _layout: &Layout, irqchip: bool, _doorbell: Doorbell) -> Result<X86VmState> {
+    fn init_vm(
+        kvm: &Kvm,
+        vm: &VmFd,
+        _layout: &Layout,
+        irqchip: bool,
+        _doorbell: Doorbell,
+        _options: &(),
+    ) -> Result<X86VmState> {
         if irqchip {
             vm.create_irq_chip().map_err(Error::kvm("KVM_CREATE_IRQCHIP"))?;
         }
