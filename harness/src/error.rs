@@ -140,9 +140,9 @@ pub enum Error {
 
     /// The guest ran longer than the watchdog allows without a ucall.
     #[error(
-        "watchdog: vCPU {vcpu} ran {timeout_ms} ms without a ucall (guest pc {pc:#x}); raise it with Vm::builder().timeout(..) or KVMTEST_TIMEOUT_MS\n{regs}"
+        "watchdog: vCPU {vcpu} ran {timeout_ms} ms without a ucall (guest pc {pc:#x}){hint}; raise it with Vm::builder().timeout(..) or KVMTEST_TIMEOUT_MS\n{regs}"
     )]
-    Watchdog { vcpu: usize, timeout_ms: u64, pc: u64, regs: Box<RegisterDump> },
+    Watchdog { vcpu: usize, timeout_ms: u64, pc: u64, hint: String, regs: Box<RegisterDump> },
 
     /// The guest kept printing for longer than the watchdog allows without
     /// a SYNC or DONE (`Vcpu::next_event`).

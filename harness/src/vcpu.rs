@@ -203,10 +203,12 @@ impl Vcpu {
     }
 
     fn watchdog_error(&self) -> Error {
+        let pc = HostArch::pc(&self.fd).unwrap_or(u64::MAX);
         Error::Watchdog {
             vcpu: self.id,
             timeout_ms: self.timeout.as_millis() as u64,
-            pc: HostArch::pc(&self.fd).unwrap_or(u64::MAX),
+            pc,
+            hint: HostArch::stuck_hint(&self.fd, pc).map(|h| format!(" ({h})")).unwrap_or_default(),
             regs: Box::new(HostArch::dump_regs(&self.fd)),
         }
     }

@@ -305,6 +305,25 @@ mod arm64 {
         Ok(())
     }
 
+    /// VBAR_EL1 at the unmapped null page: the UDF's vector cannot be
+    /// fetched, and neither can the Instruction Abort's, forever. No code of
+    /// the harness runs, so only the watchdog ends it: its report must say why.
+    fn vector_table_unmapped() -> Result<()> {
+        const VBAR_EL1_SYSREG: u32 = (1 << 14) | (12 << 7);
+        let mut g = AsmGuest::new();
+        dynasm!(g.ops() ; .arch aarch64 ; msr VBAR_EL1_SYSREG, xzr ; isb);
+        g.undefined_instruction();
+        let mut vm = Vm::builder().timeout(std::time::Duration::from_millis(300)).payload(g.finish()?).build()?;
+        let text = match vm.vcpu(0).run_until_ucall() {
+            Err(e @ Error::Watchdog { .. }) => e.to_string(),
+            other => bail!("expected the watchdog to end a vCPU looping on its vector fetch, got {other:?}"),
+        };
+        for expected in ["exception whose vector it cannot fetch", "Instruction Abort", "VBAR_EL1 0x0 "] {
+            ensure!(text.contains(expected), "the watchdog report lacks {expected:?}:\n{text}");
+        }
+        Ok(())
+    }
+
     /// The MMIO window is Device memory and execute-never: a jump there is a
     /// permission fault, not an MMIO exit.
     fn mmio_window_is_execute_never() -> Result<()> {
@@ -348,6 +367,7 @@ mod arm64 {
             runner::test("aarch64::pio_unsupported", pio_unsupported),
             runner::test("aarch64::mmio_window_is_execute_never", mmio_window_is_execute_never),
             runner::test("aarch64::ram_above_4gib_is_mapped", ram_above_4gib_is_mapped),
+            runner::test("aarch64::vector_table_unmapped_named_by_watchdog", vector_table_unmapped),
         ];
         for case in EXCEPTION_CASES {
             trials

@@ -76,6 +76,11 @@ pub trait Arch {
     fn handler_fault(_vcpu: &VcpuFd) -> Option<String> {
         None
     }
+    /// Why a vCPU the watchdog stopped at `pc` cannot make progress, when
+    /// its registers say (arm64: an exception whose vector it cannot fetch).
+    fn stuck_hint(_vcpu: &VcpuFd, _pc: u64) -> Option<String> {
+        None
+    }
 }
 
 /// The host arch's [`Arch::Options`], for `Vm::builder().arch_options(..)`.
