@@ -208,6 +208,9 @@ fw_bit!(KVM_REG_ARM_STD_BIT_TRNG_V1_0, StdBmap, 0);
 fw_bit!(KVM_REG_ARM_STD_HYP_BIT_PV_TIME, StdHypBmap, 0);
 fw_bit!(KVM_REG_ARM_VENDOR_HYP_BIT_FUNC_FEAT, VendorHypBmap, 0);
 fw_bit!(KVM_REG_ARM_VENDOR_HYP_BIT_PTP, VendorHypBmap, 1);
+// VENDOR_HYP_BMAP_2 (vendor function numbers 64-127) is newer than both CI kernels
+// (c0000e58c74e "KVM: arm64: Introduce KVM_REG_ARM_VENDOR_HYP_BMAP_2"):
+// uapi/asm/kvm.h numbers its bits DISCOVER_IMPL_VER 0, DISCOVER_IMPL_CPUS 1.
 fw_bit!(KVM_REG_ARM_VENDOR_HYP_BIT_DISCOVER_IMPL_VER, VendorHypBmap2, 0);
 fw_bit!(KVM_REG_ARM_VENDOR_HYP_BIT_DISCOVER_IMPL_CPUS, VendorHypBmap2, 1);
 
