@@ -24,20 +24,8 @@ pub fn ci(rest: &[String]) -> Result {
     if let Some(extra) = rest.first() {
         return Err(format!("ci takes no arguments (got `{extra}`)"));
     }
-    let cargo = env!("CARGO");
-    let root = util::root();
     step("setup", || util::setup(&args("--vm")))?;
-    step("rustfmt", || util::run(Command::new(cargo).current_dir(&root).args(["fmt", "--all", "--check"])))?;
-    step("clippy", || {
-        util::run(Command::new(cargo).current_dir(&root).args([
-            "clippy",
-            "--workspace",
-            "--all-targets",
-            "--",
-            "-D",
-            "warnings",
-        ]))
-    })?;
+    lint_steps()?;
     for (arch, version) in [("x86_64", "6.12"), ("x86_64", "6.1"), ("aarch64", "6.12"), ("aarch64", "6.1")] {
         step(&format!("vm-test {arch} Linux {version}"), || {
             vm_test::vm_test(&args(&format!("--arch {arch} --kernel-version {version}")))
@@ -52,4 +40,54 @@ pub fn ci(rest: &[String]) -> Result {
     // test's own result lines.
     println!("\n==== ci: cargo xtask test (this host's /dev/kvm)");
     util::test(&[]).map_err(|e| format!("cargo xtask test: {e}"))
+}
+
+/// `cargo xtask lint`: the lint steps of `ci` alone.
+pub fn lint(rest: &[String]) -> Result {
+    if let Some(extra) = rest.first() {
+        return Err(format!("lint takes no arguments (got `{extra}`)"));
+    }
+    lint_steps()
+}
+
+/// rustfmt and clippy (-D warnings) over the host code, for x86_64 and
+/// aarch64 (the arch modules are cfg'd by target_arch, so one target alone
+/// leaves the other unlinted), and over the guest payloads' own workspace
+/// for both guest targets.
+fn lint_steps() -> Result {
+    let cargo = env!("CARGO");
+    let root = util::root();
+    step("rustfmt", || util::run(Command::new(cargo).current_dir(&root).args(["fmt", "--all", "--check"])))?;
+    step("clippy (host code for x86_64 and aarch64, guest payloads for both)", || {
+        for target in [None, Some("aarch64-unknown-linux-musl")] {
+            let mut cmd = Command::new(cargo);
+            cmd.current_dir(&root).args(["clippy", "--workspace", "--all-targets"]);
+            if let Some(t) = target {
+                cmd.args(["--target", t]);
+            }
+            util::run(cmd.args(["--", "-D", "warnings"]))?;
+        }
+        for arch in ["x86_64", "aarch64"] {
+            let target = payload_builder::guest_target(arch)?;
+            util::run(payload_builder::guest_cargo(&root.join("guest-payloads")).args([
+                "clippy",
+                "--release",
+                "--locked",
+                "--features",
+                &format!("kvmtest-payloads/{arch}"),
+                "--target",
+                target,
+                "--target-dir",
+                &root.join("target/guest-payloads-clippy").to_string_lossy(),
+                "--",
+                "-D",
+                "warnings",
+            ]))?;
+        }
+        Ok(())
+    })?;
+    step("rustfmt (guest payloads)", || {
+        util::run(payload_builder::guest_cargo(&root.join("guest-payloads")).args(["fmt", "--all", "--check"]))
+    })?;
+    Ok(())
 }

@@ -25,6 +25,8 @@ cargo xtask <verb> [options]
   build-payloads [--arch x86_64|aarch64]
                         cross-build the no_std guest payloads
   test [-- ARGS]        run the whole suite on this host's /dev/kvm
+  lint                  rustfmt and clippy -D warnings: host code for x86_64
+                        and aarch64, guest payloads for both
   ci                    everything .ci/run checks (lints, emulated machines,
                         kernel CI bundle, then the suite on this host)
   bench [--quick]       harness vs raw KVM: exit round trips, cold start,
@@ -51,6 +53,7 @@ fn main() -> ExitCode {
         "test" => util::test(rest),
         "bench" => bench::bench(rest),
         "ci" => ci::ci(rest),
+        "lint" => ci::lint(rest),
         "vm-test" => vm_test::vm_test(rest),
         "dist" => dist::dist(rest),
         "ktap-check" => kernel_ci::ktap_check(rest),

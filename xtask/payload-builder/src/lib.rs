@@ -44,23 +44,13 @@ fn target_installed(target: &str) -> bool {
     Path::new(&sysroot).join("lib/rustlib").join(target).exists()
 }
 
-/// Builds every payload for `arch` into `target_dir`; returns (name, ELF path).
-pub fn build(guest_dir: &Path, arch: &str, target_dir: &Path) -> Result<Vec<(String, PathBuf)>, String> {
-    let target = guest_target(arch)?;
-    if !target_installed(target) {
-        return Err(format!(
-            "the Rust target `{target}` is not installed, so the {arch} guest payloads cannot be built.\n\
-             Run `cargo xtask setup` (or `rustup target add {target}`)."
-        ));
-    }
+/// A `cargo` command in the guest workspace, without the outer cargo's
+/// environment: its settings (host RUSTFLAGS, its target, jobserver, build
+/// script variables) must not leak into the guest build.
+pub fn guest_cargo(guest_dir: &Path) -> Command {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
-    cmd.current_dir(guest_dir)
-        .args(["build", "--release", "--locked", "--features", &format!("kvmtest-payloads/{arch}"), "--target", target])
-        .arg("--target-dir")
-        .arg(target_dir);
-    // The outer cargo's settings (host RUSTFLAGS, its target, jobserver, build
-    // script variables) must not leak into the guest build.
+    cmd.current_dir(guest_dir);
     for (k, _) in std::env::vars_os() {
         let Some(k) = k.to_str() else { continue };
         let outer = (k.starts_with("CARGO_") && k != "CARGO_HOME")
@@ -80,6 +70,22 @@ pub fn build(guest_dir: &Path, arch: &str, target_dir: &Path) -> Result<Vec<(Str
             cmd.env_remove(k);
         }
     }
+    cmd
+}
+
+/// Builds every payload for `arch` into `target_dir`; returns (name, ELF path).
+pub fn build(guest_dir: &Path, arch: &str, target_dir: &Path) -> Result<Vec<(String, PathBuf)>, String> {
+    let target = guest_target(arch)?;
+    if !target_installed(target) {
+        return Err(format!(
+            "the Rust target `{target}` is not installed, so the {arch} guest payloads cannot be built.\n\
+             Run `cargo xtask setup` (or `rustup target add {target}`)."
+        ));
+    }
+    let mut cmd = guest_cargo(guest_dir);
+    cmd.args(["build", "--release", "--locked", "--features", &format!("kvmtest-payloads/{arch}"), "--target", target])
+        .arg("--target-dir")
+        .arg(target_dir);
     let out = cmd.output().map_err(|e| format!("running cargo for the guest payloads: {e}"))?;
     if !out.status.success() {
         return Err(format!("building the {arch} guest payloads failed:\n{}", String::from_utf8_lossy(&out.stderr)));

@@ -66,45 +66,42 @@ pub fn halt_forever() -> ! {
 /// The values an SMCCC call returns in x0-x3.
 pub type SmcccRet = [u64; 4];
 
-/// An SMCCC 1.1 call with HVC: function ID in w0, arguments in x1-x7,
-/// results in x0-x3 (x4-x17 may be clobbered).
-#[inline(always)]
-#[allow(clippy::too_many_arguments)]
-pub fn smccc_hvc(func: u32, a1: u64, a2: u64, a3: u64, a4: u64, a5: u64, a6: u64, a7: u64) -> SmcccRet {
-    let r: SmcccRet;
-    // SAFETY: an HVC traps to KVM, which handles or forwards the call and
-    // returns here; SMCCC 1.1 preserves x18 and above.
-    unsafe {
-        let (r0, r1, r2, r3);
-        asm!("hvc #0",
-             inlateout("x0") func as u64 => r0, inlateout("x1") a1 => r1, inlateout("x2") a2 => r2,
-             inlateout("x3") a3 => r3, inlateout("x4") a4 => _, inlateout("x5") a5 => _,
-             inlateout("x6") a6 => _, inlateout("x7") a7 => _,
-             out("x8") _, out("x9") _, out("x10") _, out("x11") _, out("x12") _, out("x13") _,
-             out("x14") _, out("x15") _, out("x16") _, out("x17") _, options(nostack));
-        r = [r0, r1, r2, r3];
-    }
-    r
+/// Defines an SMCCC 1.1 call through one conduit: function ID in w0,
+/// arguments in x1-x7, results in x0-x3 (x4-x17 may be clobbered).
+macro_rules! smccc_conduit {
+    ($(#[$doc:meta])* $name:ident, $insn:literal) => {
+        $(#[$doc])*
+        #[inline(always)]
+        #[allow(clippy::too_many_arguments)]
+        pub fn $name(func: u32, a1: u64, a2: u64, a3: u64, a4: u64, a5: u64, a6: u64, a7: u64) -> SmcccRet {
+            let (r0, r1, r2, r3);
+            // SAFETY: HVC and SMC trap to KVM (an SMC too, under KVM), which
+            // handles or forwards the call and returns here; SMCCC 1.1
+            // preserves x18 and above, and the clobbered x4-x17 are declared.
+            unsafe {
+                asm!($insn,
+                     inlateout("x0") func as u64 => r0, inlateout("x1") a1 => r1, inlateout("x2") a2 => r2,
+                     inlateout("x3") a3 => r3, inlateout("x4") a4 => _, inlateout("x5") a5 => _,
+                     inlateout("x6") a6 => _, inlateout("x7") a7 => _,
+                     out("x8") _, out("x9") _, out("x10") _, out("x11") _, out("x12") _, out("x13") _,
+                     out("x14") _, out("x15") _, out("x16") _, out("x17") _, options(nostack));
+            }
+            [r0, r1, r2, r3]
+        }
+    };
 }
 
-/// As [`smccc_hvc`] with the SMC conduit.
-#[inline(always)]
-#[allow(clippy::too_many_arguments)]
-pub fn smccc_smc(func: u32, a1: u64, a2: u64, a3: u64, a4: u64, a5: u64, a6: u64, a7: u64) -> SmcccRet {
-    let r: SmcccRet;
-    // SAFETY: as in `smccc_hvc`; under KVM an SMC traps to the hypervisor too.
-    unsafe {
-        let (r0, r1, r2, r3);
-        asm!("smc #0",
-             inlateout("x0") func as u64 => r0, inlateout("x1") a1 => r1, inlateout("x2") a2 => r2,
-             inlateout("x3") a3 => r3, inlateout("x4") a4 => _, inlateout("x5") a5 => _,
-             inlateout("x6") a6 => _, inlateout("x7") a7 => _,
-             out("x8") _, out("x9") _, out("x10") _, out("x11") _, out("x12") _, out("x13") _,
-             out("x14") _, out("x15") _, out("x16") _, out("x17") _, options(nostack));
-        r = [r0, r1, r2, r3];
-    }
-    r
-}
+smccc_conduit!(
+    /// An SMCCC 1.1 call with HVC: function ID in w0, arguments in x1-x7,
+    /// results in x0-x3 (x4-x17 may be clobbered).
+    smccc_hvc,
+    "hvc #0"
+);
+smccc_conduit!(
+    /// As [`smccc_hvc`] with the SMC conduit.
+    smccc_smc,
+    "smc #0"
+);
 
 /// `MRS` of a system register that returns the exception class (ESR_EL1.EC)
 /// instead of dying: `read_sysreg_safe!(id_aa64pfr0_el1)` or with a generic
