@@ -17,13 +17,21 @@ use crate::Result;
 
 #[cfg(target_arch = "x86_64")]
 pub mod x86_64;
+#[cfg(all(test, target_arch = "x86_64"))]
+use self::x86_64::paging as host_paging;
 #[cfg(target_arch = "x86_64")]
 pub use self::x86_64::X86_64 as HostArch;
 
 #[cfg(target_arch = "aarch64")]
 pub mod aarch64;
+#[cfg(all(test, target_arch = "aarch64"))]
+use self::aarch64::paging as host_paging;
 #[cfg(target_arch = "aarch64")]
 pub use self::aarch64::Aarch64 as HostArch;
+
+/// The checks every arch's page tables must pass, run on `host_paging`.
+#[cfg(test)]
+mod paging_tests;
 
 /// What the generic harness needs from an architecture.
 pub trait Arch {
