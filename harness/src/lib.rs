@@ -6,6 +6,7 @@
 //! ARCHITECTURE.md for the map and the life of one test.
 
 pub mod arch;
+pub mod asm;
 pub mod error;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
@@ -22,7 +23,6 @@ mod watchdog;
 /// arm64-only API (firmware registers, SMCCC services and filter, PSCI), for tests under tests/aarch64/.
 #[cfg(target_arch = "aarch64")]
 pub use arch::aarch64;
-pub use arch::host_asm as asm;
 /// x86-only API (CPUID, PV/Hyper-V/Xen interfaces), for tests under tests/x86_64/.
 #[cfg(target_arch = "x86_64")]
 pub use arch::x86_64 as x86;

@@ -1,24 +1,37 @@
-//! Everything that differs between x86_64 and aarch64, behind one trait.
-//! The generic harness (`vm.rs`, `vcpu.rs`, `ucall/`) only talks to
-//! [`HostArch`]; nothing outside this folder tests `target_arch`.
+//! Everything that differs between x86_64 and aarch64, behind two traits:
+//! [`Arch`] (VM and vCPU set-up) and [`AsmArch`] (the instructions of
+//! run-time assembled guests). The generic harness (`vm.rs`, `vcpu.rs`,
+//! `ucall/`, `asm.rs`) only talks to [`HostArch`]; nothing outside this
+//! folder tests `target_arch`.
 
+use dynasmrt::relocations::Relocation;
+use dynasmrt::{AssemblyOffset, DynamicLabel, VecAssembler};
 use kvm_ioctls::{Kvm, VcpuFd, VmFd};
+use kvmtest_abi::UcallCmd;
 use vm_memory::GuestMemoryMmap;
 
 use crate::layout::Layout;
 use crate::regs::RegisterDump;
-use crate::ucall::{Doorbell, TransportKind};
+use crate::ucall::{Doorbell, MessageAt, RawUcall, TransportKind};
 use crate::Result;
 
 #[cfg(target_arch = "x86_64")]
 pub mod x86_64;
+#[cfg(all(test, target_arch = "x86_64"))]
+use self::x86_64::paging as host_paging;
 #[cfg(target_arch = "x86_64")]
 pub use self::x86_64::X86_64 as HostArch;
 
 #[cfg(target_arch = "aarch64")]
 pub mod aarch64;
+#[cfg(all(test, target_arch = "aarch64"))]
+use self::aarch64::paging as host_paging;
 #[cfg(target_arch = "aarch64")]
 pub use self::aarch64::Aarch64 as HostArch;
+
+/// The checks every arch's page tables must pass, run on `host_paging`.
+#[cfg(test)]
+mod paging_tests;
 
 /// What the generic harness needs from an architecture.
 pub trait Arch {
@@ -86,9 +99,40 @@ pub trait Arch {
 /// The host arch's [`Arch::Options`], for `Vm::builder().arch_options(..)`.
 pub type ArchOptions = <HostArch as Arch>::Options;
 
-/// Run-time assembled guests for the host's arch (`kvmtest::asm`).
-#[cfg(target_arch = "aarch64")]
-pub use self::aarch64::asm as host_asm;
-/// Run-time assembled guests for the host's arch (`kvmtest::asm`).
-#[cfg(target_arch = "x86_64")]
-pub use self::x86_64::asm as host_asm;
+/// The instruction sequences behind `kvmtest::asm::AsmGuest` (in each
+/// arch's `asm.rs`); the arch-neutral part, argument checks included, is in
+/// `crate::asm`. Each one appends to `ops`, whose sizes were checked.
+pub trait AsmArch {
+    /// dynasm's relocation type for this arch.
+    type Relocation: Relocation;
+    /// Guest address of a run-time assembled payload's first instruction.
+    const PAYLOAD_BASE: u64;
+
+    /// A ucall: writes the message into the vCPU's buffer and calls the doorbell.
+    fn ucall(ops: &mut VecAssembler<Self::Relocation>, cmd: UcallCmd, line: u32, file: &str, msg: &str, args: &[u64]);
+    /// A ucall whose `line` and text the host does not read (SYNC, DONE):
+    /// an arch may write less of the message than [`AsmArch::ucall`] does.
+    fn short_ucall(ops: &mut VecAssembler<Self::Relocation>, cmd: UcallCmd, args: &[u64]) {
+        Self::ucall(ops, cmd, 0, "", "", args);
+    }
+    /// Writes `msg` at `at` exactly as given, without ringing the doorbell.
+    fn write_message(ops: &mut VecAssembler<Self::Relocation>, at: MessageAt, msg: &RawUcall<'_>);
+    /// Calls the doorbell routine with the message address `at`.
+    fn ring_doorbell(ops: &mut VecAssembler<Self::Relocation>, at: MessageAt);
+    /// An unconditional jump to `to`.
+    fn jump(ops: &mut VecAssembler<Self::Relocation>, to: DynamicLabel);
+    /// Jumps to `skip` unless the running vCPU's id is `id`.
+    fn jump_unless_vcpu(ops: &mut VecAssembler<Self::Relocation>, id: u32, skip: DynamicLabel);
+
+    // The rest return the offset of the instruction the caller reports.
+    /// An undefined instruction; its offset.
+    fn undefined_instruction(ops: &mut VecAssembler<Self::Relocation>) -> AssemblyOffset;
+    /// A 64-bit load from `addr`; the load's offset.
+    fn load_from(ops: &mut VecAssembler<Self::Relocation>, addr: u64) -> AssemblyOffset;
+    /// A 64-bit store of `value` to `addr`; the store's offset.
+    fn store_u64(ops: &mut VecAssembler<Self::Relocation>, addr: u64, value: u64) -> AssemblyOffset;
+    /// A 32-bit store of `value` to `addr`; the store's offset.
+    fn store_u32(ops: &mut VecAssembler<Self::Relocation>, addr: u64, value: u32) -> AssemblyOffset;
+    /// Masks interrupts and waits for one in an endless loop; the wait's offset.
+    fn halt_forever(ops: &mut VecAssembler<Self::Relocation>) -> AssemblyOffset;
+}

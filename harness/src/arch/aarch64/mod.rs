@@ -4,7 +4,7 @@
 //! through the SMCCC filter, PSCI SYSTEM_SUSPEND). Mirrors the kernel
 //! selftests' lib/aarch64/processor.c.
 
-pub mod asm;
+mod asm;
 pub mod firmware;
 pub mod fw_regs;
 pub mod layout;

@@ -2,7 +2,7 @@
 //! #DF/#SS/#PF so a stack overflow is still reported), an IDT whose stubs
 //! report through the ucall doorbell, and CPUID from KVM_GET_SUPPORTED_CPUID.
 
-pub mod asm;
+mod asm;
 pub mod cpuid;
 pub mod firmware;
 pub mod hyperv;
