@@ -1,8 +1,9 @@
 //! `cargo xtask ci`: what `.ci/run` runs, in order. Lints first (cheap),
 //! then the suite on real KVM in the emulated machines (x86_64 SVM and arm64,
-//! Debian 6.1 and 6.12), the kernel-CI bundle checks, a fuzz smoke run, and
-//! last the README's test command on this host's /dev/kvm, so the log ends
-//! with cargo test's result lines.
+//! Debian 6.1 and 6.12), the kernel-CI bundles (each arch's under
+//! run_kselftest.sh in its emulated machine, x86_64's also on this host), a
+//! fuzz smoke run, and last the README's test command on this host's
+//! /dev/kvm, so the log ends with cargo test's result lines.
 
 use std::process::Command;
 
@@ -31,9 +32,11 @@ pub fn ci(rest: &[String]) -> Result {
             vm_test::vm_test(&args(&format!("--arch {arch} --kernel-version {version}")))
         })?;
     }
-    step("kselftest bundle aarch64 in the emulated machine", || {
-        vm_test::vm_test(&args("--arch aarch64 --kernel-version 6.12 --kselftest"))
-    })?;
+    for arch in ["aarch64", "x86_64"] {
+        step(&format!("kselftest bundle {arch} in the emulated machine"), || {
+            vm_test::vm_test(&args(&format!("--arch {arch} --kernel-version 6.12 --kselftest")))
+        })?;
+    }
     step("kernel-ci-check (x86_64 bundle, KTAP parser, nextest JUnit)", || kernel_ci::kernel_ci_check(&[]))?;
     step("fuzz smoke (payload ELF loader, ucall decoding)", || fuzz::fuzz(&args("--smoke")))?;
     // Last, and without a closing line of ours: the log ends with cargo
