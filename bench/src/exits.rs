@@ -11,22 +11,17 @@
 
 use std::time::Instant;
 
-use dynasmrt::{dynasm, x64::X64Relocation, DynasmApi, DynasmLabelApi, VecAssembler};
 use kvmtest::asm::AsmGuest;
-use kvmtest::{Payload, TransportKind, Ucall, Vm};
+use kvmtest::{Error, Payload, TransportKind, Ucall, Vm};
 use kvmtest_abi::{ucall_offsets, UCALL_MAGIC};
 
-use crate::raw::{RawExit, RawVm, Result, CODE, DOORBELL, MSG, PIO_PORT};
+use crate::raw::{Host, RawArch, RawVm, Result};
 use crate::report::{Row, Target, Unit};
 use crate::stats::summarize;
 
 /// The stage every SYNC of the loop carries.
 pub const STAGE: u64 = 1;
 const MEM: usize = 64 << 20;
-/// The harness's MMIO window starts at the end of RAM: ucall, then the
-/// shared-memory doorbell one page above (harness/src/arch/x86_64/layout.rs).
-const MMIO_UCALL: u64 = MEM as u64;
-const SHARED_DOORBELL: u64 = MEM as u64 + 0x1000;
 
 /// Which guest program a row runs.
 #[derive(Debug, Clone, Copy)]
@@ -37,90 +32,20 @@ pub enum GuestKind {
     Elf(&'static [u8]),
 }
 
-/// The harness's guest: `top: SYNC(1); jmp top`.
+/// The harness's guest: `top: SYNC(1); b top`.
 pub fn dynasm_loop() -> kvmtest::Result<Payload> {
     let mut g = AsmGuest::new();
-    let top = g.ops().new_dynamic_label();
-    dynasm!(g.ops() ; .arch x64 ; =>top);
-    g.sync(STAGE, &[]);
-    dynasm!(g.ops() ; .arch x64 ; jmp =>top);
+    g.forever(|g| {
+        g.sync(STAGE, &[]);
+    });
     g.finish()
 }
 
-fn assemble(f: impl FnOnce(&mut VecAssembler<X64Relocation>), at: u64) -> Vec<u8> {
-    let mut ops = VecAssembler::new(at as usize);
-    f(&mut ops);
-    ops.finalize().expect("static guest code assembles")
-}
-
-/// The raw VM's doorbell: the same instructions as the harness's doorbell
-/// for `t` (harness/src/arch/x86_64/firmware.rs), message address in rax.
-pub(crate) fn raw_doorbell(t: TransportKind) -> Vec<u8> {
-    let movabs = |addr: u64| {
-        let mut b = vec![0x48, 0xa3]; // mov [moffs64], rax
-        b.extend(addr.to_le_bytes());
-        b.push(0xc3); // ret
-        b
-    };
-    match t {
-        TransportKind::Pio => {
-            assemble(|ops| dynasm!(ops ; .arch x64 ; mov dx, PIO_PORT as i16 ; out dx, eax ; ret), DOORBELL)
-        }
-        TransportKind::Mmio => movabs(MMIO_UCALL),
-        TransportKind::Shared => movabs(SHARED_DOORBELL),
-        _ => assemble(|ops| dynasm!(ops ; .arch x64 ; hlt ; ret), DOORBELL),
-    }
-}
-
-/// The floor: the transport's exit instruction and a jump, nothing else.
-fn floor_loop(t: TransportKind) -> Vec<u8> {
-    assemble(
-        |ops| {
-            let top = ops.new_dynamic_label();
-            dynasm!(ops ; .arch x64 ; mov eax, MSG as i32 ; mov dx, PIO_PORT as i16);
-            match t {
-                TransportKind::Pio => dynasm!(ops ; .arch x64 ; =>top ; out dx, eax ; jmp =>top),
-                TransportKind::Mmio => {
-                    dynasm!(ops ; .arch x64 ; mov rdx, QWORD MMIO_UCALL as i64 ; =>top ; mov [rdx], rax ; jmp =>top)
-                }
-                TransportKind::Shared => {
-                    dynasm!(ops ; .arch x64 ; mov rdx, QWORD SHARED_DOORBELL as i64 ; =>top ; mov [rdx], rax ; jmp =>top)
-                }
-                _ => dynasm!(ops ; .arch x64 ; =>top ; hlt ; jmp =>top),
-            }
-        },
-        CODE,
-    )
-}
-
-fn raw_exit(t: TransportKind) -> RawExit {
-    match t {
-        TransportKind::Pio => RawExit::Io,
-        TransportKind::Halt => RawExit::Hlt,
-        _ => RawExit::Mmio,
-    }
-}
-
 /// Checks the exit the raw guest made is the doorbell with our message.
-fn raw_check(vm: &RawVm, t: TransportKind, read_stage: bool) -> Result<()> {
-    match t {
-        TransportKind::Pio => {
-            let (port, size, data) = vm.io_out();
-            if port != PIO_PORT || size != 4 || u64::from(data) != MSG {
-                return Err(format!("raw pio exit: port {port:#x} size {size} data {data:#x}"));
-            }
-        }
-        TransportKind::Mmio | TransportKind::Shared => {
-            let want = if t == TransportKind::Mmio { MMIO_UCALL } else { SHARED_DOORBELL };
-            let (addr, len, data) = vm.mmio();
-            if addr != want || len != 8 || data != MSG {
-                return Err(format!("raw mmio exit: addr {addr:#x} len {len} data {data:#x}"));
-            }
-        }
-        _ => {}
-    }
+pub(crate) fn raw_check(vm: &RawVm, t: TransportKind, read_stage: bool) -> Result<()> {
+    Host::check_exit(vm, t)?;
     if read_stage {
-        let stage = vm.read_u64(MSG + ucall_offsets::ARGS as u64);
+        let stage = vm.read_u64(Host::MSG + ucall_offsets::ARGS as u64);
         if stage != STAGE {
             return Err(format!("raw loop: stage {stage}, expected {STAGE}"));
         }
@@ -129,12 +54,11 @@ fn raw_check(vm: &RawVm, t: TransportKind, read_stage: bool) -> Result<()> {
 }
 
 fn new_raw(t: TransportKind, guest: &[u8], elf: bool) -> Result<RawVm> {
-    let vm = RawVm::new(MEM)?;
-    vm.write(DOORBELL, &raw_doorbell(t));
+    let vm = RawVm::new(MEM, t)?;
     if elf {
         vm.load_elf(guest)?;
     } else {
-        vm.write(CODE, guest);
+        vm.write(Host::CODE, guest);
     }
     Ok(vm)
 }
@@ -168,10 +92,20 @@ pub fn measure(t: TransportKind, guest: GuestKind, rounds: usize, batch: u64) ->
         }
         GuestKind::Elf(elf) => (Payload::elf(elf), elf.to_vec(), true),
     };
-    let mut vm = Vm::builder().transport(t).mem_size(MEM as u64).payload(payload).build().map_err(|e| e.to_string())?;
+    let name = match guest {
+        GuestKind::Dynasm => format!("exit round trip: {t} (dynasm guest)"),
+        GuestKind::Elf(_) => format!("exit round trip: {t} (Rust guest)"),
+    };
+    let mut vm = match Vm::builder().transport(t).mem_size(MEM as u64).payload(payload).build() {
+        Ok(vm) => vm,
+        // A kernel without the transport's doorbell (the SMCCC filter before
+        // Linux 6.4): the row says so instead of vanishing.
+        Err(Error::Skip(why)) => return Ok(Row::skipped(name, why)),
+        Err(e) => return Err(e.to_string()),
+    };
     let mut raw = new_raw(t, &raw_guest, elf)?;
-    let mut floor = new_raw(t, &floor_loop(t), false)?;
-    let want = raw_exit(t);
+    let mut floor = new_raw(t, &Host::floor_loop(t, MEM as u64), false)?;
+    let want = Host::exit(t);
     // Warm up: page in the guest's code and stack on both sides.
     harness_batch(&mut vm, batch)?;
     raw.run_exits(want, batch, |vm, _| raw_check(vm, t, true))?;
@@ -208,15 +142,11 @@ pub fn measure(t: TransportKind, guest: GuestKind, rounds: usize, batch: u64) ->
         return Err(format!("round trips: harness {h_n}, raw {r_n}, expected {expected}"));
     }
     // The raw message must be the runtime's format too: the guest wrote it.
-    let magic = raw.read_u64(MSG) as u32;
+    let magic = raw.read_u64(Host::MSG) as u32;
     if magic != UCALL_MAGIC {
         return Err(format!("raw loop: message magic {magic:#x}"));
     }
     let floor_s = summarize(&f);
-    let name = match guest {
-        GuestKind::Dynasm => format!("exit round trip: {t} (dynasm guest)"),
-        GuestKind::Elf(_) => format!("exit round trip: {t} (Rust guest)"),
-    };
     Ok(Row {
         name,
         unit: Unit::Micros,
@@ -225,6 +155,7 @@ pub fn measure(t: TransportKind, guest: GuestKind, rounds: usize, batch: u64) ->
         baseline: summarize(&r),
         ratio: crate::stats::best_ratio(&h, &r),
         target: Target::MaxRatio(1.10),
+        skip: None,
         note: format!(
             "{} round trips each; bare `exit; jmp` floor {:.2} µs (the message itself costs the rest)",
             expected, floor_s.min

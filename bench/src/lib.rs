@@ -2,14 +2,12 @@
 //! baseline written directly on KVM, measured beside it in the same run.
 //! See README.md ("Benchmarks") for what each row compares.
 //!
-//! x86_64 only for now: the raw baseline VM is an x86_64 long-mode guest.
+//! The baseline VM is per arch (`raw/x86_64.rs`, `raw/aarch64.rs`, behind
+//! `raw::RawArch`); everything else is the same on both.
 
-#[cfg(target_arch = "x86_64")]
 pub mod exits;
-#[cfg(target_arch = "x86_64")]
 pub mod raw;
 pub mod report;
-#[cfg(target_arch = "x86_64")]
 pub mod start;
 pub mod stats;
 pub mod suite;
@@ -18,11 +16,19 @@ use std::path::PathBuf;
 
 /// One line naming the machine: CPU model, kernel, KVM backend.
 pub fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find_map(|l| l.strip_prefix("model name").map(|m| m.trim_start_matches([' ', '\t', ':']).to_string()))
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let field = |name: &str| {
+        cpuinfo.lines().find_map(|l| l.strip_prefix(name).map(|m| m.trim_start_matches([' ', '\t', ':']).to_string()))
+    };
+    // arm64 has no model name, only the MIDR fields.
+    let cpu = field("model name")
+        .or_else(|| {
+            Some(format!(
+                "{} CPU implementer {} part {}",
+                std::env::consts::ARCH,
+                field("CPU implementer")?,
+                field("CPU part")?
+            ))
         })
         .unwrap_or_else(|| "unknown CPU".into());
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -32,11 +38,11 @@ pub fn machine() -> String {
 
 /// Every row of the table, in order. `suite` are the test binaries to time
 /// (none: no suite row); `quick` takes fewer samples, for a smoke run.
-#[cfg(target_arch = "x86_64")]
 pub fn run(suite: &[PathBuf], quick: bool) -> Result<Vec<report::Row>, String> {
     use exits::GuestKind;
     use kvmtest::TransportKind;
     use kvmtest_tests::payloads::BENCH;
+    use raw::{Host, RawArch};
 
     let (rounds, batch, starts, suite_runs) = if quick { (20, 25, 9, 1) } else { (300, 25, 81, 5) };
     let mut rows = Vec::new();
@@ -44,7 +50,7 @@ pub fn run(suite: &[PathBuf], quick: bool) -> Result<Vec<report::Row>, String> {
         rows.push(exits::measure(t, GuestKind::Dynasm, rounds, batch)?);
         eprintln!("bench: {}", rows.last().map_or("", |r| &r.name));
     }
-    rows.push(exits::measure(TransportKind::Pio, GuestKind::Elf(BENCH), rounds, batch)?);
+    rows.push(exits::measure(Host::ELF_TRANSPORT, GuestKind::Elf(BENCH), rounds, batch)?);
     const SMALL: u64 = 64 << 20;
     const BIG: u64 = 4 << 30;
     let (h_small, r_small) = start::measure(BENCH, SMALL, starts)?;
@@ -58,9 +64,4 @@ pub fn run(suite: &[PathBuf], quick: bool) -> Result<Vec<report::Row>, String> {
         rows.push(suite::row(suite, suite_runs)?);
     }
     Ok(rows)
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-pub fn run(_: &[PathBuf], _: bool) -> Result<Vec<report::Row>, String> {
-    Err("the raw baseline VM is x86_64 only for now".into())
 }

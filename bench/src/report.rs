@@ -44,10 +44,32 @@ pub struct Row {
     pub target: Target,
     /// Extra context printed after the row (e.g. the bare-exit floor).
     pub note: String,
+    /// Why the row was not measured (a kernel without the feature), if so.
+    pub skip: Option<String>,
 }
 
 impl Row {
+    /// A row that could not be measured here, saying why.
+    pub fn skipped(name: String, why: String) -> Row {
+        let none = Summary { min: 0.0, median: 0.0, p10: 0.0, p90: 0.0, n: 0 };
+        Row {
+            name,
+            unit: Unit::Micros,
+            harness: none,
+            baseline_name: "-",
+            baseline: none,
+            ratio: 0.0,
+            target: Target::MaxRatio(1.10),
+            note: String::new(),
+            skip: Some(why),
+        }
+    }
+
+    /// Met, or skipped (which the table and the last line say).
     pub fn met(&self) -> bool {
+        if self.skip.is_some() {
+            return true;
+        }
         match self.target {
             Target::MaxRatio(m) => self.ratio <= m,
             Target::MaxValue(m) => self.harness.p90 <= m,
@@ -56,6 +78,9 @@ impl Row {
 
     /// How close to its target the row is: <= 1 is met.
     pub fn severity(&self) -> f64 {
+        if self.skip.is_some() {
+            return 0.0;
+        }
         match self.target {
             Target::MaxRatio(m) => self.ratio / m,
             Target::MaxValue(m) => self.harness.p90 / m,
@@ -82,6 +107,10 @@ pub fn table(rows: &[Row]) -> String {
     );
     out.push_str("| --- | --- | --- | --- | --- | --- | --- |\n");
     for r in rows {
+        if let Some(why) = &r.skip {
+            out.push_str(&format!("| {} | - | - | - | - | {} | SKIP: {why} |\n", r.name, r.target_text()));
+            continue;
+        }
         out.push_str(&format!(
             "| {} | {} | {} | {} | {:.3}x | {} | {} |\n",
             r.name,
@@ -109,5 +138,8 @@ pub fn worst(rows: &[Row]) -> String {
         return "worst ratio: no rows".into();
     };
     let verdict = if rows.iter().all(Row::met) { "every target met" } else { "TARGET MISSED" };
-    format!("worst ratio: {:.3}x ({}, target {}) - {verdict}", w.ratio, w.name, w.target_text())
+    let skipped: Vec<&str> = rows.iter().filter(|r| r.skip.is_some()).map(|r| r.name.as_str()).collect();
+    let skipped =
+        if skipped.is_empty() { String::new() } else { format!("; {} skipped: {}", skipped.len(), skipped.join(", ")) };
+    format!("worst ratio: {:.3}x ({}, target {}) - {verdict}{skipped}", w.ratio, w.name, w.target_text())
 }

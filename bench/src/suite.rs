@@ -61,6 +61,7 @@ pub fn row(bins: &[PathBuf], runs: usize) -> Result<Row> {
         // Not 1/cores: the suite's critical path is the self-test that waits
         // out a 300 ms watchdog, and the binaries run one after another.
         target: Target::MaxRatio(0.8),
+        skip: None,
         note: format!("{cores} cores; parallel is {:.2}x faster than serial (fastest runs)", s.min / p.min),
     })
 }

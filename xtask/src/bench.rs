@@ -1,11 +1,21 @@
 //! `cargo xtask bench`: builds the test suite (to time it), then runs the
 //! benchmark target `bench/benches/kvmtest.rs` in the bench profile with the
 //! suite's binaries as arguments. Extra arguments (e.g. `--quick`) go to it.
+//!
+//! `--arch ARCH` other than the host's: the bench target is built for
+//! ARCH's musl target and run in the emulated machine of `vm-run` (real KVM
+//! of a Debian kernel under qemu TCG), without the suite row (no cargo
+//! there). `--kernel-version`, `--kernel`, `--modules`, `--append` and
+//! `--timeout` go to vm-run.
 
-use std::process::Command;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
 
-use crate::util::{root, run};
+use crate::util::{host_arch, root, run};
 use crate::Result;
+
+/// vm-run's options that take a value, passed through by `bench --arch`.
+const VM_OPTIONS: &[&str] = &["--kernel-version", "--kernel", "--modules", "--append", "--timeout"];
 
 /// The test executables `cargo test --workspace` runs, built in its profile.
 fn suite_binaries() -> Result<Vec<String>> {
@@ -35,9 +45,87 @@ fn suite_binaries() -> Result<Vec<String>> {
 }
 
 pub fn bench(args: &[String]) -> Result {
+    let args: Vec<String> = args.iter().filter(|a| *a != "--").cloned().collect();
+    let (vm_args, bench_args) = split_vm_options(&args)?;
+    let arch = vm_args.iter().position(|a| a == "--arch").map(|i| vm_args[i + 1].as_str());
+    if let Some(arch) = arch.filter(|a| *a != host_arch()) {
+        return bench_in_vm(arch, &vm_args, &bench_args);
+    }
+    if vm_args.iter().any(|a| VM_OPTIONS.contains(&a.as_str())) {
+        return Err(format!("{}: only with an emulated machine (--arch other than the host's)", vm_args.join(" ")));
+    }
     let bins = suite_binaries()?;
     let mut cmd = Command::new(env!("CARGO"));
     cmd.current_dir(root()).args(["bench", "--quiet", "-p", "kvmtest-bench", "--bench", "kvmtest", "--"]);
-    cmd.args(args.iter().filter(|a| *a != "--")).arg("--suite").args(&bins);
+    cmd.args(&bench_args).arg("--suite").args(&bins);
     run(&mut cmd)
+}
+
+/// Splits `--arch` and [`VM_OPTIONS`] (with their values) from the bench's own arguments.
+fn split_vm_options(args: &[String]) -> Result<(Vec<String>, Vec<String>)> {
+    let (mut vm, mut bench) = (Vec::new(), Vec::new());
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if a == "--arch" || VM_OPTIONS.contains(&a.as_str()) {
+            let v = it.next().ok_or_else(|| format!("{a} needs a value"))?;
+            vm.extend([a.clone(), v.clone()]);
+        } else {
+            bench.push(a.clone());
+        }
+    }
+    Ok((vm, bench))
+}
+
+/// Builds the bench target for `arch`'s musl target and runs it in the
+/// emulated machine with `target/debug/xtask vm-run` (this very binary).
+fn bench_in_vm(arch: &str, vm_args: &[String], bench_args: &[String]) -> Result {
+    let target = format!("{arch}-unknown-linux-musl");
+    let out = Command::new(env!("CARGO"))
+        .current_dir(root())
+        .args(["bench", "--no-run", "-p", "kvmtest-bench", "--bench", "kvmtest", "--target", &target])
+        .arg("--message-format=json-render-diagnostics")
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("running cargo bench --no-run: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("building the bench for {target} failed; is the target installed? (`cargo xtask setup`)"));
+    }
+    let binary = bench_executable(&String::from_utf8_lossy(&out.stdout))
+        .ok_or_else(|| format!("cargo bench --no-run --target {target} listed no bench executable"))?;
+    let xtask = std::env::current_exe().map_err(|e| format!("finding the xtask binary: {e}"))?;
+    let mut cmd = Command::new(xtask);
+    cmd.arg("vm-run").args(vm_args).arg(&binary).args(bench_args);
+    run(&mut cmd)
+}
+
+/// The `kvmtest` bench executable in cargo's JSON messages.
+fn bench_executable(json_lines: &str) -> Option<PathBuf> {
+    json_lines.lines().filter(|l| l.starts_with('{')).find_map(|line| {
+        let msg: serde_json::Value = serde_json::from_str(line).ok()?;
+        let is_bench = msg["reason"] == "compiler-artifact"
+            && msg["target"]["name"] == "kvmtest"
+            && msg["target"]["kind"][0] == "bench";
+        is_bench.then(|| msg["executable"].as_str().map(PathBuf::from)).flatten()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vm_options_are_split_from_the_bench_arguments() {
+        let args = |s: &str| s.split_whitespace().map(str::to_string).collect::<Vec<_>>();
+        let (vm, bench) = split_vm_options(&args("--arch aarch64 --quick --kernel-version 6.1")).unwrap();
+        assert_eq!((vm, bench), (args("--arch aarch64 --kernel-version 6.1"), args("--quick")));
+        assert!(split_vm_options(&args("--quick --arch")).is_err());
+    }
+
+    #[test]
+    fn the_bench_executable_comes_from_cargo_json() {
+        let json = r#"{"reason":"compiler-artifact","target":{"name":"kvmtest_bench","kind":["lib"]},"executable":null}
+{"reason":"compiler-artifact","target":{"name":"kvmtest","kind":["bench"]},"executable":"/t/deps/kvmtest-1"}
+{"reason":"build-finished","success":true}"#;
+        assert_eq!(bench_executable(json), Some(PathBuf::from("/t/deps/kvmtest-1")));
+    }
 }

@@ -29,8 +29,11 @@ cargo xtask <verb> [options]
                         and aarch64, guest payloads for both
   ci                    everything .ci/run checks (lints, emulated machines,
                         kernel CI bundle, then the suite on this host)
-  bench [--quick]       harness vs raw KVM: exit round trips, cold start,
-                        memory, suite time (a table; fails on a missed target)
+  bench [--quick] [--arch ARCH [VM-RUN OPTIONS]]
+                        harness vs raw KVM: exit round trips, cold start,
+                        memory, suite time (a table; fails on a missed target);
+                        --arch aarch64 on x86_64: in the emulated machine of
+                        vm-run (--kernel-version 6.1|6.12 ...), no suite row
   fuzz [--smoke] [--seconds N] [TARGET...]
                         run the cargo-fuzz targets in fuzz/ (smoke: 30 s each,
                         else 300 s); fails on a finding

@@ -12,6 +12,8 @@ mod mmio;
 mod pio;
 mod shared;
 
+pub use self::hvc::UCALL_HVC_FUNC_ID;
+
 use std::fmt;
 
 use kvm_ioctls::VcpuExit;

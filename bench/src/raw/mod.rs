@@ -4,40 +4,72 @@
 //! reads guest memory through a raw pointer on purpose (the house rule of
 //! going through vm-memory is what the harness pays for; this is the floor).
 //!
-//! ```text
-//!  0x1000  PML4 -> 0x2000 PDPT -> 0x3000 PD: 0..1 GiB in 2 MiB pages,
-//!          but the first 2 MiB in 4 KiB pages through the PT at 0x4000
-//!  0x5000  boot info (what an ELF payload finds at GS base)
-//!  0x6000  message buffer
-//!  0x7000  doorbell routine (ELF payloads call it)
-//!  0x10_0000  top of the stack
-//!  0x20_0000  guest code / ELF payload
-//!  mem_size   MMIO doorbells (no memslot), below 1 GiB
-//! ```
+//! This file is the arch-neutral part (memory, the run loop, the exit data);
+//! what a guest of each arch needs to boot (page tables, registers, the
+//! doorbell and its exit) is behind [`RawArch`], in `x86_64.rs` and
+//! `aarch64.rs`. Both put RAM at guest address 0 and the MMIO doorbells at
+//! the end of RAM, as the harness does: ucall, then the shared-memory
+//! doorbell one page above.
+
+#[cfg(target_arch = "aarch64")]
+mod aarch64;
+#[cfg(target_arch = "x86_64")]
+mod x86_64;
+
+#[cfg(target_arch = "aarch64")]
+pub use self::aarch64::Aarch64 as Host;
+#[cfg(target_arch = "x86_64")]
+pub use self::x86_64::X86_64 as Host;
 
 use std::os::fd::AsRawFd;
 
-use kvm_bindings::{kvm_run, kvm_segment, kvm_userspace_memory_region};
+use kvm_bindings::{kvm_run, kvm_userspace_memory_region};
 use kvm_ioctls::{Kvm, VcpuFd, VmFd};
+use kvmtest::TransportKind;
 use kvmtest_abi::boot_offsets;
 
-pub const PML4: u64 = 0x1000;
-pub const PDPT: u64 = 0x2000;
-pub const PD: u64 = 0x3000;
-pub const PT_LOW: u64 = 0x4000;
-pub const BOOT_INFO: u64 = 0x5000;
-pub const MSG: u64 = 0x6000;
-pub const DOORBELL: u64 = 0x7000;
-pub const STACK_TOP: u64 = 0x10_0000;
-pub const CODE: u64 = 0x20_0000;
-/// The port the raw PIO loops write to (the same as the harness's).
-pub const PIO_PORT: u16 = 0x1000;
-
-const PTE_PRESENT_RW: u64 = 0x3;
-const PTE_HUGE: u64 = 0x80;
-const MIB2: u64 = 2 << 20;
 const KVM_RUN: libc::Ioctl = 0xae80;
 const PT_LOAD: u32 = 1;
+
+pub type Result<T> = std::result::Result<T, String>;
+
+pub(crate) fn kvm_err(op: &'static str) -> impl Fn(kvm_ioctls::Error) -> String {
+    move |e| format!("{op}: {e}")
+}
+
+/// What one arch needs for a raw VM to run the harness's guest bytes.
+pub trait RawArch {
+    /// Where the guest finds its boot info (what an ELF payload reads at GS
+    /// base / TPIDR_EL1).
+    const BOOT_INFO: u64;
+    /// The message buffer the boot info points at.
+    const MSG: u64;
+    /// The doorbell routine the boot info points at.
+    const DOORBELL: u64;
+    /// Where run-time assembled guest code goes (the harness's payload base).
+    const CODE: u64;
+    /// The transport of the Rust-guest row and of the cold starts (a doorbell
+    /// every kernel has).
+    const ELF_TRANSPORT: TransportKind;
+
+    /// VM-wide set-up the transport needs before any vCPU exists.
+    fn init_vm(vm: &VmFd, t: TransportKind) -> Result<()>;
+    /// Page tables and anything else in guest memory, before the vCPU runs.
+    fn init_memory(raw: &RawVm);
+    /// The vCPU's registers: translation on, entry at `CODE`.
+    fn init_vcpu(vm: &VmFd, vcpu: &VcpuFd) -> Result<()>;
+    /// Points the vCPU at `pc`.
+    fn set_pc(vcpu: &VcpuFd, pc: u64) -> Result<()>;
+    /// The doorbell routine for `t`: the same instructions as the harness's.
+    fn doorbell(t: TransportKind, mem_size: u64) -> Vec<u8>;
+    /// The floor: the transport's exit instruction and a branch back, at `CODE`.
+    fn floor_loop(t: TransportKind, mem_size: u64) -> Vec<u8>;
+    /// The exit `t`'s doorbell makes.
+    fn exit(t: TransportKind) -> RawExit;
+    /// Checks the exit is `t`'s doorbell with our message (address, size,
+    /// data or function ID), not just an exit of the right reason.
+    fn check_exit(vm: &RawVm, t: TransportKind) -> Result<()>;
+}
 
 /// The exits a raw loop waits for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,6 +77,8 @@ pub enum RawExit {
     Io,
     Mmio,
     Hlt,
+    Hypercall,
+    SystemEvent,
 }
 
 impl RawExit {
@@ -53,6 +87,8 @@ impl RawExit {
             RawExit::Io => kvm_bindings::KVM_EXIT_IO,
             RawExit::Mmio => kvm_bindings::KVM_EXIT_MMIO,
             RawExit::Hlt => kvm_bindings::KVM_EXIT_HLT,
+            RawExit::Hypercall => kvm_bindings::KVM_EXIT_HYPERCALL,
+            RawExit::SystemEvent => kvm_bindings::KVM_EXIT_SYSTEM_EVENT,
         }
     }
 }
@@ -70,7 +106,7 @@ impl Drop for Mapping {
     }
 }
 
-/// A one-vCPU x86_64 long-mode VM with identity-mapped memory.
+/// A one-vCPU VM with identity-mapped memory, running at `CODE`.
 pub struct RawVm {
     // Drop order: vCPU, VM, then the memory KVM maps.
     vcpu: VcpuFd,
@@ -80,18 +116,14 @@ pub struct RawVm {
     run: *mut kvm_run,
 }
 
-pub type Result<T> = std::result::Result<T, String>;
-
-fn kvm_err(op: &'static str) -> impl Fn(kvm_ioctls::Error) -> String {
-    move |e| format!("{op}: {e}")
-}
-
 impl RawVm {
-    /// Opens /dev/kvm, creates the VM, `mem_size` bytes of lazily mapped
-    /// memory, the page tables, one vCPU in long mode at `CODE`.
-    pub fn new(mem_size: usize) -> Result<RawVm> {
+    /// Opens /dev/kvm, creates the VM (set up for transport `t`), `mem_size`
+    /// bytes of lazily mapped memory, the page tables, the boot info, `t`'s
+    /// doorbell, and one vCPU at `CODE` with translation on.
+    pub fn new(mem_size: usize, t: TransportKind) -> Result<RawVm> {
         let kvm = Kvm::new().map_err(kvm_err("open /dev/kvm"))?;
         let vm = kvm.create_vm().map_err(kvm_err("KVM_CREATE_VM"))?;
+        Host::init_vm(&vm, t)?;
         // SAFETY: a fresh anonymous private mapping; checked for MAP_FAILED.
         let ptr = unsafe {
             libc::mmap(
@@ -124,55 +156,17 @@ impl RawVm {
             run: std::ptr::null_mut(),
         };
         raw.run = raw.vcpu.get_kvm_run();
-
-        raw.write_u64(PML4, PDPT | PTE_PRESENT_RW);
-        raw.write_u64(PDPT, PD | PTE_PRESENT_RW);
-        for i in 1..512 {
-            raw.write_u64(PD + 8 * i, (i * MIB2) | PTE_PRESENT_RW | PTE_HUGE);
-        }
-        // The low 2 MiB in 4 KiB pages, as the harness maps them (its null
-        // page and stack guards need them): the guest's page walks, which an
-        // emulating backend does per instruction, are then the same depth.
-        raw.write_u64(PD, PT_LOW | PTE_PRESENT_RW);
-        for i in 0..512 {
-            raw.write_u64(PT_LOW + 8 * i, (i * 4096) | PTE_PRESENT_RW);
-        }
-        raw.write_u64(BOOT_INFO + boot_offsets::UCALL_BUF as u64, MSG);
-        raw.write_u64(BOOT_INFO + boot_offsets::UCALL_FN as u64, DOORBELL);
-        raw.set_long_mode()?;
+        Host::init_memory(&raw);
+        raw.write_u64(Host::BOOT_INFO + boot_offsets::UCALL_BUF as u64, Host::MSG);
+        raw.write_u64(Host::BOOT_INFO + boot_offsets::UCALL_FN as u64, Host::DOORBELL);
+        raw.write(Host::DOORBELL, &Host::doorbell(t, mem_size as u64));
+        Host::init_vcpu(&raw._vm, &raw.vcpu)?;
         Ok(raw)
     }
 
-    fn set_long_mode(&self) -> Result<()> {
-        let mut sregs = self.vcpu.get_sregs().map_err(kvm_err("KVM_GET_SREGS"))?;
-        let seg = |selector: u16, type_: u8, base: u64, long: bool| kvm_segment {
-            base,
-            limit: 0xffff_ffff,
-            selector,
-            type_,
-            present: 1,
-            db: u8::from(!long),
-            s: 1,
-            l: u8::from(long),
-            g: 1,
-            ..Default::default()
-        };
-        sregs.cr0 = 0x8001_0033; // PG | WP | NE | ET | MP | PE
-        sregs.cr3 = PML4;
-        sregs.cr4 = 1 << 5; // PAE
-        sregs.efer = (1 << 8) | (1 << 10); // LME | LMA
-        sregs.cs = seg(0x8, 0xb, 0, true);
-        let data = seg(0x10, 0x3, 0, false);
-        (sregs.ds, sregs.es, sregs.ss, sregs.fs) = (data, data, data, data);
-        sregs.gs = seg(0x10, 0x3, BOOT_INFO, false);
-        sregs.tr = kvm_segment { base: 0, limit: 0x67, selector: 0x18, type_: 0xb, present: 1, ..Default::default() };
-        self.vcpu.set_sregs(&sregs).map_err(kvm_err("KVM_SET_SREGS"))?;
-        let mut regs = self.vcpu.get_regs().map_err(kvm_err("KVM_GET_REGS"))?;
-        regs.rflags = 0x2;
-        regs.rip = CODE;
-        regs.rsp = STACK_TOP - 8;
-        regs.rdi = BOOT_INFO;
-        self.vcpu.set_regs(&regs).map_err(kvm_err("KVM_SET_REGS"))
+    /// Bytes of guest RAM (the MMIO doorbells sit right above).
+    pub fn mem_size(&self) -> u64 {
+        self.mem.len as u64
     }
 
     fn host(&self, gpa: u64, len: usize) -> *mut u8 {
@@ -197,11 +191,11 @@ impl RawVm {
 
     /// Sets boot argument `i` as the harness does (`boot_arg(i)` in the guest).
     pub fn set_arg(&self, i: usize, v: u64) {
-        self.write_u64(BOOT_INFO + (boot_offsets::ARGS + 8 * i) as u64, v);
+        self.write_u64(Host::BOOT_INFO + (boot_offsets::ARGS + 8 * i) as u64, v);
     }
 
-    /// Loads an ELF64's PT_LOAD segments at their addresses and points RIP at
-    /// its entry. Minimal on purpose: the bench's own trusted payloads only.
+    /// Loads an ELF64's PT_LOAD segments at their addresses and points the
+    /// vCPU at its entry. Minimal on purpose: the bench's own trusted payloads only.
     pub fn load_elf(&self, elf: &[u8]) -> Result<()> {
         let u16_at = |o: usize| u16::from_le_bytes([elf[o], elf[o + 1]]) as usize;
         let u32_at = |o: usize| u32::from_le_bytes(elf[o..o + 4].try_into().unwrap_or_default());
@@ -218,9 +212,7 @@ impl RawVm {
             let (off, vaddr, filesz) = (u64_at(p + 8) as usize, u64_at(p + 16), u64_at(p + 32) as usize);
             self.write(vaddr, &elf[off..off + filesz]);
         }
-        let mut regs = self.vcpu.get_regs().map_err(kvm_err("KVM_GET_REGS"))?;
-        regs.rip = entry;
-        self.vcpu.set_regs(&regs).map_err(kvm_err("KVM_SET_REGS"))
+        Host::set_pc(&self.vcpu, entry)
     }
 
     /// One KVM_RUN; returns the exit reason.
@@ -266,10 +258,26 @@ impl RawVm {
         }
     }
 
-    /// The data of a KVM_EXIT_MMIO: (address, len, value as u64).
-    pub fn mmio(&self) -> (u64, u32, u64) {
+    /// The data of a KVM_EXIT_MMIO: (address, len, value as u64, is_write).
+    pub fn mmio(&self) -> (u64, u32, u64, bool) {
         // SAFETY: exit_reason is KVM_EXIT_MMIO, so `mmio` is the active member.
         let m = unsafe { (*self.run).__bindgen_anon_1.mmio };
-        (m.phys_addr, m.len, u64::from_le_bytes(m.data))
+        (m.phys_addr, m.len, u64::from_le_bytes(m.data), m.is_write != 0)
+    }
+
+    /// The data of a KVM_EXIT_HYPERCALL: (function ID, flags).
+    pub fn hypercall(&self) -> (u64, u64) {
+        // SAFETY: exit_reason is KVM_EXIT_HYPERCALL, so `hypercall` is the
+        // active member; `flags` is the whole 64-bit union.
+        unsafe {
+            let h = (*self.run).__bindgen_anon_1.hypercall;
+            (h.nr, h.__bindgen_anon_1.flags)
+        }
+    }
+
+    /// The type of a KVM_EXIT_SYSTEM_EVENT.
+    pub fn system_event(&self) -> u32 {
+        // SAFETY: exit_reason is KVM_EXIT_SYSTEM_EVENT, so `system_event` is the active member.
+        unsafe { (*self.run).__bindgen_anon_1.system_event.type_ }
     }
 }
