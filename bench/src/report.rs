@@ -143,3 +143,30 @@ pub fn worst(rows: &[Row]) -> String {
         if skipped.is_empty() { String::new() } else { format!("; {} skipped: {}", skipped.len(), skipped.join(", ")) };
     format!("worst ratio: {:.3}x ({}, target {}) - {verdict}{skipped}", w.ratio, w.name, w.target_text())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_skipped_row_says_why_and_is_counted() {
+        let s = Summary { min: 1.0, median: 1.0, p10: 1.0, p90: 1.0, n: 1 };
+        let ok = Row {
+            name: "exit round trip: mmio".into(),
+            unit: Unit::Micros,
+            harness: s,
+            baseline_name: "raw",
+            baseline: s,
+            ratio: 1.02,
+            target: Target::MaxRatio(1.10),
+            note: String::new(),
+            skip: None,
+        };
+        let skipped = Row::skipped("exit round trip: hvc".into(), "requires KVM_ARM_VM_SMCCC_FILTER".into());
+        let rows = [ok, skipped];
+        assert!(table(&rows).contains("| SKIP: requires KVM_ARM_VM_SMCCC_FILTER |"));
+        let last = worst(&rows);
+        assert!(last.starts_with("worst ratio: 1.020x (exit round trip: mmio"), "{last}");
+        assert!(last.ends_with("every target met; 1 skipped: exit round trip: hvc"), "{last}");
+    }
+}

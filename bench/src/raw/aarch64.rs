@@ -275,3 +275,41 @@ impl RawArch for Aarch64 {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use kvmtest::aarch64::{firmware, layout};
+    use kvmtest::ucall::Doorbell;
+
+    use super::*;
+
+    /// The raw doorbells are word for word the harness's, at the addresses
+    /// of the harness's layout: the raw loop runs the same guest instructions.
+    #[test]
+    fn doorbells_are_the_harness_instructions() {
+        const MEM: u64 = 64 << 20;
+        let mmio = layout::layout(MEM).unwrap().mmio;
+        for (t, d) in [
+            (TransportKind::Mmio, Doorbell::MmioWrite { addr: mmio.ucall }),
+            (TransportKind::Shared, Doorbell::MmioWrite { addr: mmio.shared_doorbell }),
+            (TransportKind::Hvc, Doorbell::Hypercall { func_id: UCALL_HVC_FUNC_ID }),
+            (TransportKind::Halt, Doorbell::SystemSuspend),
+        ] {
+            let fw = firmware::assemble(d).unwrap();
+            let harness = &fw.code[(fw.doorbell - fw.vectors) as usize..];
+            assert_eq!(Aarch64::doorbell(t, MEM), harness, "{t} doorbell");
+        }
+    }
+
+    /// The harness's translation settings, so both sides walk the same tables.
+    #[test]
+    fn tables_have_the_harness_depth_and_attributes() {
+        assert_eq!(L1_TABLE, layout::L1_TABLE);
+        assert_eq!(L3_LOW, layout::L3_LOW);
+        assert_eq!(Aarch64::CODE, layout::PAYLOAD_BASE);
+        let l = layout::layout(64 << 20).unwrap();
+        assert_eq!(Aarch64::MSG, l.ucall_slot_of(0));
+        assert_eq!(STACK_TOP, l.stack_top_of(0));
+        assert_eq!(Aarch64::BOOT_INFO, l.boot_info_of(0));
+    }
+}

@@ -167,3 +167,29 @@ impl RawArch for X86_64 {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use kvmtest::ucall::Doorbell;
+    use kvmtest::x86::{firmware, layout};
+
+    use super::*;
+
+    /// The raw doorbells are byte for byte the harness's, at the addresses of
+    /// the harness's layout: the raw loop runs the same guest instructions.
+    #[test]
+    fn doorbells_are_the_harness_instructions() {
+        const MEM: u64 = 64 << 20;
+        let mmio = layout::layout(MEM).unwrap().mmio;
+        for (t, d) in [
+            (TransportKind::Pio, Doorbell::PortOut { port: PIO_PORT }),
+            (TransportKind::Mmio, Doorbell::MmioWrite { addr: mmio.ucall }),
+            (TransportKind::Shared, Doorbell::MmioWrite { addr: mmio.shared_doorbell }),
+            (TransportKind::Halt, Doorbell::Halt),
+        ] {
+            let fw = firmware::assemble(d).unwrap();
+            let harness = &fw.code[(fw.doorbell - layout::FIRMWARE) as usize..];
+            assert_eq!(X86_64::doorbell(t, MEM), harness, "{t} doorbell");
+        }
+    }
+}
