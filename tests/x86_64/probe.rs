@@ -160,8 +160,12 @@ impl Outcome {
     }
 }
 
-/// Watchdog of a probe: each probe is a handful of instructions.
-pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Watchdog of a probe: each probe is a handful of instructions and at most
+/// a few exits (0.4 ms each under the emulated SVM machine, the slowest
+/// backend CI runs). It is also how long a backend whose hypercalls never
+/// complete (PVM) holds each scenario binary before its skip, so it is kept
+/// short: 500 ms is still over a thousand times the slowest probe's need.
+pub const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// A one-vCPU VM running the probe payload (no probe set yet).
 pub fn probe_vm() -> VmBuilder {
