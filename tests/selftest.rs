@@ -261,6 +261,46 @@ fn missing_kvm_ktap_failure() -> kvmtest::Result<()> {
     Ok(())
 }
 
+const CRASH_CHILD: &str = "selftest::host_crash_reported::child";
+const CRASH_CHILD_ENV: &str = "KVMTEST_SELFTEST_CRASH_CHILD";
+const CRASH_ADDRESS_LINE: &str = "crash child reads ";
+
+/// A fault of the test process itself (here a read of a PROT_NONE page) is
+/// reported with the signal, the address, the host PC and the thread, and
+/// the process still dies by the signal, as a runner expects.
+fn host_crash_reported() -> kvmtest::Result<()> {
+    use std::os::unix::process::ExitStatusExt;
+    let exe = std::env::current_exe().map_err(|e| Error::Check(format!("current_exe: {e}")))?;
+    let out = std::process::Command::new(exe)
+        .args(["--exact", CRASH_CHILD, "--test-threads=1"])
+        .env(CRASH_CHILD_ENV, "1")
+        .env(runner::FORMAT_ENV, "libtest")
+        .output()
+        .map_err(|e| Error::Check(format!("running the child test: {e}")))?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    ensure!(out.status.signal() == Some(libc::SIGSEGV), "the child did not die by SIGSEGV ({}):\n{text}", out.status);
+    let address = text.lines().find_map(|l| l.split(CRASH_ADDRESS_LINE).nth(1)).unwrap_or("(none)").trim();
+    let report = format!("kvmtest: fatal signal SIGSEGV (si_code 2, address {address}) at host pc 0x");
+    ensure!(text.contains(&report), "expected the crash report {report:?}:\n{text}");
+    Ok(())
+}
+
+/// The child: reads a page it mapped PROT_NONE (SEGV_ACCERR, si_code 2).
+fn host_crash_child() -> kvmtest::Result<()> {
+    use std::io::Write;
+    // SAFETY: an anonymous PROT_NONE mapping of one page, read once: the
+    // read faults, which is the point of this child.
+    unsafe {
+        let page =
+            libc::mmap(std::ptr::null_mut(), 4096, libc::PROT_NONE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0);
+        ensure!(page != libc::MAP_FAILED, "mmap of a PROT_NONE page failed");
+        println!("{CRASH_ADDRESS_LINE}{:#018x}", page as u64);
+        let _ = std::io::stdout().flush();
+        std::ptr::read_volatile(page.cast::<u8>());
+    }
+    bail!("reading a PROT_NONE page did not fault")
+}
+
 fn main() -> std::process::ExitCode {
     type Body = fn() -> kvmtest::Result<()>;
     let tests: &[(&str, Body)] = &[
@@ -279,6 +319,11 @@ fn main() -> std::process::ExitCode {
         ("selftest::missing_kvm::fails_when_required", missing_kvm_fails_when_required),
         ("selftest::missing_kvm::ktap_skip_exits_4", missing_kvm_ktap_skip),
         ("selftest::missing_kvm::ktap_failure_exits_1", missing_kvm_ktap_failure),
+        ("selftest::host_crash_reported", host_crash_reported),
     ];
-    runner::main(tests.iter().map(|&(name, f)| runner::test(name, f)).collect())
+    let mut trials: Vec<_> = tests.iter().map(|&(name, f)| runner::test(name, f)).collect();
+    if std::env::var_os(CRASH_CHILD_ENV).is_some() {
+        trials.push(runner::test(CRASH_CHILD, host_crash_child));
+    }
+    runner::main(trials)
 }

@@ -8,6 +8,7 @@
 //! `KVMTEST_REQUIRE_KVM=1`) is reported as *ignored* / `# SKIP` with its
 //! reason, never a pass; any other error fails the trial with its message.
 
+mod crash;
 pub mod ktap;
 
 use std::cell::RefCell;
@@ -193,6 +194,7 @@ fn backend_line() -> String {
 /// Runs `trials` under the libtest command line, in the format
 /// `KVMTEST_FORMAT` asks for, after saying which KVM they run on.
 pub fn main(trials: Vec<Trial>) -> ExitCode {
+    crash::install();
     let args = Arguments::from_args();
     let format = match format_from_env() {
         Ok(f) => f,

@@ -94,6 +94,9 @@ pub trait Arch {
     fn stuck_hint(_vcpu: &VcpuFd, _pc: u64) -> Option<String> {
         None
     }
+    /// The host (not guest) PC of a signal's interrupted context, for the
+    /// test process's crash report.
+    fn host_pc(context: &libc::ucontext_t) -> u64;
 }
 
 /// The host arch's [`Arch::Options`], for `Vm::builder().arch_options(..)`.

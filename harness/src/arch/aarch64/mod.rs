@@ -158,6 +158,10 @@ impl Arch for Aarch64 {
     type VmState = Arm64VmState;
     type Options = Arm64Options;
 
+    fn host_pc(context: &libc::ucontext_t) -> u64 {
+        context.uc_mcontext.pc
+    }
+
     fn layout(mem_size: u64) -> Result<Layout> {
         layout::layout(mem_size)
     }

@@ -110,6 +110,10 @@ impl Arch for X86_64 {
     type VmState = X86VmState;
     type Options = ();
 
+    fn host_pc(context: &libc::ucontext_t) -> u64 {
+        context.uc_mcontext.gregs[libc::REG_RIP as usize] as u64
+    }
+
     fn layout(mem_size: u64) -> Result<Layout> {
         layout::layout(mem_size)
     }
