@@ -97,6 +97,12 @@ pub trait Arch {
     /// The host (not guest) PC of a signal's interrupted context, for the
     /// test process's crash report.
     fn host_pc(context: &libc::ucontext_t) -> u64;
+    /// What the crashed host thread's own state says about the crash, read
+    /// in the signal handler (async-signal-safe): arm64 recognises a thread
+    /// pointer holding a guest's value.
+    fn host_crash_note() -> Option<&'static str> {
+        None
+    }
 }
 
 /// The host arch's [`Arch::Options`], for `Vm::builder().arch_options(..)`.

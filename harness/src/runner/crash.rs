@@ -68,6 +68,10 @@ extern "C" fn on_fatal_signal(sig: libc::c_int, info: *mut libc::siginfo_t, cont
         out.push(b", thread ");
         out.push(&name[..name.iter().position(|&b| b == 0).unwrap_or(name.len())]);
     }
+    if let Some(note) = HostArch::host_crash_note() {
+        out.push(b"; ");
+        out.push(note.as_bytes());
+    }
     out.push(b"\n");
     // SAFETY: write(2) of our own buffer to stderr; sigaction with the saved
     // previous action, which then handles the fault when it happens again.
@@ -89,13 +93,13 @@ extern "C" fn on_fatal_signal(sig: libc::c_int, info: *mut libc::siginfo_t, cont
 
 /// A line formatted without allocating (a signal handler may not).
 struct Line {
-    buf: [u8; 256],
+    buf: [u8; 512],
     len: usize,
 }
 
 impl Default for Line {
     fn default() -> Self {
-        Line { buf: [0; 256], len: 0 }
+        Line { buf: [0; 512], len: 0 }
     }
 }
 
@@ -152,6 +156,6 @@ mod tests {
         for _ in 0..100 {
             full.push(b"0123456789");
         }
-        assert_eq!(full.len, 256);
+        assert_eq!(full.len, 512);
     }
 }

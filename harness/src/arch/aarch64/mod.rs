@@ -162,6 +162,20 @@ impl Arch for Aarch64 {
         context.uc_mcontext.pc
     }
 
+    fn host_crash_note() -> Option<&'static str> {
+        /// KVM's `reset_unknown()` value for guest system registers
+        /// (arch/arm64/kvm/sys_regs.h), TPIDR_EL0 among them.
+        const KVM_RESET_UNKNOWN: u64 = 0x1de7_ec7e_dbad_c0de;
+        let tpidr_el0: u64;
+        // SAFETY: reading this thread's own EL0 thread pointer has no side effect.
+        unsafe { std::arch::asm!("mrs {}, tpidr_el0", out(reg) tpidr_el0, options(nomem, nostack, preserves_flags)) };
+        (tpidr_el0 == KVM_RESET_UNKNOWN).then_some(
+            "this host thread's TPIDR_EL0 is KVM's reset value for a guest's (0x1de7ec7edbadc0de): a vCPU's \
+             thread pointer reached the host thread, a kernel bug (seen with Debian's 6.1 arm64 kernel in VHE \
+             mode under qemu TCG), not a harness fault",
+        )
+    }
+
     fn layout(mem_size: u64) -> Result<Layout> {
         layout::layout(mem_size)
     }
@@ -311,5 +325,25 @@ impl Arch for Aarch64 {
                 firmware::exception_name(esr >> 26, esr)
             )
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_crash_note_recognises_a_guest_thread_pointer() {
+        assert_eq!(Aarch64::host_crash_note(), None);
+        let saved: u64;
+        // SAFETY: this thread's TPIDR_EL0 holds KVM's poison only between
+        // these two blocks, where nothing touches thread-local storage.
+        unsafe {
+            std::arch::asm!("mrs {0}, tpidr_el0", "msr tpidr_el0, {1}", out(reg) saved, in(reg) 0x1de7_ec7e_dbad_c0de_u64)
+        };
+        let note = Aarch64::host_crash_note();
+        // SAFETY: puts the thread pointer back.
+        unsafe { std::arch::asm!("msr tpidr_el0, {}", in(reg) saved) };
+        assert!(note.is_some_and(|n| n.contains("TPIDR_EL0") && n.contains("kernel bug")), "{note:?}");
     }
 }
