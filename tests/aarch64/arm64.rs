@@ -14,6 +14,7 @@ mod arm64 {
     use dynasmrt::{dynasm, DynasmApi, DynasmLabelApi};
     use kvmtest::arch::aarch64::firmware::load_imm64;
     use kvmtest::arch::aarch64::layout::{gicd_base, layout};
+    use kvmtest::arch::aarch64::regs;
     use kvmtest::asm::AsmGuest;
     use kvmtest::{bail, ensure, runner, Error, Payload, Result, TransportKind, Ucall, Vm};
     use kvmtest_tests::payloads;
@@ -267,15 +268,15 @@ mod arm64 {
     }
 
     /// SP_EL0, the exception stack the vector slots switch to.
-    const SP_EL0_SYSREG: u32 = (1 << 14) | (4 << 7) | (1 << 3);
+    const SP_EL0: u32 = regs::SP_EL0_SYSREG.mrs_imm();
     /// TPIDR_EL1, where the handler finds this vCPU's boot info.
-    const TPIDR_EL1_SYSREG: u32 = (1 << 14) | (13 << 7) | 4;
+    const TPIDR_EL1: u32 = regs::TPIDR_EL1.mrs_imm();
 
     const HANDLER_FAULT_CASES: &[HandlerFaultCase] = &[
         HandlerFaultCase {
             name: "tpidr_el1_destroyed",
             emit: |g| {
-                dynasm!(g.ops() ; .arch aarch64 ; msr TPIDR_EL1_SYSREG, xzr);
+                dynasm!(g.ops() ; .arch aarch64 ; msr TPIDR_EL1, xzr);
                 g.undefined_instruction();
             },
             far: kvmtest::abi::boot_offsets::EXC_FIXUP as u64,
@@ -283,7 +284,7 @@ mod arm64 {
         HandlerFaultCase {
             name: "exception_stack_destroyed",
             emit: |g| {
-                dynasm!(g.ops() ; .arch aarch64 ; msr SP_EL0_SYSREG, xzr);
+                dynasm!(g.ops() ; .arch aarch64 ; msr SP_EL0, xzr);
                 g.undefined_instruction();
             },
             far: 0u64.wrapping_sub(32),
@@ -309,9 +310,9 @@ mod arm64 {
     /// fetched, and neither can the Instruction Abort's, forever. No code of
     /// the harness runs, so only the watchdog ends it: its report must say why.
     fn vector_table_unmapped() -> Result<()> {
-        const VBAR_EL1_SYSREG: u32 = (1 << 14) | (12 << 7);
+        const VBAR_EL1: u32 = regs::VBAR_EL1.mrs_imm();
         let mut g = AsmGuest::new();
-        dynasm!(g.ops() ; .arch aarch64 ; msr VBAR_EL1_SYSREG, xzr ; isb);
+        dynasm!(g.ops() ; .arch aarch64 ; msr VBAR_EL1, xzr ; isb);
         g.undefined_instruction();
         let mut vm = Vm::builder().timeout(std::time::Duration::from_millis(300)).payload(g.finish()?).build()?;
         let text = match vm.vcpu(0).run_until_ucall() {

@@ -147,7 +147,7 @@ mod scenario {
         let mut vm: Vm = calls_vm_with(SMCCC_CALLS, 2, &[], options)?;
         power_off(vm.vcpu(1))?;
         let target = mpidr(vm.vcpu(1))?;
-        let entry = load_cpu_off_stub_for(&mut vm, scenario.cpu_off)?;
+        let entry = load_cpu_off_stub(&mut vm, scenario.cpu_off)?;
         // CPU_ON takes (target, entry, context id); AFFINITY_INFO (target,
         // lowest affinity level 0).
         let row = |s: &Step| {

@@ -18,18 +18,15 @@
 
 use dynasmrt::aarch64::{Aarch64Relocation, RX};
 use dynasmrt::{dynasm, DynasmApi, DynasmLabelApi, VecAssembler};
-use kvm_bindings::{
-    kvm_device_attr, kvm_enable_cap, kvm_smccc_filter, kvm_smccc_filter_action_KVM_SMCCC_FILTER_FWD_TO_USER,
-    kvm_vcpu_init, KVM_ARM_VCPU_PSCI_0_2, KVM_ARM_VM_SMCCC_CTRL, KVM_ARM_VM_SMCCC_FILTER, KVM_CAP_ARM_SYSTEM_SUSPEND,
-    KVM_SYSTEM_EVENT_SUSPEND,
-};
+use kvm_bindings::{kvm_vcpu_init, KVM_ARM_VCPU_PSCI_0_2, KVM_SYSTEM_EVENT_SUSPEND};
 use kvm_ioctls::{VcpuFd, VmFd};
-use kvmtest::aarch64::firmware::{PSCI_0_2_FN_SYSTEM_OFF, PSCI_1_0_FN64_SYSTEM_SUSPEND};
+use kvmtest::aarch64::firmware::{load_imm32, load_imm64, PSCI_0_2_FN_SYSTEM_OFF, PSCI_1_0_FN64_SYSTEM_SUSPEND};
 use kvmtest::aarch64::paging::{DESC_TABLE_OR_PAGE, DESC_VALID, DEVICE_LEAF, MAIR_EL1, NORMAL_LEAF};
 use kvmtest::aarch64::regs::{
     x, MAIR_EL1 as MAIR_REG, PC, PSR_DAIF, PSR_MODE_EL1H, PSTATE, SCTLR_C, SCTLR_EL1, SCTLR_I, SCTLR_M, SP_EL1,
     TCR_EL1, TPIDR_EL1, TTBR0_EL1, VBAR_EL1,
 };
+use kvmtest::aarch64::smccc::{enable_system_suspend, set_smccc_filter, SmcccFilterAction};
 use kvmtest::aarch64::TCR;
 use kvmtest::ucall::UCALL_HVC_FUNC_ID;
 use kvmtest::TransportKind;
@@ -59,25 +56,6 @@ fn assemble(f: impl FnOnce(&mut Ops), at: u64) -> Vec<u8> {
     ops.finalize().expect("static guest code assembles")
 }
 
-/// `movz`/`movk` of a 64-bit constant, as the harness's firmware loads one.
-fn mov_imm64(ops: &mut Ops, reg: RX, value: u64) {
-    dynasm!(ops ; .arch aarch64 ; movz X(reg), (value & 0xffff) as u32);
-    for shift in [16u32, 32, 48] {
-        let half = ((value >> shift) & 0xffff) as u32;
-        if half != 0 {
-            dynasm!(ops ; .arch aarch64 ; movk X(reg), half, lsl shift);
-        }
-    }
-}
-
-/// `movz`/`movk` of a 32-bit constant into W(reg).
-fn mov_imm32(ops: &mut Ops, reg: RX, value: u32) {
-    dynasm!(ops ; .arch aarch64 ; movz W(reg), value & 0xffff);
-    if value >> 16 != 0 {
-        dynasm!(ops ; .arch aarch64 ; movk W(reg), value >> 16, lsl 16);
-    }
-}
-
 fn mmio_doorbell(t: TransportKind, mem_size: u64) -> u64 {
     if t == TransportKind::Shared {
         mem_size + SHARED_DOORBELL_OFFSET
@@ -99,30 +77,15 @@ impl RawArch for Aarch64 {
 
     /// The hvc doorbell needs the SMCCC filter forwarding exactly the
     /// harness's function ID to userspace; the halt doorbell needs PSCI
-    /// SYSTEM_SUSPEND to exit. As in harness/src/arch/aarch64/mod.rs.
+    /// SYSTEM_SUSPEND to exit: set up with the harness's own helpers (set-up
+    /// only; the timed loop calls no kvmtest code).
     fn init_vm(vm: &VmFd, t: TransportKind) -> Result<()> {
         match t {
-            TransportKind::Hvc => {
-                let filter = kvm_smccc_filter {
-                    base: UCALL_HVC_FUNC_ID,
-                    nr_functions: 1,
-                    action: kvm_smccc_filter_action_KVM_SMCCC_FILTER_FWD_TO_USER as u8,
-                    pad: [0; 15],
-                };
-                let attr = kvm_device_attr {
-                    group: KVM_ARM_VM_SMCCC_CTRL,
-                    attr: KVM_ARM_VM_SMCCC_FILTER as u64,
-                    addr: &filter as *const kvm_smccc_filter as u64,
-                    flags: 0,
-                };
-                vm.set_device_attr(&attr).map_err(kvm_err("KVM_SET_DEVICE_ATTR(KVM_ARM_VM_SMCCC_FILTER)"))
-            }
-            TransportKind::Halt => {
-                let cap = kvm_enable_cap { cap: KVM_CAP_ARM_SYSTEM_SUSPEND, ..Default::default() };
-                vm.enable_cap(&cap).map_err(kvm_err("KVM_ENABLE_CAP(KVM_CAP_ARM_SYSTEM_SUSPEND)"))
-            }
+            TransportKind::Hvc => set_smccc_filter(vm, UCALL_HVC_FUNC_ID, 1, SmcccFilterAction::FwdToUser),
+            TransportKind::Halt => enable_system_suspend(vm),
             _ => Ok(()),
         }
+        .map_err(|e| e.to_string())
     }
 
     /// The vector table and the identity map: the low 2 MiB in 4 KiB pages
@@ -133,7 +96,7 @@ impl RawArch for Aarch64 {
             |ops| {
                 for _ in 0..16 {
                     let hang = ops.new_dynamic_label();
-                    mov_imm32(ops, RX::X0, PSCI_0_2_FN_SYSTEM_OFF);
+                    load_imm32(ops, RX::X0, PSCI_0_2_FN_SYSTEM_OFF);
                     dynasm!(ops ; .arch aarch64 ; hvc 0 ; =>hang ; b =>hang ; .align 0x80);
                 }
             },
@@ -192,17 +155,17 @@ impl RawArch for Aarch64 {
         assemble(
             |ops| match t {
                 TransportKind::Mmio | TransportKind::Shared => {
-                    mov_imm64(ops, RX::X1, mmio_doorbell(t, mem_size));
+                    load_imm64(ops, RX::X1, mmio_doorbell(t, mem_size));
                     dynasm!(ops ; .arch aarch64 ; str x0, [x1] ; ret);
                 }
                 TransportKind::Hvc => {
                     dynasm!(ops ; .arch aarch64 ; mov x1, x0);
-                    mov_imm32(ops, RX::X0, UCALL_HVC_FUNC_ID);
+                    load_imm32(ops, RX::X0, UCALL_HVC_FUNC_ID);
                     dynasm!(ops ; .arch aarch64 ; hvc 0 ; ret);
                 }
                 TransportKind::Halt => {
                     dynasm!(ops ; .arch aarch64 ; mov x2, x0 ; mov x1, x30);
-                    mov_imm32(ops, RX::X0, PSCI_1_0_FN64_SYSTEM_SUSPEND);
+                    load_imm32(ops, RX::X0, PSCI_1_0_FN64_SYSTEM_SUSPEND);
                     dynasm!(ops ; .arch aarch64 ; hvc 0 ; ret);
                 }
                 // No I/O ports on arm64: an undefined instruction, which the
@@ -221,18 +184,18 @@ impl RawArch for Aarch64 {
                 let top = ops.new_dynamic_label();
                 match t {
                     TransportKind::Mmio | TransportKind::Shared => {
-                        mov_imm64(ops, RX::X0, Self::MSG);
-                        mov_imm64(ops, RX::X1, mmio_doorbell(t, mem_size));
+                        load_imm64(ops, RX::X0, Self::MSG);
+                        load_imm64(ops, RX::X1, mmio_doorbell(t, mem_size));
                         dynasm!(ops ; .arch aarch64 ; =>top ; str x0, [x1] ; b =>top);
                     }
                     TransportKind::Hvc => {
-                        mov_imm64(ops, RX::X1, Self::MSG);
-                        mov_imm32(ops, RX::X0, UCALL_HVC_FUNC_ID);
+                        load_imm64(ops, RX::X1, Self::MSG);
+                        load_imm32(ops, RX::X0, UCALL_HVC_FUNC_ID);
                         dynasm!(ops ; .arch aarch64 ; =>top ; hvc 0 ; b =>top);
                     }
                     TransportKind::Halt => {
-                        mov_imm64(ops, RX::X2, Self::MSG);
-                        mov_imm32(ops, RX::X0, PSCI_1_0_FN64_SYSTEM_SUSPEND);
+                        load_imm64(ops, RX::X2, Self::MSG);
+                        load_imm32(ops, RX::X0, PSCI_1_0_FN64_SYSTEM_SUSPEND);
                         dynasm!(ops ; .arch aarch64 ; =>top ; hvc 0 ; b =>top);
                     }
                     TransportKind::Pio => dynasm!(ops ; .arch aarch64 ; udf 0),

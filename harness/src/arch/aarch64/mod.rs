@@ -16,9 +16,8 @@ pub mod smccc;
 pub use self::fw_regs::{FwBit, FwReg, FwRegs, VcpuFwRegs, VmFwRegs};
 
 use kvm_bindings::{
-    kvm_create_device, kvm_device_attr, kvm_device_type_KVM_DEV_TYPE_ARM_VGIC_V3, kvm_enable_cap, kvm_smccc_filter,
-    kvm_smccc_filter_action_KVM_SMCCC_FILTER_FWD_TO_USER, kvm_vcpu_init, KVM_ARM_VCPU_PSCI_0_2, KVM_ARM_VM_SMCCC_CTRL,
-    KVM_ARM_VM_SMCCC_FILTER, KVM_CAP_ARM_SYSTEM_SUSPEND, KVM_DEV_ARM_VGIC_CTRL_INIT, KVM_DEV_ARM_VGIC_GRP_ADDR,
+    kvm_create_device, kvm_device_attr, kvm_device_type_KVM_DEV_TYPE_ARM_VGIC_V3, kvm_enable_cap, kvm_vcpu_init,
+    KVM_ARM_VCPU_PSCI_0_2, KVM_CAP_ARM_SYSTEM_SUSPEND, KVM_DEV_ARM_VGIC_CTRL_INIT, KVM_DEV_ARM_VGIC_GRP_ADDR,
     KVM_DEV_ARM_VGIC_GRP_CTRL, KVM_VGIC_V3_ADDR_TYPE_DIST, KVM_VGIC_V3_ADDR_TYPE_REDIST,
 };
 use kvm_ioctls::{DeviceFd, Kvm, VcpuFd, VmFd};
@@ -37,6 +36,10 @@ use crate::{Error, Result};
 pub struct Aarch64;
 
 /// What every vCPU of a VM is initialised with.
+/// KVM's `reset_unknown()` value for guest system registers
+/// (arch/arm64/kvm/sys_regs.h), TPIDR_EL0 among them.
+const KVM_RESET_UNKNOWN: u64 = 0x1de7_ec7e_dbad_c0de;
+
 /// The PSCI a vCPU is initialised with (KVM_ARM_VCPU_INIT).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Psci {
@@ -106,22 +109,10 @@ fn create_vgic_v3(vm: &VmFd, layout: &Layout) -> Result<DeviceFd> {
 
 /// Makes HVCs with `func_id` exit to userspace (KVM_ARM_VM_SMCCC_FILTER, Linux 6.4+).
 fn forward_smccc_call(vm: &VmFd, func_id: u32) -> Result<()> {
-    let filter = kvm_smccc_filter {
-        base: func_id,
-        nr_functions: 1,
-        action: kvm_smccc_filter_action_KVM_SMCCC_FILTER_FWD_TO_USER as u8,
-        pad: [0; 15],
-    };
-    let attr = kvm_device_attr {
-        group: KVM_ARM_VM_SMCCC_CTRL,
-        attr: KVM_ARM_VM_SMCCC_FILTER as u64,
-        addr: &filter as *const kvm_smccc_filter as u64,
-        flags: 0,
-    };
-    if vm.has_device_attr(&attr).is_err() {
+    if !smccc::has_smccc_filter(vm) {
         return Err(crate::kvm::skip_missing("KVM_ARM_VM_SMCCC_FILTER (Linux 6.4+) for the hvc ucall transport"));
     }
-    vm.set_device_attr(&attr).map_err(Error::kvm("KVM_SET_DEVICE_ATTR(KVM_ARM_VM_SMCCC_FILTER)"))
+    smccc::set_smccc_filter(vm, func_id, 1, smccc::SmcccFilterAction::FwdToUser)
 }
 
 /// Makes PSCI SYSTEM_SUSPEND exit to userspace (KVM_CAP_ARM_SYSTEM_SUSPEND, Linux 5.19+).
@@ -163,9 +154,6 @@ impl Arch for Aarch64 {
     }
 
     fn host_crash_note() -> Option<&'static str> {
-        /// KVM's `reset_unknown()` value for guest system registers
-        /// (arch/arm64/kvm/sys_regs.h), TPIDR_EL0 among them.
-        const KVM_RESET_UNKNOWN: u64 = 0x1de7_ec7e_dbad_c0de;
         let tpidr_el0: u64;
         // SAFETY: reading this thread's own EL0 thread pointer has no side effect.
         unsafe { std::arch::asm!("mrs {}, tpidr_el0", out(reg) tpidr_el0, options(nomem, nostack, preserves_flags)) };
@@ -339,7 +327,7 @@ mod tests {
         // SAFETY: this thread's TPIDR_EL0 holds KVM's poison only between
         // these two blocks, where nothing touches thread-local storage.
         unsafe {
-            std::arch::asm!("mrs {0}, tpidr_el0", "msr tpidr_el0, {1}", out(reg) saved, in(reg) 0x1de7_ec7e_dbad_c0de_u64)
+            std::arch::asm!("mrs {0}, tpidr_el0", "msr tpidr_el0, {1}", out(reg) saved, in(reg) KVM_RESET_UNKNOWN)
         };
         let note = Aarch64::host_crash_note();
         // SAFETY: puts the thread pointer back.

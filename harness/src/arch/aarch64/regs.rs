@@ -72,6 +72,8 @@ pub const TPIDRRO_EL0: SysReg = SysReg::new("tpidrro_el0", 3, 3, 13, 0, 3);
 /// Accessed by the firmware with MRS/MSR only (KVM exposes them as core registers).
 pub const SPSR_EL1_SYSREG: SysReg = SysReg::new("spsr_el1", 3, 0, 4, 0, 0);
 pub const ELR_EL1_SYSREG: SysReg = SysReg::new("elr_el1", 3, 0, 4, 0, 1);
+/// SP_EL0 by its MSR/MRS encoding (the exception stack of the firmware).
+pub const SP_EL0_SYSREG: SysReg = SysReg::new("sp_el0", 3, 0, 4, 1, 0);
 
 /// PSTATE.M = EL1h: EL1 using SP_EL1.
 pub const PSR_MODE_EL1H: u64 = 0x5;

@@ -248,13 +248,9 @@ pub const CPU_OFF_STUB: [u32; 4] = cpu_off_stub(PSCI_0_2_FN_CPU_OFF);
 /// Offset in a CPU_OFF stub of the instruction after the HVC.
 pub const CPU_OFF_STUB_AFTER_HVC: u64 = 12;
 
-/// Writes [`CPU_OFF_STUB`] to guest memory; returns its address (a CPU_ON entry point).
-pub fn load_cpu_off_stub(vm: &mut Vm) -> Result<u64> {
-    load_cpu_off_stub_for(vm, PSCI_0_2_FN_CPU_OFF)
-}
-
-/// Writes [`cpu_off_stub`]`(cpu_off)` to guest memory; returns its address.
-pub fn load_cpu_off_stub_for(vm: &mut Vm, cpu_off: u32) -> Result<u64> {
+/// Writes [`cpu_off_stub`]`(cpu_off)` to guest memory; returns its address
+/// (a CPU_ON entry point).
+pub fn load_cpu_off_stub(vm: &mut Vm, cpu_off: u32) -> Result<u64> {
     let stub = cpu_off_stub(cpu_off);
     let at = vm.shared_alloc(std::mem::size_of_val(&stub) as u64)?;
     for (i, insn) in stub.iter().enumerate() {
