@@ -159,8 +159,8 @@ impl Arch for Aarch64 {
         unsafe { std::arch::asm!("mrs {}, tpidr_el0", out(reg) tpidr_el0, options(nomem, nostack, preserves_flags)) };
         (tpidr_el0 == KVM_RESET_UNKNOWN).then_some(
             "this host thread's TPIDR_EL0 is KVM's reset value for a guest's (0x1de7ec7edbadc0de): a vCPU's \
-             thread pointer reached the host thread, a kernel bug (seen with Debian's 6.1 arm64 kernel in VHE \
-             mode under qemu TCG), not a harness fault",
+             thread pointer reached the host thread, a kernel bug or the emulator's (seen with Debian's 6.1 and 6.12 \
+             arm64 kernels in VHE mode under qemu TCG), not a harness fault",
         )
     }
 
