@@ -3,13 +3,9 @@
 //! report through the ucall doorbell, and CPUID from KVM_GET_SUPPORTED_CPUID.
 
 mod asm;
-pub mod cpuid;
 pub mod firmware;
-pub mod hyperv;
-pub mod kvm_para;
 pub mod layout;
 pub mod paging;
-pub mod xen;
 
 use std::sync::OnceLock;
 
