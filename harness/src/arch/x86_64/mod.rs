@@ -18,7 +18,7 @@ use super::Arch;
 use crate::error::ExceptionKind;
 use crate::layout::Layout;
 use crate::regs::RegisterDump;
-use crate::ucall::{Doorbell, TransportKind};
+use crate::transport::{Doorbell, TransportKind};
 use crate::{Error, Result};
 
 const CR0_PE: u64 = 1 << 0;
