@@ -1,6 +1,6 @@
 //! Shared pieces of the scenario tests: the embedded guest payloads, the
-//! `main` of scenarios that exist on one arch only, and the host side of the
-//! x86 hypercall probe.
+//! `main` of scenarios that exist on one arch only, and the case tables
+//! several arm64 scenarios share.
 
 /// The no_std guest payloads, built by `build.rs` for the target arch.
 pub mod payloads {
@@ -25,7 +25,9 @@ macro_rules! aarch64_main {
         }
     };
 }
-/// Host side of the `hypercall_probe` payload (x86_64 scenarios only).
-#[cfg(target_arch = "x86_64")]
-#[path = "x86_64/probe.rs"]
-pub mod probe;
+/// What the arm64 scenarios (tests/aarch64/) share.
+#[cfg(target_arch = "aarch64")]
+pub mod aarch64 {
+    /// hypercalls.c's `hvc_info[]`, for the hypercalls and migration scenarios.
+    pub mod services;
+}

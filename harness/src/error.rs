@@ -179,7 +179,7 @@ impl Error {
     pub fn is_skip(&self) -> bool {
         match self {
             Error::Skip(_) => true,
-            Error::KvmUnavailable(_) => !crate::kvm::kvm_required(),
+            Error::KvmUnavailable(_) => !kvm_required(),
             _ => false,
         }
     }
@@ -195,4 +195,12 @@ macro_rules! bail {
 #[macro_export]
 macro_rules! ensure {
     ($cond:expr, $($t:tt)*) => { if !$cond { $crate::bail!($($t)*) } };
+}
+
+/// Environment variable that makes a missing /dev/kvm a failure.
+pub const REQUIRE_KVM_ENV: &str = "KVMTEST_REQUIRE_KVM";
+
+/// Whether a missing /dev/kvm must fail the run instead of skipping it.
+pub fn kvm_required() -> bool {
+    std::env::var(REQUIRE_KVM_ENV).is_ok_and(|v| v == "1")
 }

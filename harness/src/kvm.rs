@@ -7,15 +7,8 @@ use std::sync::OnceLock;
 
 use kvm_ioctls::{Cap, Kvm};
 
+pub use crate::error::{kvm_required, REQUIRE_KVM_ENV};
 use crate::{Error, Result};
-
-/// Environment variable that makes a missing /dev/kvm a failure.
-pub const REQUIRE_KVM_ENV: &str = "KVMTEST_REQUIRE_KVM";
-
-/// Whether a missing /dev/kvm must fail the run instead of skipping it.
-pub fn kvm_required() -> bool {
-    std::env::var(REQUIRE_KVM_ENV).is_ok_and(|v| v == "1")
-}
 
 /// Environment variable naming another KVM device node than /dev/kvm
 /// (the self-tests use it to prove a missing device is handled).

@@ -52,13 +52,6 @@ pub struct Layout {
 pub const FIRMWARE_FAULT_MAGIC: u32 = 0x4641_554c; // "LUAF": a fault in the fault handler
 
 impl Layout {
-    /// The memory map a VM of `mem_size` bytes gets on this host's arch, as
-    /// `Vm::builder().mem_size(mem_size)` will lay it out: for guests that
-    /// must know addresses before the VM exists.
-    pub fn of_host(mem_size: u64) -> crate::Result<Layout> {
-        <crate::arch::HostArch as crate::arch::Arch>::layout(mem_size)
-    }
-
     /// Guest address of vCPU `id`'s boot information.
     pub fn boot_info_of(&self, id: usize) -> u64 {
         self.boot_info + (id * BOOT_INFO_STRIDE) as u64

@@ -11,23 +11,25 @@ pub mod error;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod kvm;
+pub mod kvm_api;
 pub mod layout;
 pub mod payload;
 pub mod regs;
 pub mod runner;
+pub mod transport;
 pub mod ucall;
 pub mod vcpu;
 pub mod vm;
 mod watchdog;
 
-/// arm64-only API (firmware registers, SMCCC services and filter, PSCI), for tests under tests/aarch64/.
-#[cfg(target_arch = "aarch64")]
-pub use arch::aarch64;
-/// x86-only API (CPUID, PV/Hyper-V/Xen interfaces), for tests under tests/x86_64/.
-#[cfg(target_arch = "x86_64")]
-pub use arch::x86_64 as x86;
 pub use error::{Error, ExceptionKind, GuestAssert, GuestException, Result};
 pub use kvm::{backend, check_cap, require_cap, require_cap_raw, Backend};
+/// arm64-only KVM API (firmware registers, SMCCC services and filter), for tests under tests/aarch64/.
+#[cfg(target_arch = "aarch64")]
+pub use kvm_api::aarch64;
+/// x86-only KVM API (CPUID, PV/Hyper-V/Xen interfaces, the hypercall probe), for tests under tests/x86_64/.
+#[cfg(target_arch = "x86_64")]
+pub use kvm_api::x86_64;
 pub use kvm_bindings;
 pub use kvm_ioctls;
 pub use kvm_ioctls::Cap;

@@ -7,11 +7,11 @@ use std::time::{Duration, Instant};
 
 use kvm_ioctls::{VcpuExit, VcpuFd};
 use kvmtest_abi::ExceptionArgs;
+use vm_memory::GuestMemoryMmap;
 
 use crate::arch::{Arch, HostArch};
 use crate::error::GuestException;
-use crate::ucall::{read_message, Message, Ucall};
-use crate::vm::VmShared;
+use crate::ucall::{read_message, Message, Transport, Ucall};
 use crate::watchdog::{self, WatchEntry};
 use crate::{Error, Result};
 
@@ -65,7 +65,7 @@ impl Vcpu {
     /// (A raw ioctl: kvm-ioctls offers the vCPU form on x86_64 only.)
     pub fn enable_cap(&self, cap: u32, args: &[u64]) -> Result<()> {
         vmm_sys_util::ioctl_iow_nr!(KVM_ENABLE_CAP, kvm_bindings::KVMIO, 0xa3, kvm_bindings::kvm_enable_cap);
-        let arg = crate::vm::enable_cap_arg(cap, args)?;
+        let arg = enable_cap_arg(cap, args)?;
         // SAFETY: KVM_ENABLE_CAP reads one kvm_enable_cap, which `arg` is,
         // and keeps no reference to it.
         let ret = unsafe { vmm_sys_util::ioctl::ioctl_with_ref(&self.fd, KVM_ENABLE_CAP(), &arg) };
@@ -252,6 +252,25 @@ impl Vcpu {
         }
         Error::UnexpectedExit { vcpu: self.id, exit, pc, hint, regs: Box::new(HostArch::dump_regs(&self.fd)) }
     }
+}
+
+/// State the vCPUs share with their VM.
+pub(crate) struct VmShared {
+    pub mem: GuestMemoryMmap,
+    pub transport: Box<dyn Transport>,
+    /// The harness's exception and doorbell code, to say so when a guest dies in it.
+    pub firmware: std::ops::Range<u64>,
+    pub firmware_fault_flag: Option<u64>,
+}
+
+/// The kvm_enable_cap of `cap` with up to four arguments.
+pub(crate) fn enable_cap_arg(cap: u32, args: &[u64]) -> Result<kvm_bindings::kvm_enable_cap> {
+    let mut c = kvm_bindings::kvm_enable_cap { cap, ..Default::default() };
+    if args.len() > c.args.len() {
+        return Err(Error::Config(format!("KVM_ENABLE_CAP {cap} takes at most 4 arguments, got {}", args.len())));
+    }
+    c.args[..args.len()].copy_from_slice(args);
+    Ok(c)
 }
 
 impl Drop for Vcpu {

@@ -23,23 +23,14 @@ use crate::arch::{Arch, ArchOptions, HostArch};
 use crate::kvm::open_kvm;
 use crate::layout::Layout;
 use crate::payload::Payload;
-use crate::ucall::{SharedArena, Transport, TransportKind};
-use crate::vcpu::Vcpu;
+use crate::ucall::{SharedArena, TransportKind};
+use crate::vcpu::{enable_cap_arg, Vcpu, VmShared};
 use crate::{Error, Result};
 
 /// Default guest RAM.
 pub const DEFAULT_MEM_SIZE: u64 = 64 << 20;
 /// Default watchdog timeout; `KVMTEST_TIMEOUT_MS` overrides it.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// State the vCPUs share with their VM.
-pub(crate) struct VmShared {
-    pub mem: GuestMemoryMmap,
-    pub transport: Box<dyn Transport>,
-    /// The harness's exception and doorbell code, to say so when a guest dies in it.
-    pub firmware: std::ops::Range<u64>,
-    pub firmware_fault_flag: Option<u64>,
-}
 
 /// Builds a [`Vm`].
 pub struct VmBuilder {
@@ -185,16 +176,6 @@ fn transport_id(t: TransportKind) -> TransportId {
         TransportKind::Shared => TransportId::Shared,
         TransportKind::Hvc => TransportId::Hvc,
     }
-}
-
-/// The kvm_enable_cap of `cap` with up to four arguments.
-pub(crate) fn enable_cap_arg(cap: u32, args: &[u64]) -> Result<kvm_bindings::kvm_enable_cap> {
-    let mut c = kvm_bindings::kvm_enable_cap { cap, ..Default::default() };
-    if args.len() > c.args.len() {
-        return Err(Error::Config(format!("KVM_ENABLE_CAP {cap} takes at most 4 arguments, got {}", args.len())));
-    }
-    c.args[..args.len()].copy_from_slice(args);
-    Ok(c)
 }
 
 fn create_memory(size: u64) -> Result<GuestMemoryMmap> {

@@ -16,15 +16,32 @@ kvmtest_tests::aarch64_main!(scenario::trials);
 #[cfg(target_arch = "aarch64")]
 mod scenario {
     use kvmtest::aarch64::fw_regs::*;
-    use kvmtest::aarch64::services::*;
     use kvmtest::aarch64::smccc::*;
-    use kvmtest::aarch64::{Arm64Options, Psci};
+    use kvmtest::arch::aarch64::{Arm64Options, Psci};
     use kvmtest::{ensure, runner, Error, Result, Vm};
+    use kvmtest_tests::aarch64::services::*;
     use kvmtest_tests::payloads::SMCCC_CALLS;
 
     const EINVAL: i32 = 22;
     const EBUSY: i32 = 16;
     const ENOENT: i32 = 2;
+
+    /// `false_hvc_info[]`: feature queries about another family of calls,
+    /// which answer NOT_SUPPORTED whatever is enabled.
+    const FALSE_HVC_INFO: &[(&str, SmcccCall)] = &[
+        (
+            "ARM_SMCCC_TRNG_FEATURES(ARM_SMCCC_VENDOR_HYP_KVM_PTP_FUNC_ID)",
+            hvc(ARM_SMCCC_TRNG_FEATURES, ARM_SMCCC_VENDOR_HYP_KVM_PTP_FUNC_ID as u64),
+        ),
+        (
+            "ARM_SMCCC_ARCH_FEATURES_FUNC_ID(ARM_SMCCC_TRNG_RND64)",
+            hvc(ARM_SMCCC_ARCH_FEATURES_FUNC_ID, ARM_SMCCC_TRNG_RND64 as u64),
+        ),
+        (
+            "ARM_SMCCC_HV_PV_TIME_FEATURES(ARM_SMCCC_TRNG_RND64)",
+            hvc(ARM_SMCCC_HV_PV_TIME_FEATURES, ARM_SMCCC_TRNG_RND64 as u64),
+        ),
+    ];
 
     /// The PSCI versions KVM accepts on a PSCI 0.2 vCPU, and what the guest's
     /// PSCI_VERSION call then answers.

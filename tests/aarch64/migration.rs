@@ -10,9 +10,9 @@ kvmtest_tests::aarch64_main!(scenario::trials);
 #[cfg(target_arch = "aarch64")]
 mod scenario {
     use kvmtest::aarch64::fw_regs::*;
-    use kvmtest::aarch64::services::*;
     use kvmtest::aarch64::smccc::*;
     use kvmtest::{ensure, runner, Result, Vm};
+    use kvmtest_tests::aarch64::services::*;
     use kvmtest_tests::payloads::SMCCC_CALLS;
 
     /// A source VM's configuration: feature bits to clear, and a PSCI version.

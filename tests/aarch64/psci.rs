@@ -20,9 +20,9 @@ kvmtest_tests::aarch64_main!(scenario::trials);
 mod scenario {
     use std::time::Duration;
 
-    use kvmtest::aarch64::regs::x;
     use kvmtest::aarch64::smccc::*;
-    use kvmtest::aarch64::{Arm64Options, Psci};
+    use kvmtest::arch::aarch64::regs::x;
+    use kvmtest::arch::aarch64::{Arm64Options, Psci};
     use kvmtest::kvm_ioctls::VcpuExit;
     use kvmtest::{bail, ensure, runner, Error, ExitAction, Result, Vm};
     use kvmtest_tests::payloads::SMCCC_CALLS;

@@ -50,7 +50,7 @@ mod scenario {
         for id in ids {
             ensure!(
                 FwReg::from_id(id).is_some(),
-                "KVM_GET_REG_LIST lists firmware register {id:#x}, unknown to kvmtest: name it in harness/src/arch/aarch64/fw_regs.rs"
+                "KVM_GET_REG_LIST lists firmware register {id:#x}, unknown to kvmtest: name it in harness/src/kvm_api/aarch64/fw_regs.rs"
             );
             fw.get_raw(id)?;
         }

@@ -10,8 +10,8 @@ kvmtest_tests::aarch64_main!(scenario::trials);
 
 #[cfg(target_arch = "aarch64")]
 mod scenario {
-    use kvmtest::aarch64::regs::x;
     use kvmtest::aarch64::smccc::*;
+    use kvmtest::arch::aarch64::regs::x;
     use kvmtest::kvm_bindings::kvm_smccc_filter;
     use kvmtest::kvm_ioctls::VcpuExit;
     use kvmtest::{bail, ensure, runner, Error, ExitAction, Result, Vm};

@@ -24,12 +24,13 @@ mod scenario {
 mod scenario {
     use kvmtest::kvm_bindings::KVM_CAP_EXIT_HYPERCALL;
     use kvmtest::kvm_ioctls::VcpuExit;
-    use kvmtest::x86::kvm_para::{
+    use kvmtest::x86_64::kvm_para::{
         self, neg, KVM_ENOSYS, KVM_EXIT_HYPERCALL_LONG_MODE, KVM_EXIT_HYPERCALL_VALID_MASK, KVM_HC_MAP_GPA_RANGE,
         KVM_MAP_GPA_RANGE_ENCRYPTED,
     };
+    use kvmtest::x86_64::probe::{self, Probe};
     use kvmtest::{bail, ensure, kvm_feature, runner, ExitAction, Result, Vm};
-    use kvmtest_tests::probe::{self, Probe};
+    use kvmtest_tests::payloads::HYPERCALL_PROBE;
     use libtest_mimic::Trial;
 
     const GPA: u64 = 0x30_0000;
@@ -63,7 +64,7 @@ mod scenario {
     }
 
     fn vm(enable: bool) -> Result<Vm> {
-        let mut vm = probe::probe_vm().build()?;
+        let mut vm = probe::vm_builder(HYPERCALL_PROBE).build()?;
         if enable {
             vm.enable_cap(KVM_CAP_EXIT_HYPERCALL, &[KVM_EXIT_HYPERCALL_VALID_MASK])?;
             vm.vcpu(0).update_cpuid(|c| c.set(kvm_feature!(KVM_FEATURE_HC_MAP_GPA_RANGE), true))?;
@@ -133,7 +134,7 @@ mod scenario {
     /// KVM_ENABLE_CAP takes a subset of KVM_CHECK_EXTENSION's mask; more is EINVAL.
     fn mask_is_checked() -> Result<()> {
         let mask = require()?;
-        let vm = probe::probe_vm().build()?;
+        let vm = probe::vm_builder(HYPERCALL_PROBE).build()?;
         let bogus = (1u64 << 63) & !mask;
         match vm.enable_cap(KVM_CAP_EXIT_HYPERCALL, &[mask | bogus]) {
             Err(e) if e.errno() == Some(EINVAL) => Ok(()),

@@ -20,11 +20,12 @@ mod scenario {
 mod scenario {
     use kvmtest::kvm_bindings::KVM_CAP_DISABLE_QUIRKS2;
     use kvmtest::vm_memory::{Bytes, GuestAddress};
-    use kvmtest::x86::kvm_para::{
+    use kvmtest::x86_64::kvm_para::{
         host_is_amd, KVM_HC_SCHED_YIELD, KVM_X86_QUIRK_FIX_HYPERCALL_INSN, SVM_VMMCALL, VMX_VMCALL,
     };
+    use kvmtest::x86_64::probe::{self, Access, Insn, Outcome, Probe, UD_VECTOR};
     use kvmtest::{ensure, runner, Error, Result, Vm};
-    use kvmtest_tests::probe::{self, Access, Insn, Outcome, Probe, UD_VECTOR};
+    use kvmtest_tests::payloads::HYPERCALL_PROBE;
     use libtest_mimic::Trial;
 
     /// KVM_HC_SCHED_YIELD to APIC ID 0 (this vCPU), as the C test yields to itself.
@@ -53,7 +54,7 @@ mod scenario {
 
     fn quirk_enabled() -> Result<()> {
         let (native, foreign, native_name, foreign_name) = instructions();
-        let mut vm = probe::probe_vm().build()?;
+        let mut vm = probe::vm_builder(HYPERCALL_PROBE).build()?;
         // Twice: the first call is patched, the second runs the patched instruction.
         for round in ["first", "second"] {
             let (ret, at) = call(&mut vm)?;
@@ -76,7 +77,7 @@ mod scenario {
             return Err(kvmtest::kvm::skip_missing("KVM_X86_QUIRK_FIX_HYPERCALL_INSN in KVM_CAP_DISABLE_QUIRKS2"));
         }
         let (_, foreign, _, foreign_name) = instructions();
-        let mut vm = probe::probe_vm().build()?;
+        let mut vm = probe::vm_builder(HYPERCALL_PROBE).build()?;
         vm.enable_cap(KVM_CAP_DISABLE_QUIRKS2, &[KVM_X86_QUIRK_FIX_HYPERCALL_INSN])?;
         let (ret, at) = call(&mut vm)?;
         ensure!(

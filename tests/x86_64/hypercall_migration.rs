@@ -21,10 +21,11 @@ mod scenario {
 mod scenario {
     use kvmtest::kvm_bindings::{KVM_CAP_ENFORCE_PV_FEATURE_CPUID, KVM_CAP_EXIT_HYPERCALL};
     use kvmtest::kvm_ioctls::VcpuExit;
-    use kvmtest::x86::cpuid::Cpuid;
-    use kvmtest::x86::kvm_para::{self, KVM_CPUID_FEATURES, KVM_EXIT_HYPERCALL_VALID_MASK};
+    use kvmtest::x86_64::cpuid::Cpuid;
+    use kvmtest::x86_64::kvm_para::{self, KVM_CPUID_FEATURES, KVM_EXIT_HYPERCALL_VALID_MASK};
+    use kvmtest::x86_64::probe::{self, Outcome, Probe};
     use kvmtest::{ensure, kvm_feature, runner, ExitAction, Result, Vm};
-    use kvmtest_tests::probe::{self, Outcome, Probe};
+    use kvmtest_tests::payloads::HYPERCALL_PROBE;
     use libtest_mimic::Trial;
 
     /// What a VMM sends along with the vCPU state: CPUID and enabled capabilities.
@@ -116,7 +117,7 @@ mod scenario {
         if mask & KVM_EXIT_HYPERCALL_VALID_MASK == 0 {
             return Err(kvmtest::kvm::skip_missing("KVM_CAP_EXIT_HYPERCALL with bit KVM_HC_MAP_GPA_RANGE"));
         }
-        let build = || probe::probe_vm().irqchip(true).build();
+        let build = || probe::vm_builder(HYPERCALL_PROBE).irqchip(true).build();
 
         let mut source = build()?;
         let selection = configure_source(&mut source)?;
@@ -154,7 +155,7 @@ mod scenario {
     /// VMM cannot change the services under a running guest; a new selection
     /// needs a new vCPU, which is what migration does.
     fn frozen_after_run() -> Result<()> {
-        let mut vm = probe::probe_vm().build()?;
+        let mut vm = probe::vm_builder(HYPERCALL_PROBE).build()?;
         probe::run_probe(&mut vm, &MSR_PROBES[0].1)?;
         let vcpu = vm.vcpu(0);
         let cpuid = vcpu.cpuid()?;

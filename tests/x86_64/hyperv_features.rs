@@ -25,10 +25,11 @@ mod scenario {
 #[cfg(target_arch = "x86_64")]
 mod scenario {
     use kvmtest::kvm_bindings::{KVM_CAP_HYPERV_CPUID, KVM_CAP_HYPERV_ENFORCE_CPUID};
-    use kvmtest::x86::cpuid::CpuidBit;
-    use kvmtest::x86::hyperv::*;
+    use kvmtest::x86_64::cpuid::CpuidBit;
+    use kvmtest::x86_64::hyperv::*;
+    use kvmtest::x86_64::probe::{self, Access, Outcome, Probe, GP_VECTOR, READ};
     use kvmtest::{ensure, runner, Result};
-    use kvmtest_tests::probe::{self, Access, Outcome, Probe, GP_VECTOR, READ};
+    use kvmtest_tests::payloads::HYPERCALL_PROBE;
     use libtest_mimic::Trial;
 
     enum Service {
@@ -87,7 +88,7 @@ mod scenario {
     fn check(row: &Row, granted: bool) -> Result<()> {
         kvmtest::require_cap_raw("KVM_CAP_HYPERV_ENFORCE_CPUID", KVM_CAP_HYPERV_ENFORCE_CPUID.into())?;
         kvmtest::require_cap_raw("KVM_CAP_HYPERV_CPUID", KVM_CAP_HYPERV_CPUID.into())?;
-        let mut vm = probe::probe_vm().build()?;
+        let mut vm = probe::vm_builder(HYPERCALL_PROBE).build()?;
         let pages = vm.shared_alloc(2 * 4096)?;
         let vcpu = vm.vcpu(0);
         vcpu.enable_cap(KVM_CAP_HYPERV_ENFORCE_CPUID, &[1])?;

@@ -33,10 +33,11 @@ mod scenario {
         KVM_MSR_EXIT_REASON_UNKNOWN,
     };
     use kvmtest::kvm_ioctls::VcpuExit;
-    use kvmtest::x86::cpuid::{Cpuid, CpuidBit};
-    use kvmtest::x86::kvm_para::{self, neg, KVM_ENOSYS};
+    use kvmtest::x86_64::cpuid::{Cpuid, CpuidBit};
+    use kvmtest::x86_64::kvm_para::{self, neg, KVM_ENOSYS};
+    use kvmtest::x86_64::probe::{self, Access, Outcome, Probe, GP_VECTOR};
     use kvmtest::{ensure, kvm_feature, runner, ExitAction, Result};
-    use kvmtest_tests::probe::{self, Access, Outcome, Probe, GP_VECTOR};
+    use kvmtest_tests::payloads::HYPERCALL_PROBE;
     use libtest_mimic::Trial;
 
     /// A service the VMM provides itself when it sets the bit.
@@ -185,7 +186,7 @@ mod scenario {
 
         // In-kernel LAPIC: async PF interrupts and PV EOI are LAPIC features
         // (MSR_KVM_ASYNC_PF_INT #GPs without one, x86.c).
-        let mut vm = probe::probe_vm().irqchip(true).build()?;
+        let mut vm = probe::vm_builder(HYPERCALL_PROBE).irqchip(true).build()?;
         let vcpu = vm.vcpu(0);
         if mode != Mode::NotEnforced {
             vcpu.enable_cap(KVM_CAP_ENFORCE_PV_FEATURE_CPUID, &[1])?;

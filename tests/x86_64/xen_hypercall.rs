@@ -22,10 +22,11 @@ mod scenario {
 mod scenario {
     use kvmtest::kvm_bindings::{kvm_xen_hvm_config, KVM_CAP_XEN_HVM};
     use kvmtest::vm_memory::{Bytes, GuestAddress};
-    use kvmtest::x86::kvm_para::{host_is_amd, neg, KVM_ENOSYS, SVM_VMMCALL, VMX_VMCALL};
-    use kvmtest::x86::xen::{XenHcall, KVM_XEN_HVM_CONFIG_INTERCEPT_HCALL, XEN_HYPERCALL_MSR, XEN_HYPERCALL_STRIDE};
+    use kvmtest::x86_64::kvm_para::{host_is_amd, neg, KVM_ENOSYS, SVM_VMMCALL, VMX_VMCALL};
+    use kvmtest::x86_64::probe::{self, Outcome, Probe, XEN_ARG_BASE};
+    use kvmtest::x86_64::xen::{XenHcall, KVM_XEN_HVM_CONFIG_INTERCEPT_HCALL, XEN_HYPERCALL_MSR, XEN_HYPERCALL_STRIDE};
     use kvmtest::{bail, ensure, runner, Error, ExitAction, Result, Vm};
-    use kvmtest_tests::probe::{self, Outcome, Probe, XEN_ARG_BASE};
+    use kvmtest_tests::payloads::HYPERCALL_PROBE;
     use libtest_mimic::Trial;
 
     /// xen_vmcall_test's INPUTVALUE and RETVALUE.
@@ -37,7 +38,7 @@ mod scenario {
         if caps & KVM_XEN_HVM_CONFIG_INTERCEPT_HCALL == 0 {
             return Err(kvmtest::kvm::skip_missing("KVM_XEN_HVM_CONFIG_INTERCEPT_HCALL in KVM_CAP_XEN_HVM"));
         }
-        let vm = probe::probe_vm().build()?;
+        let vm = probe::vm_builder(HYPERCALL_PROBE).build()?;
         vm.xen_hvm_config(&kvm_xen_hvm_config {
             flags: KVM_XEN_HVM_CONFIG_INTERCEPT_HCALL,
             msr: XEN_HYPERCALL_MSR,
@@ -103,7 +104,7 @@ mod scenario {
     }
 
     fn not_configured() -> Result<()> {
-        let mut vm = probe::probe_vm().build()?;
+        let mut vm = probe::vm_builder(HYPERCALL_PROBE).build()?;
         let got = probe::run_probe(&mut vm, &Probe::XenHcall { nr: INPUTVALUE })?;
         ensure!(
             got == Outcome::Xen(neg(KVM_ENOSYS)),

@@ -20,14 +20,14 @@ use dynasmrt::aarch64::{Aarch64Relocation, RX};
 use dynasmrt::{dynasm, DynasmApi, DynasmLabelApi, VecAssembler};
 use kvm_bindings::{kvm_vcpu_init, KVM_ARM_VCPU_PSCI_0_2, KVM_SYSTEM_EVENT_SUSPEND};
 use kvm_ioctls::{VcpuFd, VmFd};
-use kvmtest::aarch64::firmware::{load_imm32, load_imm64, PSCI_0_2_FN_SYSTEM_OFF, PSCI_1_0_FN64_SYSTEM_SUSPEND};
-use kvmtest::aarch64::paging::{DESC_TABLE_OR_PAGE, DESC_VALID, DEVICE_LEAF, MAIR_EL1, NORMAL_LEAF};
-use kvmtest::aarch64::regs::{
+use kvmtest::aarch64::smccc::{enable_system_suspend, set_smccc_filter, SmcccFilterAction};
+use kvmtest::arch::aarch64::firmware::{load_imm32, load_imm64, PSCI_0_2_FN_SYSTEM_OFF, PSCI_1_0_FN64_SYSTEM_SUSPEND};
+use kvmtest::arch::aarch64::paging::{DESC_TABLE_OR_PAGE, DESC_VALID, DEVICE_LEAF, MAIR_EL1, NORMAL_LEAF};
+use kvmtest::arch::aarch64::regs::{
     x, MAIR_EL1 as MAIR_REG, PC, PSR_DAIF, PSR_MODE_EL1H, PSTATE, SCTLR_C, SCTLR_EL1, SCTLR_I, SCTLR_M, SP_EL1,
     TCR_EL1, TPIDR_EL1, TTBR0_EL1, VBAR_EL1,
 };
-use kvmtest::aarch64::smccc::{enable_system_suspend, set_smccc_filter, SmcccFilterAction};
-use kvmtest::aarch64::TCR;
+use kvmtest::arch::aarch64::TCR;
 use kvmtest::ucall::UCALL_HVC_FUNC_ID;
 use kvmtest::TransportKind;
 
@@ -241,7 +241,7 @@ impl RawArch for Aarch64 {
 
 #[cfg(test)]
 mod tests {
-    use kvmtest::aarch64::{firmware, layout};
+    use kvmtest::arch::aarch64::{firmware, layout};
     use kvmtest::ucall::Doorbell;
 
     use super::*;

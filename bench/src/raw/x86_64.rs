@@ -170,8 +170,8 @@ impl RawArch for X86_64 {
 
 #[cfg(test)]
 mod tests {
+    use kvmtest::arch::x86_64::{firmware, layout};
     use kvmtest::ucall::Doorbell;
-    use kvmtest::x86::{firmware, layout};
 
     use super::*;
 

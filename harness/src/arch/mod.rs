@@ -2,7 +2,8 @@
 //! [`Arch`] (VM and vCPU set-up) and [`AsmArch`] (the instructions of
 //! run-time assembled guests). The generic harness (`vm.rs`, `vcpu.rs`,
 //! `ucall/`, `asm.rs`) only talks to [`HostArch`]; nothing outside this
-//! folder tests `target_arch`.
+//! folder tests `target_arch` but `kvm_api/mod.rs` (which arch's KVM API
+//! vocabulary to build) and lib.rs's re-exports of it.
 
 use dynasmrt::relocations::Relocation;
 use dynasmrt::{AssemblyOffset, DynamicLabel, VecAssembler};
@@ -12,7 +13,7 @@ use vm_memory::GuestMemoryMmap;
 
 use crate::layout::Layout;
 use crate::regs::RegisterDump;
-use crate::ucall::{Doorbell, MessageAt, RawUcall, TransportKind};
+use crate::transport::{Doorbell, MessageAt, RawUcall, TransportKind};
 use crate::Result;
 
 #[cfg(target_arch = "x86_64")]
@@ -102,6 +103,15 @@ pub trait Arch {
     /// pointer holding a guest's value.
     fn host_crash_note() -> Option<&'static str> {
         None
+    }
+}
+
+impl Layout {
+    /// The memory map a VM of `mem_size` bytes gets on this host's arch, as
+    /// `Vm::builder().mem_size(mem_size)` will lay it out: for guests that
+    /// must know addresses before the VM exists.
+    pub fn of_host(mem_size: u64) -> Result<Layout> {
+        HostArch::layout(mem_size)
     }
 }
 

@@ -13,6 +13,7 @@ mod pio;
 mod shared;
 
 pub use self::hvc::UCALL_HVC_FUNC_ID;
+pub use crate::transport::{Doorbell, MessageAt, RawUcall, TransportKind};
 
 use std::fmt;
 
@@ -26,53 +27,7 @@ use crate::error::GuestAssert;
 use crate::layout::Layout;
 use crate::{Error, Result};
 
-/// What the guest's doorbell routine does; each arch turns it into code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Doorbell {
-    /// `out dx, eax` with the message address (x86 only).
-    PortOut { port: u16 },
-    /// A store of the message address to an address with no memslot.
-    MmioWrite { addr: u64 },
-    /// HLT (x86, no in-kernel LAPIC): the message is in the vCPU's slot.
-    Halt,
-    /// An HVC with SMCCC function `func_id`, forwarded to userspace by the
-    /// SMCCC filter as KVM_EXIT_HYPERCALL (arm64); the message is in the vCPU's slot.
-    Hypercall { func_id: u32 },
-    /// PSCI SYSTEM_SUSPEND, giving KVM_EXIT_SYSTEM_EVENT (arm64); the message
-    /// is in the vCPU's slot.
-    SystemSuspend,
-}
-
-/// The transports, as a test names them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum TransportKind {
-    /// The guest passes its message's address through an I/O port exit.
-    Pio,
-    /// The guest writes its message's address to an unmapped address.
-    Mmio,
-    /// The message sits in the vCPU's pre-arranged slot; the guest halts
-    /// (x86: HLT; arm64: PSCI SYSTEM_SUSPEND, see `ucall/halt.rs`).
-    Halt,
-    /// The host allocates the message buffer up front and hands it to the
-    /// guest; the guest fills it and rings a doorbell. No guest pointer is
-    /// ever translated (the confidential-guest case).
-    Shared,
-    /// arm64: an HVC doorbell forwarded to userspace by the SMCCC filter.
-    Hvc,
-}
-
 impl TransportKind {
-    /// Lower-case name used in test names (`ucall::mmio::sync::elf`).
-    pub fn name(self) -> &'static str {
-        match self {
-            TransportKind::Pio => "pio",
-            TransportKind::Mmio => "mmio",
-            TransportKind::Halt => "halt",
-            TransportKind::Shared => "shared",
-            TransportKind::Hvc => "hvc",
-        }
-    }
-
     /// The transports this host's arch implements.
     pub fn all() -> &'static [TransportKind] {
         <crate::arch::HostArch as crate::arch::Arch>::TRANSPORTS
@@ -93,12 +48,6 @@ impl TransportKind {
             TransportKind::Shared => Box::new(shared::Shared::new(layout)),
             TransportKind::Hvc => Box::new(hvc::Hvc::new()),
         })
-    }
-}
-
-impl fmt::Display for TransportKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
     }
 }
 
@@ -192,50 +141,6 @@ impl Ucall {
             other => Error::UnexpectedUcall { vcpu, ucall: format!("{other:?}") },
         }
     }
-}
-
-/// A ucall message with every header field chosen by the test, valid or
-/// not: what a hostile guest can put in memory. The run-time assembler
-/// writes it with `AsmGuest::write_message`; the host must reject what is
-/// wrong with a [`Error::BadUcall`] naming the field.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RawUcall<'a> {
-    pub magic: u32,
-    /// A [`UcallCmd`] as a number, or any other number.
-    pub cmd: u32,
-    pub line: u32,
-    pub nargs: u32,
-    pub file_len: u32,
-    pub msg_len: u32,
-    pub args: [u64; UCALL_MAX_ARGS],
-    /// Bytes written after the header (file name, then message); the
-    /// lengths above need not match it.
-    pub text: &'a [u8],
-}
-
-impl RawUcall<'static> {
-    /// A well-formed header for `cmd` with no arguments and no text.
-    pub const fn new(cmd: UcallCmd) -> Self {
-        RawUcall {
-            magic: UCALL_MAGIC,
-            cmd: cmd as u32,
-            line: 0,
-            nargs: 0,
-            file_len: 0,
-            msg_len: 0,
-            args: [0; UCALL_MAX_ARGS],
-            text: &[],
-        }
-    }
-}
-
-/// Where a hand-made message goes, or which address a doorbell passes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MessageAt {
-    /// The vCPU's own message buffer (from its boot info).
-    Buffer,
-    /// Any guest address, in guest RAM or not.
-    Addr(u64),
 }
 
 /// A decoded message: a ucall, or an exception report from the firmware.

@@ -12,7 +12,7 @@ use super::layout::PAYLOAD_BASE;
 use super::regs::TPIDR_EL1;
 use super::Aarch64;
 use crate::arch::AsmArch;
-use crate::ucall::{MessageAt, RawUcall};
+use crate::transport::{MessageAt, RawUcall};
 
 type Ops = VecAssembler<Aarch64Relocation>;
 

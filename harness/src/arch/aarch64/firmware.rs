@@ -27,7 +27,7 @@ use kvmtest_abi::{boot_offsets as boot, ucall_offsets as uc, ExceptionArgs, Ucal
 use super::layout::{FIRMWARE, FIRMWARE_SIZE};
 use super::regs::{SysReg, ELR_EL1_SYSREG, ESR_EL1, FAR_EL1, SPSR_EL1_SYSREG, TPIDRRO_EL0, TPIDR_EL1};
 use crate::error::ExceptionKind;
-use crate::ucall::Doorbell;
+use crate::transport::Doorbell;
 use crate::{Error, Result};
 
 /// Slots in the vector table: {current EL with SP0, current EL with SPx,

@@ -6,14 +6,10 @@
 
 mod asm;
 pub mod firmware;
-pub mod fw_regs;
 pub mod layout;
 pub mod paging;
 pub mod regs;
-pub mod services;
-pub mod smccc;
-
-pub use self::fw_regs::{FwBit, FwReg, FwRegs, VcpuFwRegs, VmFwRegs};
+pub mod smccc_filter;
 
 use kvm_bindings::{
     kvm_create_device, kvm_device_attr, kvm_device_type_KVM_DEV_TYPE_ARM_VGIC_V3, kvm_enable_cap, kvm_vcpu_init,
@@ -29,7 +25,7 @@ use super::Arch;
 use crate::error::ExceptionKind;
 use crate::layout::Layout;
 use crate::regs::RegisterDump;
-use crate::ucall::{Doorbell, TransportKind};
+use crate::transport::{Doorbell, TransportKind};
 use crate::{Error, Result};
 
 /// The aarch64 architecture.
@@ -109,10 +105,10 @@ fn create_vgic_v3(vm: &VmFd, layout: &Layout) -> Result<DeviceFd> {
 
 /// Makes HVCs with `func_id` exit to userspace (KVM_ARM_VM_SMCCC_FILTER, Linux 6.4+).
 fn forward_smccc_call(vm: &VmFd, func_id: u32) -> Result<()> {
-    if !smccc::has_smccc_filter(vm) {
+    if !smccc_filter::has_smccc_filter(vm) {
         return Err(crate::kvm::skip_missing("KVM_ARM_VM_SMCCC_FILTER (Linux 6.4+) for the hvc ucall transport"));
     }
-    smccc::set_smccc_filter(vm, func_id, 1, smccc::SmcccFilterAction::FwdToUser)
+    smccc_filter::set_smccc_filter(vm, func_id, 1, smccc_filter::SmcccFilterAction::FwdToUser)
 }
 
 /// Makes PSCI SYSTEM_SUSPEND exit to userspace (KVM_CAP_ARM_SYSTEM_SUSPEND, Linux 5.19+).

@@ -9,7 +9,7 @@ use kvmtest_abi::{boot_offsets as boot, ucall_offsets as uc, UcallCmd, UCALL_MAG
 use super::layout::PAYLOAD_BASE;
 use super::X86_64;
 use crate::arch::AsmArch;
-use crate::ucall::{MessageAt, RawUcall};
+use crate::transport::{MessageAt, RawUcall};
 
 type Ops = VecAssembler<X64Relocation>;
 

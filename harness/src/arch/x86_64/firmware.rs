@@ -17,7 +17,7 @@ use kvmtest_abi::{boot_offsets as boot, ucall_offsets as uc, UcallCmd, UCALL_MAG
 
 use super::layout::{FIRMWARE, FIRMWARE_FAULT_FLAG, FIRMWARE_SIZE};
 use crate::layout::FIRMWARE_FAULT_MAGIC;
-use crate::ucall::Doorbell;
+use crate::transport::Doorbell;
 use crate::{Error, Result};
 
 /// Vectors 0..32 get stubs; nothing else can arrive without an irqchip.

@@ -3,13 +3,9 @@
 //! report through the ucall doorbell, and CPUID from KVM_GET_SUPPORTED_CPUID.
 
 mod asm;
-pub mod cpuid;
 pub mod firmware;
-pub mod hyperv;
-pub mod kvm_para;
 pub mod layout;
 pub mod paging;
-pub mod xen;
 
 use std::sync::OnceLock;
 
@@ -22,7 +18,7 @@ use super::Arch;
 use crate::error::ExceptionKind;
 use crate::layout::Layout;
 use crate::regs::RegisterDump;
-use crate::ucall::{Doorbell, TransportKind};
+use crate::transport::{Doorbell, TransportKind};
 use crate::{Error, Result};
 
 const CR0_PE: u64 = 1 << 0;

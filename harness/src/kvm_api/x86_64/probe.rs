@@ -2,16 +2,17 @@
 //! arguments, run the vCPU to the guest's SYNC(1, ...), decode what
 //! happened. The x86 scenarios (pv_features, exit_hypercall, fix_hypercall,
 //! hyperv_features, xen_hypercall, migration) judge the outcomes against
-//! the kernel's documented rule.
+//! the kernel's documented rule; they pass in the payload's bytes, which
+//! the tests crate embeds.
 
 use std::fmt;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use kvmtest::kvm_ioctls::VcpuExit;
-use kvmtest::{bail, Error, ExitAction, Payload, Result, Ucall, Vcpu, Vm, VmBuilder};
+use kvm_ioctls::VcpuExit;
 
-use crate::payloads;
+use super::xen::XenHcall;
+use crate::{bail, Error, ExitAction, Payload, Result, Ucall, Vcpu, Vm, VmBuilder};
 
 /// Probe kinds and constants shared with guest-payloads/payloads/src/bin/hypercall_probe.rs.
 const DONE: u64 = 0;
@@ -167,9 +168,10 @@ impl Outcome {
 /// short: 500 ms is still over a thousand times the slowest probe's need.
 pub const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
 
-/// A one-vCPU VM running the probe payload (no probe set yet).
-pub fn probe_vm() -> VmBuilder {
-    Vm::builder().payload(Payload::elf(payloads::HYPERCALL_PROBE)).mem_size(8 << 20).timeout(PROBE_TIMEOUT)
+/// A one-vCPU VM running the probe payload (`payload`: the tests'
+/// embedded `hypercall_probe` ELF; no probe set yet).
+pub fn vm_builder(payload: &'static [u8]) -> VmBuilder {
+    Vm::builder().payload(Payload::elf(payload)).mem_size(8 << 20).timeout(PROBE_TIMEOUT)
 }
 
 /// Runs `probe` on vCPU 0; `on_exit` sees the exits that are not ucalls.
@@ -196,7 +198,7 @@ pub fn run_probe_with(
 /// Once seen in this process, later hypercall probes on PVM skip with the
 /// same observation instead of each waiting out the watchdog again.
 pub fn pvm_hypercall_limit(probe: &Probe, e: Error) -> Error {
-    match (&e, kvmtest::backend()) {
+    match (&e, crate::kvm::backend()) {
         (Error::Watchdog { pc, .. }, Ok(b)) if is_hypercall(probe) && b.is_pvm() => {
             let seen = PVM_HYPERCALL_HANG.get_or_init(|| {
                 format!(
@@ -245,11 +247,7 @@ pub fn finish(vm: &mut Vm) -> Result<()> {
 }
 
 /// Runs a Xen probe on vCPU 0; each KVM_EXIT_XEN hypercall goes to `on_hcall`.
-pub fn run_probe_xen(
-    vm: &mut Vm,
-    probe: &Probe,
-    on_hcall: impl FnMut(kvmtest::x86::xen::XenHcall<'_>) -> ExitAction,
-) -> Result<Outcome> {
+pub fn run_probe_xen(vm: &mut Vm, probe: &Probe, on_hcall: impl FnMut(XenHcall<'_>) -> ExitAction) -> Result<Outcome> {
     set_probe(vm, probe)?;
     let u = vm.vcpu(0).run_with_xen(on_hcall).map_err(|e| pvm_hypercall_limit(probe, e))?;
     decode(vm.vcpu(0), probe, u)

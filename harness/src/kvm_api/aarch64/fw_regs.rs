@@ -10,7 +10,7 @@
 use kvm_bindings::RegList;
 use kvm_ioctls::VcpuFd;
 
-use crate::{Error, Result, Vcpu};
+use crate::{Error, Result, Vcpu, Vm};
 
 /// `KVM_REG_ARM64`: the arch field of an arm64 ONE_REG id.
 pub const KVM_REG_ARM64: u64 = 0x6000_0000_0000_0000;
@@ -230,24 +230,16 @@ pub struct FwRegs<'a> {
     vcpu: &'a VcpuFd,
 }
 
-/// `vcpu.fw_regs()`, on arm64 only.
-pub trait VcpuFwRegs {
-    fn fw_regs(&self) -> FwRegs<'_>;
-}
-
-impl VcpuFwRegs for Vcpu {
-    fn fw_regs(&self) -> FwRegs<'_> {
+impl Vcpu {
+    /// The vCPU's firmware registers (arm64 only).
+    pub fn fw_regs(&self) -> FwRegs<'_> {
         FwRegs::new(self.fd())
     }
 }
 
-/// `vm.fw_regs()`: the VM's firmware registers, seen through vCPU 0.
-pub trait VmFwRegs {
-    fn fw_regs(&mut self) -> FwRegs<'_>;
-}
-
-impl VmFwRegs for crate::Vm {
-    fn fw_regs(&mut self) -> FwRegs<'_> {
+impl Vm {
+    /// The VM's firmware registers, seen through vCPU 0 (arm64 only).
+    pub fn fw_regs(&mut self) -> FwRegs<'_> {
         FwRegs::new(self.vcpu(0).fd())
     }
 }

@@ -1,12 +1,12 @@
 //! The hypercall services KVM offers an arm64 guest, as data: each call,
 //! the firmware-register feature bit that gates it
 //! (`kvm_smccc_test_fw_bmap()` in arch/arm64/kvm/hypercalls.c) and what it
-//! answers when enabled. hypercalls.c's `hvc_info[]` and `false_hvc_info[]`;
-//! the hypercalls and migration scenarios walk these tables.
+//! answers when enabled. hypercalls.c's `hvc_info[]`, which the hypercalls
+//! and migration scenarios both walk.
 
-use super::fw_regs::*;
-use super::smccc::*;
-use crate::{ensure, Result};
+use kvmtest::aarch64::fw_regs::*;
+use kvmtest::aarch64::smccc::*;
+use kvmtest::{ensure, Result};
 
 /// What a call answers when its service is enabled.
 #[derive(Clone, Copy)]
@@ -77,23 +77,6 @@ pub const HVC_INFO: &[Service] = &[
         KVM_PTP_VIRT_COUNTER,
         KVM_REG_ARM_VENDOR_HYP_BIT_PTP,
         Answer::Supported
-    ),
-];
-
-/// `false_hvc_info[]`: feature queries about another family of calls,
-/// which answer NOT_SUPPORTED whatever is enabled.
-pub const FALSE_HVC_INFO: &[(&str, SmcccCall)] = &[
-    (
-        "ARM_SMCCC_TRNG_FEATURES(ARM_SMCCC_VENDOR_HYP_KVM_PTP_FUNC_ID)",
-        hvc(ARM_SMCCC_TRNG_FEATURES, ARM_SMCCC_VENDOR_HYP_KVM_PTP_FUNC_ID as u64),
-    ),
-    (
-        "ARM_SMCCC_ARCH_FEATURES_FUNC_ID(ARM_SMCCC_TRNG_RND64)",
-        hvc(ARM_SMCCC_ARCH_FEATURES_FUNC_ID, ARM_SMCCC_TRNG_RND64 as u64),
-    ),
-    (
-        "ARM_SMCCC_HV_PV_TIME_FEATURES(ARM_SMCCC_TRNG_RND64)",
-        hvc(ARM_SMCCC_HV_PV_TIME_FEATURES, ARM_SMCCC_TRNG_RND64 as u64),
     ),
 ];
 

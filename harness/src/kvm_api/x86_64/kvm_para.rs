@@ -10,12 +10,12 @@ pub const KVM_CPUID_FEATURES: u32 = 0x4000_0001;
 #[macro_export]
 macro_rules! kvm_feature {
     ($name:ident) => {
-        $crate::x86::cpuid::CpuidBit::new(
+        $crate::x86_64::cpuid::CpuidBit::new(
             stringify!($name),
-            $crate::x86::kvm_para::KVM_CPUID_FEATURES,
+            $crate::x86_64::kvm_para::KVM_CPUID_FEATURES,
             0,
-            $crate::x86::cpuid::Reg::Eax,
-            $crate::x86::kvm_para::$name,
+            $crate::x86_64::cpuid::Reg::Eax,
+            $crate::x86_64::kvm_para::$name,
         )
     };
 }

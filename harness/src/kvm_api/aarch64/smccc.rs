@@ -1,21 +1,21 @@
 //! Host side of the arm64 hypercall scenarios: the SMCCC filter
-//! (KVM_ARM_VM_SMCCC_FILTER), the call table the `smccc_calls` payload
+//! (KVM_ARM_VM_SMCCC_FILTER, set up by `arch/aarch64/smccc_filter.rs` for
+//! the hvc doorbell and re-exported here), the call table the `smccc_calls` payload
 //! executes, and the vCPU knobs the services need (steal-time IPA, power
 //! state, MPIDR). Function ids and return codes are `kvmtest_abi::smccc`'s,
 //! the same constants the guest uses.
 
-use kvm_bindings::{kvm_device_attr, kvm_mp_state, kvm_smccc_filter, KVM_MP_STATE_STOPPED};
+use kvm_bindings::{kvm_device_attr, kvm_mp_state, KVM_MP_STATE_STOPPED};
 use kvm_ioctls::VmFd;
 use kvmtest_abi::boot_offsets;
 pub use kvmtest_abi::smccc::*;
 use vm_memory::{Bytes, GuestAddress};
 
-use super::regs::PC;
-use crate::{Error, Result, Vcpu, Vm};
+use crate::arch::aarch64::regs::PC;
+pub use crate::arch::aarch64::smccc_filter::*;
+use crate::arch::aarch64::Arm64Options;
+use crate::{Error, Payload, Result, TransportKind, Vcpu, Vm};
 
-/// `KVM_ARM_VM_SMCCC_CTRL` (VM device-attribute group) and its `KVM_ARM_VM_SMCCC_FILTER` attribute.
-pub const KVM_ARM_VM_SMCCC_CTRL: u32 = 0;
-pub const KVM_ARM_VM_SMCCC_FILTER: u64 = 0;
 /// `KVM_ARM_VCPU_PVTIME_CTRL` (vCPU device-attribute group) and `KVM_ARM_VCPU_PVTIME_IPA`.
 pub const KVM_ARM_VCPU_PVTIME_CTRL: u32 = 2;
 pub const KVM_ARM_VCPU_PVTIME_IPA: u64 = 0;
@@ -31,55 +31,6 @@ pub const KVM_CAP_ARM_SYSTEM_SUSPEND: u32 = 216;
 pub const MPIDR_HWID_BITMASK: u64 = 0xff_00ff_ffff;
 /// MPIDR_EL1 (op0 3, op1 0, CRn 0, CRm 0, op2 5).
 const MPIDR_EL1_ID: u64 = 0x6030_0000_0013_c005;
-
-/// `enum kvm_smccc_filter_action`.
-#[repr(u8)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SmcccFilterAction {
-    Handle = 0,
-    Deny = 1,
-    FwdToUser = 2,
-}
-
-/// The `struct kvm_smccc_filter` for `nr_functions` ids from `base`.
-pub fn smccc_filter(base: u32, nr_functions: u32, action: SmcccFilterAction) -> kvm_smccc_filter {
-    kvm_smccc_filter { base, nr_functions, action: action as u8, pad: [0; 15] }
-}
-
-fn smccc_filter_attr(filter: &kvm_smccc_filter) -> kvm_device_attr {
-    kvm_device_attr {
-        group: KVM_ARM_VM_SMCCC_CTRL,
-        attr: KVM_ARM_VM_SMCCC_FILTER,
-        addr: filter as *const kvm_smccc_filter as u64,
-        flags: 0,
-    }
-}
-
-/// KVM_HAS_DEVICE_ATTR(KVM_ARM_VM_SMCCC_CTRL, KVM_ARM_VM_SMCCC_FILTER): Linux 6.4+.
-pub fn has_smccc_filter(vm: &VmFd) -> bool {
-    let probe = smccc_filter(0, 0, SmcccFilterAction::Handle);
-    vm.has_device_attr(&smccc_filter_attr(&probe)).is_ok()
-}
-
-/// Skips unless the VM has the SMCCC filter.
-pub fn require_smccc_filter(vm: &VmFd) -> Result<()> {
-    if has_smccc_filter(vm) {
-        Ok(())
-    } else {
-        Err(crate::kvm::skip_missing("KVM_ARM_VM_SMCCC_FILTER (KVM_HAS_DEVICE_ATTR on the VM; Linux 6.4+)"))
-    }
-}
-
-/// KVM_SET_DEVICE_ATTR(KVM_ARM_VM_SMCCC_FILTER) with `filter` as given (padding
-/// and action unchecked, so tests can send what the kernel must refuse).
-pub fn set_smccc_filter_raw(vm: &VmFd, filter: &kvm_smccc_filter) -> Result<()> {
-    vm.set_device_attr(&smccc_filter_attr(filter)).map_err(Error::kvm("KVM_SET_DEVICE_ATTR(KVM_ARM_VM_SMCCC_FILTER)"))
-}
-
-/// Applies `action` to the `nr_functions` SMCCC ids from `base`.
-pub fn set_smccc_filter(vm: &VmFd, base: u32, nr_functions: u32, action: SmcccFilterAction) -> Result<()> {
-    set_smccc_filter_raw(vm, &smccc_filter(base, nr_functions, action))
-}
 
 /// KVM_ENABLE_CAP(KVM_CAP_ARM_SYSTEM_SUSPEND) on the VM (Linux 5.19+); skips without it.
 pub fn enable_system_suspend(vm: &VmFd) -> Result<()> {
@@ -126,19 +77,14 @@ pub fn load_calls(vm: &mut Vm, rows: &[SmcccCall]) -> Result<u64> {
 /// tests' embedded ELF) through `rows`, over the MMIO transport (the hvc and
 /// halt transports would claim SMCCC calls of their own).
 pub fn calls_vm(payload: &'static [u8], vcpus: usize, rows: &[SmcccCall]) -> Result<Vm> {
-    calls_vm_with(payload, vcpus, rows, super::Arm64Options::default())
+    calls_vm_with(payload, vcpus, rows, Arm64Options::default())
 }
 
 /// [`calls_vm`] with vCPUs set up as `options` says (e.g. PSCI 0.1).
-pub fn calls_vm_with(
-    payload: &'static [u8],
-    vcpus: usize,
-    rows: &[SmcccCall],
-    options: super::Arm64Options,
-) -> Result<Vm> {
+pub fn calls_vm_with(payload: &'static [u8], vcpus: usize, rows: &[SmcccCall], options: Arm64Options) -> Result<Vm> {
     let mut vm = Vm::builder()
-        .payload(crate::Payload::elf(payload))
-        .transport(crate::TransportKind::Mmio)
+        .payload(Payload::elf(payload))
+        .transport(TransportKind::Mmio)
         .vcpus(vcpus)
         .arch_options(options)
         .build()?;
@@ -279,14 +225,8 @@ mod tests {
     }
 
     #[test]
-    fn filter_uapi_values() {
-        assert_eq!(KVM_ARM_VM_SMCCC_CTRL, kvm_bindings::KVM_ARM_VM_SMCCC_CTRL);
-        assert_eq!(KVM_ARM_VM_SMCCC_FILTER, u64::from(kvm_bindings::KVM_ARM_VM_SMCCC_FILTER));
+    fn uapi_values() {
         assert_eq!(KVM_ARM_VCPU_PVTIME_CTRL, kvm_bindings::KVM_ARM_VCPU_PVTIME_CTRL);
-        assert_eq!(
-            SmcccFilterAction::FwdToUser as u32,
-            kvm_bindings::kvm_smccc_filter_action_KVM_SMCCC_FILTER_FWD_TO_USER
-        );
         assert_eq!(KVM_SYSTEM_EVENT_RESET, kvm_bindings::KVM_SYSTEM_EVENT_RESET);
         assert_eq!(KVM_SYSTEM_EVENT_SUSPEND, kvm_bindings::KVM_SYSTEM_EVENT_SUSPEND);
         assert_eq!(KVM_CAP_ARM_SYSTEM_SUSPEND, kvm_bindings::KVM_CAP_ARM_SYSTEM_SUSPEND);

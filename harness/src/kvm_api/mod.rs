@@ -1,0 +1,13 @@
+//! The KVM API vocabulary the scenarios speak, one tree per arch with the
+//! same shape: UAPI constants, the ioctls behind them, and the `Vm`/`Vcpu`
+//! methods that use them (arm64: firmware registers, SMCCC; x86_64: CPUID,
+//! KVM PV, Hyper-V, Xen, the hypercall probe). How a guest boots and traps
+//! is `arch/`'s; this tree sits on top of `vm`/`vcpu`/`arch`, nothing below
+//! it names it. Besides `arch/`, the cfgs here and lib.rs's re-exports
+//! (`kvmtest::aarch64`, `kvmtest::x86_64`) are the only places that name
+//! `target_arch`.
+
+#[cfg(target_arch = "aarch64")]
+pub mod aarch64;
+#[cfg(target_arch = "x86_64")]
+pub mod x86_64;

@@ -1,0 +1,9 @@
+//! x86_64 KVM API for the scenarios under tests/x86_64/: guest CPUID
+//! (`cpuid`), KVM's PV interface (`kvm_para`), Hyper-V (`hyperv`), Xen
+//! (`xen`), and the host side of the `hypercall_probe` payload (`probe`).
+
+pub mod cpuid;
+pub mod hyperv;
+pub mod kvm_para;
+pub mod probe;
+pub mod xen;
