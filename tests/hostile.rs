@@ -326,6 +326,8 @@ fn halt_forever(transport: TransportKind, irqchip: bool) -> kvmtest::Result<()> 
 /// lines stay out of the test output; the child must fail with the count
 /// of lines it printed.
 fn printf_flood() -> kvmtest::Result<()> {
+    // Without a usable /dev/kvm the child skips; so does this trial.
+    kvmtest::backend()?;
     let exe = std::env::current_exe().map_err(|e| Error::Check(format!("current_exe: {e}")))?;
     let out = std::process::Command::new(exe)
         .args(["--exact", FLOOD_CHILD, "--test-threads=1"])

@@ -143,8 +143,8 @@ fn assert_failure_text() -> kvmtest::Result<()> {
         other => bail!("expected the guest assertion to fail the test, got {other:?}"),
     };
     let expected = format!(
-        "guest assertion failed on vCPU 0 at payloads/src/bin/ucall.rs:{line}: \
-         boot_arg(1) == 42u64 failed: left 0x7, right 0x2a. boot arg 1 should be 42 (values: 0x7 0x2a)"
+        "guest assertion failed on vCPU 0 at guest-payloads/payloads/src/bin/ucall.rs:{line}: \
+         boot_arg(1) == 42u64 failed. boot arg 1 should be 42: left 7 (0x7), right 42 (0x2a)"
     );
     ensure!(err.ends_with(&expected), "reported:\n  {err}\nexpected it to end with:\n  {expected}");
     Ok(())
@@ -157,7 +157,7 @@ fn panic_reported() -> kvmtest::Result<()> {
         Err(e @ Error::GuestAssert(_)) => e.to_string(),
         other => bail!("expected the guest panic to fail the test, got {other:?}"),
     };
-    let expected = format!("payloads/src/bin/faults.rs:{line}: guest panic: index out of bounds: the len is 3 but the index is {PANIC_INDEX}");
+    let expected = format!("guest-payloads/payloads/src/bin/faults.rs:{line}: guest panic: index out of bounds: the len is 3 but the index is {PANIC_INDEX}");
     ensure!(err.contains(&expected), "reported:\n  {err}\nexpected it to contain:\n  {expected}");
     Ok(())
 }
@@ -194,10 +194,15 @@ fn corrupt_payloads() -> kvmtest::Result<()> {
 /// Runs one trial of this binary in a child whose KVM device does not exist,
 /// with libtest output or (`ktap`) KTAP output.
 fn run_without_kvm(require: bool, ktap: bool) -> kvmtest::Result<(std::process::ExitStatus, String)> {
+    run_child(&[("KVMTEST_KVM_DEVICE", "/nonexistent/kvm")], require, ktap)
+}
+
+/// Runs `selftest::exception_fixup_recovers::elf` in a child with `env` set.
+fn run_child(env: &[(&str, &str)], require: bool, ktap: bool) -> kvmtest::Result<(std::process::ExitStatus, String)> {
     let exe = std::env::current_exe().map_err(|e| Error::Check(format!("current_exe: {e}")))?;
     let mut cmd = std::process::Command::new(exe);
     cmd.args(["--exact", "selftest::exception_fixup_recovers::elf", "--test-threads=1"])
-        .env("KVMTEST_KVM_DEVICE", "/nonexistent/kvm")
+        .envs(env.iter().copied())
         .env_remove("KVMTEST_REQUIRE_KVM")
         .env(runner::FORMAT_ENV, if ktap { "ktap" } else { "libtest" });
     if require {
@@ -206,6 +211,51 @@ fn run_without_kvm(require: bool, ktap: bool) -> kvmtest::Result<(std::process::
     let out = cmd.output().map_err(|e| Error::Check(format!("running the child test: {e}")))?;
     let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     Ok((out.status, text))
+}
+
+/// A device node that opens but is not KVM (/dev/kvm bound to /dev/null)
+/// is named as such, in the banner and the skip, not shown as "API -1".
+fn not_kvm_device_named() -> kvmtest::Result<()> {
+    let (status, text) = run_child(&[("KVMTEST_KVM_DEVICE", "/dev/null")], false, false)?;
+    ensure!(status.success(), "a device that is not KVM must skip, not fail:\n{text}");
+    let reason = "/dev/null is not a KVM device: KVM_GET_API_VERSION failed";
+    ensure!(
+        text.contains("1 ignored") && text.contains(reason) && text.contains(&format!("kvmtest: /dev/kvm is not usable: {reason}")),
+        "expected the banner and the skip to say {reason:?}:\n{text}"
+    );
+    ensure!(!text.contains("API -1"), "the banner claims a KVM API version:\n{text}");
+    Ok(())
+}
+
+/// KVMTEST_TIMEOUT_MS that is not a positive number of milliseconds (or
+/// `off`) fails the trial with the variable named, instead of being ignored.
+fn bad_timeout_env_refused() -> kvmtest::Result<()> {
+    for bad in ["abc", "-5", "", "0"] {
+        let (status, text) = run_child(&[("KVMTEST_TIMEOUT_MS", bad)], false, false)?;
+        let expected = format!("KVMTEST_TIMEOUT_MS={bad:?}: expected the watchdog timeout as a positive number");
+        ensure!(
+            !status.success() && text.contains("1 failed") && text.contains(&expected),
+            "KVMTEST_TIMEOUT_MS={bad:?}: expected a failure saying {expected:?}:\n{text}"
+        );
+    }
+    // `off` runs the guest: that needs KVM.
+    kvmtest::backend()?;
+    let (status, text) = run_child(&[("KVMTEST_TIMEOUT_MS", "off")], false, false)?;
+    ensure!(status.success() && text.contains("1 passed"), "KVMTEST_TIMEOUT_MS=off: expected a pass:\n{text}");
+    Ok(())
+}
+
+/// A host-side check names the test's file and line, as a guest assertion does.
+fn host_check_names_its_line() -> kvmtest::Result<()> {
+    let check = |got: u64| -> kvmtest::Result<()> {
+        ensure!(got == 43, "SYNC(1): expected 43, got {got}");
+        Ok(())
+    };
+    let line = line!() - 3;
+    let err = check(42).expect_err("42 is not 43").to_string();
+    let expected = format!("tests/selftest.rs:{line}: SYNC(1): expected 43, got 42");
+    ensure!(err == expected, "reported {err:?}, expected {expected:?}");
+    Ok(())
 }
 
 fn missing_kvm_skips() -> kvmtest::Result<()> {
@@ -320,6 +370,9 @@ fn main() -> std::process::ExitCode {
         ("selftest::missing_kvm::ktap_skip_exits_4", missing_kvm_ktap_skip),
         ("selftest::missing_kvm::ktap_failure_exits_1", missing_kvm_ktap_failure),
         ("selftest::host_crash_reported", host_crash_reported),
+        ("selftest::not_kvm_device_named", not_kvm_device_named),
+        ("selftest::bad_timeout_env_refused", bad_timeout_env_refused),
+        ("selftest::host_check_names_its_line", host_check_names_its_line),
     ];
     let mut trials: Vec<_> = tests.iter().map(|&(name, f)| runner::test(name, f)).collect();
     if std::env::var_os(CRASH_CHILD_ENV).is_some() {

@@ -87,8 +87,9 @@ fn host(transport: TransportKind, kind: Kind, guest: Guest) -> kvmtest::Result<(
                     ensure!(a.values == DYNASM_ABORT.3, "ABORT values: got {:x?}", a.values);
                 }
                 Guest::Elf => {
-                    ensure!(a.file.ends_with("payloads/src/bin/ucall.rs"), "ABORT file: got {:?}", a.file);
-                    let msg = "boot_arg(1) == 42u64 failed: left 0x7, right 0x2a. boot arg 1 should be 42";
+                    let file = "guest-payloads/payloads/src/bin/ucall.rs";
+                    ensure!(a.file == file, "ABORT file: expected {file:?}, got {:?}", a.file);
+                    let msg = "boot_arg(1) == 42u64 failed. boot arg 1 should be 42";
                     ensure!(a.msg == msg, "ABORT message: expected {msg:?}, got {:?}", a.msg);
                     ensure!(a.values == [ARG, 42], "ABORT values: expected [7, 42], got {:x?}", a.values);
                 }

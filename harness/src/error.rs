@@ -23,14 +23,19 @@ impl fmt::Display for GuestAssert {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let file = if self.file.is_empty() { "<unknown file>" } else { &self.file };
         write!(f, "guest assertion failed on vCPU {} at {}:{}: {}", self.vcpu, file, self.line, self.msg)?;
-        if !self.values.is_empty() {
-            write!(f, " (values:")?;
-            for v in &self.values {
-                write!(f, " {v:#x}")?;
+        // The ABORT's arguments are the compared values (kvmtest-abi:
+        // guest_assert_eq! sends left and right), each shown once, decimal and hex.
+        match self.values.as_slice() {
+            [] => Ok(()),
+            [left, right] => write!(f, ": left {left} ({left:#x}), right {right} ({right:#x})"),
+            values => {
+                write!(f, ": values")?;
+                for (i, v) in values.iter().enumerate() {
+                    write!(f, "{} {v} ({v:#x})", if i == 0 { "" } else { "," })?;
+                }
+                Ok(())
             }
-            write!(f, ")")?;
         }
-        Ok(())
     }
 }
 
@@ -185,10 +190,14 @@ impl Error {
     }
 }
 
-/// Fails a test with a formatted message: `bail!("STD_BMAP: expected {a}, got {b}")`.
+/// Fails a test with a formatted message, prefixed with the file and line
+/// of the `bail!` (or `ensure!`): `bail!("STD_BMAP: expected {a}, got {b}")`
+/// fails with `tests/aarch64/hypercalls.rs:120: STD_BMAP: expected 3, got 1`.
 #[macro_export]
 macro_rules! bail {
-    ($($t:tt)*) => { return Err($crate::Error::Check(format!($($t)*))) };
+    ($($t:tt)*) => {
+        return Err($crate::Error::Check(format!("{}:{}: {}", file!(), line!(), format_args!($($t)*))))
+    };
 }
 
 /// Checks a condition inside a test, failing with the formatted message.

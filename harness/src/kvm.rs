@@ -14,16 +14,41 @@ use crate::{Error, Result};
 /// (the self-tests use it to prove a missing device is handled).
 pub const KVM_DEVICE_ENV: &str = "KVMTEST_KVM_DEVICE";
 
-/// Opens /dev/kvm. A missing or inaccessible device is `Error::KvmUnavailable`.
+/// The only KVM API version there has ever been (`KVM_API_VERSION` in
+/// include/uapi/linux/kvm.h); KVM_GET_API_VERSION must answer it.
+pub const KVM_API_VERSION: i32 = 12;
+
+/// Opens /dev/kvm. A missing or inaccessible device, or a device node that is
+/// not KVM (say /dev/kvm bound to /dev/null), is `Error::KvmUnavailable`.
 pub fn open_kvm() -> Result<Kvm> {
     let unavailable = |e: kvm_ioctls::Error| Error::KvmUnavailable(std::io::Error::from_raw_os_error(e.errno()));
-    match std::env::var_os(KVM_DEVICE_ENV) {
+    let (kvm, path) = match std::env::var_os(KVM_DEVICE_ENV) {
         Some(path) => {
+            let shown = path.to_string_lossy().into_owned();
             let path = std::ffi::CString::new(path.into_encoded_bytes())
                 .map_err(|_| Error::Config(format!("{KVM_DEVICE_ENV} contains a NUL byte")))?;
-            Kvm::new_with_path(path.as_c_str()).map_err(unavailable)
+            (Kvm::new_with_path(path.as_c_str()).map_err(unavailable)?, shown)
         }
-        None => Kvm::new().map_err(unavailable),
+        None => (Kvm::new().map_err(unavailable)?, "/dev/kvm".to_string()),
+    };
+    check_is_kvm(&path, kvm.get_api_version())?;
+    Ok(kvm)
+}
+
+/// `api_version` is what KVM_GET_API_VERSION returned on the device at
+/// `path` (kvm-ioctls passes the ioctl's -1 through on failure).
+fn check_is_kvm(path: &str, api_version: i32) -> Result<()> {
+    match api_version {
+        KVM_API_VERSION => Ok(()),
+        v if v < 0 => {
+            let errno = std::io::Error::last_os_error();
+            Err(Error::KvmUnavailable(std::io::Error::other(format!(
+                "{path} is not a KVM device: KVM_GET_API_VERSION failed ({errno})"
+            ))))
+        }
+        v => Err(Error::KvmUnavailable(std::io::Error::other(format!(
+            "{path} is not a KVM device this harness speaks to: KVM_GET_API_VERSION answered {v}, expected {KVM_API_VERSION}"
+        )))),
     }
 }
 
@@ -140,6 +165,16 @@ fn cap_name(cap: Cap) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_device_that_is_not_kvm_is_named() {
+        assert!(check_is_kvm("/dev/kvm", KVM_API_VERSION).is_ok());
+        let e = check_is_kvm("/dev/null", -1).unwrap_err();
+        assert!(matches!(e, Error::KvmUnavailable(_)), "{e:?}");
+        assert!(e.to_string().contains("/dev/null is not a KVM device: KVM_GET_API_VERSION failed"), "{e}");
+        let e = check_is_kvm("/dev/kvm", 11).unwrap_err();
+        assert!(e.to_string().contains("answered 11, expected 12"), "{e}");
+    }
 
     #[test]
     fn cap_names_follow_the_kernel_header() {

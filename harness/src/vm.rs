@@ -31,6 +31,35 @@ use crate::{Error, Result};
 pub const DEFAULT_MEM_SIZE: u64 = 64 << 20;
 /// Default watchdog timeout; `KVMTEST_TIMEOUT_MS` overrides it.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Environment variable overriding [`DEFAULT_TIMEOUT`]: milliseconds, or
+/// `off` for no watchdog at all (a debugger session, where a breakpoint
+/// would otherwise trip it).
+pub const TIMEOUT_ENV: &str = "KVMTEST_TIMEOUT_MS";
+
+/// The watchdog timeout `KVMTEST_TIMEOUT_MS` asks for ([`DEFAULT_TIMEOUT`]
+/// when unset); anything but a positive number of milliseconds or `off` is
+/// an error, not silently the default.
+pub fn timeout_from_env() -> Result<Duration> {
+    match std::env::var(TIMEOUT_ENV) {
+        Err(std::env::VarError::NotPresent) => Ok(DEFAULT_TIMEOUT),
+        Err(std::env::VarError::NotUnicode(v)) => parse_timeout(&v.to_string_lossy()),
+        Ok(v) => parse_timeout(&v),
+    }
+}
+
+fn parse_timeout(value: &str) -> Result<Duration> {
+    if value == "off" {
+        // The watchdog compares elapsed time against this: never reached.
+        return Ok(Duration::MAX);
+    }
+    match value.parse::<u64>() {
+        Ok(ms) if ms > 0 => Ok(Duration::from_millis(ms)),
+        _ => Err(Error::Config(format!(
+            "{TIMEOUT_ENV}={value:?}: expected the watchdog timeout as a positive number of milliseconds, \
+             or `off` to disable the watchdog (e.g. under a debugger)"
+        ))),
+    }
+}
 
 /// Builds a [`Vm`].
 pub struct VmBuilder {
@@ -39,25 +68,21 @@ pub struct VmBuilder {
     transport: TransportKind,
     payload: Option<Payload>,
     irqchip: bool,
-    timeout: Duration,
+    /// `None`: [`DEFAULT_TIMEOUT`], or what `KVMTEST_TIMEOUT_MS` says.
+    timeout: Option<Duration>,
     args: [u64; BOOT_ARGS],
     arch_options: ArchOptions,
 }
 
 impl Default for VmBuilder {
     fn default() -> Self {
-        let timeout = std::env::var("KVMTEST_TIMEOUT_MS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .map(Duration::from_millis)
-            .unwrap_or(DEFAULT_TIMEOUT);
         VmBuilder {
             mem_size: DEFAULT_MEM_SIZE,
             vcpus: 1,
             transport: TransportKind::all()[0],
             payload: None,
             irqchip: false,
-            timeout,
+            timeout: None,
             args: [0; BOOT_ARGS],
             arch_options: ArchOptions::default(),
         }
@@ -90,9 +115,9 @@ impl VmBuilder {
         self.irqchip = on;
         self
     }
-    /// Watchdog timeout for each `run_until_ucall`.
+    /// Watchdog timeout for each `run_until_ucall` (overrides `KVMTEST_TIMEOUT_MS`).
     pub fn timeout(mut self, t: Duration) -> Self {
-        self.timeout = t;
+        self.timeout = Some(t);
         self
     }
     /// Test-defined boot argument `i`, read by the guest with `boot_arg(i)`.
@@ -112,6 +137,10 @@ impl VmBuilder {
     /// Creates the VM, loads the payload and creates the vCPUs.
     pub fn build(self) -> Result<Vm> {
         let payload = self.payload.as_ref().ok_or_else(|| Error::Config("no payload given".into()))?;
+        let timeout = match self.timeout {
+            Some(t) => t,
+            None => timeout_from_env()?,
+        };
         let layout = HostArch::layout(self.mem_size)?;
         if self.vcpus == 0 || self.vcpus > layout.max_vcpus {
             return Err(Error::Config(format!(
@@ -161,7 +190,7 @@ impl VmBuilder {
         for (id, buf) in buffers.into_iter().enumerate() {
             let vfd = fd.create_vcpu(id as u64).map_err(Error::kvm("KVM_CREATE_VCPU"))?;
             HostArch::setup_vcpu(&arch, &fd, &vfd, &layout, id, entry)?;
-            vcpus.push(Vcpu::new(vfd, id, Arc::clone(&shared), buf, self.timeout));
+            vcpus.push(Vcpu::new(vfd, id, Arc::clone(&shared), buf, timeout));
         }
         HostArch::finish_vm(&arch, &fd)?;
         Ok(Vm { vcpus, fd, _kvm: kvm, shared, layout, arena, transport: self.transport, entry })
@@ -295,5 +324,22 @@ impl Vm {
     /// (`ucall_shared_alloc`); returns its guest address.
     pub fn shared_alloc(&mut self, size: u64) -> Result<u64> {
         self.arena.alloc(size)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn watchdog_timeout_is_milliseconds_or_off() {
+        assert_eq!(parse_timeout("1").unwrap(), Duration::from_millis(1));
+        assert_eq!(parse_timeout("2500").unwrap(), Duration::from_millis(2500));
+        assert_eq!(parse_timeout("off").unwrap(), Duration::MAX);
+        for bad in ["", "abc", "-5", "0", "1.5", " 10", "OFF"] {
+            let e = parse_timeout(bad).unwrap_err();
+            assert!(matches!(e, Error::Config(_)), "{bad:?}: {e:?}");
+            assert!(e.to_string().contains("KVMTEST_TIMEOUT_MS"), "{bad:?}: {e}");
+        }
     }
 }

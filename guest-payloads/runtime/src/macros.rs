@@ -46,7 +46,8 @@ macro_rules! guest_assert {
 }
 
 /// `guest_assert_eq!(left, right)` or with a trailing message; sends both
-/// values (as `u64`) and prints them.
+/// values (as `u64`) as the ABORT's arguments, which the host shows (once,
+/// decimal and hex) after the text.
 #[macro_export]
 macro_rules! guest_assert_eq {
     ($left:expr, $right:expr $(,)?) => {
@@ -60,9 +61,8 @@ macro_rules! guest_assert_eq {
                         file!(), line!(),
                         &[$crate::ucall::UcallArg::to_ucall_arg(l), $crate::ucall::UcallArg::to_ucall_arg(r)],
                         format_args!(
-                            "{} == {} failed: left {:#x}, right {:#x}. {}",
+                            "{} == {} failed. {}",
                             stringify!($left), stringify!($right),
-                            $crate::ucall::UcallArg::to_ucall_arg(l), $crate::ucall::UcallArg::to_ucall_arg(r),
                             format_args!($($fmt)+),
                         ),
                     )
