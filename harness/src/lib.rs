@@ -16,6 +16,7 @@ pub mod layout;
 pub mod payload;
 pub mod regs;
 pub mod runner;
+pub mod series;
 pub mod transport;
 pub mod ucall;
 pub mod vcpu;
