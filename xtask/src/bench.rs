@@ -14,9 +14,9 @@ use std::process::{Command, Stdio};
 use crate::util::{cargo_executables, host_arch, root, run};
 use crate::Result;
 
-/// Harness vs raw KVM: exit round trips, cold start, memory, suite time (a
-/// table; fails on a missed target).
+/// Harness vs raw KVM (a table; fails on a missed target)
 ///
+/// Exit round trips, cold start, memory, suite time.
 /// With --arch other than the host's: in the emulated machine of vm-run, no suite row.
 #[derive(clap::Args, Debug, Default)]
 pub struct Args {

@@ -9,7 +9,10 @@ use crate::util::step;
 use crate::vm_test::VmOptions;
 use crate::{fuzz, kernel_ci, lint, setup, test, vm_test, Result};
 
-/// Everything .ci/run checks (lints, emulated machines, kernel CI bundle, then the suite on this host).
+/// Everything .ci/run checks
+///
+/// Lints, the suite in the emulated machines, the kernel CI bundles, a fuzz
+/// smoke run, then the suite on this host.
 #[derive(clap::Args, Debug, Default)]
 pub struct Args {}
 

@@ -10,8 +10,10 @@ use crate::kselftest::KernelTools;
 use crate::util::host_arch;
 use crate::Result;
 
-/// Kernel CI bundle: static test binaries in the layout of an installed
-/// kselftest tree (collection `kvmtest`), packed as DIR/kvmtest-ARCH.tar.gz.
+/// Build the kernel CI bundle
+///
+/// Static test binaries in the layout of an installed kselftest tree
+/// (collection `kvmtest`), packed as DIR/kvmtest-ARCH.tar.gz.
 #[derive(clap::Args, Debug, Default)]
 pub struct Args {
     /// x86_64 or aarch64 [default: this host's arch]

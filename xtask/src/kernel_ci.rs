@@ -29,8 +29,10 @@ use crate::kselftest::KernelTools;
 use crate::util::{host_arch, root, run};
 use crate::Result;
 
-/// Run a dist bundle (default: build one for this host) under
-/// run_kselftest.sh and validate every line of KTAP with the kernel's
+/// Run a dist bundle under run_kselftest.sh and validate its KTAP
+///
+/// The bundle (default: one built for this host) runs under
+/// run_kselftest.sh; every line of its KTAP is validated with the kernel's
 /// kunit.py parser.
 ///
 /// With --log, only validate that run_kselftest.sh log (e.g. a VM's
@@ -45,8 +47,9 @@ pub struct KtapCheckArgs {
     pub log: Option<PathBuf>,
 }
 
-/// What CI runs: dist for this host, run_kselftest.sh on /dev/kvm, kunit.py
-/// validation, then `cargo nextest run --workspace --profile ci` with its
+/// What CI runs for kernel CI
+///
+/// dist for this host, run_kselftest.sh on /dev/kvm, kunit.py validation, then `cargo nextest run --workspace --profile ci` with its
 /// JUnit report (installs linux-source if missing).
 #[derive(clap::Args, Debug, Default)]
 pub struct KernelCiCheckArgs {}

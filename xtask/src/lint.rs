@@ -7,7 +7,9 @@ use std::process::Command;
 use crate::util::{self, step};
 use crate::Result;
 
-/// rustfmt and clippy -D warnings: host code for x86_64 and aarch64, guest payloads for both.
+/// rustfmt and clippy -D warnings
+///
+/// Host code for x86_64 and aarch64, guest payloads for both.
 #[derive(clap::Args, Debug, Default)]
 pub struct Args {}
 

@@ -15,7 +15,9 @@ use std::path::{Path, PathBuf};
 use crate::util::root;
 use crate::Result;
 
-/// Check the module graphs of harness/src, xtask/src and bench/src for cycles.
+/// Check that no crate's top-level modules depend on each other in a cycle
+///
+/// Checks harness/src, xtask/src and bench/src.
 #[derive(clap::Args, Debug, Default)]
 pub struct Args {}
 

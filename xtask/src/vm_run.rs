@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use crate::vm_test::{boot, build_init, kernel_for, require_qemu, trouble, VmOptions};
 use crate::Result;
 
-/// Boot one VM running one static test binary; its exit code is vm-run's.
+/// Boot one VM running one static test binary; its exit code is vm-run's
 ///
 /// The cargo runner of the musl targets (.cargo/config.toml); needs
 /// target/debug/xtask, which any `cargo xtask` command builds.

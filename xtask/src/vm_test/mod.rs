@@ -37,8 +37,10 @@ pub use kernel::kernel_for;
 pub use options::VmOptions;
 pub use summary::trouble;
 
-/// Run the suite on real KVM inside an emulated machine booting a Debian
-/// kernel (fetched and cached under target/vm-kernels/).
+/// Run the suite on real KVM inside an emulated machine
+///
+/// The machine boots a Debian kernel (fetched and cached under
+/// target/vm-kernels/).
 #[derive(clap::Args, Debug, Default)]
 pub struct Args {
     #[command(flatten)]
