@@ -18,7 +18,7 @@ pub struct Args {}
 
 pub fn ci(_: &Args) -> Result {
     step("setup", || setup::setup(&setup::Args { vm: true }))?;
-    lint::lint_steps()?;
+    lint::lint(&lint::Args {})?;
     let vm_test = |arch: &str, version: &str, kselftest: bool| {
         vm_test::vm_test(&vm_test::Args {
             vm: VmOptions {

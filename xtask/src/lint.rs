@@ -13,15 +13,11 @@ use crate::Result;
 #[derive(clap::Args, Debug, Default)]
 pub struct Args {}
 
-pub fn lint(_: &Args) -> Result {
-    lint_steps()
-}
-
 /// rustfmt and clippy (-D warnings) over the host code, for x86_64 and
 /// aarch64 (the arch modules are cfg'd by target_arch, so one target alone
 /// leaves the other unlinted), and over the guest payloads' own workspace
 /// for both guest targets.
-pub fn lint_steps() -> Result {
+pub fn lint(_: &Args) -> Result {
     let cargo = env!("CARGO");
     let root = util::root();
     step("rustfmt", || util::run(Command::new(cargo).current_dir(&root).args(["fmt", "--all", "--check"])))?;

@@ -105,10 +105,12 @@ mod tests {
             panic!("not vm-run")
         };
         assert_eq!(a.vm.arch.as_deref(), Some("aarch64"));
-        assert_eq!(a.binary, std::path::Path::new("/t/ucall-123"));
-        assert_eq!(a.test_args, ["--test-threads", "1", "--exact", "x", "--arch", "y"]);
+        assert_eq!(a.command, ["/t/ucall-123", "--test-threads", "1", "--exact", "x", "--arch", "y"]);
+        // libtest's own options, --help included, are the binary's.
+        let Verb::VmRun(a) = parse("vm-run /t/bin --help -q --list -- x").unwrap() else { panic!("not vm-run") };
+        assert_eq!(a.command, ["/t/bin", "--help", "-q", "--list", "--", "x"]);
         let Verb::VmRun(a) = parse("vm-run /t/bin").unwrap() else { panic!("not vm-run") };
-        assert!(a.test_args.is_empty() && a.vm.arch.is_none());
+        assert!(a.command == ["/t/bin"] && a.vm.arch.is_none());
         assert!(parse("vm-run --arch x86_64").is_err(), "a binary is required");
         assert!(parse("vm-run --bogus /t/bin").is_err());
     }
@@ -131,6 +133,8 @@ mod tests {
             (a.vm.append, a.vm.timeout, a.vm.kselftest, a.vm.smoke),
             (vec!["a=1".into(), "b".into()], Some(60), true, true)
         );
+        let Verb::VmTest(a) = parse("vm-test ucall --help --timeout 1").unwrap() else { panic!("not vm-test") };
+        assert_eq!(a.test_args, ["ucall", "--help", "--timeout", "1"]);
         assert!(parse("vm-test --bogus").is_err());
         assert!(parse("vm-test --timeout soon").is_err());
         assert!(parse("vm-test --arch").is_err());

@@ -17,20 +17,29 @@ use crate::Result;
 pub struct Args {
     #[command(flatten)]
     pub vm: VmOptions,
-    /// The static test binary
-    pub binary: PathBuf,
-    /// Its arguments, passed through untouched
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "ARGS")]
-    pub test_args: Vec<String>,
+    /// The static test binary, then its arguments, passed through untouched
+    /// (one list, so that no argument of the binary is read as vm-run's)
+    #[arg(required = true, trailing_var_arg = true, value_name = "BINARY [ARGS]")]
+    pub command: Vec<String>,
+}
+
+impl Args {
+    /// The binary and its arguments.
+    fn binary_and_args(&self) -> (PathBuf, Vec<String>) {
+        match self.command.split_first() {
+            Some((binary, args)) => (PathBuf::from(binary), args.to_vec()),
+            None => (PathBuf::new(), Vec::new()),
+        }
+    }
 }
 
 /// `cargo xtask vm-run`: one binary, its exit code passed through so cargo's
 /// runner protocol sees the test's own result.
 pub fn vm_run(args: &Args) -> ExitCode {
     let run = || -> Result<ExitCode> {
-        let o = args.vm.resolve(args.test_args.clone())?;
+        let (binary, test_args) = args.binary_and_args();
+        let o = args.vm.resolve(test_args)?;
         require_qemu(o.arch)?;
-        let binary = &args.binary;
         let name = binary
             .file_name()
             .and_then(|n| n.to_str())

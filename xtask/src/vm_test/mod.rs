@@ -1,5 +1,5 @@
-//! `cargo xtask vm-test` and `cargo xtask vm-run`: the suite on real KVM
-//! inside an emulated machine (qemu TCG) that boots a stock Debian kernel,
+//! `cargo xtask vm-test` (and the machine vm_run.rs boots): the suite on
+//! real KVM inside an emulated machine (qemu TCG) that boots a stock Debian kernel,
 //! so x86_64 hosts test both arches and kernel series the CI host lacks.
 //!
 //! One flow for every arch; what differs lives in the [`ARCHES`] table
