@@ -1,6 +1,6 @@
 //! `cargo xtask bench`: builds the test suite (to time it), then runs the
 //! benchmark target `bench/benches/kvmtest.rs` in the bench profile with the
-//! suite's binaries as arguments. Extra arguments (e.g. `--quick`) go to it.
+//! suite's binaries as arguments, and `--quick` if given.
 //!
 //! `--arch ARCH` other than the host's: the bench target is built for
 //! ARCH's musl target and run in the emulated machine of `vm-run` (real KVM
@@ -11,14 +11,72 @@
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-use crate::util::{host_arch, root, run};
+use crate::util::{cargo_executables, host_arch, root, run};
 use crate::Result;
 
-/// vm-run's options that take a value, passed through by `bench --arch`.
-const VM_OPTIONS: &[&str] = &["--kernel-version", "--kernel", "--modules", "--append", "--timeout"];
+/// Harness vs raw KVM (a table; fails on a missed target)
+///
+/// Exit round trips, cold start, memory, suite time.
+/// With --arch other than the host's: in the emulated machine of vm-run, no suite row.
+#[derive(clap::Args, Debug, Default)]
+pub struct Args {
+    /// Fewer rounds, for a smoke run
+    #[arg(long)]
+    pub quick: bool,
+    /// Run in the emulated machine of vm-run when not the host's arch
+    #[arg(long)]
+    pub arch: Option<String>,
+    #[command(flatten)]
+    pub vm: VmRunOptions,
+}
+
+/// The options of vm-run that `bench --arch` passes on.
+#[derive(clap::Args, Debug, Default)]
+#[command(next_help_heading = "vm-run options (with --arch other than the host's)")]
+pub struct VmRunOptions {
+    /// Kernel series: 6.1 or 6.12
+    #[arg(long, value_name = "VERSION")]
+    pub kernel_version: Option<String>,
+    /// Boot this linux-image .deb or kernel image instead
+    #[arg(long, value_name = "PATH")]
+    pub kernel: Option<PathBuf>,
+    /// With an image --kernel: where to find KVM's modules
+    #[arg(long, value_name = "DIR")]
+    pub modules: Option<PathBuf>,
+    /// More kernel command line
+    #[arg(long, value_name = "ARGS")]
+    pub append: Vec<String>,
+    /// Limit for the whole VM in seconds
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<u64>,
+}
+
+impl VmRunOptions {
+    /// The options as vm-run's command line.
+    fn to_args(&self) -> Vec<String> {
+        let mut args = Vec::new();
+        let mut push = |name: &str, value: String| args.extend([name.to_string(), value]);
+        if let Some(v) = &self.kernel_version {
+            push("--kernel-version", v.clone());
+        }
+        if let Some(p) = &self.kernel {
+            push("--kernel", p.display().to_string());
+        }
+        if let Some(p) = &self.modules {
+            push("--modules", p.display().to_string());
+        }
+        for a in &self.append {
+            push("--append", a.clone());
+        }
+        if let Some(t) = self.timeout {
+            push("--timeout", t.to_string());
+        }
+        args
+    }
+}
 
 /// The test executables `cargo test --workspace` runs, built in its profile.
-fn suite_binaries() -> Result<Vec<String>> {
+fn suite_binaries() -> Result<Vec<PathBuf>> {
     let out = Command::new(env!("CARGO"))
         .current_dir(root())
         .args(["test", "--workspace", "--no-run", "--message-format=json-render-diagnostics"])
@@ -28,30 +86,27 @@ fn suite_binaries() -> Result<Vec<String>> {
     if !out.status.success() {
         return Err("building the test suite failed".into());
     }
-    let text = String::from_utf8_lossy(&out.stdout);
-    let bins: Vec<String> = text
-        .lines()
-        .filter(|l| l.contains(r#""reason":"compiler-artifact""#) && l.contains(r#""test":true"#))
-        .filter_map(|l| {
-            let start = l.find(r#""executable":""#)? + r#""executable":""#.len();
-            let len = l[start..].find('"')?;
-            Some(l[start..start + len].to_string())
-        })
-        .collect();
+    let bins = suite_executables(&String::from_utf8_lossy(&out.stdout))?;
     if bins.is_empty() {
         return Err("cargo test --no-run listed no test executable".into());
     }
     Ok(bins)
 }
 
-pub fn bench(args: &[String]) -> Result {
-    let args: Vec<String> = args.iter().filter(|a| *a != "--").cloned().collect();
-    let (vm_args, bench_args) = split_vm_options(&args)?;
-    let arch = vm_args.iter().position(|a| a == "--arch").map(|i| vm_args[i + 1].as_str());
-    if let Some(arch) = arch.filter(|a| *a != host_arch()) {
-        return bench_in_vm(arch, &vm_args, &bench_args);
+/// The executables of `cargo test --no-run`'s JSON that are tests, by the
+/// profile or by the target (what the line matched as text before).
+fn suite_executables(json_lines: &str) -> Result<Vec<PathBuf>> {
+    let bins = cargo_executables(json_lines, |a| a.profile_test || a.target_test)?;
+    Ok(bins.into_iter().map(|a| a.executable).collect())
+}
+
+pub fn bench(args: &Args) -> Result {
+    let bench_args: Vec<&str> = if args.quick { vec!["--quick"] } else { Vec::new() };
+    if let Some(arch) = args.arch.as_deref().filter(|a| *a != host_arch()) {
+        return bench_in_vm(arch, &args.vm, &bench_args);
     }
-    if vm_args.iter().any(|a| VM_OPTIONS.contains(&a.as_str())) {
+    let vm_args = args.vm.to_args();
+    if !vm_args.is_empty() {
         return Err(format!("{}: only with an emulated machine (--arch other than the host's)", vm_args.join(" ")));
     }
     let bins = suite_binaries()?;
@@ -61,24 +116,9 @@ pub fn bench(args: &[String]) -> Result {
     run(&mut cmd)
 }
 
-/// Splits `--arch` and [`VM_OPTIONS`] (with their values) from the bench's own arguments.
-fn split_vm_options(args: &[String]) -> Result<(Vec<String>, Vec<String>)> {
-    let (mut vm, mut bench) = (Vec::new(), Vec::new());
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        if a == "--arch" || VM_OPTIONS.contains(&a.as_str()) {
-            let v = it.next().ok_or_else(|| format!("{a} needs a value"))?;
-            vm.extend([a.clone(), v.clone()]);
-        } else {
-            bench.push(a.clone());
-        }
-    }
-    Ok((vm, bench))
-}
-
 /// Builds the bench target for `arch`'s musl target and runs it in the
 /// emulated machine with `target/debug/xtask vm-run` (this very binary).
-fn bench_in_vm(arch: &str, vm_args: &[String], bench_args: &[String]) -> Result {
+fn bench_in_vm(arch: &str, vm: &VmRunOptions, bench_args: &[&str]) -> Result {
     let target = format!("{arch}-unknown-linux-musl");
     let out = Command::new(env!("CARGO"))
         .current_dir(root())
@@ -90,23 +130,18 @@ fn bench_in_vm(arch: &str, vm_args: &[String], bench_args: &[String]) -> Result 
     if !out.status.success() {
         return Err(format!("building the bench for {target} failed; is the target installed? (`cargo xtask setup`)"));
     }
-    let binary = bench_executable(&String::from_utf8_lossy(&out.stdout))
+    let binary = bench_executable(&String::from_utf8_lossy(&out.stdout))?
         .ok_or_else(|| format!("cargo bench --no-run --target {target} listed no bench executable"))?;
     let xtask = std::env::current_exe().map_err(|e| format!("finding the xtask binary: {e}"))?;
     let mut cmd = Command::new(xtask);
-    cmd.arg("vm-run").args(vm_args).arg(&binary).args(bench_args);
+    cmd.arg("vm-run").args(["--arch", arch]).args(vm.to_args()).arg(&binary).args(bench_args);
     run(&mut cmd)
 }
 
 /// The `kvmtest` bench executable in cargo's JSON messages.
-fn bench_executable(json_lines: &str) -> Option<PathBuf> {
-    json_lines.lines().filter(|l| l.starts_with('{')).find_map(|line| {
-        let msg: serde_json::Value = serde_json::from_str(line).ok()?;
-        let is_bench = msg["reason"] == "compiler-artifact"
-            && msg["target"]["name"] == "kvmtest"
-            && msg["target"]["kind"][0] == "bench";
-        is_bench.then(|| msg["executable"].as_str().map(PathBuf::from)).flatten()
-    })
+fn bench_executable(json_lines: &str) -> Result<Option<PathBuf>> {
+    let found = cargo_executables(json_lines, |a| a.target_name == "kvmtest" && a.kind() == "bench")?;
+    Ok(found.into_iter().next().map(|a| a.executable))
 }
 
 #[cfg(test)]
@@ -114,11 +149,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn vm_options_are_split_from_the_bench_arguments() {
-        let args = |s: &str| s.split_whitespace().map(str::to_string).collect::<Vec<_>>();
-        let (vm, bench) = split_vm_options(&args("--arch aarch64 --quick --kernel-version 6.1")).unwrap();
-        assert_eq!((vm, bench), (args("--arch aarch64 --kernel-version 6.1"), args("--quick")));
-        assert!(split_vm_options(&args("--quick --arch")).is_err());
+    fn vm_options_go_to_vm_run_as_given() {
+        let vm = VmRunOptions {
+            kernel_version: Some("6.1".into()),
+            append: vec!["a=1".into(), "b".into()],
+            timeout: Some(60),
+            ..VmRunOptions::default()
+        };
+        assert_eq!(vm.to_args(), ["--kernel-version", "6.1", "--append", "a=1", "--append", "b", "--timeout", "60"]);
+        assert!(VmRunOptions::default().to_args().is_empty());
     }
 
     #[test]
@@ -126,6 +165,6 @@ mod tests {
         let json = r#"{"reason":"compiler-artifact","target":{"name":"kvmtest_bench","kind":["lib"]},"executable":null}
 {"reason":"compiler-artifact","target":{"name":"kvmtest","kind":["bench"]},"executable":"/t/deps/kvmtest-1"}
 {"reason":"build-finished","success":true}"#;
-        assert_eq!(bench_executable(json), Some(PathBuf::from("/t/deps/kvmtest-1")));
+        assert_eq!(bench_executable(json).unwrap(), Some(PathBuf::from("/t/deps/kvmtest-1")));
     }
 }

@@ -9,8 +9,22 @@
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use crate::util::{flag, root, run};
+use crate::util::{root, run};
 use crate::Result;
+
+/// Run the cargo-fuzz targets in fuzz/; fails on a finding.
+#[derive(clap::Args, Debug, Default)]
+pub struct Args {
+    /// 30 s per target (CI) instead of 300 s
+    #[arg(long)]
+    pub smoke: bool,
+    /// Seconds per target (overrides --smoke)
+    #[arg(long, value_name = "N")]
+    pub seconds: Option<u64>,
+    /// The targets to run [default: every one in fuzz/fuzz_targets/]
+    #[arg(value_name = "TARGET")]
+    pub targets: Vec<String>,
+}
 
 /// Seconds per target with `--smoke` (CI: both targets and the build stay
 /// under three minutes).
@@ -47,18 +61,16 @@ fn all_targets(fuzz: &Path) -> Result<Vec<String>> {
     Ok(names)
 }
 
-pub fn fuzz(args: &[String]) -> Result {
-    let seconds = match flag(args, "--seconds") {
-        Some(s) => s.parse::<u64>().map_err(|e| format!("--seconds {s}: {e}"))?,
-        None if args.iter().any(|a| a == "--smoke") => SMOKE_SECONDS,
+pub fn fuzz(args: &Args) -> Result {
+    let seconds = match args.seconds {
+        Some(s) => s,
+        None if args.smoke => SMOKE_SECONDS,
         None => DEFAULT_SECONDS,
     };
     let root = root();
     let fuzz = root.join("fuzz");
     let known = all_targets(&fuzz)?;
-    let value_of_seconds = flag(args, "--seconds");
-    let chosen: Vec<String> =
-        args.iter().filter(|a| !a.starts_with("--") && Some(a.as_str()) != value_of_seconds).cloned().collect();
+    let chosen = args.targets.clone();
     if let Some(bad) = chosen.iter().find(|t| !known.contains(t)) {
         return Err(format!("no fuzz target `{bad}`; the targets are: {}", known.join(", ")));
     }

@@ -24,53 +24,65 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::dist::{self, Bundle, COLLECTION};
+use crate::bundle::{self, Bundle, COLLECTION};
 use crate::kselftest::KernelTools;
-use crate::util::{flag, host_arch, root, run};
+use crate::util::{host_arch, root, run};
 use crate::Result;
 
-pub const HELP: &str = "\
-  ktap-check [--bundle DIR|TARBALL] [--log FILE]
-                        run a dist bundle (default: build one for this host)
-                        under run_kselftest.sh and validate every line of
-                        KTAP with the kernel's kunit.py parser; with --log,
-                        only validate that run_kselftest.sh log (e.g. a VM's
-                        console), expecting --bundle's tests if given
-  kernel-ci-check       what CI runs: dist for this host, run_kselftest.sh
-                        on /dev/kvm, kunit.py validation, then
-                        `cargo nextest run --workspace --profile ci` with its
-                        JUnit report (installs linux-source if missing)
-";
+/// Run a dist bundle under run_kselftest.sh and validate its KTAP
+///
+/// The bundle (default: one built for this host) runs under
+/// run_kselftest.sh; every line of its KTAP is validated with the kernel's
+/// kunit.py parser.
+///
+/// With --log, only validate that run_kselftest.sh log (e.g. a VM's
+/// console), expecting --bundle's tests if given.
+#[derive(clap::Args, Debug, Default)]
+pub struct KtapCheckArgs {
+    /// The bundle: its directory or its tarball
+    #[arg(long, value_name = "DIR|TARBALL")]
+    pub bundle: Option<PathBuf>,
+    /// A run_kselftest.sh log to validate instead of running a bundle
+    #[arg(long, value_name = "FILE")]
+    pub log: Option<PathBuf>,
+}
+
+/// What CI runs for kernel CI
+///
+/// dist for this host, run_kselftest.sh on /dev/kvm, kunit.py validation, then `cargo nextest run --workspace --profile ci` with its
+/// JUnit report (installs linux-source if missing).
+#[derive(clap::Args, Debug, Default)]
+pub struct KernelCiCheckArgs {}
 
 /// Where kernel CI checks keep logs and parser reports.
 fn work_dir() -> PathBuf {
     root().join("target/kernel-ci")
 }
 
-pub fn ktap_check(args: &[String]) -> Result {
+pub fn ktap_check(args: &KtapCheckArgs) -> Result {
     let tools = KernelTools::find(false)?;
-    if let Some(log) = flag(args, "--log") {
-        let expected = match flag(args, "--bundle") {
+    if let Some(log) = &args.log {
+        let expected = match &args.bundle {
             Some(path) => {
-                let dir = unpack(Path::new(path))?;
+                let dir = unpack(path)?;
                 let tests = list_tests(&dir)?;
                 remove_scratch(&dir);
                 Some(tests)
             }
             None => None,
         };
-        let summary = validate_log(&tools, Path::new(log), expected.as_deref(), &work_dir().join("log-check"))?;
-        println!("ktap-check: {log}: {summary}");
+        let summary = validate_log(&tools, log, expected.as_deref(), &work_dir().join("log-check"))?;
+        println!("ktap-check: {}: {summary}", log.display());
         return Ok(());
     }
-    let (dir, tests) = match flag(args, "--bundle") {
+    let (dir, tests) = match &args.bundle {
         Some(path) => {
-            let dir = unpack(Path::new(path))?;
+            let dir = unpack(path)?;
             let tests = list_tests(&dir)?;
             (dir, tests)
         }
         None => {
-            let bundle = dist::build(host_arch(), &dist::default_out(), &tools)?;
+            let bundle = bundle::build(host_arch(), &bundle::default_out(), &tools)?;
             (unpack(&bundle.tarball)?, bundle.tests)
         }
     };
@@ -91,13 +103,10 @@ pub fn check_bundle(bundle: &Bundle, tools: &KernelTools) -> Result {
     run_and_validate(tools, &dir, &bundle.tests, &bundle.arch)
 }
 
-pub fn kernel_ci_check(args: &[String]) -> Result {
-    if let Some(extra) = args.first() {
-        return Err(format!("kernel-ci-check takes no arguments (got `{extra}`)"));
-    }
+pub fn kernel_ci_check(_: &KernelCiCheckArgs) -> Result {
     let tools = KernelTools::find(true)?;
     let arch = host_arch();
-    let bundle = dist::build(arch, &dist::default_out(), &tools)?;
+    let bundle = bundle::build(arch, &bundle::default_out(), &tools)?;
     println!("kernel-ci-check: bundle {} ({} test binaries)", bundle.tarball.display(), bundle.tests.len());
     check_bundle(&bundle, &tools)?;
     nextest()?;

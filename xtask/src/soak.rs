@@ -6,9 +6,17 @@ use std::process::Command;
 use crate::util::{root, run};
 use crate::Result;
 
-pub fn soak(args: &[String]) -> Result {
+/// The ignored soak trials: 10,000 VMs must leak nothing.
+#[derive(clap::Args, Debug, Default)]
+pub struct Args {
+    /// Arguments for the soak test binary (libtest's)
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "ARGS")]
+    pub test_args: Vec<String>,
+}
+
+pub fn soak(args: &Args) -> Result {
     let mut cmd = Command::new(env!("CARGO"));
     cmd.current_dir(root()).args(["test", "-p", "kvmtest-tests", "--test", "soak", "--", "--ignored"]);
-    cmd.args(args.iter().filter(|a| *a != "--"));
+    cmd.args(args.test_args.iter().filter(|a| *a != "--"));
     run(&mut cmd)
 }

@@ -1,9 +1,12 @@
-//! The basic verbs: setup, build-payloads, test.
+//! Helpers every verb shares: the workspace root, running a command, the
+//! host arch, and the executables cargo reports in `--message-format json`.
+//! No verb lives here; this module depends on no other of xtask's.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::Result;
+/// What every xtask function returns: the error is the message shown.
+pub type Result<T = ()> = std::result::Result<T, String>;
 
 /// The workspace root (the parent of xtask/).
 pub fn root() -> PathBuf {
@@ -25,45 +28,96 @@ pub fn host_arch() -> &'static str {
     std::env::consts::ARCH
 }
 
-/// Value of `--name VALUE` in `args`.
-pub fn flag<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).map(String::as_str)
+/// One step of `ci` (and `lint`): its name, then how it went and how long
+/// it took; its error is prefixed with its name.
+pub fn step(name: &str, f: impl FnOnce() -> Result) -> Result {
+    println!("\n==== ci: {name}");
+    let start = std::time::Instant::now();
+    let r = f();
+    println!("==== ci: {name}: {} in {:.0?}", if r.is_ok() { "ok" } else { "FAILED" }, start.elapsed());
+    r.map_err(|e| format!("{name}: {e}"))
 }
 
-/// Targets kvmtest builds for: guest payloads of both arches, and static
-/// musl test binaries for kernel CI bundles and the emulated machines.
-pub const RUST_TARGETS: &[&str] = &[
-    "x86_64-unknown-none",
-    "aarch64-unknown-none-softfloat",
-    "x86_64-unknown-linux-musl",
-    "aarch64-unknown-linux-musl",
-];
-
-/// `--vm` also installs what `cargo xtask vm-test` needs from Debian.
-pub fn setup(args: &[String]) -> Result {
-    run(Command::new("rustup").arg("target").arg("add").args(RUST_TARGETS))?;
-    if args.iter().any(|a| a == "--vm") {
-        crate::vm_test::setup_host()?;
-    }
-    Ok(())
+/// One `compiler-artifact` message of cargo's that has an executable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Artifact {
+    /// The target's name (`ucall`, `kvmtest`).
+    pub target_name: String,
+    /// The target's kinds (`test`, `lib`, `bench`, `bin`, ...).
+    pub kinds: Vec<String>,
+    /// The manifest of the package the target belongs to.
+    pub manifest_path: PathBuf,
+    /// Built with the test harness (`profile.test`).
+    pub profile_test: bool,
+    /// `cargo test` tests this target by default (`target.test`).
+    pub target_test: bool,
+    pub executable: PathBuf,
 }
 
-pub fn build_payloads(args: &[String]) -> Result {
-    let arch = flag(args, "--arch").unwrap_or(host_arch());
-    let root = root();
-    let built = payload_builder::build(&root.join("guest-payloads"), arch, &root.join("target/guest-payloads"))?;
-    for (name, path) in built {
-        println!("{name}: {}", path.display());
+impl Artifact {
+    /// The first of the target's kinds (`test` if cargo named none).
+    pub fn kind(&self) -> &str {
+        self.kinds.first().map_or("test", String::as_str)
     }
-    Ok(())
 }
 
-/// `cargo test` of the whole workspace; extra arguments go to the test binaries.
-pub fn test(args: &[String]) -> Result {
-    let mut cmd = Command::new(env!("CARGO"));
-    cmd.current_dir(root()).args(["test", "--workspace"]);
-    if !args.is_empty() {
-        cmd.arg("--").args(args.iter().filter(|a| *a != "--"));
+/// The executables in cargo's JSON messages (`--message-format json...`
+/// output, one message a line) that `keep` keeps, in cargo's order. Lines
+/// that are not JSON objects are skipped; a malformed one is an error.
+pub fn cargo_executables(json_lines: &str, keep: impl Fn(&Artifact) -> bool) -> Result<Vec<Artifact>> {
+    let mut out = Vec::new();
+    for line in json_lines.lines().filter(|l| l.starts_with('{')) {
+        let msg: serde_json::Value = serde_json::from_str(line).map_err(|e| format!("cargo's JSON: {e}: {line}"))?;
+        if msg["reason"] != "compiler-artifact" {
+            continue;
+        }
+        let Some(exe) = msg["executable"].as_str() else {
+            continue;
+        };
+        let artifact = Artifact {
+            target_name: msg["target"]["name"].as_str().unwrap_or_default().to_string(),
+            kinds: msg["target"]["kind"]
+                .as_array()
+                .map(|k| k.iter().filter_map(|k| k.as_str().map(str::to_string)).collect())
+                .unwrap_or_default(),
+            manifest_path: PathBuf::from(msg["manifest_path"].as_str().unwrap_or_default()),
+            profile_test: msg["profile"]["test"] == true,
+            target_test: msg["target"]["test"] == true,
+            executable: PathBuf::from(exe),
+        };
+        if keep(&artifact) {
+            out.push(artifact);
+        }
     }
-    run(&mut cmd)
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const JSON: &str = r#"{"reason":"compiler-artifact","manifest_path":"/w/harness/Cargo.toml","profile":{"test":false},"target":{"name":"kvmtest","kind":["lib"],"test":true},"executable":null}
+{"reason":"compiler-artifact","manifest_path":"/w/harness/Cargo.toml","profile":{"test":true},"target":{"name":"kvmtest","kind":["lib"],"test":true},"executable":"/t/deps/kvmtest-1"}
+{"reason":"compiler-artifact","manifest_path":"/w/tests/Cargo.toml","profile":{"test":true},"target":{"name":"ucall","kind":["test"],"test":true},"executable":"/t/deps/ucall-2"}
+{"reason":"build-script-executed","package_id":"x"}
+{"reason":"build-finished","success":true}"#;
+
+    #[test]
+    fn executables_come_from_compiler_artifacts() {
+        let all = cargo_executables(JSON, |_| true).unwrap();
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[1].target_name, "ucall");
+        assert_eq!(all[1].kind(), "test");
+        assert_eq!(all[1].manifest_path, Path::new("/w/tests/Cargo.toml"));
+        assert!(all[1].profile_test && all[1].target_test);
+        assert_eq!(all[1].executable, Path::new("/t/deps/ucall-2"));
+        let libs = cargo_executables(JSON, |a| a.kind() == "lib").unwrap();
+        assert_eq!(libs.iter().map(|a| &a.executable).collect::<Vec<_>>(), [Path::new("/t/deps/kvmtest-1")]);
+    }
+
+    #[test]
+    fn malformed_json_is_an_error_and_other_lines_are_skipped() {
+        assert!(cargo_executables("{not json", |_| true).is_err());
+        assert_eq!(cargo_executables("Compiling x\n", |_| true).unwrap(), []);
+    }
 }

@@ -1,9 +1,15 @@
 //! The initramfs of the emulated machines: a cpio archive in the "newc"
 //! format the kernel unpacks into its rootfs (Documentation/driver-api/
 //! early-userspace/buffer-format.rst), written here so no cpio tool or
-//! root-owned device node is needed on the host.
+//! root-owned device node is needed on the host; and the layout every run's
+//! initramfs shares (device nodes, init, the plan, the kernel modules).
 
-use std::io::{self, Write};
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use super::protocol::{Plan, PLAN_PATH};
+use crate::Result;
 
 /// Magic of the newc format (no checksums).
 const NEWC_MAGIC: &str = "070701";
@@ -89,6 +95,42 @@ impl<W: Write> CpioWriter<W> {
         let pad = (4 - (self.written % 4) as usize) % 4;
         self.put(&[0; 3][..pad])
     }
+}
+
+/// Writes an initramfs with what every run needs (device nodes, init, the
+/// plan, the kernel modules), then lets `add` put in the run's own files.
+pub fn write_initramfs_with(
+    path: &Path,
+    init: &Path,
+    plan: &Plan,
+    modules: &[PathBuf],
+    add: impl FnOnce(&mut CpioWriter<BufWriter<File>>) -> Result,
+) -> Result {
+    let io = |e: std::io::Error| format!("writing {}: {e}", path.display());
+    let file = File::create(path).map_err(io)?;
+    let mut w = CpioWriter::new(BufWriter::new(file));
+    for dir in ["/dev", "/proc", "/sys", "/tmp", "/kvmtest", "/kvmtest/modules"] {
+        w.dir(dir).map_err(io)?;
+    }
+    // The kernel opens /dev/console for init's stdio before devtmpfs is mounted.
+    w.char_dev("/dev/console", 0o600, 5, 1).map_err(io)?;
+    w.file("/init", 0o755, &read_file(init)?).map_err(io)?;
+    w.file(PLAN_PATH, 0o644, plan.render()?.as_bytes()).map_err(io)?;
+    for m in modules {
+        w.file(&format!("/kvmtest/modules/{}", file_name(m)), 0o644, &read_file(m)?).map_err(io)?;
+    }
+    add(&mut w)?;
+    w.finish().map_err(io)?;
+    Ok(())
+}
+
+pub fn read_file(p: &Path) -> Result<Vec<u8>> {
+    std::fs::read(p).map_err(|e| format!("reading {}: {e}", p.display()))
+}
+
+/// The last component of `p`, or "" if it has none.
+pub fn file_name(p: &Path) -> String {
+    p.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string()
 }
 
 #[cfg(test)]

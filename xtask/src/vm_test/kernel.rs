@@ -10,7 +10,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::{Arch, Series};
+use super::arch::{Arch, Series};
+use super::options::Options;
+use crate::util::root;
 use crate::Result;
 
 /// The cache's description of a kernel, so a later run needs no apt.
@@ -409,6 +411,16 @@ fn tool_output(cmd: &mut Command, what: &str) -> Result<String> {
         return Err(format!("{what} failed with {}: {}", out.status, String::from_utf8_lossy(&out.stderr).trim()));
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The kernel `o` asks for: `--kernel`'s, or the cached one of its series.
+pub fn kernel_for(o: &Options) -> Result<Kernel> {
+    let root = root();
+    let kernel = match &o.kernel {
+        Some(path) => local(&root, o.arch, path, o.modules.as_deref())?,
+        None => cached(&root, o.arch, o.series, o.refresh)?,
+    };
+    Ok(kernel)
 }
 
 #[cfg(test)]

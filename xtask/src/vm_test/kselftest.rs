@@ -14,12 +14,16 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use super::initramfs::CpioWriter;
+use super::arch::Arch;
+use super::boot::COMMON_CMDLINE;
+use super::build::build_init;
+use super::initramfs::{file_name, read_file, write_initramfs_with, CpioWriter};
+use super::kernel::kernel_for;
+use super::options::Options;
 use super::protocol::{Marker, Plan};
-use super::{
-    build_init, file_name, kernel_for, qemu, read_file, trouble, write_initramfs_with, Arch, Options, COMMON_CMDLINE,
-};
-use crate::dist::{self, Bundle};
+use super::qemu;
+use super::summary::trouble;
+use crate::bundle::{self, Bundle};
 use crate::kselftest::KernelTools;
 use crate::util::root;
 use crate::Result;
@@ -39,7 +43,7 @@ pub fn vm_kselftest(o: &Options) -> Result {
     let kernel = kernel_for(o)?;
     let (init, _) = build_init(o.arch)?;
     let tools = KernelTools::find(true)?;
-    let bundle = dist::build(o.arch.name, &dist::default_out(), &tools)?;
+    let bundle = bundle::build(o.arch.name, &bundle::default_out(), &tools)?;
     let busybox = busybox(o.arch)?;
     eprintln!("vm-test: kernel, init, bundle and busybox ready in {:.1} s", t0.elapsed().as_secs_f64());
 

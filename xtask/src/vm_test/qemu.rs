@@ -8,8 +8,8 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use super::arch::Arch;
 use super::console::Console;
-use super::Arch;
 use crate::Result;
 
 /// How one machine run ended.

@@ -1,0 +1,114 @@
+//! The options vm-test and vm-run share: as parsed from the command line
+//! ([`VmOptions`]) and resolved against the arch and series tables
+//! ([`Options`]), with the defaults filled in.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::arch::{Arch, Series, ARCHES, DEFAULT_SERIES, SERIES};
+use crate::util::host_arch;
+use crate::Result;
+
+/// The whole VM's time limit unless --timeout says otherwise.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20 * 60);
+
+/// The emulated machine: arch, kernel and what to run in it.
+#[derive(clap::Args, Debug, Default, Clone)]
+pub struct VmOptions {
+    /// x86_64 or aarch64 [default: this host's arch]
+    #[arg(long)]
+    pub arch: Option<String>,
+    /// Kernel series: 6.1 or 6.12 [default: 6.12]
+    #[arg(long, value_name = "VERSION")]
+    pub kernel_version: Option<String>,
+    /// Boot this linux-image .deb or kernel image instead
+    #[arg(long, value_name = "PATH")]
+    pub kernel: Option<PathBuf>,
+    /// With an image --kernel: where to find KVM's modules
+    #[arg(long, value_name = "DIR")]
+    pub modules: Option<PathBuf>,
+    /// More kernel command line (e.g. kvm-arm.mode=vhe; arm64 boots nVHE by default); repeatable
+    #[arg(long, value_name = "ARGS")]
+    pub append: Vec<String>,
+    /// Limit for the whole VM in seconds [default: 1200]
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<u64>,
+    /// Run a minimal KVM smoke binary instead of the suite
+    #[arg(long)]
+    pub smoke: bool,
+    /// Run the kernel CI bundle (cargo xtask dist) with the kernel's
+    /// run_kselftest.sh under busybox in the VM and check its KTAP with kunit.py
+    #[arg(long)]
+    pub kselftest: bool,
+    /// Fetch the newest package of the series again
+    #[arg(long)]
+    pub refresh_kernel: bool,
+    /// Pack the test binaries unstripped (slower boot)
+    #[arg(long)]
+    pub keep_debuginfo: bool,
+}
+
+/// [`VmOptions`] resolved: the arch and series found, defaults filled in.
+pub struct Options {
+    pub arch: &'static Arch,
+    pub series: &'static Series,
+    pub kernel: Option<PathBuf>,
+    pub modules: Option<PathBuf>,
+    pub append: Vec<String>,
+    pub timeout: Duration,
+    pub smoke: bool,
+    /// Run the dist bundle through run_kselftest.sh (kselftest.rs).
+    pub kselftest: bool,
+    pub refresh: bool,
+    /// Pack the test binaries as built instead of without their DWARF.
+    pub keep_debuginfo: bool,
+    /// Arguments for the test binaries in the VM.
+    pub test_args: Vec<String>,
+}
+
+impl VmOptions {
+    /// Finds the arch and series; `test_args` go to the test binaries.
+    pub fn resolve(&self, test_args: Vec<String>) -> Result<Options> {
+        let arch = self.arch.as_deref().unwrap_or(host_arch());
+        let series = self.kernel_version.as_deref().unwrap_or(DEFAULT_SERIES);
+        let arch = ARCHES.iter().find(|a| a.name == arch).ok_or_else(|| {
+            format!("--arch {arch}: vm-test knows {}", ARCHES.iter().map(|a| a.name).collect::<Vec<_>>().join(", "))
+        })?;
+        let series = SERIES.iter().find(|s| s.name == series).ok_or_else(|| {
+            format!(
+                "--kernel-version {series}: vm-test knows {}",
+                SERIES.iter().map(|s| s.name).collect::<Vec<_>>().join(", ")
+            )
+        })?;
+        Ok(Options {
+            arch,
+            series,
+            kernel: self.kernel.clone(),
+            modules: self.modules.clone(),
+            append: self.append.clone(),
+            timeout: self.timeout.map_or(DEFAULT_TIMEOUT, Duration::from_secs),
+            smoke: self.smoke,
+            kselftest: self.kselftest,
+            refresh: self.refresh_kernel,
+            keep_debuginfo: self.keep_debuginfo,
+            test_args,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arch_and_series_resolve_with_defaults() {
+        let o = VmOptions { arch: Some("aarch64".into()), kernel_version: Some("6.1".into()), ..VmOptions::default() };
+        let o = o.resolve(vec!["ucall".into()]).unwrap();
+        assert_eq!((o.arch.name, o.series.name, o.test_args), ("aarch64", "6.1", vec!["ucall".to_string()]));
+        let o = VmOptions::default().resolve(Vec::new()).unwrap();
+        assert_eq!((o.arch.name, o.series.name, o.timeout), (host_arch(), DEFAULT_SERIES, DEFAULT_TIMEOUT));
+        assert!(VmOptions { arch: Some("riscv64".into()), ..VmOptions::default() }.resolve(Vec::new()).is_err());
+        let old = VmOptions { kernel_version: Some("5.10".into()), ..VmOptions::default() };
+        assert!(old.resolve(Vec::new()).is_err());
+    }
+}
