@@ -1,7 +1,8 @@
 //! `cargo xtask ci`: what `.ci/run` runs, in order. Lints first (cheap),
 //! then the suite on real KVM in the emulated machines (x86_64 SVM and arm64,
 //! Debian 6.1 and 6.12), the kernel-CI bundles (each arch's under
-//! run_kselftest.sh in its emulated machine, x86_64's also on this host), a
+//! run_kselftest.sh in its emulated machine, x86_64's also on this host), the
+//! suite with /dev/kvm hidden and as an unprivileged user (all skips), a
 //! fuzz smoke run, and last the README's test command on this host's
 //! /dev/kvm, so the log ends with cargo test's result lines.
 
@@ -40,6 +41,11 @@ pub fn ci(_: &Args) -> Result {
     step("kernel-ci-check (x86_64 bundle, KTAP parser, nextest JUnit)", || {
         kernel_ci::kernel_ci_check(&kernel_ci::KernelCiCheckArgs {})
     })?;
+    for how in [test::WithoutKvm::Hidden, test::WithoutKvm::Unprivileged] {
+        step(&format!("the suite without KVM ({how:?}): every trial skips or passes, none fails"), || {
+            test::test(&test::Args { without_kvm: Some(how), ..test::Args::default() })
+        })?;
+    }
     step("fuzz smoke (payload ELF loader, ucall decoding)", || {
         fuzz::fuzz(&fuzz::Args { smoke: true, ..fuzz::Args::default() })
     })?;

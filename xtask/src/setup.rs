@@ -30,9 +30,19 @@ pub const HOST_PACKAGES: &[&str] = &["qemu-system-x86", "qemu-system-arm", "xz-u
 
 pub fn setup(args: &Args) -> Result {
     run(Command::new("rustup").arg("target").arg("add").args(RUST_TARGETS))?;
+    println!("setup: rustup targets installed: {}", RUST_TARGETS.join(", "));
     if args.vm {
         setup_host()?;
+        println!("setup: Debian packages installed: {}", HOST_PACKAGES.join(", "));
     }
+    println!(
+        "setup: done. Next: `cargo xtask test` runs the suite on this host's /dev/kvm{}",
+        if args.vm {
+            "; `cargo xtask vm-test --arch aarch64` (or x86_64) runs it on real KVM in an emulated machine"
+        } else {
+            "; `cargo xtask setup --vm` (root) prepares the emulated machines of `cargo xtask vm-test`"
+        }
+    );
     Ok(())
 }
 
