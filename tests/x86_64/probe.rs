@@ -13,19 +13,17 @@ use kvmtest::{bail, Error, ExitAction, Payload, Result, Ucall, Vcpu, Vm, VmBuild
 
 use crate::payloads;
 
-/// Probe kinds and constants shared with guest-payloads/payloads/src/bin/hypercall_probe.rs.
-const DONE: u64 = 0;
-const MSR: u64 = 1;
-const HCALL: u64 = 2;
-const CPUID: u64 = 3;
-const HV_HCALL: u64 = 4;
-const XEN_HCALL: u64 = 5;
-const XEN_PAGE_HCALL: u64 = 6;
-const NO_EXCEPTION: u64 = 0x100;
-pub const READ: u64 = 1;
-pub const WRITE: u64 = 2;
-/// Xen hypercall parameter i (1-based) is `XEN_ARG_BASE + i` (xen_vmcall_test's ARGVALUE).
-pub const XEN_ARG_BASE: u64 = 0xdead_beef_5a5a_0000;
+// Probe kinds and constants shared with guest-payloads/payloads/src/bin/hypercall_probe.rs
+// (their one definition: `kvmtest::abi::probe`).
+use kvmtest::abi::probe::{ProbeKind, NO_EXCEPTION};
+pub use kvmtest::abi::probe::{MSR_READ as READ, MSR_WRITE as WRITE, XEN_ARG_BASE};
+const DONE: u64 = ProbeKind::Done as u64;
+const MSR: u64 = ProbeKind::Msr as u64;
+const HCALL: u64 = ProbeKind::Hcall as u64;
+const CPUID: u64 = ProbeKind::Cpuid as u64;
+const HV_HCALL: u64 = ProbeKind::HvHcall as u64;
+const XEN_HCALL: u64 = ProbeKind::XenHcall as u64;
+const XEN_PAGE_HCALL: u64 = ProbeKind::XenPageHcall as u64;
 
 /// x86 exception vectors.
 pub const UD_VECTOR: u8 = 6;

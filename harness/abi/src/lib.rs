@@ -6,7 +6,10 @@
 //! trust: the host reads these structures from guest memory with bounds checks.
 #![no_std]
 
+pub mod faults;
+pub mod probe;
 pub mod smccc;
+pub mod ucall_test;
 
 /// `"UCAL"` in little-endian: marks a buffer the guest really filled in.
 pub const UCALL_MAGIC: u32 = 0x4c41_4355;
