@@ -22,9 +22,7 @@ mod scenario {
     use kvmtest::{ensure, runner, Error, Result, Vm};
     use kvmtest_tests::payloads::SMCCC_CALLS;
 
-    const EINVAL: i32 = 22;
-    const EBUSY: i32 = 16;
-    const ENOENT: i32 = 2;
+    use libc::{EBUSY, EINVAL, ENOENT};
 
     /// The PSCI versions KVM accepts on a PSCI 0.2 vCPU, and what the guest's
     /// PSCI_VERSION call then answers.

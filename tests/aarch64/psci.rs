@@ -23,6 +23,7 @@ mod scenario {
     use kvmtest::aarch64::regs::x;
     use kvmtest::aarch64::smccc::*;
     use kvmtest::aarch64::{Arm64Options, Psci};
+    use kvmtest::kvm_bindings::KVM_SYSTEM_EVENT_SUSPEND;
     use kvmtest::kvm_ioctls::VcpuExit;
     use kvmtest::{bail, ensure, runner, Error, ExitAction, Result, Vm};
     use kvmtest_tests::payloads::SMCCC_CALLS;

@@ -14,7 +14,7 @@ mod scenario {
     use kvmtest::{bail, ensure, runner, Error, Result};
     use kvmtest_tests::payloads::SMCCC_CALLS;
 
-    const ENOENT: i32 = 2;
+    use libc::ENOENT;
 
     /// Registers every kernel kvmtest supports (5.10+) lists.
     const ALWAYS_LISTED: &[FwReg] = &[FwReg::PsciVersion, FwReg::SmcccArchWorkaround1, FwReg::SmcccArchWorkaround2];

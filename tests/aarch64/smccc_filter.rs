@@ -17,9 +17,7 @@ mod scenario {
     use kvmtest::{bail, ensure, runner, Error, ExitAction, Result, Vm};
     use kvmtest_tests::payloads::SMCCC_CALLS;
 
-    const EINVAL: i32 = 22;
-    const EEXIST: i32 = 17;
-    const EBUSY: i32 = 16;
+    use libc::{EBUSY, EEXIST, EINVAL};
 
     /// What the host answers a forwarded call with.
     const HOST_RETURN: u64 = 0x0123_4567_89ab_cdef;

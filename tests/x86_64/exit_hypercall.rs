@@ -144,7 +144,7 @@ mod scenario {
     }
 
     /// errno of an argument KVM refuses.
-    const EINVAL: i32 = 22;
+    use libc::EINVAL;
 
     pub fn trials() -> Vec<Trial> {
         let mut table = String::from("exit_hypercall: KVM_HC_MAP_GPA_RANGE calls (a0 gpa, a1 npages, a2 attrs)\n");

@@ -23,8 +23,9 @@ mod x86 {
     use kvmtest::{bail, ensure, runner, Error, TransportKind, Vm};
     use libtest_mimic::Trial;
 
-    /// The kernel selftests' UCALL_PIO_PORT, where the PIO doorbell writes.
-    const UCALL_PIO_PORT: i16 = 0x1000;
+    /// The kernel selftests' UCALL_PIO_PORT, where the PIO doorbell writes
+    /// (dynasm's `mov dx, imm16` takes it as an i16).
+    const UCALL_PIO_PORT: i16 = kvmtest::ucall::UCALL_PIO_PORT as i16;
     /// POST code port: a real PC has it, this VM does not.
     const PORT_POST: u8 = 0x80;
     const MSR_GS_BASE: i32 = 0xc000_0101_u32 as i32;

@@ -13,6 +13,7 @@ mod pio;
 mod shared;
 
 pub use self::hvc::UCALL_HVC_FUNC_ID;
+pub use self::pio::UCALL_PIO_PORT;
 
 use std::fmt;
 

@@ -39,10 +39,9 @@ pub const SLOT_SIZE: usize = 0x80;
 /// just above the 6-bit EC space.
 pub const VECTOR_IRQ: u64 = 0x40;
 pub const VECTOR_FIQ: u64 = 0x41;
-/// `PSCI_1_0_FN64_SYSTEM_SUSPEND`.
-pub const PSCI_1_0_FN64_SYSTEM_SUSPEND: u32 = 0xc400_000e;
-/// `PSCI_0_2_FN_SYSTEM_OFF`: how the firmware gives up when it faults itself.
-pub const PSCI_0_2_FN_SYSTEM_OFF: u32 = 0x8400_0008;
+/// The PSCI calls the firmware makes: SYSTEM_SUSPEND is the halt doorbell,
+/// SYSTEM_OFF how the firmware gives up when it faults itself.
+pub use kvmtest_abi::smccc::{PSCI_0_2_FN_SYSTEM_OFF, PSCI_1_0_FN64_SYSTEM_SUSPEND};
 
 /// Bytes the slot code pushes on the exception stack (x0-x3).
 const FRAME: u32 = 32;
@@ -328,7 +327,7 @@ mod tests {
     fn firmware_fits_and_slots_are_0x80_apart() {
         for d in [
             Doorbell::MmioWrite { addr: 0x400_0000 },
-            Doorbell::Hypercall { func_id: 0xc600_5543 },
+            Doorbell::Hypercall { func_id: crate::ucall::UCALL_HVC_FUNC_ID },
             Doorbell::SystemSuspend,
         ] {
             let fw = assemble(d).unwrap();

@@ -24,7 +24,6 @@ pub const KVM_HYPERCALL_EXIT_SMC: u64 = 1 << 0;
 /// `KVM_SYSTEM_EVENT_SHUTDOWN` / `_RESET`: kvm_run.system_event.type.
 pub const KVM_SYSTEM_EVENT_SHUTDOWN: u32 = 1;
 pub const KVM_SYSTEM_EVENT_RESET: u32 = 2;
-pub const KVM_SYSTEM_EVENT_SUSPEND: u32 = 5;
 /// `KVM_CAP_ARM_SYSTEM_SUSPEND`: PSCI SYSTEM_SUSPEND exits to userspace.
 pub const KVM_CAP_ARM_SYSTEM_SUSPEND: u32 = 216;
 /// `MPIDR_HWID_BITMASK`: the affinity fields of MPIDR_EL1, as PSCI takes them.
@@ -288,7 +287,6 @@ mod tests {
             kvm_bindings::kvm_smccc_filter_action_KVM_SMCCC_FILTER_FWD_TO_USER
         );
         assert_eq!(KVM_SYSTEM_EVENT_RESET, kvm_bindings::KVM_SYSTEM_EVENT_RESET);
-        assert_eq!(KVM_SYSTEM_EVENT_SUSPEND, kvm_bindings::KVM_SYSTEM_EVENT_SUSPEND);
         assert_eq!(KVM_CAP_ARM_SYSTEM_SUSPEND, kvm_bindings::KVM_CAP_ARM_SYSTEM_SUSPEND);
     }
 }
