@@ -6,7 +6,7 @@
 //! Named `aarch64::<check>::<transport>`. Built on every arch; on others it
 //! reports one trial skipped as "aarch64 only", like the other arm64 scenarios.
 
-kvmtest_tests::aarch64_main!(arm64::trials);
+kvmtest_tests::arch_only_main!("aarch64", arm64::trials);
 
 #[cfg(target_arch = "aarch64")]
 mod arm64 {

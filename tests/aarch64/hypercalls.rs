@@ -11,7 +11,7 @@
 //! only that bit cleared, and the PSCI_VERSION register against the guest's
 //! PSCI_VERSION call (on a PSCI 0.1 vCPU, which has no such call: NOT_SUPPORTED).
 
-kvmtest_tests::aarch64_main!(scenario::trials);
+kvmtest_tests::arch_only_main!("aarch64", scenario::trials);
 
 #[cfg(target_arch = "aarch64")]
 mod scenario {

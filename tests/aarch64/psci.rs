@@ -14,7 +14,7 @@
 //! ALREADY_ON), and every PSCI 0.2 call, PSCI_VERSION and SYSTEM_OFF
 //! included, is NOT_SUPPORTED.
 
-kvmtest_tests::aarch64_main!(scenario::trials);
+kvmtest_tests::arch_only_main!("aarch64", scenario::trials);
 
 #[cfg(target_arch = "aarch64")]
 mod scenario {

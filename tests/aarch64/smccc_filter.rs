@@ -6,7 +6,7 @@
 //! the guest's call returns. Without the filter every trial is skipped,
 //! named (KVM_HAS_DEVICE_ATTR on the VM, as kvm_supports_smccc_filter()).
 
-kvmtest_tests::aarch64_main!(scenario::trials);
+kvmtest_tests::arch_only_main!("aarch64", scenario::trials);
 
 #[cfg(target_arch = "aarch64")]
 mod scenario {

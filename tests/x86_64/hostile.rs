@@ -3,18 +3,7 @@
 //! of the wrong width, the harness's GS base destroyed. Each must end with
 //! the exit named, not a hang. Arch-neutral cases are in tests/hostile.rs.
 
-use kvmtest::runner;
-
-fn main() -> std::process::ExitCode {
-    runner::main(x86::trials())
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-mod x86 {
-    pub fn trials() -> Vec<libtest_mimic::Trial> {
-        vec![kvmtest::runner::skipped("hostile_x86_64", "x86_64 only: these guests are x86 machine code")]
-    }
-}
+kvmtest_tests::arch_only_main!("x86_64", x86::trials, "these guests are x86 machine code");
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
