@@ -31,14 +31,23 @@ use crate::{Error, Result};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Doorbell {
     /// `out dx, eax` with the message address (x86 only).
-    PortOut { port: u16 },
+    PortOut {
+        /// The I/O port.
+        port: u16,
+    },
     /// A store of the message address to an address with no memslot.
-    MmioWrite { addr: u64 },
+    MmioWrite {
+        /// The guest physical address, outside every memslot.
+        addr: u64,
+    },
     /// HLT (x86, no in-kernel LAPIC): the message is in the vCPU's slot.
     Halt,
     /// An HVC with SMCCC function `func_id`, forwarded to userspace by the
     /// SMCCC filter as KVM_EXIT_HYPERCALL (arm64); the message is in the vCPU's slot.
-    Hypercall { func_id: u32 },
+    Hypercall {
+        /// The SMCCC function id the filter forwards.
+        func_id: u32,
+    },
     /// PSCI SYSTEM_SUSPEND, giving KVM_EXIT_SYSTEM_EVENT (arm64); the message
     /// is in the vCPU's slot.
     SystemSuspend,
@@ -111,6 +120,7 @@ pub struct SharedArena {
 }
 
 impl SharedArena {
+    /// The arena of `layout`, nothing allocated yet.
     pub fn new(layout: &Layout) -> Self {
         SharedArena { next: layout.shared_arena.start, end: layout.shared_arena.end }
     }
@@ -149,6 +159,7 @@ pub struct UcallArgs {
 }
 
 impl UcallArgs {
+    /// The first [`UCALL_MAX_ARGS`] of `vals`.
     pub fn new(vals: &[u64]) -> Self {
         let mut a = UcallArgs::default();
         let n = vals.len().min(UCALL_MAX_ARGS);
@@ -175,7 +186,12 @@ impl fmt::Debug for UcallArgs {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Ucall {
     /// GUEST_SYNC(stage, args...).
-    Sync { stage: u64, args: UcallArgs },
+    Sync {
+        /// The stage, the ucall's first argument.
+        stage: u64,
+        /// The values after the stage.
+        args: UcallArgs,
+    },
     /// GUEST_DONE.
     Done,
     /// A failed guest assertion.
@@ -201,13 +217,19 @@ impl Ucall {
 /// wrong with a [`Error::BadUcall`] naming the field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RawUcall<'a> {
+    /// [`UCALL_MAGIC`], or anything else.
     pub magic: u32,
     /// A [`UcallCmd`] as a number, or any other number.
     pub cmd: u32,
+    /// Source line (ABORT).
     pub line: u32,
+    /// How many of `args` are valid.
     pub nargs: u32,
+    /// Length of the file name at the start of `text`.
     pub file_len: u32,
+    /// Length of the message after the file name.
     pub msg_len: u32,
+    /// The values.
     pub args: [u64; UCALL_MAX_ARGS],
     /// Bytes written after the header (file name, then message); the
     /// lengths above need not match it.
