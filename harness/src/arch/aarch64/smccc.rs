@@ -15,14 +15,17 @@ use crate::{Error, Result, Vcpu, Vm};
 
 /// `KVM_ARM_VM_SMCCC_CTRL` (VM device-attribute group) and its `KVM_ARM_VM_SMCCC_FILTER` attribute.
 pub const KVM_ARM_VM_SMCCC_CTRL: u32 = 0;
+/// `KVM_ARM_VM_SMCCC_FILTER`.
 pub const KVM_ARM_VM_SMCCC_FILTER: u64 = 0;
 /// `KVM_ARM_VCPU_PVTIME_CTRL` (vCPU device-attribute group) and `KVM_ARM_VCPU_PVTIME_IPA`.
 pub const KVM_ARM_VCPU_PVTIME_CTRL: u32 = 2;
+/// `KVM_ARM_VCPU_PVTIME_IPA`.
 pub const KVM_ARM_VCPU_PVTIME_IPA: u64 = 0;
 /// `KVM_HYPERCALL_EXIT_SMC`: kvm_run.hypercall.flags bit for the SMC conduit.
 pub const KVM_HYPERCALL_EXIT_SMC: u64 = 1 << 0;
 /// `KVM_SYSTEM_EVENT_SHUTDOWN` / `_RESET`: kvm_run.system_event.type.
 pub const KVM_SYSTEM_EVENT_SHUTDOWN: u32 = 1;
+/// `KVM_SYSTEM_EVENT_RESET`.
 pub const KVM_SYSTEM_EVENT_RESET: u32 = 2;
 /// `KVM_CAP_ARM_SYSTEM_SUSPEND`: PSCI SYSTEM_SUSPEND exits to userspace.
 pub const KVM_CAP_ARM_SYSTEM_SUSPEND: u32 = 216;
@@ -35,8 +38,11 @@ const MPIDR_EL1_ID: u64 = 0x6030_0000_0013_c005;
 #[repr(u8)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SmcccFilterAction {
+    /// KVM handles the call itself.
     Handle = 0,
+    /// KVM answers NOT_SUPPORTED.
     Deny = 1,
+    /// KVM exits to userspace (KVM_EXIT_HYPERCALL).
     FwdToUser = 2,
 }
 
