@@ -222,9 +222,10 @@ fn missing_kvm_fails_when_required() -> kvmtest::Result<()> {
     Ok(())
 }
 
-/// kselftest's exit statuses (tools/testing/selftests/kselftest.h).
-const KSFT_FAIL: i32 = 1;
-const KSFT_SKIP: i32 = 4;
+/// kselftest's exit statuses (tools/testing/selftests/kselftest.h), as the
+/// runner defines them, widened to what `ExitStatus::code` returns.
+const KSFT_FAIL: i32 = runner::ktap::KSFT_FAIL as i32;
+const KSFT_SKIP: i32 = runner::ktap::KSFT_SKIP as i32;
 
 fn missing_kvm_ktap_skip() -> kvmtest::Result<()> {
     let (status, text) = run_without_kvm(false, true)?;
