@@ -1,5 +1,7 @@
 //! Builds the guest payloads for the arch these tests target and embeds
-//! them (include_bytes!), so test binaries are self-contained.
+//! them (include_bytes!), so test binaries are self-contained. The guest
+//! build lives in this build's own target dir (derived from OUT_DIR), so
+//! CARGO_TARGET_DIR is honoured and the nested cargo stays incremental.
 
 use std::fmt::Write;
 use std::path::PathBuf;
@@ -13,7 +15,9 @@ fn main() {
     for input in payload_builder::inputs(&guest) {
         println!("cargo:rerun-if-changed={}", input.display());
     }
-    let built = match payload_builder::build(&guest, &arch, &root.join("target/guest-payloads")) {
+    let target = std::env::var("TARGET").expect("set by cargo");
+    let payload_dir = payload_builder::target_dir_for_build_script(&out, &target);
+    let built = match payload_builder::build(&guest, &arch, &payload_dir) {
         Ok(b) => b,
         Err(e) => {
             println!("cargo:warning={}", e.lines().next().unwrap_or_default());

@@ -7,20 +7,33 @@ pub mod payloads {
     include!(concat!(env!("OUT_DIR"), "/payloads.rs"));
 }
 
-/// `main` of a scenario that exists on aarch64 only (a file under
-/// tests/aarch64/ whose code sits in a `#[cfg(target_arch = "aarch64")]`
-/// module): there it runs `$trials()`; on other hosts the binary still builds
-/// and reports one ignored trial, "SKIP: aarch64 only".
+/// `main` of a scenario that exists on one arch only: a file under
+/// tests/x86_64/ or tests/aarch64/ whose code sits in a
+/// `#[cfg(target_arch = "...")]` module. On that arch it runs `$trials()`;
+/// elsewhere the binary still builds and reports one ignored trial, named
+/// after the binary, skipped as "<arch> only[: why] (this host is <arch>)".
+///
+/// ```ignore
+/// kvmtest_tests::arch_only_main!("x86_64", scenario::trials, "KVM's Xen HVM emulation");
+/// kvmtest_tests::arch_only_main!("aarch64", scenario::trials);
+/// ```
 #[macro_export]
-macro_rules! aarch64_main {
-    ($trials:path) => {
+macro_rules! arch_only_main {
+    ($arch:literal, $trials:path $(,)?) => {
+        $crate::arch_only_main!(@main $arch, $trials, concat!($arch, " only"));
+    };
+    ($arch:literal, $trials:path, $why:literal $(,)?) => {
+        $crate::arch_only_main!(@main $arch, $trials, concat!($arch, " only: ", $why));
+    };
+    (@main $arch:literal, $trials:path, $reason:expr) => {
         fn main() -> std::process::ExitCode {
-            #[cfg(target_arch = "aarch64")]
+            #[cfg(target_arch = $arch)]
             let trials = $trials();
-            #[cfg(not(target_arch = "aarch64"))]
-            let trials = vec![kvmtest::runner::test("aarch64_only", || {
-                Err(kvmtest::Error::Skip(format!("aarch64 only (this host is {})", std::env::consts::ARCH)))
-            })];
+            #[cfg(not(target_arch = $arch))]
+            let trials = vec![kvmtest::runner::skipped(
+                env!("CARGO_CRATE_NAME"),
+                format!("{} (this host is {})", $reason, std::env::consts::ARCH),
+            )];
             kvmtest::runner::main(trials)
         }
     };

@@ -8,19 +8,12 @@ use kvmtest::asm::AsmGuest;
 use kvmtest::{bail, ensure, runner, Error, ExceptionKind, Payload, PayloadError, Vm};
 use kvmtest_tests::payloads;
 
-/// Modes of guest-payloads/payloads/src/bin/faults.rs (boot arg 0).
-const UD: u64 = 0;
-const PAGE_FAULT: u64 = 1;
-const ENDLESS_LOOP: u64 = 2;
-const STACK_OVERFLOW: u64 = 3;
-const PROBE_FAULT: u64 = 4;
-const PANIC: u64 = 5;
+// Modes of guest-payloads/payloads/src/bin/faults.rs (boot arg 0), and the
+// unmapped address its page fault reads.
+use kvmtest::abi::faults::{FaultMode, UNMAPPED};
 
-/// An address in the harness's unmapped null page.
-const UNMAPPED: u64 = 0x10;
-
-fn faults_vm(mode: u64) -> kvmtest::Result<Vm> {
-    Vm::builder().payload(Payload::elf(payloads::FAULTS)).arg(0, mode).arg(1, PANIC_INDEX).build()
+fn faults_vm(mode: FaultMode) -> kvmtest::Result<Vm> {
+    Vm::builder().payload(Payload::elf(payloads::FAULTS)).arg(0, mode as u64).arg(1, PANIC_INDEX).build()
 }
 
 /// The out-of-bounds index the PANIC mode uses on its 3-element array.
@@ -39,7 +32,7 @@ fn expect_exception(vm: &mut Vm) -> kvmtest::Result<(kvmtest::GuestException, St
 }
 
 fn undefined_instruction_elf() -> kvmtest::Result<()> {
-    let mut vm = faults_vm(UD)?;
+    let mut vm = faults_vm(FaultMode::Ud)?;
     let at = vm.vcpu(0).expect_sync(1)?[0];
     check_undefined(&mut vm, at)
 }
@@ -63,7 +56,7 @@ fn check_undefined(vm: &mut Vm, at: u64) -> kvmtest::Result<()> {
 }
 
 fn page_fault_elf() -> kvmtest::Result<()> {
-    let mut vm = faults_vm(PAGE_FAULT)?;
+    let mut vm = faults_vm(FaultMode::PageFault)?;
     let addr = vm.vcpu(0).expect_sync(1)?[0];
     check_page_fault(&mut vm, addr, None)
 }
@@ -104,7 +97,7 @@ fn watchdog(mut vm: Vm, spin_pc: Option<u64>) -> kvmtest::Result<()> {
 }
 
 fn watchdog_elf() -> kvmtest::Result<()> {
-    let mut vm = faults_vm(ENDLESS_LOOP)?;
+    let mut vm = faults_vm(FaultMode::EndlessLoop)?;
     vm.vcpu(0).expect_sync(1)?;
     watchdog(vm, None)
 }
@@ -116,7 +109,7 @@ fn watchdog_dynasm() -> kvmtest::Result<()> {
 }
 
 fn stack_overflow() -> kvmtest::Result<()> {
-    let mut vm = faults_vm(STACK_OVERFLOW)?;
+    let mut vm = faults_vm(FaultMode::StackOverflow)?;
     vm.vcpu(0).expect_sync(1)?;
     let guard = vm.layout().stack_guard_of(0);
     let (e, text) = expect_exception(&mut vm)?;
@@ -130,7 +123,7 @@ fn stack_overflow() -> kvmtest::Result<()> {
 }
 
 fn fault_probe_recovers() -> kvmtest::Result<()> {
-    let mut vm = faults_vm(PROBE_FAULT)?;
+    let mut vm = faults_vm(FaultMode::ProbeFault)?;
     vm.vcpu(0).expect_sync(1)?;
     vm.vcpu(0).expect_done()
 }
@@ -151,7 +144,7 @@ fn assert_failure_text() -> kvmtest::Result<()> {
 }
 
 fn panic_reported() -> kvmtest::Result<()> {
-    let mut vm = faults_vm(PANIC)?;
+    let mut vm = faults_vm(FaultMode::Panic)?;
     let line = vm.vcpu(0).expect_sync(1)?[0];
     let err = match vm.vcpu(0).next_event() {
         Err(e @ Error::GuestAssert(_)) => e.to_string(),
@@ -281,9 +274,10 @@ fn missing_kvm_fails_when_required() -> kvmtest::Result<()> {
     Ok(())
 }
 
-/// kselftest's exit statuses (tools/testing/selftests/kselftest.h).
-const KSFT_FAIL: i32 = 1;
-const KSFT_SKIP: i32 = 4;
+/// kselftest's exit statuses (tools/testing/selftests/kselftest.h), as the
+/// runner defines them, widened to what `ExitStatus::code` returns.
+const KSFT_FAIL: i32 = runner::ktap::KSFT_FAIL as i32;
+const KSFT_SKIP: i32 = runner::ktap::KSFT_SKIP as i32;
 
 fn missing_kvm_ktap_skip() -> kvmtest::Result<()> {
     let (status, text) = run_without_kvm(false, true)?;

@@ -9,14 +9,8 @@ use kvmtest::asm::AsmGuest;
 use kvmtest::{ensure, runner, Payload, TransportKind, Ucall, Vm};
 use kvmtest_tests::payloads;
 
-/// The ucall kinds, numbered as guest-payloads/payloads/src/bin/ucall.rs reads boot arg 0.
-#[derive(Clone, Copy)]
-enum Kind {
-    Sync = 0,
-    Printf = 1,
-    Abort = 2,
-    Done = 3,
-}
+// The ucall kinds, as guest-payloads/payloads/src/bin/ucall.rs reads boot arg 0.
+use kvmtest::abi::ucall_test::{UcallTestKind as Kind, ASSERT_LINE_STAGE};
 
 const KINDS: &[(Kind, &str)] =
     &[(Kind::Sync, "sync"), (Kind::Printf, "printf"), (Kind::Abort, "abort"), (Kind::Done, "done")];
@@ -74,7 +68,7 @@ fn host(transport: TransportKind, kind: Kind, guest: Guest) -> kvmtest::Result<(
         Kind::Abort => {
             let line = match guest {
                 Guest::Dynasm => DYNASM_ABORT.1,
-                Guest::Elf => vcpu.expect_sync(100)?[0] as u32,
+                Guest::Elf => vcpu.expect_sync(ASSERT_LINE_STAGE)?[0] as u32,
             };
             let Ucall::Abort(a) = vcpu.run_until_ucall()? else {
                 kvmtest::bail!("expected the guest's assertion to fail");

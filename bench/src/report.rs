@@ -6,9 +6,13 @@ use crate::stats::Summary;
 /// Unit a row's numbers are printed in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Unit {
+    /// Microseconds.
     Micros,
+    /// Milliseconds.
     Millis,
+    /// Mebibytes.
     MiB,
+    /// Seconds.
     Seconds,
 }
 
@@ -34,13 +38,21 @@ pub enum Target {
 }
 
 #[derive(Debug, Clone)]
+/// One measurement: the harness against its baseline.
 pub struct Row {
+    /// What was measured.
     pub name: String,
+    /// Unit of the summaries.
     pub unit: Unit,
+    /// The harness's samples.
     pub harness: Summary,
+    /// What the baseline is.
     pub baseline_name: &'static str,
+    /// The baseline's samples.
     pub baseline: Summary,
+    /// Harness over baseline (lower is better).
     pub ratio: f64,
+    /// What the row must achieve.
     pub target: Target,
     /// Extra context printed after the row (e.g. the bare-exit floor).
     pub note: String,

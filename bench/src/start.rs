@@ -58,6 +58,7 @@ pub fn measure(elf: &'static [u8], mem: u64, runs: usize) -> Result<(Vec<f64>, V
     Ok((h, r))
 }
 
+/// The cold-start row for a `mem`-byte guest, from harness (`h`) and raw (`r`) samples.
 pub fn row(mem: u64, h: &[f64], r: &[f64]) -> Row {
     Row {
         name: format!("cold start to first ucall, {} guest", size_name(mem)),
@@ -102,6 +103,7 @@ pub fn growth_row(small: u64, big: u64, h: (&[f64], &[f64]), r: (&[f64], &[f64])
     }
 }
 
+/// `bytes` as "4 MiB" or "1 GiB".
 pub fn size_name(bytes: u64) -> String {
     if bytes >= 1 << 30 {
         format!("{} GiB", bytes >> 30)

@@ -8,11 +8,15 @@
 /// Median and spread of a set of samples.
 #[derive(Debug, Clone, Copy)]
 pub struct Summary {
+    /// The fastest sample: the figure compared.
     pub min: f64,
+    /// The median sample.
     pub median: f64,
-    /// 10th and 90th percentile.
+    /// 10th percentile.
     pub p10: f64,
+    /// 90th percentile.
     pub p90: f64,
+    /// Number of samples.
     pub n: usize,
 }
 
@@ -22,6 +26,7 @@ fn quantile(sorted: &[f64], q: f64) -> f64 {
     sorted[i]
 }
 
+/// The summary of `samples`; panics if there are none.
 pub fn summarize(samples: &[f64]) -> Summary {
     assert!(!samples.is_empty(), "no samples");
     let mut s = samples.to_vec();

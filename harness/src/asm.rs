@@ -34,6 +34,7 @@ impl Default for AsmGuest {
 }
 
 impl AsmGuest {
+    /// An empty guest, assembled for the payload region.
     pub fn new() -> Self {
         AsmGuest { ops: VecAssembler::new(HostArch::PAYLOAD_BASE as usize), error: None }
     }

@@ -12,10 +12,15 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// A failed guest assertion (an ABORT ucall).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GuestAssert {
+    /// Index of the vCPU that asserted.
     pub vcpu: usize,
+    /// Source file of the assertion, as the guest reported it.
     pub file: String,
+    /// Source line of the assertion.
     pub line: u32,
+    /// The assertion's message.
     pub msg: String,
+    /// The values the guest passed along (e.g. left and right).
     pub values: Vec<u64>,
 }
 
@@ -57,9 +62,11 @@ pub enum ExceptionKind {
 /// An exception the guest did not handle, as reported by the harness's stubs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GuestException {
+    /// Index of the vCPU that took it.
     pub vcpu: usize,
     /// Human name of the vector / exception class (`#UD`, `#PF`, `Data Abort`).
     pub name: String,
+    /// What kind of exception it is, across arches.
     pub kind: ExceptionKind,
     /// x86 vector number, or arm64 exception class (ESR_EL1.EC).
     pub vector: u64,
@@ -69,6 +76,7 @@ pub struct GuestException {
     pub pc: u64,
     /// CR2 / FAR_EL1.
     pub fault_addr: u64,
+    /// Guest stack pointer when it was taken.
     pub sp: u64,
 }
 
@@ -96,8 +104,10 @@ pub enum Error {
     /// A KVM ioctl failed; `errno()` gives the kernel's errno.
     #[error("{op} failed: {source}")]
     Kvm {
+        /// The ioctl, by its kernel name.
         op: &'static str,
         #[source]
+        /// The error, with the errno.
         source: kvm_ioctls::Error,
     },
 
@@ -119,42 +129,102 @@ pub enum Error {
 
     /// The guest took an exception it did not expect.
     #[error("{exception}\n{regs}")]
-    GuestException { exception: Box<GuestException>, regs: Box<RegisterDump> },
+    GuestException {
+        /// What the guest took, where.
+        exception: Box<GuestException>,
+        /// The vCPU's registers after the exception.
+        regs: Box<RegisterDump>,
+    },
 
     /// The guest sent a ucall the harness cannot decode.
     #[error("malformed ucall from vCPU {vcpu} (message at guest address {addr:#x}): {why}")]
-    BadUcall { vcpu: usize, addr: u64, why: String },
+    BadUcall {
+        /// Index of the vCPU.
+        vcpu: usize,
+        /// Guest address of the message.
+        addr: u64,
+        /// What is wrong with it (which field).
+        why: String,
+    },
 
     /// The guest rang the ucall doorbell the wrong way (e.g. a 2-byte OUT
     /// to the ucall port): there is no message address to read.
     #[error("malformed ucall doorbell from vCPU {vcpu} at guest pc {pc:#x}: {why}")]
-    BadDoorbell { vcpu: usize, pc: u64, why: String },
+    BadDoorbell {
+        /// Index of the vCPU.
+        vcpu: usize,
+        /// Guest pc of the doorbell instruction.
+        pc: u64,
+        /// What is wrong with it.
+        why: String,
+    },
 
     /// The guest sent a valid ucall the test did not expect here.
     #[error("unexpected ucall from vCPU {vcpu}: {ucall}")]
-    UnexpectedUcall { vcpu: usize, ucall: String },
+    UnexpectedUcall {
+        /// Index of the vCPU.
+        vcpu: usize,
+        /// The ucall, debug-printed.
+        ucall: String,
+    },
 
     /// KVM_RUN returned with an exit no ucall transport claims.
     #[error("unexpected exit on vCPU {vcpu}: {exit} at pc {pc:#x}{hint}\n{regs}")]
-    UnexpectedExit { vcpu: usize, exit: String, pc: u64, hint: String, regs: Box<RegisterDump> },
+    UnexpectedExit {
+        /// Index of the vCPU.
+        vcpu: usize,
+        /// The exit, debug-printed.
+        exit: String,
+        /// Guest pc at the exit.
+        pc: u64,
+        /// What the exit likely means, or empty.
+        hint: String,
+        /// The vCPU's registers at the exit.
+        regs: Box<RegisterDump>,
+    },
 
     /// A test's exit handler stopped the run at an exit it handles itself
     /// ([`crate::ExitAction::Stop`]); expected by that test, a failure anywhere else.
     #[error("vCPU {vcpu} stopped by the test's exit handler at {exit}")]
-    ExitStopped { vcpu: usize, exit: String },
+    ExitStopped {
+        /// Index of the vCPU.
+        vcpu: usize,
+        /// The exit the handler stopped at.
+        exit: String,
+    },
 
     /// The guest ran longer than the watchdog allows without a ucall.
     #[error(
         "watchdog: vCPU {vcpu} ran {timeout_ms} ms without a ucall (guest pc {pc:#x}){hint}; raise it with Vm::builder().timeout(..) or KVMTEST_TIMEOUT_MS\n{regs}"
     )]
-    Watchdog { vcpu: usize, timeout_ms: u64, pc: u64, hint: String, regs: Box<RegisterDump> },
+    Watchdog {
+        /// Index of the vCPU.
+        vcpu: usize,
+        /// The watchdog's limit.
+        timeout_ms: u64,
+        /// Guest pc when the watchdog fired.
+        pc: u64,
+        /// What the guest is likely stuck on, or empty.
+        hint: String,
+        /// The vCPU's registers when the watchdog fired.
+        regs: Box<RegisterDump>,
+    },
 
     /// The guest kept printing for longer than the watchdog allows without
     /// a SYNC or DONE (`Vcpu::next_event`).
     #[error(
         "vCPU {vcpu} sent {lines} PRINTF lines in {timeout_ms} ms without a SYNC or DONE (last: {last:?}); raise the limit with Vm::builder().timeout(..) or KVMTEST_TIMEOUT_MS"
     )]
-    PrintfFlood { vcpu: usize, lines: u64, timeout_ms: u64, last: String },
+    PrintfFlood {
+        /// Index of the vCPU.
+        vcpu: usize,
+        /// PRINTF lines received in that time.
+        lines: u64,
+        /// The watchdog's limit.
+        timeout_ms: u64,
+        /// The last line printed.
+        last: String,
+    },
 
     /// The arm64 or x86 code of the harness has no such feature.
     #[error("unsupported: {0}")]

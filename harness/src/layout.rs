@@ -27,21 +27,27 @@ pub struct MmioWindow {
 /// A VM's guest-physical memory map.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Layout {
+    /// Bytes of guest RAM, from guest address 0.
     pub mem_size: u64,
+    /// How many vCPUs the boot-info and stack regions have room for.
     pub max_vcpus: usize,
     /// Harness-owned memory; payloads may not load here.
     pub reserved: Range<u64>,
     /// Exception vectors and the doorbell routine.
     pub firmware: Range<u64>,
+    /// The first vCPU's [`VcpuBootInfo`](kvmtest_abi::VcpuBootInfo); vCPU n's is `BOOT_INFO_STRIDE` bytes further.
     pub boot_info: u64,
+    /// The first vCPU's ucall message slot; one `UCALL_MSG_SIZE` slot per vCPU.
     pub ucall_slots: u64,
     /// Memory handed out by `Vm::shared_alloc` (the shared-memory transport's buffers).
     pub shared_arena: Range<u64>,
     /// Lowest vCPU stack region; each vCPU gets `stack_stride` bytes, the lowest page a guard.
     pub stacks: u64,
+    /// Bytes of stack per vCPU, guard page included.
     pub stack_stride: u64,
     /// Where payload segments may be loaded.
     pub payload: Range<u64>,
+    /// The MMIO window above RAM (ucall and shared doorbells).
     pub mmio: MmioWindow,
     /// Where the firmware marks that its exception handler faulted itself
     /// ([`FIRMWARE_FAULT_MAGIC`]) before it gives up, if the arch does.
@@ -79,20 +85,31 @@ pub const fn align_up(x: u64, align: u64) -> u64 {
 /// [`FixedLayout::layout`] adds the rest (payload end, MMIO window).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FixedLayout {
+    /// The arch, as `std::env::consts::ARCH` names it.
     pub arch: &'static str,
     /// Smallest guest RAM: the harness region plus room for a payload.
     pub min_mem: u64,
     /// The page tables map at most this many GiB, MMIO window included.
     pub max_mapped_gib: u64,
+    /// Bytes of the MMIO window above RAM.
     pub mmio_window_size: u64,
+    /// See [`Layout::max_vcpus`].
     pub max_vcpus: usize,
+    /// See [`Layout::firmware`].
     pub firmware: Range<u64>,
+    /// See [`Layout::boot_info`].
     pub boot_info: u64,
+    /// See [`Layout::ucall_slots`].
     pub ucall_slots: u64,
+    /// See [`Layout::shared_arena`].
     pub shared_arena: Range<u64>,
+    /// See [`Layout::stacks`].
     pub stacks: u64,
+    /// See [`Layout::stack_stride`].
     pub stack_stride: u64,
+    /// Start of [`Layout::payload`].
     pub payload_base: u64,
+    /// See [`Layout::firmware_fault_flag`].
     pub firmware_fault_flag: Option<u64>,
 }
 

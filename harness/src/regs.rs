@@ -6,12 +6,14 @@ use std::fmt;
 /// Named register values of one vCPU at the time of a failure.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RegisterDump {
+    /// (name, value) in the order the arch dumps them.
     pub regs: Vec<(&'static str, u64)>,
     /// Why the dump is empty or partial, if it is.
     pub note: Option<String>,
 }
 
 impl RegisterDump {
+    /// An empty dump, with why.
     pub fn unavailable(why: impl Into<String>) -> Self {
         RegisterDump { regs: Vec::new(), note: Some(why.into()) }
     }

@@ -103,6 +103,7 @@ pub fn announce(text: impl std::fmt::Display) {
 /// How one trial ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
+    /// Ran and passed.
     Pass,
     /// Not run, with the reason (a missing capability, an ignored trial).
     Skip(String),

@@ -11,14 +11,23 @@ use kvmtest_abi::{UcallCmd, UCALL_MAGIC, UCALL_MAX_ARGS};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Doorbell {
     /// `out dx, eax` with the message address (x86 only).
-    PortOut { port: u16 },
+    PortOut {
+        /// The I/O port.
+        port: u16,
+    },
     /// A store of the message address to an address with no memslot.
-    MmioWrite { addr: u64 },
+    MmioWrite {
+        /// The guest physical address, outside every memslot.
+        addr: u64,
+    },
     /// HLT (x86, no in-kernel LAPIC): the message is in the vCPU's slot.
     Halt,
     /// An HVC with SMCCC function `func_id`, forwarded to userspace by the
     /// SMCCC filter as KVM_EXIT_HYPERCALL (arm64); the message is in the vCPU's slot.
-    Hypercall { func_id: u32 },
+    Hypercall {
+        /// The SMCCC function id the filter forwards.
+        func_id: u32,
+    },
     /// PSCI SYSTEM_SUSPEND, giving KVM_EXIT_SYSTEM_EVENT (arm64); the message
     /// is in the vCPU's slot.
     SystemSuspend,
@@ -64,16 +73,22 @@ impl fmt::Display for TransportKind {
 /// A ucall message with every header field chosen by the test, valid or
 /// not: what a hostile guest can put in memory. The run-time assembler
 /// writes it with `AsmGuest::write_message`; the host must reject what is
-/// wrong with a [`Error::BadUcall`] naming the field.
+/// wrong with a [`crate::Error::BadUcall`] naming the field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RawUcall<'a> {
+    /// [`UCALL_MAGIC`], or anything else.
     pub magic: u32,
     /// A [`UcallCmd`] as a number, or any other number.
     pub cmd: u32,
+    /// Source line (ABORT).
     pub line: u32,
+    /// How many of `args` are valid.
     pub nargs: u32,
+    /// Length of the file name at the start of `text`.
     pub file_len: u32,
+    /// Length of the message after the file name.
     pub msg_len: u32,
+    /// The values.
     pub args: [u64; UCALL_MAX_ARGS],
     /// Bytes written after the header (file name, then message); the
     /// lengths above need not match it.

@@ -261,6 +261,7 @@ pub struct Vm {
 }
 
 impl Vm {
+    /// A builder with the defaults: one vCPU, the default transport and memory size.
     pub fn builder() -> VmBuilder {
         VmBuilder::default()
     }
@@ -286,10 +287,12 @@ impl Vm {
         &self.shared.mem
     }
 
+    /// The VM's guest memory map.
     pub fn layout(&self) -> &Layout {
         &self.layout
     }
 
+    /// The ucall transport the VM uses.
     pub fn transport(&self) -> TransportKind {
         self.transport
     }

@@ -6,7 +6,7 @@
 //! Named `aarch64::<check>::<transport>`. Built on every arch; on others it
 //! reports one trial skipped as "aarch64 only", like the other arm64 scenarios.
 
-kvmtest_tests::aarch64_main!(arm64::trials);
+kvmtest_tests::arch_only_main!("aarch64", arm64::trials);
 
 #[cfg(target_arch = "aarch64")]
 mod arm64 {
@@ -20,17 +20,18 @@ mod arm64 {
     use kvmtest_tests::payloads;
     use vm_memory::{Bytes, GuestAddress};
 
+    use kvmtest::aarch64::fw_regs::KVM_ARM_PSCI_1_1;
     /// SMCCC function IDs (include/linux/arm-smccc.h, uapi/linux/psci.h).
-    const ARM_SMCCC_VERSION_FUNC_ID: u32 = 0x8000_0000;
-    const PSCI_0_2_FN_PSCI_VERSION: u32 = 0x8400_0000;
+    use kvmtest::abi::smccc::{
+        ARM_SMCCC_VERSION_1_1, ARM_SMCCC_VERSION_FUNC_ID, PSCI_0_2_FN_PSCI_VERSION, SMCCC_RET_NOT_SUPPORTED,
+    };
     /// The hvc transport's function ID (`ucall/hvc.rs`).
-    const UCALL_HVC_FUNC_ID: u32 = 0xc600_5543;
-    const SMCCC_RET_NOT_SUPPORTED: u64 = u64::MAX;
+    use kvmtest::ucall::UCALL_HVC_FUNC_ID;
 
     /// (name, function ID, expected x0) — KVM answers each in the kernel.
     const SMCCC_CALLS: &[(&str, u32, u64)] = &[
-        ("ARM_SMCCC_VERSION", ARM_SMCCC_VERSION_FUNC_ID, 0x1_0001),
-        ("PSCI_VERSION", PSCI_0_2_FN_PSCI_VERSION, 0x1_0001),
+        ("ARM_SMCCC_VERSION", ARM_SMCCC_VERSION_FUNC_ID, ARM_SMCCC_VERSION_1_1),
+        ("PSCI_VERSION", PSCI_0_2_FN_PSCI_VERSION, KVM_ARM_PSCI_1_1),
         ("UCALL_HVC_FUNC_ID", UCALL_HVC_FUNC_ID, SMCCC_RET_NOT_SUPPORTED),
     ];
 
@@ -153,7 +154,7 @@ mod arm64 {
     }
 
     /// An address in the harness's unmapped null page.
-    const UNMAPPED: u64 = 0x10;
+    use kvmtest::abi::faults::UNMAPPED;
 
     const EXCEPTION_CASES: &[ExceptionCase] = &[
         ExceptionCase { name: "udf", emit: |g| g.undefined_instruction(), ec: 0x00, text: "UNDEF", far: None },

@@ -11,7 +11,7 @@
 //! only that bit cleared, and the PSCI_VERSION register against the guest's
 //! PSCI_VERSION call (on a PSCI 0.1 vCPU, which has no such call: NOT_SUPPORTED).
 
-kvmtest_tests::aarch64_main!(scenario::trials);
+kvmtest_tests::arch_only_main!("aarch64", scenario::trials);
 
 #[cfg(target_arch = "aarch64")]
 mod scenario {
@@ -22,9 +22,7 @@ mod scenario {
     use kvmtest_tests::aarch64::services::*;
     use kvmtest_tests::payloads::SMCCC_CALLS;
 
-    const EINVAL: i32 = 22;
-    const EBUSY: i32 = 16;
-    const ENOENT: i32 = 2;
+    use libc::{EBUSY, EINVAL, ENOENT};
 
     /// `false_hvc_info[]`: feature queries about another family of calls,
     /// which answer NOT_SUPPORTED whatever is enabled.

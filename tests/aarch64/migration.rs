@@ -5,7 +5,7 @@
 //! names (GET_ONE_REG), restores them into a fresh VM (SET_ONE_REG), and the
 //! guest there must see exactly the same services, versions and answers.
 
-kvmtest_tests::aarch64_main!(scenario::trials);
+kvmtest_tests::arch_only_main!("aarch64", scenario::trials);
 
 #[cfg(target_arch = "aarch64")]
 mod scenario {

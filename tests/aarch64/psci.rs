@@ -14,7 +14,7 @@
 //! ALREADY_ON), and every PSCI 0.2 call, PSCI_VERSION and SYSTEM_OFF
 //! included, is NOT_SUPPORTED.
 
-kvmtest_tests::aarch64_main!(scenario::trials);
+kvmtest_tests::arch_only_main!("aarch64", scenario::trials);
 
 #[cfg(target_arch = "aarch64")]
 mod scenario {
@@ -23,6 +23,7 @@ mod scenario {
     use kvmtest::aarch64::smccc::*;
     use kvmtest::arch::aarch64::regs::x;
     use kvmtest::arch::aarch64::{Arm64Options, Psci};
+    use kvmtest::kvm_bindings::KVM_SYSTEM_EVENT_SUSPEND;
     use kvmtest::kvm_ioctls::VcpuExit;
     use kvmtest::{bail, ensure, runner, Error, ExitAction, Result, Vm};
     use kvmtest_tests::payloads::SMCCC_CALLS;

@@ -5,7 +5,7 @@
 //! newer registers such as VENDOR_HYP_BMAP_2 come with newer kernels); every
 //! listed firmware register is one kvmtest knows, so a new one is noticed.
 
-kvmtest_tests::aarch64_main!(scenario::trials);
+kvmtest_tests::arch_only_main!("aarch64", scenario::trials);
 
 #[cfg(target_arch = "aarch64")]
 mod scenario {
@@ -14,7 +14,7 @@ mod scenario {
     use kvmtest::{bail, ensure, runner, Error, Result};
     use kvmtest_tests::payloads::SMCCC_CALLS;
 
-    const ENOENT: i32 = 2;
+    use libc::ENOENT;
 
     /// Registers every kernel kvmtest supports (5.10+) lists.
     const ALWAYS_LISTED: &[FwReg] = &[FwReg::PsciVersion, FwReg::SmcccArchWorkaround1, FwReg::SmcccArchWorkaround2];

@@ -25,9 +25,13 @@ pub enum Answer {
 
 /// One row of `hvc_info[]`: a call and the feature bit that gates it.
 pub struct Service {
+    /// The call's kernel name (`hvc_info[]`'s).
     pub name: &'static str,
+    /// The call the guest makes.
     pub call: SmcccCall,
+    /// The feature bit that gates it.
     pub bit: FwBit,
+    /// What the guest gets when the bit is set.
     pub answer: Answer,
 }
 
@@ -118,8 +122,11 @@ pub fn check_answer(
 /// (everything but random numbers and clocks), the exact x0..x3.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum View {
+    /// The call answers NOT_SUPPORTED.
     NotSupported,
+    /// The call works; its answer varies.
     Supported,
+    /// The call works and answers exactly x0..x3.
     Exactly([u64; 4]),
 }
 

@@ -6,7 +6,7 @@
 //! the guest's call returns. Without the filter every trial is skipped,
 //! named (KVM_HAS_DEVICE_ATTR on the VM, as kvm_supports_smccc_filter()).
 
-kvmtest_tests::aarch64_main!(scenario::trials);
+kvmtest_tests::arch_only_main!("aarch64", scenario::trials);
 
 #[cfg(target_arch = "aarch64")]
 mod scenario {
@@ -17,9 +17,7 @@ mod scenario {
     use kvmtest::{bail, ensure, runner, Error, ExitAction, Result, Vm};
     use kvmtest_tests::payloads::SMCCC_CALLS;
 
-    const EINVAL: i32 = 22;
-    const EEXIST: i32 = 17;
-    const EBUSY: i32 = 16;
+    use libc::{EBUSY, EEXIST, EINVAL};
 
     /// What the host answers a forwarded call with.
     const HOST_RETURN: u64 = 0x0123_4567_89ab_cdef;

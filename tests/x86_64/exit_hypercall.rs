@@ -9,16 +9,7 @@
 //! is the VMM's promise, made here after enabling the capability as the
 //! implementation note in hypercalls.rst asks.
 
-fn main() -> std::process::ExitCode {
-    kvmtest::runner::main(scenario::trials())
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-mod scenario {
-    pub fn trials() -> Vec<libtest_mimic::Trial> {
-        vec![kvmtest::runner::skipped("exit_hypercall", "x86_64 only: KVM_CAP_EXIT_HYPERCALL is an x86 capability")]
-    }
-}
+kvmtest_tests::arch_only_main!("x86_64", scenario::trials, "KVM_CAP_EXIT_HYPERCALL is an x86 capability");
 
 #[cfg(target_arch = "x86_64")]
 mod scenario {
@@ -145,7 +136,7 @@ mod scenario {
     }
 
     /// errno of an argument KVM refuses.
-    const EINVAL: i32 = 22;
+    use libc::EINVAL;
 
     pub fn trials() -> Vec<Trial> {
         let mut table = String::from("exit_hypercall: KVM_HC_MAP_GPA_RANGE calls (a0 gpa, a1 npages, a2 attrs)\n");

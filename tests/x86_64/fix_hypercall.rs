@@ -5,16 +5,7 @@
 //! completes the call; with the quirk disabled the guest gets #UD and the
 //! bytes stay as they were. The host reads the bytes back through vm-memory.
 
-fn main() -> std::process::ExitCode {
-    kvmtest::runner::main(scenario::trials())
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-mod scenario {
-    pub fn trials() -> Vec<libtest_mimic::Trial> {
-        vec![kvmtest::runner::skipped("fix_hypercall", "x86_64 only: VMCALL/VMMCALL patching")]
-    }
-}
+kvmtest_tests::arch_only_main!("x86_64", scenario::trials, "VMCALL/VMMCALL patching");
 
 #[cfg(target_arch = "x86_64")]
 mod scenario {

@@ -3,18 +3,7 @@
 //! of the wrong width, the harness's GS base destroyed. Each must end with
 //! the exit named, not a hang. Arch-neutral cases are in tests/hostile.rs.
 
-use kvmtest::runner;
-
-fn main() -> std::process::ExitCode {
-    runner::main(x86::trials())
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-mod x86 {
-    pub fn trials() -> Vec<libtest_mimic::Trial> {
-        vec![kvmtest::runner::skipped("hostile_x86_64", "x86_64 only: these guests are x86 machine code")]
-    }
-}
+kvmtest_tests::arch_only_main!("x86_64", x86::trials, "these guests are x86 machine code");
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
@@ -23,8 +12,9 @@ mod x86 {
     use kvmtest::{bail, ensure, runner, Error, TransportKind, Vm};
     use libtest_mimic::Trial;
 
-    /// The kernel selftests' UCALL_PIO_PORT, where the PIO doorbell writes.
-    const UCALL_PIO_PORT: i16 = 0x1000;
+    /// The kernel selftests' UCALL_PIO_PORT, where the PIO doorbell writes
+    /// (dynasm's `mov dx, imm16` takes it as an i16).
+    const UCALL_PIO_PORT: i16 = kvmtest::ucall::UCALL_PIO_PORT as i16;
     /// POST code port: a real PC has it, this VM does not.
     const PORT_POST: u8 = 0x80;
     const MSR_GS_BASE: i32 = 0xc000_0101_u32 as i32;

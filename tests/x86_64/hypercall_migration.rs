@@ -6,16 +6,7 @@
 //! KVM_GET_CPUID2 / KVM_SET_CPUID2. A fresh VM without the selection must
 //! see a different view (the control that shows the check can fail).
 
-fn main() -> std::process::ExitCode {
-    kvmtest::runner::main(scenario::trials())
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-mod scenario {
-    pub fn trials() -> Vec<libtest_mimic::Trial> {
-        vec![kvmtest::runner::skipped("hypercall_migration", "x86_64 only: KVM's x86 paravirtual interface")]
-    }
-}
+kvmtest_tests::arch_only_main!("x86_64", scenario::trials, "KVM's x86 paravirtual interface");
 
 #[cfg(target_arch = "x86_64")]
 mod scenario {

@@ -11,16 +11,7 @@
 //! hypercall rows grant HV_MSR_HYPERCALL_AVAILABLE and write
 //! HV_X64_MSR_GUEST_OS_ID and HV_X64_MSR_HYPERCALL first.
 
-fn main() -> std::process::ExitCode {
-    kvmtest::runner::main(scenario::trials())
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-mod scenario {
-    pub fn trials() -> Vec<libtest_mimic::Trial> {
-        vec![kvmtest::runner::skipped("hyperv_features", "x86_64 only: KVM's Hyper-V emulation")]
-    }
-}
+kvmtest_tests::arch_only_main!("x86_64", scenario::trials, "KVM's Hyper-V emulation");
 
 #[cfg(target_arch = "x86_64")]
 mod scenario {

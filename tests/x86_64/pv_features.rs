@@ -15,16 +15,7 @@
 //! Each row is three trials: `<row>::cpuid_clear`, `<row>::cpuid_set`,
 //! `<row>::not_enforced`.
 
-fn main() -> std::process::ExitCode {
-    kvmtest::runner::main(scenario::trials())
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-mod scenario {
-    pub fn trials() -> Vec<libtest_mimic::Trial> {
-        vec![kvmtest::runner::skipped("pv_features", "x86_64 only: KVM's x86 paravirtual interface")]
-    }
-}
+kvmtest_tests::arch_only_main!("x86_64", scenario::trials, "KVM's x86 paravirtual interface");
 
 #[cfg(target_arch = "x86_64")]
 mod scenario {

@@ -7,16 +7,7 @@
 //! `mov eax, nr; vmcall/vmmcall; ret` stubs. Without the configuration
 //! the same instruction is a KVM hypercall: an unknown one, -KVM_ENOSYS.
 
-fn main() -> std::process::ExitCode {
-    kvmtest::runner::main(scenario::trials())
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-mod scenario {
-    pub fn trials() -> Vec<libtest_mimic::Trial> {
-        vec![kvmtest::runner::skipped("xen_hypercall", "x86_64 only: KVM's Xen HVM emulation")]
-    }
-}
+kvmtest_tests::arch_only_main!("x86_64", scenario::trials, "KVM's Xen HVM emulation");
 
 #[cfg(target_arch = "x86_64")]
 mod scenario {

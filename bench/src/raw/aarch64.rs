@@ -48,6 +48,7 @@ const SHARED_DOORBELL_OFFSET: u64 = 0x1000;
 
 type Ops = VecAssembler<Aarch64Relocation>;
 
+/// The raw arm64 baseline: its own page tables, vectors and code, no harness.
 pub struct Aarch64;
 
 fn assemble(f: impl FnOnce(&mut Ops), at: u64) -> Vec<u8> {

@@ -31,6 +31,7 @@ use kvmtest_abi::boot_offsets;
 const KVM_RUN: libc::Ioctl = 0xae80;
 const PT_LOAD: u32 = 1;
 
+/// A raw loop's result: its errors are messages.
 pub type Result<T> = std::result::Result<T, String>;
 
 pub(crate) fn kvm_err(op: &'static str) -> impl Fn(kvm_ioctls::Error) -> String {
@@ -74,10 +75,15 @@ pub trait RawArch {
 /// The exits a raw loop waits for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RawExit {
+    /// KVM_EXIT_IO.
     Io,
+    /// KVM_EXIT_MMIO.
     Mmio,
+    /// KVM_EXIT_HLT.
     Hlt,
+    /// KVM_EXIT_HYPERCALL.
     Hypercall,
+    /// KVM_EXIT_SYSTEM_EVENT.
     SystemEvent,
 }
 
@@ -175,15 +181,18 @@ impl RawVm {
         unsafe { self.mem.ptr.add(gpa as usize) }
     }
 
+    /// Copies `bytes` to guest address `gpa`; panics if out of range.
     pub fn write(&self, gpa: u64, bytes: &[u8]) {
         // SAFETY: `host` checked the range; the guest is not running.
         unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.host(gpa, bytes.len()), bytes.len()) };
     }
 
+    /// Writes `v` little-endian at `gpa`; panics if out of range.
     pub fn write_u64(&self, gpa: u64, v: u64) {
         self.write(gpa, &v.to_le_bytes());
     }
 
+    /// Reads a little-endian u64 at `gpa`; panics if out of range.
     pub fn read_u64(&self, gpa: u64) -> u64 {
         // SAFETY: `host` checked the range; the vCPU is stopped in this thread.
         unsafe { self.host(gpa, 8).cast::<u64>().read_unaligned() }

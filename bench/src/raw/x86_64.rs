@@ -31,6 +31,7 @@ const PTE_PRESENT_RW: u64 = 0x3;
 const PTE_HUGE: u64 = 0x80;
 const MIB2: u64 = 2 << 20;
 
+/// The raw x86_64 baseline: its own page tables and code, no harness.
 pub struct X86_64;
 
 fn assemble(f: impl FnOnce(&mut VecAssembler<X64Relocation>), at: u64) -> Vec<u8> {

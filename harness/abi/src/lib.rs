@@ -6,7 +6,10 @@
 //! trust: the host reads these structures from guest memory with bounds checks.
 #![no_std]
 
+pub mod faults;
+pub mod probe;
 pub mod smccc;
+pub mod ucall_test;
 
 /// `"UCAL"` in little-endian: marks a buffer the guest really filled in.
 pub const UCALL_MAGIC: u32 = 0x4c41_4355;
@@ -55,7 +58,9 @@ impl UcallCmd {
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct UcallHeader {
+    /// [`UCALL_MAGIC`] once the guest has filled the message in.
     pub magic: u32,
+    /// A [`UcallCmd`], raw.
     pub cmd: u32,
     /// Source line of an ABORT.
     pub line: u32,
@@ -65,6 +70,7 @@ pub struct UcallHeader {
     pub file_len: u32,
     /// Length of the message following the file name.
     pub msg_len: u32,
+    /// The values: `nargs` of them are valid.
     pub args: [u64; UCALL_MAX_ARGS],
 }
 
@@ -72,7 +78,9 @@ pub struct UcallHeader {
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct UcallMsg {
+    /// The fixed-size head.
     pub header: UcallHeader,
+    /// File name (ABORT) and message (ABORT, PRINTF), lengths in the header.
     pub text: [u8; UCALL_TEXT_MAX],
 }
 
@@ -82,13 +90,21 @@ pub const UCALL_HEADER_SIZE: usize = core::mem::size_of::<UcallHeader>();
 pub const UCALL_MSG_SIZE: usize = core::mem::size_of::<UcallMsg>();
 /// Byte offsets into [`UcallHeader`], for assembly that fills one in.
 pub mod ucall_offsets {
+    /// Of `UcallHeader::magic`.
     pub const MAGIC: usize = 0;
+    /// Of `UcallHeader::cmd`.
     pub const CMD: usize = 4;
+    /// Of `UcallHeader::line`.
     pub const LINE: usize = 8;
+    /// Of `UcallHeader::nargs`.
     pub const NARGS: usize = 12;
+    /// Of `UcallHeader::file_len`.
     pub const FILE_LEN: usize = 16;
+    /// Of `UcallHeader::msg_len`.
     pub const MSG_LEN: usize = 20;
+    /// Of `UcallHeader::args`.
     pub const ARGS: usize = 24;
+    /// Of `UcallMsg::text`.
     pub const TEXT: usize = super::UCALL_HEADER_SIZE;
 }
 
@@ -140,12 +156,19 @@ pub const BOOT_ARGS: usize = 8;
 
 /// Byte offsets into [`VcpuBootInfo`], for assembly.
 pub mod boot_offsets {
+    /// Of `VcpuBootInfo::ucall_fn`.
     pub const UCALL_FN: usize = 0;
+    /// Of `VcpuBootInfo::ucall_buf`.
     pub const UCALL_BUF: usize = 8;
+    /// Of `VcpuBootInfo::vcpu_id`.
     pub const VCPU_ID: usize = 16;
+    /// Of `VcpuBootInfo::exc_fixup`.
     pub const EXC_FIXUP: usize = 24;
+    /// Of `VcpuBootInfo::exc_vector`.
     pub const EXC_VECTOR: usize = 32;
+    /// Of `VcpuBootInfo::transport`.
     pub const TRANSPORT: usize = 40;
+    /// Of `VcpuBootInfo::args`.
     pub const ARGS: usize = 48;
 }
 
@@ -156,10 +179,15 @@ pub const BOOT_INFO_STRIDE: usize = 128;
 #[repr(u64)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TransportId {
+    /// An OUT of the message address to the ucall I/O port.
     Pio = 1,
+    /// A store of the message address to an unmapped address.
     Mmio = 2,
+    /// The message in a pre-arranged slot, then HLT (x86_64) or PSCI SYSTEM_SUSPEND (arm64).
     Halt = 3,
+    /// A buffer the host allocates up front, with a doorbell.
     Shared = 4,
+    /// An HVC with the ucall function id (arm64).
     Hvc = 5,
 }
 

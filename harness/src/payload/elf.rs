@@ -12,34 +12,94 @@ use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PayloadError {
     #[error("the payload is empty (0 bytes)")]
+    /// No bytes at all.
     Empty,
     #[error("not a valid ELF file: {0}")]
+    /// goblin could not parse the file (its message).
     Malformed(String),
     #[error("ELF is not 64-bit little-endian")]
+    /// A 32-bit or big-endian ELF.
     NotElf64,
     #[error("ELF is for machine {found} ({found_name}), this VM runs machine {expected} ({expected_name})")]
-    WrongMachine { expected: u16, expected_name: &'static str, found: u16, found_name: &'static str },
+    /// An ELF for another machine than the VM's.
+    WrongMachine {
+        /// The VM's `e_machine`.
+        expected: u16,
+        /// Its name.
+        expected_name: &'static str,
+        /// The file's `e_machine`.
+        found: u16,
+        /// Its name.
+        found_name: &'static str,
+    },
     #[error("ELF type {0} is not an executable (ET_EXEC); build payloads with relocation-model=static")]
+    /// Not ET_EXEC (the `e_type` found): a relocatable or shared object.
     NotExecutable(u16),
     #[error("ELF has no PT_LOAD segment")]
+    /// Nothing to load.
     NoLoadableSegments,
     #[error("segment {index}: file range {offset:#x}+{filesz:#x} lies outside the {file_len}-byte file")]
-    FileRangeOutOfBounds { index: usize, offset: u64, filesz: u64, file_len: usize },
+    /// A segment's file bytes lie past the end of the file.
+    FileRangeOutOfBounds {
+        /// Index of the segment among the program headers.
+        index: usize,
+        /// `p_offset`.
+        offset: u64,
+        /// `p_filesz`.
+        filesz: u64,
+        /// Bytes in the file.
+        file_len: usize,
+    },
     #[error("segment {index}: p_filesz {filesz:#x} is larger than p_memsz {memsz:#x}")]
-    FileszExceedsMemsz { index: usize, filesz: u64, memsz: u64 },
+    /// A segment with more file bytes than memory bytes.
+    FileszExceedsMemsz {
+        /// Index of the segment among the program headers.
+        index: usize,
+        /// `p_filesz`.
+        filesz: u64,
+        /// `p_memsz`.
+        memsz: u64,
+    },
     #[error(
         "segment {index}: [{start:#x}, {start:#x}+{memsz:#x}) is outside the payload region [{:#x}, {:#x}){}",
         region.start, region.end,
         if *start < region.start { " (it overlaps the harness's own memory: tables, firmware, ucall slots, stacks)" } else { " (beyond guest memory)" }
     )]
-    SegmentOutsideRegion { index: usize, start: u64, memsz: u64, region: Range<u64> },
+    /// A segment outside the payload region.
+    SegmentOutsideRegion {
+        /// Index of the segment among the program headers.
+        index: usize,
+        /// `p_vaddr`.
+        start: u64,
+        /// `p_memsz`.
+        memsz: u64,
+        /// The payload region.
+        region: Range<u64>,
+    },
     #[error("segments {first} and {second} overlap")]
-    SegmentsOverlap { first: usize, second: usize },
+    /// Two segments share memory.
+    SegmentsOverlap {
+        /// Index of one segment.
+        first: usize,
+        /// Index of the other.
+        second: usize,
+    },
     #[error("entry point {entry:#x} is not inside any loaded segment")]
-    EntryOutsideSegments { entry: u64 },
+    /// The entry point is in no loaded segment.
+    EntryOutsideSegments {
+        /// `e_entry`.
+        entry: u64,
+    },
     #[error("{size:#x}-byte payload does not fit the payload region [{:#x}, {:#x})", region.start, region.end)]
-    TooLarge { size: u64, region: Range<u64> },
+    /// Raw code larger than the payload region.
+    TooLarge {
+        /// Bytes of code.
+        size: u64,
+        /// The payload region.
+        region: Range<u64>,
+    },
     #[error("writing guest memory: {0}")]
+    /// vm-memory refused a write (its message).
     GuestMemory(String),
 }
 
@@ -57,8 +117,11 @@ fn machine_name(m: u16) -> &'static str {
 /// A PT_LOAD segment after validation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Segment {
+    /// Guest physical address of the segment.
     pub addr: u64,
+    /// Bytes of guest memory it occupies (past the file bytes: .bss, zero).
     pub memsz: u64,
+    /// Its bytes in the file.
     pub file: Range<usize>,
 }
 

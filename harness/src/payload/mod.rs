@@ -21,10 +21,12 @@ pub enum Payload {
 }
 
 impl Payload {
+    /// Raw machine code, see [`Payload::Code`].
     pub fn code(bytes: Vec<u8>) -> Self {
         Payload::Code(bytes)
     }
 
+    /// An ELF executable, see [`Payload::Elf`].
     pub fn elf(bytes: impl Into<Cow<'static, [u8]>>) -> Self {
         Payload::Elf(bytes.into())
     }

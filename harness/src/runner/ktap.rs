@@ -26,6 +26,7 @@ pub struct Printer<W: Write> {
 }
 
 impl<W: Write> Printer<W> {
+    /// A printer writing KTAP to `out`.
     pub fn new(out: W) -> Self {
         Printer { out }
     }

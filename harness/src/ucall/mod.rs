@@ -13,6 +13,7 @@ mod pio;
 mod shared;
 
 pub use self::hvc::UCALL_HVC_FUNC_ID;
+pub use self::pio::UCALL_PIO_PORT;
 pub use crate::transport::{Doorbell, MessageAt, RawUcall, TransportKind};
 
 use std::fmt;
@@ -59,6 +60,7 @@ pub struct SharedArena {
 }
 
 impl SharedArena {
+    /// The arena of `layout`, nothing allocated yet.
     pub fn new(layout: &Layout) -> Self {
         SharedArena { next: layout.shared_arena.start, end: layout.shared_arena.end }
     }
@@ -97,6 +99,7 @@ pub struct UcallArgs {
 }
 
 impl UcallArgs {
+    /// The first [`UCALL_MAX_ARGS`] of `vals`.
     pub fn new(vals: &[u64]) -> Self {
         let mut a = UcallArgs::default();
         let n = vals.len().min(UCALL_MAX_ARGS);
@@ -123,7 +126,12 @@ impl fmt::Debug for UcallArgs {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Ucall {
     /// GUEST_SYNC(stage, args...).
-    Sync { stage: u64, args: UcallArgs },
+    Sync {
+        /// The stage, the ucall's first argument.
+        stage: u64,
+        /// The values after the stage.
+        args: UcallArgs,
+    },
     /// GUEST_DONE.
     Done,
     /// A failed guest assertion.

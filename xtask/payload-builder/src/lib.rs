@@ -104,10 +104,52 @@ pub fn build(guest_dir: &Path, arch: &str, target_dir: &Path) -> Result<Vec<(Str
         .collect()
 }
 
+/// Where a build script builds the payloads: `guest-payloads/` in the
+/// outer cargo's build directory (by default `<workspace>/target`, the same
+/// place `cargo xtask build-payloads` uses, honouring `CARGO_TARGET_DIR` and
+/// `--target`), so every profile, target and `cargo clippy` of the outer
+/// build shares one incremental guest build. `out_dir` is the script's
+/// `OUT_DIR` (`<build dir>[/<target>]/<profile>/build/<pkg>-<hash>/out`) and
+/// `target` its `TARGET`; an `OUT_DIR` of another shape keeps the payloads
+/// under `out_dir` itself.
+pub fn target_dir_for_build_script(out_dir: &Path, target: &str) -> PathBuf {
+    let build = out_dir.parent().and_then(Path::parent).filter(|b| b.file_name().is_some_and(|n| n == "build"));
+    let Some(profile_parent) = build.and_then(Path::parent).and_then(Path::parent) else {
+        return out_dir.join("guest-payloads");
+    };
+    let root = if profile_parent.file_name().is_some_and(|n| n == target) {
+        profile_parent.parent().unwrap_or(profile_parent)
+    } else {
+        profile_parent
+    };
+    root.join("guest-payloads")
+}
+
 /// The files a change to which must rebuild the payloads.
 pub fn inputs(guest_dir: &Path) -> Vec<PathBuf> {
     ["runtime", "payloads", "link.ld", "Cargo.toml", "Cargo.lock", ".cargo", "../harness/abi"]
         .iter()
         .map(|p| guest_dir.join(p))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn build_script_target_dir_is_the_outer_build_dir() {
+        let host = Path::new("/w/target/debug/build/kvmtest-tests-0123/out");
+        assert_eq!(
+            target_dir_for_build_script(host, "x86_64-unknown-linux-gnu"),
+            Path::new("/w/target/guest-payloads")
+        );
+        let cross = Path::new("/t/aarch64-unknown-linux-musl/release/build/kvmtest-tests-0123/out");
+        assert_eq!(target_dir_for_build_script(cross, "aarch64-unknown-linux-musl"), Path::new("/t/guest-payloads"));
+        let odd = Path::new("/somewhere/out");
+        assert_eq!(
+            target_dir_for_build_script(odd, "x86_64-unknown-linux-gnu"),
+            Path::new("/somewhere/out/guest-payloads")
+        );
+    }
 }

@@ -4,17 +4,17 @@
 #![no_std]
 #![no_main]
 
+use kvmtest_guest::abi::faults::{FaultMode, UNMAPPED};
 use kvmtest_guest::{arch, boot_arg, guest_assert_eq, guest_sync};
 
-const UD: u64 = 0;
-const PAGE_FAULT: u64 = 1;
-const ENDLESS_LOOP: u64 = 2;
-const STACK_OVERFLOW: u64 = 3;
-const PROBE_FAULT: u64 = 4;
-const PANIC: u64 = 5;
-
-/// An address in the harness's unmapped null page.
-const UNMAPPED: u64 = 0x10;
+/// The modes of [`FaultMode`] as match patterns (a match on the raw boot
+/// argument, as this payload has always compiled it).
+const UD: u64 = FaultMode::Ud as u64;
+const PAGE_FAULT: u64 = FaultMode::PageFault as u64;
+const ENDLESS_LOOP: u64 = FaultMode::EndlessLoop as u64;
+const STACK_OVERFLOW: u64 = FaultMode::StackOverflow as u64;
+const PROBE_FAULT: u64 = FaultMode::ProbeFault as u64;
+const PANIC: u64 = FaultMode::Panic as u64;
 
 #[inline(never)]
 #[allow(unconditional_recursion)]

@@ -20,35 +20,35 @@
 
 #[cfg(target_arch = "x86_64")]
 mod probe {
+    use kvmtest_guest::abi::probe::{ProbeKind, FOREIGN_INSN, MSR_READ, MSR_WRITE, NO_EXCEPTION, XEN_ARG_BASE};
     use kvmtest_guest::arch::{
         cpuid, hyperv_hypercall_safe, kvm_hypercall_safe, rdmsr_safe, wrmsr_safe, xen_hypercall, xen_hypercall_page,
         HypercallInsn,
     };
     use kvmtest_guest::{boot_arg, guest_sync};
 
-    /// Probe kinds (boot argument 0).
-    const DONE: u64 = 0;
-    const MSR: u64 = 1;
-    const HCALL: u64 = 2;
-    const CPUID: u64 = 3;
-    const HV_HCALL: u64 = 4;
-    const XEN_HCALL: u64 = 5;
-    const XEN_PAGE_HCALL: u64 = 6;
+    /// The kinds of [`ProbeKind`] as match patterns (a match on the raw
+    /// boot argument, as this payload has always compiled it; an unknown
+    /// kind is reported as SYNC(0xbad, kind)).
+    const DONE: u64 = ProbeKind::Done as u64;
+    const MSR: u64 = ProbeKind::Msr as u64;
+    const HCALL: u64 = ProbeKind::Hcall as u64;
+    const CPUID: u64 = ProbeKind::Cpuid as u64;
+    const HV_HCALL: u64 = ProbeKind::HvHcall as u64;
+    const XEN_HCALL: u64 = ProbeKind::XenHcall as u64;
+    const XEN_PAGE_HCALL: u64 = ProbeKind::XenPageHcall as u64;
 
-    /// HCALL with the other vendor's instruction (boot argument 6).
-    const FOREIGN_INSN: u64 = 1;
+    // Each kind's operands (boot arguments 1..) are documented on
+    // `ProbeKind`, in the kvmtest-abi crate the host reads them from too.
 
     /// MSR accesses (boot argument 3).
-    const READ: u64 = 1;
-    const WRITE: u64 = 2;
+    const READ: u64 = MSR_READ;
+    const WRITE: u64 = MSR_WRITE;
 
-    /// Xen hypercall parameter i (1-based) is XEN_ARG_BASE + i (xen_vmcall_test's ARGVALUE).
-    const XEN_ARG_BASE: u64 = 0xdead_beef_5a5a_0000;
+    /// The six Xen hypercall parameters, `XEN_ARG_BASE + 1..=6`
+    /// (xen_vmcall_test's ARGVALUE).
     const XEN_ARGS: [u64; 6] =
         [XEN_ARG_BASE + 1, XEN_ARG_BASE + 2, XEN_ARG_BASE + 3, XEN_ARG_BASE + 4, XEN_ARG_BASE + 5, XEN_ARG_BASE + 6];
-
-    /// Reported in place of a vector when nothing faulted.
-    const NO_EXCEPTION: u64 = 0x100;
 
     fn vector<T>(r: &Result<T, u8>) -> u64 {
         match r {

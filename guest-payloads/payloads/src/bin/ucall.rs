@@ -3,16 +3,16 @@
 #![no_std]
 #![no_main]
 
+use kvmtest_guest::abi::ucall_test::{UcallTestKind, ASSERT_LINE_STAGE};
 use kvmtest_guest::{boot_arg, guest_assert_eq, guest_printf, guest_sync, vcpu_id};
 
-/// Kinds, as the host's `tests/ucall.rs` numbers them.
-const SYNC: u64 = 0;
-const PRINTF: u64 = 1;
-const ABORT: u64 = 2;
-const DONE: u64 = 3;
-
-/// Stage of the SYNC that announces the line of the failing assertion.
-const ASSERT_LINE_STAGE: u64 = 100;
+/// The kinds of [`UcallTestKind`] as match patterns (a match on the raw
+/// boot argument, as this payload has always compiled it; unknown values
+/// are printed).
+const SYNC: u64 = UcallTestKind::Sync as u64;
+const PRINTF: u64 = UcallTestKind::Printf as u64;
+const ABORT: u64 = UcallTestKind::Abort as u64;
+const DONE: u64 = UcallTestKind::Done as u64;
 
 fn main() {
     match boot_arg(0) {

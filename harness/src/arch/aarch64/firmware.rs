@@ -38,11 +38,11 @@ pub const SLOT_SIZE: usize = 0x80;
 /// Pseudo exception classes for the slots where ESR_EL1 means nothing,
 /// just above the 6-bit EC space.
 pub const VECTOR_IRQ: u64 = 0x40;
+/// Pseudo exception class of the FIQ slots.
 pub const VECTOR_FIQ: u64 = 0x41;
-/// `PSCI_1_0_FN64_SYSTEM_SUSPEND`.
-pub const PSCI_1_0_FN64_SYSTEM_SUSPEND: u32 = 0xc400_000e;
-/// `PSCI_0_2_FN_SYSTEM_OFF`: how the firmware gives up when it faults itself.
-pub const PSCI_0_2_FN_SYSTEM_OFF: u32 = 0x8400_0008;
+/// The PSCI calls the firmware makes: SYSTEM_SUSPEND is the halt doorbell,
+/// SYSTEM_OFF how the firmware gives up when it faults itself.
+pub use kvmtest_abi::smccc::{PSCI_0_2_FN_SYSTEM_OFF, PSCI_1_0_FN64_SYSTEM_SUSPEND};
 
 /// Bytes the slot code pushes on the exception stack (x0-x3).
 const FRAME: u32 = 32;
@@ -51,6 +51,7 @@ const ESR_EC_SHIFT: u32 = 26;
 
 /// The assembled firmware.
 pub struct Firmware {
+    /// The machine code, loaded at [`FIRMWARE`].
     pub code: Vec<u8>,
     /// Guest address of the vector table (VBAR_EL1).
     pub vectors: u64,
@@ -93,6 +94,7 @@ pub fn load_imm32(ops: &mut Ops, reg: RX, value: u32) {
     }
 }
 
+/// Assembles the vector table, the exception handler and the ucall routine for `doorbell`.
 pub fn assemble(doorbell: Doorbell) -> Result<Firmware> {
     let mut ops: Ops = VecAssembler::new(FIRMWARE as usize);
     let common = ops.new_dynamic_label();
@@ -298,9 +300,13 @@ pub fn exception_kind(vector: u64, esr: u64) -> ExceptionKind {
 
 /// ESR_EL1.EC values (`ESR_ELx_EC_*` in arch/arm64/include/asm/esr.h).
 pub const EC_UNKNOWN: u64 = 0x00;
+/// `EC_IABT_LOW` (`ESR_ELx_EC_*`).
 pub const EC_IABT_LOW: u64 = 0x20;
+/// `EC_IABT_CUR` (`ESR_ELx_EC_*`).
 pub const EC_IABT_CUR: u64 = 0x21;
+/// `EC_DABT_LOW` (`ESR_ELx_EC_*`).
 pub const EC_DABT_LOW: u64 = 0x24;
+/// `EC_DABT_CUR` (`ESR_ELx_EC_*`).
 pub const EC_DABT_CUR: u64 = 0x25;
 
 /// The DFSC/IFSC field of an abort's ESR.
@@ -328,7 +334,7 @@ mod tests {
     fn firmware_fits_and_slots_are_0x80_apart() {
         for d in [
             Doorbell::MmioWrite { addr: 0x400_0000 },
-            Doorbell::Hypercall { func_id: 0xc600_5543 },
+            Doorbell::Hypercall { func_id: crate::ucall::UCALL_HVC_FUNC_ID },
             Doorbell::SystemSuspend,
         ] {
             let fw = assemble(d).unwrap();

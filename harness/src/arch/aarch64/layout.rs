@@ -24,21 +24,37 @@
 use crate::layout::{FixedLayout, Layout};
 use crate::Result;
 
+/// The firmware: vector table, handler, doorbell (see the map above).
 pub const FIRMWARE: u64 = 0x1000;
+/// Bytes reserved for the firmware.
 pub const FIRMWARE_SIZE: u64 = 0x2000;
+/// The first vCPU's boot info.
 pub const BOOT_INFO: u64 = 0x3000;
+/// The stage-1 L1 table.
 pub const L1_TABLE: u64 = 0x5000;
+/// The L3 table of the low 2 MiB (null page unmapped).
 pub const L3_LOW: u64 = 0x6000;
+/// The first L2 table; up to [`MAX_L2`] follow.
 pub const L2_BASE: u64 = 0x7000;
+/// L2 tables at most: 1 GiB each.
 pub const MAX_L2: u64 = 16;
+/// The first vCPU's ucall slot.
 pub const UCALL_SLOTS: u64 = 0x2_0000;
+/// The first vCPU's exception stack (SP_EL0).
 pub const EXCEPTION_STACKS: u64 = 0x4_0000;
+/// Bytes per exception stack.
 pub const EXCEPTION_STACK_SIZE: u64 = 0x400;
+/// Start of the shared-memory arena.
 pub const SHARED_ARENA: u64 = 0x5_0000;
+/// End of the shared-memory arena (exclusive).
 pub const SHARED_ARENA_END: u64 = 0x8_0000;
+/// The lowest vCPU stack (SP_EL1).
 pub const STACKS: u64 = 0x10_0000;
+/// Bytes per vCPU stack, guard page included.
 pub const STACK_STRIDE: u64 = 0x4000;
+/// Where payloads load.
 pub const PAYLOAD_BASE: u64 = 0x20_0000;
+/// vCPUs the boot-info, slot and stack regions have room for.
 pub const MAX_VCPUS: usize = 64;
 /// Size of the MMIO window above RAM.
 pub const MMIO_WINDOW_SIZE: u64 = 16 << 20;
@@ -105,6 +121,7 @@ pub const FIXED: FixedLayout = FixedLayout {
     firmware_fault_flag: None,
 };
 
+/// The map for `mem_size` bytes of RAM, or why none fits.
 pub fn layout(mem_size: u64) -> Result<Layout> {
     FIXED.layout(mem_size)
 }

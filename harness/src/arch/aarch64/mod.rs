@@ -51,9 +51,11 @@ pub enum Psci {
 /// arm64 choices of `Vm::builder().arch_options(..)`.
 #[derive(Debug, Clone, Default)]
 pub struct Arm64Options {
+    /// Which PSCI the vCPUs get (default: 0.2 and later).
     pub psci: Psci,
 }
 
+/// Per-VM arm64 state: how vCPUs are initialised, and the vGIC.
 pub struct Arm64VmState {
     /// KVM_ARM_PREFERRED_TARGET plus the features the harness wants.
     pub init: kvm_vcpu_init,

@@ -23,14 +23,17 @@ pub const SH_INNER: u64 = 3 << 8;
 pub const AF: u64 = 1 << 10;
 /// Privileged and unprivileged execute-never.
 pub const PXN: u64 = 1 << 53;
+/// Unprivileged execute-never.
 pub const UXN: u64 = 1 << 54;
 
 /// MAIR_EL1 attribute slots the descriptors use.
 pub const MAIR_IDX_DEVICE: usize = 0;
+/// The Normal write-back slot.
 pub const MAIR_IDX_NORMAL: usize = 1;
 /// MAIR_EL1 attribute encodings (ARM DDI 0487 D19.2): Device-nGnRE and
 /// Normal inner/outer write-back non-transient read/write-allocate.
 pub const MAIR_DEVICE_NGNRE: u64 = 0x04;
+/// Normal inner/outer write-back.
 pub const MAIR_NORMAL_WB: u64 = 0xff;
 /// The MAIR_EL1 value matching the descriptors.
 pub const MAIR_EL1: u64 = (MAIR_DEVICE_NGNRE << (8 * MAIR_IDX_DEVICE)) | (MAIR_NORMAL_WB << (8 * MAIR_IDX_NORMAL));

@@ -16,9 +16,13 @@ pub const fn x(n: u64) -> u64 {
 }
 /// SP_EL0 (`regs.sp`).
 pub const SP_EL0: u64 = core_reg(8 * 31);
+/// PC (`regs.pc`).
 pub const PC: u64 = core_reg(8 * 32);
+/// PSTATE (`regs.pstate`).
 pub const PSTATE: u64 = core_reg(8 * 33);
+/// SP_EL1 (`sp_el1`).
 pub const SP_EL1: u64 = core_reg(8 * 34);
+/// ELR_EL1 (`elr_el1`).
 pub const ELR_EL1: u64 = core_reg(8 * 35);
 /// SPSR_EL1 (`spsr[KVM_SPSR_EL1]`).
 pub const SPSR_EL1: u64 = core_reg(8 * 36);
@@ -26,11 +30,17 @@ pub const SPSR_EL1: u64 = core_reg(8 * 36);
 /// A system register's encoding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SysReg {
+    /// Name in register dumps.
     pub name: &'static str,
+    /// op0.
     pub op0: u32,
+    /// op1.
     pub op1: u32,
+    /// CRn.
     pub crn: u32,
+    /// CRm.
     pub crm: u32,
+    /// op2.
     pub op2: u32,
 }
 
@@ -58,19 +68,29 @@ impl SysReg {
     }
 }
 
+/// SCTLR_EL1: system control.
 pub const SCTLR_EL1: SysReg = SysReg::new("sctlr_el1", 3, 0, 1, 0, 0);
+/// CPACR_EL1: FP/SIMD access.
 pub const CPACR_EL1: SysReg = SysReg::new("cpacr_el1", 3, 0, 1, 0, 2);
+/// TTBR0_EL1: the stage-1 table base.
 pub const TTBR0_EL1: SysReg = SysReg::new("ttbr0_el1", 3, 0, 2, 0, 0);
+/// TCR_EL1: translation control.
 pub const TCR_EL1: SysReg = SysReg::new("tcr_el1", 3, 0, 2, 0, 2);
+/// ESR_EL1: exception syndrome.
 pub const ESR_EL1: SysReg = SysReg::new("esr_el1", 3, 0, 5, 2, 0);
+/// FAR_EL1: fault address.
 pub const FAR_EL1: SysReg = SysReg::new("far_el1", 3, 0, 6, 0, 0);
+/// MAIR_EL1: memory attributes.
 pub const MAIR_EL1: SysReg = SysReg::new("mair_el1", 3, 0, 10, 2, 0);
+/// VBAR_EL1: the vector table.
 pub const VBAR_EL1: SysReg = SysReg::new("vbar_el1", 3, 0, 12, 0, 0);
+/// TPIDR_EL1: the vCPU's boot info.
 pub const TPIDR_EL1: SysReg = SysReg::new("tpidr_el1", 3, 0, 13, 0, 4);
 /// The firmware's scratch register on exception entry (read-only at EL0, free at EL1).
 pub const TPIDRRO_EL0: SysReg = SysReg::new("tpidrro_el0", 3, 3, 13, 0, 3);
 /// Accessed by the firmware with MRS/MSR only (KVM exposes them as core registers).
 pub const SPSR_EL1_SYSREG: SysReg = SysReg::new("spsr_el1", 3, 0, 4, 0, 0);
+/// ELR_EL1, by its MRS/MSR encoding.
 pub const ELR_EL1_SYSREG: SysReg = SysReg::new("elr_el1", 3, 0, 4, 0, 1);
 /// SP_EL0 by its MSR/MRS encoding (the exception stack of the firmware).
 pub const SP_EL0_SYSREG: SysReg = SysReg::new("sp_el0", 3, 0, 4, 1, 0);
@@ -89,12 +109,17 @@ pub const SCTLR_I: u64 = 1 << 12;
 
 /// TCR_EL1 fields.
 pub const TCR_T0SZ_SHIFT: u64 = 0;
+/// TCR_EL1.IRGN0: inner write-back write-allocate walks.
 pub const TCR_IRGN0_WBWA: u64 = 1 << 8;
+/// TCR_EL1.ORGN0: outer write-back write-allocate walks.
 pub const TCR_ORGN0_WBWA: u64 = 1 << 10;
+/// TCR_EL1.SH0: inner shareable walks.
 pub const TCR_SH0_INNER: u64 = 3 << 12;
+/// TCR_EL1.TG0: 4 KiB granule.
 pub const TCR_TG0_4K: u64 = 0 << 14;
 /// EPD1: no walks through TTBR1_EL1 (the upper half is not used).
 pub const TCR_EPD1: u64 = 1 << 23;
+/// TCR_EL1.IPS: intermediate physical address size, shift.
 pub const TCR_IPS_SHIFT: u64 = 32;
 /// TCR_EL1.IPS encoding of a 40-bit intermediate physical address.
 pub const TCR_IPS_40_BITS: u64 = 2;

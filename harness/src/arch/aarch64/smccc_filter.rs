@@ -10,14 +10,18 @@ use crate::{Error, Result};
 
 /// `KVM_ARM_VM_SMCCC_CTRL` (VM device-attribute group) and its `KVM_ARM_VM_SMCCC_FILTER` attribute.
 pub const KVM_ARM_VM_SMCCC_CTRL: u32 = 0;
+/// `KVM_ARM_VM_SMCCC_FILTER`.
 pub const KVM_ARM_VM_SMCCC_FILTER: u64 = 0;
 
 /// `enum kvm_smccc_filter_action`.
 #[repr(u8)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SmcccFilterAction {
+    /// KVM handles the call itself.
     Handle = 0,
+    /// KVM answers NOT_SUPPORTED.
     Deny = 1,
+    /// KVM exits to userspace (KVM_EXIT_HYPERCALL).
     FwdToUser = 2,
 }
 

@@ -30,6 +30,7 @@ pub fn has_error_code(vector: usize) -> bool {
 
 /// The assembled firmware.
 pub struct Firmware {
+    /// The machine code, loaded at [`FIRMWARE`](super::layout::FIRMWARE).
     pub code: Vec<u8>,
     /// Guest address of each vector's stub.
     pub vectors: [u64; VECTORS],

@@ -19,28 +19,47 @@
 use crate::layout::{FixedLayout, Layout};
 use crate::Result;
 
+/// The GDT (see the map above).
 pub const GDT: u64 = 0x1000;
+/// The 64-bit TSS (IST1 for the exception stubs).
 pub const TSS: u64 = 0x1800;
 /// A word in the GDT/TSS page where the exception handler records that it
 /// faulted itself, found without GS base or registers (real SVM resets the
 /// vCPU's registers on a triple fault, so the PC cannot tell).
 pub const FIRMWARE_FAULT_FLAG: u64 = 0x1f00;
+/// The IDT, 256 gates.
 pub const IDT: u64 = 0x2000;
+/// The firmware: exception stubs and the ucall doorbell.
 pub const FIRMWARE: u64 = 0x3000;
+/// Bytes reserved for the firmware.
 pub const FIRMWARE_SIZE: u64 = 0x2000;
+/// The first vCPU's boot info.
 pub const BOOT_INFO: u64 = 0x5000;
+/// The PML4.
 pub const PML4: u64 = 0x7000;
+/// The one PDPT.
 pub const PDPT: u64 = 0x8000;
+/// The page table of the low 2 MiB (null page unmapped).
 pub const PT_LOW: u64 = 0x9000;
+/// The first page directory; up to [`MAX_PDS`] follow.
 pub const PD_BASE: u64 = 0xA000;
+/// Page directories at most: 1 GiB each.
 pub const MAX_PDS: u64 = 16;
+/// The first vCPU's ucall slot.
 pub const UCALL_SLOTS: u64 = 0x2_0000;
+/// Top of the exception stack (IST1).
 pub const EXCEPTION_STACK_TOP: u64 = 0x4_4000;
+/// Start of the shared-memory arena.
 pub const SHARED_ARENA: u64 = 0x5_0000;
+/// End of the shared-memory arena (exclusive).
 pub const SHARED_ARENA_END: u64 = 0x8_0000;
+/// The lowest vCPU stack.
 pub const STACKS: u64 = 0x10_0000;
+/// Bytes per vCPU stack, guard page included.
 pub const STACK_STRIDE: u64 = 0x4000;
+/// Where payloads load.
 pub const PAYLOAD_BASE: u64 = 0x20_0000;
+/// vCPUs the boot-info, slot and stack regions have room for.
 pub const MAX_VCPUS: usize = 64;
 
 /// Smallest guest RAM: the harness region plus 2 MiB for the payload.
@@ -49,9 +68,11 @@ pub const MIN_MEM: u64 = 4 << 20;
 /// The x86_64 MMIO window: one 2 MiB page.
 const MIB2: u64 = 2 << 20;
 
-/// Selectors in the GDT.
+/// Selectors in the GDT: flat 64-bit code.
 pub const CODE_SEL: u16 = 0x08;
+/// Flat data segment.
 pub const DATA_SEL: u16 = 0x10;
+/// The TSS.
 pub const TSS_SEL: u16 = 0x18;
 
 /// The x86_64 map's fixed part.
@@ -71,6 +92,7 @@ pub const FIXED: FixedLayout = FixedLayout {
     firmware_fault_flag: Some(FIRMWARE_FAULT_FLAG),
 };
 
+/// The map for `mem_size` bytes of RAM, or why none fits.
 pub fn layout(mem_size: u64) -> Result<Layout> {
     FIXED.layout(mem_size)
 }

@@ -44,6 +44,7 @@ pub struct X86_64;
 
 /// CPUID the vCPUs get: what the kernel supports, unless the test changes it.
 pub struct X86VmState {
+    /// KVM_GET_SUPPORTED_CPUID, as the VM started.
     pub supported_cpuid: CpuId,
 }
 

@@ -8,8 +8,11 @@
 use super::layout::{PDPT, PD_BASE, PML4, PT_LOW};
 use crate::layout::{align_up, Layout};
 
+/// Present.
 pub const PTE_PRESENT: u64 = 1 << 0;
+/// Writable.
 pub const PTE_WRITABLE: u64 = 1 << 1;
+/// PS: a 2 MiB page in a PD entry.
 pub const PTE_HUGE: u64 = 1 << 7;
 
 const ENTRIES: usize = 512;

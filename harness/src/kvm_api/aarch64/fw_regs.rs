@@ -18,6 +18,7 @@ pub const KVM_REG_ARM64: u64 = 0x6000_0000_0000_0000;
 pub const KVM_REG_SIZE_U64: u64 = 0x0030_0000_0000_0000;
 /// `KVM_REG_ARM_COPROC_SHIFT` and `KVM_REG_ARM_COPROC_MASK`.
 pub const KVM_REG_ARM_COPROC_SHIFT: u64 = 16;
+/// `KVM_REG_ARM_COPROC_MASK`.
 pub const KVM_REG_ARM_COPROC_MASK: u64 = 0x0fff_0000;
 /// `KVM_REG_ARM_FW`: the firmware registers' coprocessor.
 pub const KVM_REG_ARM_FW: u64 = 0x0014 << KVM_REG_ARM_COPROC_SHIFT;
@@ -46,32 +47,52 @@ pub const fn is_fw_reg_id(id: u64) -> bool {
 
 /// `KVM_ARM_PSCI_0_1`, `_0_2`, `_1_0`, `_1_1` (include/kvm/arm_psci.h).
 pub const KVM_ARM_PSCI_0_1: u64 = 1;
+/// `KVM_ARM_PSCI_0_2`.
 pub const KVM_ARM_PSCI_0_2: u64 = 2;
+/// `KVM_ARM_PSCI_1_0`.
 pub const KVM_ARM_PSCI_1_0: u64 = 0x1_0000;
+/// `KVM_ARM_PSCI_1_1`.
 pub const KVM_ARM_PSCI_1_1: u64 = 0x1_0001;
 
 /// Values of the SMCCC_ARCH_WORKAROUND_n registers (uapi asm/kvm.h).
 pub const KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_1_NOT_AVAIL: u64 = 0;
+/// `KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_1_AVAIL`.
 pub const KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_1_AVAIL: u64 = 1;
+/// `KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_1_NOT_REQUIRED`.
 pub const KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_1_NOT_REQUIRED: u64 = 2;
+/// `KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_2_NOT_AVAIL`.
 pub const KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_2_NOT_AVAIL: u64 = 0;
+/// `KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_2_UNKNOWN`.
 pub const KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_2_UNKNOWN: u64 = 1;
+/// `KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_2_AVAIL`.
 pub const KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_2_AVAIL: u64 = 2;
+/// `KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_2_NOT_REQUIRED`.
 pub const KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_2_NOT_REQUIRED: u64 = 3;
+/// `KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_2_ENABLED`.
 pub const KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_2_ENABLED: u64 = 1 << 4;
+/// `KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_3_NOT_AVAIL`.
 pub const KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_3_NOT_AVAIL: u64 = 0;
+/// `KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_3_AVAIL`.
 pub const KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_3_AVAIL: u64 = 1;
+/// `KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_3_NOT_REQUIRED`.
 pub const KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_3_NOT_REQUIRED: u64 = 2;
 
 /// A firmware pseudo-register.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum FwReg {
+    /// `KVM_REG_ARM_PSCI_VERSION`.
     PsciVersion,
+    /// `KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_1`.
     SmcccArchWorkaround1,
+    /// `KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_2`.
     SmcccArchWorkaround2,
+    /// `KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_3`.
     SmcccArchWorkaround3,
+    /// `KVM_REG_ARM_STD_BMAP`: standard secure services.
     StdBmap,
+    /// `KVM_REG_ARM_STD_HYP_BMAP`: standard hypervisor services.
     StdHypBmap,
+    /// `KVM_REG_ARM_VENDOR_HYP_BMAP`: KVM's vendor services (functions 0-63).
     VendorHypBmap,
     /// Newer kernels only: present when KVM_GET_REG_LIST lists it.
     VendorHypBmap2,
@@ -182,13 +203,16 @@ impl std::fmt::Display for FwReg {
 /// One feature bit of a bitmap register (`KVM_REG_ARM_STD_BIT_TRNG_V1_0`, ...).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FwBit {
+    /// The bitmap register holding the bit.
     pub reg: FwReg,
+    /// Bit number in the register.
     pub bit: u32,
     /// The kernel header's name.
     pub name: &'static str,
 }
 
 impl FwBit {
+    /// The bit as a mask of the register's value.
     pub const fn mask(&self) -> u64 {
         1 << self.bit
     }
@@ -200,6 +224,7 @@ impl FwBit {
 
 macro_rules! fw_bit {
     ($name:ident, $reg:ident, $bit:expr) => {
+        #[doc = concat!("`", stringify!($name), "`.")]
         pub const $name: FwBit = FwBit { reg: FwReg::$reg, bit: $bit, name: stringify!($name) };
     };
 }

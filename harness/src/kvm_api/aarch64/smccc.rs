@@ -18,13 +18,14 @@ use crate::{Error, Payload, Result, TransportKind, Vcpu, Vm};
 
 /// `KVM_ARM_VCPU_PVTIME_CTRL` (vCPU device-attribute group) and `KVM_ARM_VCPU_PVTIME_IPA`.
 pub const KVM_ARM_VCPU_PVTIME_CTRL: u32 = 2;
+/// `KVM_ARM_VCPU_PVTIME_IPA`.
 pub const KVM_ARM_VCPU_PVTIME_IPA: u64 = 0;
 /// `KVM_HYPERCALL_EXIT_SMC`: kvm_run.hypercall.flags bit for the SMC conduit.
 pub const KVM_HYPERCALL_EXIT_SMC: u64 = 1 << 0;
 /// `KVM_SYSTEM_EVENT_SHUTDOWN` / `_RESET`: kvm_run.system_event.type.
 pub const KVM_SYSTEM_EVENT_SHUTDOWN: u32 = 1;
+/// `KVM_SYSTEM_EVENT_RESET`.
 pub const KVM_SYSTEM_EVENT_RESET: u32 = 2;
-pub const KVM_SYSTEM_EVENT_SUSPEND: u32 = 5;
 /// `KVM_CAP_ARM_SYSTEM_SUSPEND`: PSCI SYSTEM_SUSPEND exits to userspace.
 pub const KVM_CAP_ARM_SYSTEM_SUSPEND: u32 = 216;
 /// `MPIDR_HWID_BITMASK`: the affinity fields of MPIDR_EL1, as PSCI takes them.
@@ -228,7 +229,6 @@ mod tests {
     fn uapi_values() {
         assert_eq!(KVM_ARM_VCPU_PVTIME_CTRL, kvm_bindings::KVM_ARM_VCPU_PVTIME_CTRL);
         assert_eq!(KVM_SYSTEM_EVENT_RESET, kvm_bindings::KVM_SYSTEM_EVENT_RESET);
-        assert_eq!(KVM_SYSTEM_EVENT_SUSPEND, kvm_bindings::KVM_SYSTEM_EVENT_SUSPEND);
         assert_eq!(KVM_CAP_ARM_SYSTEM_SUSPEND, kvm_bindings::KVM_CAP_ARM_SYSTEM_SUSPEND);
     }
 }

@@ -12,23 +12,33 @@ use crate::{Error, Result, Vcpu};
 /// A CPUID output register.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reg {
+    /// EAX.
     Eax,
+    /// EBX.
     Ebx,
+    /// ECX.
     Ecx,
+    /// EDX.
     Edx,
 }
 
 /// One CPUID bit, named as the kernel names it (`KVM_FEATURE_PV_EOI`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CpuidBit {
+    /// The kernel's name for the bit.
     pub name: &'static str,
+    /// CPUID leaf (EAX in).
     pub leaf: u32,
+    /// CPUID subleaf (ECX in).
     pub subleaf: u32,
+    /// Output register holding the bit.
     pub reg: Reg,
+    /// Bit number in that register.
     pub bit: u8,
 }
 
 impl CpuidBit {
+    /// The bit `bit` of `reg` in leaf `leaf`, subleaf `subleaf`, named `name`.
     pub const fn new(name: &'static str, leaf: u32, subleaf: u32, reg: Reg, bit: u8) -> Self {
         CpuidBit { name, leaf, subleaf, reg, bit }
     }
@@ -91,6 +101,7 @@ impl Cpuid {
         kvm.get_supported_cpuid(KVM_MAX_CPUID_ENTRIES).map(Cpuid).map_err(Error::kvm("KVM_GET_SUPPORTED_CPUID"))
     }
 
+    /// The entries, as KVM_SET_CPUID2 takes them.
     pub fn entries(&self) -> &[kvm_cpuid_entry2] {
         self.0.as_slice()
     }

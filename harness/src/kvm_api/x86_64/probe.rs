@@ -14,22 +14,21 @@ use kvm_ioctls::VcpuExit;
 use super::xen::XenHcall;
 use crate::{bail, Error, ExitAction, Payload, Result, Ucall, Vcpu, Vm, VmBuilder};
 
-/// Probe kinds and constants shared with guest-payloads/payloads/src/bin/hypercall_probe.rs.
-const DONE: u64 = 0;
-const MSR: u64 = 1;
-const HCALL: u64 = 2;
-const CPUID: u64 = 3;
-const HV_HCALL: u64 = 4;
-const XEN_HCALL: u64 = 5;
-const XEN_PAGE_HCALL: u64 = 6;
-const NO_EXCEPTION: u64 = 0x100;
-pub const READ: u64 = 1;
-pub const WRITE: u64 = 2;
-/// Xen hypercall parameter i (1-based) is `XEN_ARG_BASE + i` (xen_vmcall_test's ARGVALUE).
-pub const XEN_ARG_BASE: u64 = 0xdead_beef_5a5a_0000;
+// Probe kinds and constants shared with guest-payloads/payloads/src/bin/hypercall_probe.rs
+// (their one definition: `kvmtest::abi::probe`).
+use kvmtest_abi::probe::{ProbeKind, NO_EXCEPTION};
+pub use kvmtest_abi::probe::{MSR_READ as READ, MSR_WRITE as WRITE, XEN_ARG_BASE};
+const DONE: u64 = ProbeKind::Done as u64;
+const MSR: u64 = ProbeKind::Msr as u64;
+const HCALL: u64 = ProbeKind::Hcall as u64;
+const CPUID: u64 = ProbeKind::Cpuid as u64;
+const HV_HCALL: u64 = ProbeKind::HvHcall as u64;
+const XEN_HCALL: u64 = ProbeKind::XenHcall as u64;
+const XEN_PAGE_HCALL: u64 = ProbeKind::XenPageHcall as u64;
 
-/// x86 exception vectors.
+/// #UD (x86 exception vectors).
 pub const UD_VECTOR: u8 = 6;
+/// #GP (x86 exception vectors).
 pub const GP_VECTOR: u8 = 13;
 
 /// Which hypercall instruction the guest uses.
@@ -45,23 +44,59 @@ pub enum Insn {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Probe {
     /// RDMSR and/or WRMSR of `value` (`ops`: READ | WRITE).
-    Msr { index: u32, value: u64, ops: u64 },
+    Msr {
+        /// The MSR.
+        index: u32,
+        /// What WRMSR writes.
+        value: u64,
+        /// [`READ`] and/or [`WRITE`].
+        ops: u64,
+    },
     /// A KVM hypercall.
-    Hcall { nr: u64, args: [u64; 4], insn: Insn },
+    Hcall {
+        /// Hypercall number (RAX).
+        nr: u64,
+        /// a0..a3 (RBX, RCX, RDX, RSI).
+        args: [u64; 4],
+        /// Which instruction makes the call.
+        insn: Insn,
+    },
     /// CPUID as the guest sees it.
-    Cpuid { leaf: u32, subleaf: u32 },
+    Cpuid {
+        /// CPUID leaf (EAX in).
+        leaf: u32,
+        /// CPUID subleaf (ECX in).
+        subleaf: u32,
+    },
     /// A Hyper-V hypercall (control, input GPA, output GPA).
-    HvHcall { control: u64, input: u64, output: u64 },
+    HvHcall {
+        /// The hypercall input value (code and flags).
+        control: u64,
+        /// Input parameters' GPA.
+        input: u64,
+        /// Output parameters' GPA.
+        output: u64,
+    },
     /// A Xen hypercall with the native instruction.
-    XenHcall { nr: u64 },
+    XenHcall {
+        /// Hypercall number.
+        nr: u64,
+    },
     /// A Xen hypercall through the hypercall page at `page`.
-    XenPageHcall { nr: u64, page: u64 },
+    XenPageHcall {
+        /// Hypercall number.
+        nr: u64,
+        /// GPA of the hypercall page.
+        page: u64,
+    },
 }
 
 impl Probe {
+    /// RDMSR then WRMSR of `value` to MSR `index`.
     pub const fn rdwr(index: u32, value: u64) -> Self {
         Probe::Msr { index, value, ops: READ | WRITE }
     }
+    /// KVM hypercall `nr` with the CPU's own instruction.
     pub const fn hcall(nr: u64, args: [u64; 4]) -> Self {
         Probe::Hcall { nr, args, insn: Insn::Native }
     }
@@ -83,7 +118,9 @@ impl Probe {
 /// What one access did: completed (with the value read / returned) or faulted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
+    /// Completed; the value read or returned.
     Ok(u64),
+    /// Faulted with this vector.
     Fault(u8),
 }
 
@@ -95,6 +132,7 @@ impl Access {
             Access::Fault(vector as u8)
         }
     }
+    /// Whether the access completed.
     pub fn is_ok(&self) -> bool {
         matches!(self, Access::Ok(_))
     }
@@ -114,17 +152,25 @@ impl fmt::Display for Access {
 /// What the guest reported for a probe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
+    /// The MSR accesses.
     Msr {
+        /// RDMSR.
         read: Access,
+        /// WRMSR.
         write: Access,
     },
     /// RAX (or the fault) and the guest address of the instruction used.
     Hcall {
+        /// RAX, or the fault.
         ret: Access,
+        /// Guest address of the instruction used.
         insn_addr: u64,
     },
+    /// EAX, EBX, ECX, EDX.
     Cpuid([u32; 4]),
+    /// The Hyper-V hypercall's result (RAX), or the fault.
     HvHcall(Access),
+    /// The Xen hypercall's result (RAX).
     Xen(u64),
 }
 

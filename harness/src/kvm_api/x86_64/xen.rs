@@ -9,9 +9,15 @@ use vmm_sys_util::ioctl_iow_nr;
 
 use crate::{Error, ExitAction, Result, Ucall, Vcpu, Vm};
 
-ioctl_iow_nr!(KVM_XEN_HVM_CONFIG, kvm_bindings::KVMIO, 0x7a, kvm_xen_hvm_config);
+/// The ioctl number, private: vmm-sys-util's macro makes an undocumented `pub fn`.
+mod ioctl_nr {
+    super::ioctl_iow_nr!(KVM_XEN_HVM_CONFIG, kvm_bindings::KVMIO, 0x7a, super::kvm_xen_hvm_config);
+}
+use ioctl_nr::KVM_XEN_HVM_CONFIG;
 
+/// `KVM_XEN_HVM_CONFIG_HYPERCALL_MSR`.
 pub const KVM_XEN_HVM_CONFIG_HYPERCALL_MSR: u32 = kvm_bindings::KVM_XEN_HVM_CONFIG_HYPERCALL_MSR;
+/// `KVM_XEN_HVM_CONFIG_INTERCEPT_HCALL`.
 pub const KVM_XEN_HVM_CONFIG_INTERCEPT_HCALL: u32 = kvm_bindings::KVM_XEN_HVM_CONFIG_INTERCEPT_HCALL;
 /// kvm_run.xen.type of a hypercall.
 pub const KVM_EXIT_XEN_HCALL: u32 = 1;
@@ -24,7 +30,9 @@ pub const XEN_HYPERCALL_STRIDE: u64 = 32;
 /// A Xen hypercall as KVM reports it (kvm_run.xen.u.hcall).
 #[derive(Debug)]
 pub struct XenHcall<'a> {
+    /// Whether the guest was in 64-bit mode.
     pub longmode: u32,
+    /// The guest's privilege level (CPL).
     pub cpl: u32,
     /// Hypercall number (RAX).
     pub input: u64,
