@@ -20,6 +20,17 @@ pub const UCALL_MAX_ARGS: usize = 6;
 /// Bytes of text (file name followed by message) a ucall carries.
 pub const UCALL_TEXT_MAX: usize = 1024;
 
+/// The I/O port of the PIO transport's doorbell (x86): the kernel
+/// selftests' UCALL_PIO_PORT.
+pub const UCALL_PIO_PORT: u16 = 0x1000;
+
+/// The SMCCC function id of the hvc transport's doorbell (arm64):
+/// `ARM_SMCCC_CALL_VAL(FAST_CALL, SMC_64, OWNER_VENDOR_HYP, 0x5543)` ("UC"),
+/// in the vendor-specific hypervisor range, where KVM implements only a few
+/// SMC32 calls (UID, KVM features, PTP), so this ID reaches no in-kernel
+/// service and the SMCCC filter may claim it.
+pub const UCALL_HVC_FUNC_ID: u32 = 0xc600_5543;
+
 /// Guest-to-host message kinds.
 #[repr(u32)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

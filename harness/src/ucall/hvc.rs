@@ -11,11 +11,7 @@ use super::{Doorbell, SharedArena, Transport};
 use crate::layout::Layout;
 use crate::Result;
 
-/// `ARM_SMCCC_CALL_VAL(FAST_CALL, SMC_64, OWNER_VENDOR_HYP, 0x5543)` ("UC"):
-/// in the vendor-specific hypervisor range, where KVM implements only a few
-/// SMC32 calls (UID, KVM features, PTP), so this ID reaches no in-kernel
-/// service and the filter may claim it.
-pub const UCALL_HVC_FUNC_ID: u32 = 0xc600_5543;
+pub use kvmtest_abi::UCALL_HVC_FUNC_ID;
 
 /// `KVM_HYPERCALL_EXIT_SMC` in kvm_run.hypercall.flags: the SMC conduit.
 const KVM_HYPERCALL_EXIT_SMC: u32 = 1 << 0;

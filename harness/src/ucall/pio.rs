@@ -7,8 +7,7 @@ use super::{Doorbell, SharedArena, Transport};
 use crate::layout::Layout;
 use crate::Result;
 
-/// The kernel selftests' UCALL_PIO_PORT.
-pub const UCALL_PIO_PORT: u16 = 0x1000;
+pub use kvmtest_abi::UCALL_PIO_PORT;
 
 pub struct Pio;
 

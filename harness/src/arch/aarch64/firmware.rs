@@ -334,7 +334,7 @@ mod tests {
     fn firmware_fits_and_slots_are_0x80_apart() {
         for d in [
             Doorbell::MmioWrite { addr: 0x400_0000 },
-            Doorbell::Hypercall { func_id: crate::ucall::UCALL_HVC_FUNC_ID },
+            Doorbell::Hypercall { func_id: kvmtest_abi::UCALL_HVC_FUNC_ID },
             Doorbell::SystemSuspend,
         ] {
             let fw = assemble(d).unwrap();
