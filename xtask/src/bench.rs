@@ -7,6 +7,13 @@
 //! KVM of a Debian kernel under qemu TCG: kvm_amd for x86_64, arm64 KVM at
 //! EL2 for aarch64), without the suite row (no cargo there). `--kernel-version`, `--kernel`, `--modules`, `--append` and
 //! `--timeout` go to vm-run.
+//!
+//! Before the bench target is built, the upstream peer program
+//! (bench/upstream/, see [`upstream`]) is built for the arch and handed to
+//! the bench's build script, which embeds it; when it cannot be built, the
+//! reason goes there instead and the peer rows are skipped with it.
+
+mod upstream;
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -56,6 +63,7 @@ pub fn bench(args: &[String]) -> Result {
     }
     let bins = suite_binaries()?;
     let mut cmd = Command::new(env!("CARGO"));
+    with_upstream(&mut cmd, crate::util::host_arch());
     cmd.current_dir(root()).args(["bench", "--quiet", "-p", "kvmtest-bench", "--bench", "kvmtest", "--"]);
     cmd.args(&bench_args).arg("--suite").args(&bins);
     run(&mut cmd)
@@ -76,11 +84,26 @@ fn split_vm_options(args: &[String]) -> Result<(Vec<String>, Vec<String>)> {
     Ok((vm, bench))
 }
 
+/// Builds the upstream peer program for `arch` and points the bench's build
+/// script at it, or at the reason it could not be built.
+fn with_upstream(cmd: &mut Command, arch: &str) {
+    cmd.env_remove("KVMTEST_BENCH_UPSTREAM").env_remove("KVMTEST_BENCH_UPSTREAM_SKIP");
+    match upstream::build(arch) {
+        Ok(program) => cmd.env("KVMTEST_BENCH_UPSTREAM", program),
+        Err(why) => {
+            eprintln!("bench: the upstream peer rows will be skipped: {why}");
+            cmd.env("KVMTEST_BENCH_UPSTREAM_SKIP", why)
+        }
+    };
+}
+
 /// Builds the bench target for `arch`'s musl target and runs it in the
 /// emulated machine with `target/debug/xtask vm-run` (this very binary).
 fn bench_in_vm(arch: &str, vm_args: &[String], bench_args: &[String]) -> Result {
     let target = format!("{arch}-unknown-linux-musl");
-    let out = Command::new(env!("CARGO"))
+    let mut build = Command::new(env!("CARGO"));
+    with_upstream(&mut build, arch);
+    let out = build
         .current_dir(root())
         .args(["bench", "--no-run", "-p", "kvmtest-bench", "--bench", "kvmtest", "--target", &target])
         .arg("--message-format=json-render-diagnostics")
