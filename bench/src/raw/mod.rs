@@ -151,7 +151,7 @@ impl RawVm {
         let mut raw = RawVm {
             vcpu: vm.create_vcpu(0).map_err(kvm_err("KVM_CREATE_VCPU"))?,
             _vm: vm,
-            kvm: kvm,
+            kvm,
             mem,
             run: std::ptr::null_mut(),
         };
