@@ -63,7 +63,7 @@ fn new_raw(t: TransportKind, guest: &[u8], elf: bool) -> Result<RawVm> {
     Ok(vm)
 }
 
-fn harness_batch(vm: &mut Vm, n: u64) -> Result<()> {
+pub(crate) fn harness_batch(vm: &mut Vm, n: u64) -> Result<()> {
     let vcpu = vm.vcpu(0);
     for i in 0..n {
         match vcpu.run_until_ucall().map_err(|e| e.to_string())? {

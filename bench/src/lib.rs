@@ -11,6 +11,7 @@ pub mod report;
 pub mod start;
 pub mod stats;
 pub mod suite;
+pub mod upstream;
 
 use std::path::PathBuf;
 
@@ -60,6 +61,9 @@ pub fn run(suite: &[PathBuf], quick: bool) -> Result<Vec<report::Row>, String> {
     rows.push(start::growth_row(SMALL, BIG, (&h_small, &h_big), (&r_small, &r_big)));
     eprintln!("bench: cold start");
     rows.push(start::memory_row(BENCH, 1 << 30, if quick { 3 } else { 5 })?);
+    let (up_rounds, up_creates, up_batches) = if quick { (3, 2, 4) } else { (10, 3, 10) };
+    rows.extend(upstream::rows(BENCH, up_rounds, up_creates, up_batches, batch)?);
+    eprintln!("bench: upstream selftest lib");
     if !suite.is_empty() {
         rows.push(suite::row(suite, suite_runs)?);
     }

@@ -13,7 +13,7 @@ use crate::raw::{Host, RawArch, RawVm, Result};
 use crate::report::{Row, Target, Unit};
 use crate::stats::{best_ratio, summarize, Summary};
 
-fn harness_start(elf: &'static [u8], mem: u64) -> Result<Vm> {
+pub(crate) fn harness_start(elf: &'static [u8], mem: u64) -> Result<Vm> {
     let mut vm = Vm::builder()
         .transport(Host::ELF_TRANSPORT)
         .mem_size(mem)

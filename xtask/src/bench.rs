@@ -2,11 +2,18 @@
 //! benchmark target `bench/benches/kvmtest.rs` in the bench profile with the
 //! suite's binaries as arguments, and `--quick` if given.
 //!
-//! `--arch ARCH` other than the host's: the bench target is built for
-//! ARCH's musl target and run in the emulated machine of `vm-run` (real KVM
-//! of a Debian kernel under qemu TCG), without the suite row (no cargo
-//! there). `--kernel-version`, `--kernel`, `--modules`, `--append` and
+//! `--arch ARCH` (either arch, the host's too): the bench target is built
+//! for ARCH's musl target and run in the emulated machine of `vm-run` (real
+//! KVM of a Debian kernel under qemu TCG: kvm_amd for x86_64, arm64 KVM at
+//! EL2 for aarch64), without the suite row (no cargo there). `--kernel-version`, `--kernel`, `--modules`, `--append` and
 //! `--timeout` go to vm-run.
+//!
+//! Before the bench target is built, the upstream peer program
+//! (bench/upstream/, see [`upstream`]) is built for the arch and handed to
+//! the bench's build script, which embeds it; when it cannot be built, the
+//! reason goes there instead and the peer rows are skipped with it.
+
+mod upstream;
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -17,13 +24,13 @@ use crate::Result;
 /// Harness vs raw KVM (a table; fails on a missed target)
 ///
 /// Exit round trips, cold start, memory, suite time.
-/// With --arch other than the host's: in the emulated machine of vm-run, no suite row.
+/// With --arch: in the emulated machine of vm-run, no suite row.
 #[derive(clap::Args, Debug, Default)]
 pub struct Args {
     /// Fewer rounds, for a smoke run
     #[arg(long)]
     pub quick: bool,
-    /// Run in the emulated machine of vm-run when not the host's arch
+    /// Run in the emulated machine of vm-run (either arch, the host's too)
     #[arg(long)]
     pub arch: Option<String>,
     #[command(flatten)]
@@ -32,7 +39,7 @@ pub struct Args {
 
 /// The options of vm-run that `bench --arch` passes on.
 #[derive(clap::Args, Debug, Default)]
-#[command(next_help_heading = "vm-run options (with --arch other than the host's)")]
+#[command(next_help_heading = "vm-run options (with --arch)")]
 pub struct VmRunOptions {
     /// Kernel series: 6.1 or 6.12
     #[arg(long, value_name = "VERSION")]
@@ -102,25 +109,41 @@ fn suite_executables(json_lines: &str) -> Result<Vec<PathBuf>> {
 
 pub fn bench(args: &Args) -> Result {
     let bench_args: Vec<&str> = if args.quick { vec!["--quick"] } else { Vec::new() };
-    if let Some(arch) = args.arch.as_deref().filter(|a| *a != host_arch()) {
+    if let Some(arch) = args.arch.as_deref() {
         return bench_in_vm(arch, &args.vm, &bench_args);
     }
     let vm_args = args.vm.to_args();
     if !vm_args.is_empty() {
-        return Err(format!("{}: only with an emulated machine (--arch other than the host's)", vm_args.join(" ")));
+        return Err(format!("{}: only with an emulated machine (--arch ARCH)", vm_args.join(" ")));
     }
     let bins = suite_binaries()?;
     let mut cmd = Command::new(env!("CARGO"));
+    with_upstream(&mut cmd, host_arch());
     cmd.current_dir(root()).args(["bench", "--quiet", "-p", "kvmtest-bench", "--bench", "kvmtest", "--"]);
     cmd.args(&bench_args).arg("--suite").args(&bins);
     run(&mut cmd)
+}
+
+/// Builds the upstream peer program for `arch` and points the bench's build
+/// script at it, or at the reason it could not be built.
+fn with_upstream(cmd: &mut Command, arch: &str) {
+    cmd.env_remove("KVMTEST_BENCH_UPSTREAM").env_remove("KVMTEST_BENCH_UPSTREAM_SKIP");
+    match upstream::build(arch) {
+        Ok(program) => cmd.env("KVMTEST_BENCH_UPSTREAM", program),
+        Err(why) => {
+            eprintln!("bench: the upstream peer rows will be skipped: {why}");
+            cmd.env("KVMTEST_BENCH_UPSTREAM_SKIP", why)
+        }
+    };
 }
 
 /// Builds the bench target for `arch`'s musl target and runs it in the
 /// emulated machine with `target/debug/xtask vm-run` (this very binary).
 fn bench_in_vm(arch: &str, vm: &VmRunOptions, bench_args: &[&str]) -> Result {
     let target = format!("{arch}-unknown-linux-musl");
-    let out = Command::new(env!("CARGO"))
+    let mut build = Command::new(env!("CARGO"));
+    with_upstream(&mut build, arch);
+    let out = build
         .current_dir(root())
         .args(["bench", "--no-run", "-p", "kvmtest-bench", "--bench", "kvmtest", "--target", &target])
         .arg("--message-format=json-render-diagnostics")

@@ -184,7 +184,7 @@ fn collect_cases(group: &serde_json::Value, cases: &mut Vec<(String, String)>) {
 }
 
 /// The newest /usr/src/linux-source-*.tar.* (Debian's linux-source packages).
-fn source_tarball() -> Option<PathBuf> {
+pub(crate) fn source_tarball() -> Option<PathBuf> {
     let mut found: Vec<PathBuf> = fs::read_dir("/usr/src")
         .ok()?
         .filter_map(|e| e.ok().map(|e| e.path()))

@@ -19,7 +19,7 @@
 use dynasmrt::aarch64::{Aarch64Relocation, RX};
 use dynasmrt::{dynasm, DynasmApi, DynasmLabelApi, VecAssembler};
 use kvm_bindings::{kvm_vcpu_init, KVM_ARM_VCPU_PSCI_0_2, KVM_SYSTEM_EVENT_SUSPEND};
-use kvm_ioctls::{VcpuFd, VmFd};
+use kvm_ioctls::{Kvm, VcpuFd, VmFd};
 use kvmtest::aarch64::smccc::{enable_system_suspend, set_smccc_filter, SmcccFilterAction};
 use kvmtest::arch::aarch64::firmware::{load_imm32, load_imm64, PSCI_0_2_FN_SYSTEM_OFF, PSCI_1_0_FN64_SYSTEM_SUSPEND};
 use kvmtest::arch::aarch64::paging::{DESC_TABLE_OR_PAGE, DESC_VALID, DEVICE_LEAF, MAIR_EL1, NORMAL_LEAF};
@@ -122,7 +122,7 @@ impl RawArch for Aarch64 {
         raw.write_u64(l2(j / 512) + 8 * (j % 512), ram_end | DEVICE_LEAF | DESC_VALID);
     }
 
-    fn init_vcpu(vm: &VmFd, vcpu: &VcpuFd) -> Result<()> {
+    fn init_vcpu(_: &Kvm, vm: &VmFd, vcpu: &VcpuFd) -> Result<()> {
         let mut init = kvm_vcpu_init::default();
         vm.get_preferred_target(&mut init).map_err(kvm_err("KVM_ARM_PREFERRED_TARGET"))?;
         init.features[0] |= 1 << KVM_ARM_VCPU_PSCI_0_2;

@@ -58,7 +58,7 @@ pub trait RawArch {
     /// Page tables and anything else in guest memory, before the vCPU runs.
     fn init_memory(raw: &RawVm);
     /// The vCPU's registers: translation on, entry at `CODE`.
-    fn init_vcpu(vm: &VmFd, vcpu: &VcpuFd) -> Result<()>;
+    fn init_vcpu(kvm: &Kvm, vm: &VmFd, vcpu: &VcpuFd) -> Result<()>;
     /// Points the vCPU at `pc`.
     fn set_pc(vcpu: &VcpuFd, pc: u64) -> Result<()>;
     /// The doorbell routine for `t`: the same instructions as the harness's.
@@ -117,7 +117,7 @@ pub struct RawVm {
     // Drop order: vCPU, VM, then the memory KVM maps.
     vcpu: VcpuFd,
     _vm: VmFd,
-    _kvm: Kvm,
+    kvm: Kvm,
     mem: Mapping,
     run: *mut kvm_run,
 }
@@ -157,7 +157,7 @@ impl RawVm {
         let mut raw = RawVm {
             vcpu: vm.create_vcpu(0).map_err(kvm_err("KVM_CREATE_VCPU"))?,
             _vm: vm,
-            _kvm: kvm,
+            kvm,
             mem,
             run: std::ptr::null_mut(),
         };
@@ -166,7 +166,7 @@ impl RawVm {
         raw.write_u64(Host::BOOT_INFO + boot_offsets::UCALL_BUF as u64, Host::MSG);
         raw.write_u64(Host::BOOT_INFO + boot_offsets::UCALL_FN as u64, Host::DOORBELL);
         raw.write(Host::DOORBELL, &Host::doorbell(t, mem_size as u64));
-        Host::init_vcpu(&raw._vm, &raw.vcpu)?;
+        Host::init_vcpu(&raw.kvm, &raw._vm, &raw.vcpu)?;
         Ok(raw)
     }
 

@@ -11,10 +11,19 @@
 //!  0x20_0000  guest code / ELF payload
 //!  mem_size   MMIO doorbells (no memslot), below 1 GiB
 //! ```
+//!
+//! The vCPU gets KVM_GET_SUPPORTED_CPUID before its registers, as the
+//! harness's do: KVM checks EFER.LME/LMA in KVM_SET_SREGS against the guest's
+//! CPUID (`kvm_valid_efer`: no long mode without CPUID.80000001H:EDX.LM), and
+//! a vCPU's CPUID is empty until KVM_SET_CPUID2. The segment registers are
+//! what VM entry accepts on VMX as on SVM: CS 64-bit (L set, D clear), SS and
+//! CS at DPL 0, TR a busy 64-bit TSS, LDTR unusable.
 
 use dynasmrt::{dynasm, x64::X64Relocation, DynasmApi, DynasmLabelApi, VecAssembler};
-use kvm_bindings::kvm_segment;
-use kvm_ioctls::{VcpuFd, VmFd};
+use std::sync::OnceLock;
+
+use kvm_bindings::{kvm_segment, CpuId, KVM_MAX_CPUID_ENTRIES};
+use kvm_ioctls::{Kvm, VcpuFd, VmFd};
 use kvmtest::TransportKind;
 
 use super::{kvm_err, RawArch, RawExit, RawVm, Result};
@@ -33,6 +42,17 @@ const MIB2: u64 = 2 << 20;
 
 /// The raw x86_64 baseline: its own page tables and code, no harness.
 pub struct X86_64;
+
+/// KVM_GET_SUPPORTED_CPUID, asked once per process as the harness does (so
+/// that a cold start of either does the same ioctls).
+fn supported_cpuid(kvm: &Kvm) -> Result<CpuId> {
+    static SUPPORTED: OnceLock<CpuId> = OnceLock::new();
+    if let Some(c) = SUPPORTED.get() {
+        return Ok(c.clone());
+    }
+    let c = kvm.get_supported_cpuid(KVM_MAX_CPUID_ENTRIES).map_err(kvm_err("KVM_GET_SUPPORTED_CPUID"))?;
+    Ok(SUPPORTED.get_or_init(|| c).clone())
+}
 
 fn assemble(f: impl FnOnce(&mut VecAssembler<X64Relocation>), at: u64) -> Vec<u8> {
     let mut ops = VecAssembler::new(at as usize);
@@ -66,7 +86,8 @@ impl RawArch for X86_64 {
         }
     }
 
-    fn init_vcpu(_: &VmFd, vcpu: &VcpuFd) -> Result<()> {
+    fn init_vcpu(kvm: &Kvm, _: &VmFd, vcpu: &VcpuFd) -> Result<()> {
+        vcpu.set_cpuid2(&supported_cpuid(kvm)?).map_err(kvm_err("KVM_SET_CPUID2"))?;
         let mut sregs = vcpu.get_sregs().map_err(kvm_err("KVM_GET_SREGS"))?;
         let seg = |selector: u16, type_: u8, base: u64, long: bool| kvm_segment {
             base,
@@ -89,6 +110,7 @@ impl RawArch for X86_64 {
         (sregs.ds, sregs.es, sregs.ss, sregs.fs) = (data, data, data, data);
         sregs.gs = seg(0x10, 0x3, Self::BOOT_INFO, false);
         sregs.tr = kvm_segment { base: 0, limit: 0x67, selector: 0x18, type_: 0xb, present: 1, ..Default::default() };
+        sregs.ldt = kvm_segment { unusable: 1, type_: 0x2, present: 1, ..Default::default() };
         vcpu.set_sregs(&sregs).map_err(kvm_err("KVM_SET_SREGS"))?;
         let mut regs = vcpu.get_regs().map_err(kvm_err("KVM_GET_REGS"))?;
         regs.rflags = 0x2;
