@@ -7,6 +7,7 @@
 //! pack init + binaries + KVM modules into a cpio (initramfs.rs) → boot and
 //! read the console markers (qemu.rs, console.rs) → summary and exit code.
 
+mod archive;
 mod console;
 mod initramfs;
 mod kernel;
@@ -118,6 +119,14 @@ pub const SERIES: &[Series] = &[
 ];
 const DEFAULT_SERIES: &str = "6.12";
 
+/// The kernel `--kernel-version` names: a [`SERIES`] row (from the host's
+/// apt sources), or any other `MAJOR.MINOR` / `latest` from the Debian
+/// archive's indexes (archive.rs).
+pub enum KernelSeries {
+    Apt(&'static Series),
+    Archive(archive::Wanted),
+}
+
 /// The whole VM's time limit unless --timeout says otherwise.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20 * 60);
 
@@ -131,7 +140,11 @@ pub const HELP: &str = "\
                         run the suite on real KVM inside an emulated machine
                         booting a Debian kernel (fetched and cached under
                         target/vm-kernels/)
-      --kernel-version 6.1|6.12   kernel series (default 6.12)
+      --kernel-version 6.1|6.12|7.3|...|latest
+                        kernel series (default 6.12); 6.1 and 6.12 come
+                        through apt, others (and latest: the newest) from
+                        the archive's trixie-backports, trixie and
+                        bookworm-backports indexes, without apt
       --kernel PATH     boot this linux-image .deb or kernel image instead
       --modules DIR     with an image --kernel: where to find KVM's modules
       --append ARGS     more kernel command line (e.g. kvm-arm.mode=vhe;
@@ -152,7 +165,7 @@ pub const HELP: &str = "\
 
 struct Options {
     arch: &'static Arch,
-    series: &'static Series,
+    series: KernelSeries,
     kernel: Option<PathBuf>,
     modules: Option<PathBuf>,
     append: Vec<String>,
@@ -174,7 +187,7 @@ fn parse_options(args: &[String]) -> Result<Options> {
     let mut series = DEFAULT_SERIES.to_string();
     let mut o = Options {
         arch: &ARCHES[0],
-        series: &SERIES[0],
+        series: KernelSeries::Apt(&SERIES[0]),
         kernel: None,
         modules: None,
         append: Vec::new(),
@@ -217,12 +230,15 @@ fn parse_options(args: &[String]) -> Result<Options> {
     o.arch = ARCHES.iter().find(|a| a.name == arch).ok_or_else(|| {
         format!("--arch {arch}: vm-test knows {}", ARCHES.iter().map(|a| a.name).collect::<Vec<_>>().join(", "))
     })?;
-    o.series = SERIES.iter().find(|s| s.name == series).ok_or_else(|| {
-        format!(
-            "--kernel-version {series}: vm-test knows {}",
-            SERIES.iter().map(|s| s.name).collect::<Vec<_>>().join(", ")
-        )
-    })?;
+    o.series = match SERIES.iter().find(|s| s.name == series) {
+        Some(s) => KernelSeries::Apt(s),
+        None => KernelSeries::Archive(archive::Wanted::parse(&series).ok_or_else(|| {
+            format!(
+                "--kernel-version {series}: vm-test knows {}, any other MAJOR.MINOR series Debian's archive carries, and latest",
+                SERIES.iter().map(|s| s.name).collect::<Vec<_>>().join(", ")
+            )
+        })?),
+    };
     Ok(o)
 }
 
@@ -240,8 +256,8 @@ fn require_qemu(arch: &Arch) -> Result {
 }
 
 /// Debian packages the emulated machines need: both qemus and the tools
-/// that unpack kernels and strip test binaries. For `cargo xtask setup --vm` (CI machines start bare).
-pub const HOST_PACKAGES: &[&str] = &["qemu-system-x86", "qemu-system-arm", "xz-utils", "zstd", "llvm"];
+/// that fetch (curl: archive.rs) and unpack kernels and strip test binaries. For `cargo xtask setup --vm` (CI machines start bare).
+pub const HOST_PACKAGES: &[&str] = &["qemu-system-x86", "qemu-system-arm", "xz-utils", "zstd", "llvm", "curl"];
 
 /// `cargo xtask setup --vm`: installs [`HOST_PACKAGES`] and lets apt fetch
 /// every arch's kernels.
@@ -324,7 +340,10 @@ fn kernel_for(o: &Options) -> Result<Kernel> {
     let root = root();
     let kernel = match &o.kernel {
         Some(path) => kernel::local(&root, o.arch, path, o.modules.as_deref())?,
-        None => kernel::cached(&root, o.arch, o.series, o.refresh)?,
+        None => match &o.series {
+            KernelSeries::Apt(series) => kernel::cached(&root, o.arch, series, o.refresh)?,
+            KernelSeries::Archive(wanted) => archive::cached(&root, o.arch, wanted, o.refresh)?,
+        },
     };
     Ok(kernel)
 }
@@ -627,12 +646,18 @@ mod tests {
     fn options_split_at_the_first_argument_or_double_dash() {
         let args = |s: &str| s.split_whitespace().map(str::to_string).collect::<Vec<_>>();
         let o = parse_options(&args("--arch aarch64 --kernel-version 6.1 -- ucall --exact")).unwrap();
-        assert_eq!((o.arch.name, o.series.name, o.rest.clone()), ("aarch64", "6.1", args("ucall --exact")));
+        assert!(matches!(o.series, KernelSeries::Apt(s) if s.name == "6.1"));
+        assert_eq!((o.arch.name, o.rest.clone()), ("aarch64", args("ucall --exact")));
         let o = parse_options(&args("--arch x86_64 /t/ucall-123 --test-threads 1")).unwrap();
         assert_eq!(o.rest, args("/t/ucall-123 --test-threads 1"));
-        assert_eq!(o.series.name, DEFAULT_SERIES);
+        assert!(matches!(o.series, KernelSeries::Apt(s) if s.name == DEFAULT_SERIES));
         assert!(parse_options(&args("--arch riscv64")).is_err());
-        assert!(parse_options(&args("--kernel-version 5.10")).is_err());
+        let o = parse_options(&args("--kernel-version 7.3")).unwrap();
+        assert!(matches!(o.series, KernelSeries::Archive(archive::Wanted::Series(ref s)) if s == "7.3"));
+        let o = parse_options(&args("--kernel-version latest")).unwrap();
+        assert!(matches!(o.series, KernelSeries::Archive(archive::Wanted::Latest)));
+        assert!(parse_options(&args("--kernel-version 7")).is_err());
+        assert!(parse_options(&args("--kernel-version newest")).is_err());
         assert!(parse_options(&args("--timeout soon")).is_err());
         assert!(parse_options(&args("--arch")).is_err());
     }
