@@ -319,7 +319,11 @@ pub fn cached(root: &Path, arch: &Arch, wanted: &Wanted, refresh: bool) -> Resul
         Some(i) => i,
         None => read_indexes(&mirror, arch, &arch_dir.join("index"))?,
     };
-    let pick = choose(&indexes, &Wanted::Series(series), arch.deb_arch)?;
+    let mut pick = choose(&indexes, &Wanted::Series(series), arch.deb_arch)?;
+    if arch.kvm_modules.is_empty() {
+        // KVM is built in (arm64): the modules package (86 MB for 7.3) holds nothing we load.
+        pick.debs.retain(|d| !d.package.starts_with("linux-modules-"));
+    }
     let names = pick.debs.iter().map(|d| format!("{} {}", d.package, d.version)).collect::<Vec<_>>();
     eprintln!("vm-test: fetching {} from {mirror} ({}) into {}", names.join(", "), pick.suite, dir.display());
     // Per process, so two runs filling the cache at once do not share files.
