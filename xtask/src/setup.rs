@@ -25,8 +25,8 @@ pub const RUST_TARGETS: &[&str] = &[
 ];
 
 /// Debian packages the emulated machines need: both qemus and the tools
-/// that unpack kernels and strip test binaries. For `cargo xtask setup --vm` (CI machines start bare).
-pub const HOST_PACKAGES: &[&str] = &["qemu-system-x86", "qemu-system-arm", "xz-utils", "zstd", "llvm"];
+/// that fetch (curl: vm_test/archive.rs) and unpack kernels and strip test binaries. For `cargo xtask setup --vm` (CI machines start bare).
+pub const HOST_PACKAGES: &[&str] = &["qemu-system-x86", "qemu-system-arm", "xz-utils", "zstd", "llvm", "curl"];
 
 pub fn setup(args: &Args) -> Result {
     run(Command::new("rustup").arg("target").arg("add").args(RUST_TARGETS))?;

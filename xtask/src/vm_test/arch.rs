@@ -89,6 +89,16 @@ pub const SERIES: &[Series] = &[
 /// The series booted unless --kernel-version says otherwise.
 pub const DEFAULT_SERIES: &str = "6.12";
 
+/// The kernel `--kernel-version` names: a [`SERIES`] row (from the host's
+/// apt sources), or any other `MAJOR.MINOR` / `latest` from the Debian
+/// archive's indexes (archive.rs).
+pub enum KernelSeries {
+    /// A series apt fetches.
+    Apt(&'static Series),
+    /// A series read from the archive's indexes.
+    Archive(super::archive::Wanted),
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::arch::{Arch, Series};
+use super::arch::{Arch, KernelSeries, Series};
 use super::options::Options;
 use crate::util::root;
 use crate::Result;
@@ -174,7 +174,7 @@ fn unpack_deb(deb: &Path, arch: &Arch, dir: &Path, origin: &str) -> Result<Kerne
 
 /// Copies `src` to `dst` in a form qemu 7.2's -kernel boots: arm64 kernels
 /// may come gzipped or as an EFI zboot image, which only newer qemu unpack.
-fn bootable_image(src: &Path, dst: &Path) -> Result<PathBuf> {
+pub(super) fn bootable_image(src: &Path, dst: &Path) -> Result<PathBuf> {
     let bytes = std::fs::read(src).map_err(|e| format!("reading {}: {e}", src.display()))?;
     let unpacked = if bytes.starts_with(&[0x1f, 0x8b]) {
         decompress("gzip", &bytes)?
@@ -209,7 +209,7 @@ fn bootable_image(src: &Path, dst: &Path) -> Result<PathBuf> {
 }
 
 /// Decompresses `data` with `tool -dc` (gzip, xz, zstd: all in a Debian base).
-fn decompress(tool: &str, data: &[u8]) -> Result<Vec<u8>> {
+pub(super) fn decompress(tool: &str, data: &[u8]) -> Result<Vec<u8>> {
     use std::io::Write;
     use std::process::Stdio;
     let mut child = Command::new(tool)
@@ -232,7 +232,7 @@ fn decompress(tool: &str, data: &[u8]) -> Result<Vec<u8>> {
 
 /// Finds `arch.kvm_modules` and their dependencies under `tree`, writes them
 /// decompressed into `dst`, and returns them in load order.
-fn install_modules(tree: &Path, arch: &Arch, dst: &Path) -> Result<Vec<PathBuf>> {
+pub(super) fn install_modules(tree: &Path, arch: &Arch, dst: &Path) -> Result<Vec<PathBuf>> {
     if arch.kvm_modules.is_empty() {
         return Ok(Vec::new());
     }
@@ -338,7 +338,7 @@ pub fn module_depends(ko: &[u8]) -> Result<Vec<String>> {
         .collect())
 }
 
-fn write_manifest(dir: &Path, k: &Kernel) -> Result {
+pub(super) fn write_manifest(dir: &Path, k: &Kernel) -> Result {
     let mut text = format!("origin {}\n", k.origin);
     for m in &k.modules {
         text.push_str(&format!("module {}\n", m.file_name().and_then(|n| n.to_str()).unwrap_or_default()));
@@ -347,7 +347,7 @@ fn write_manifest(dir: &Path, k: &Kernel) -> Result {
     std::fs::write(&path, text).map_err(|e| format!("writing {}: {e}", path.display()))
 }
 
-fn read_manifest(dir: &Path) -> Result<Kernel> {
+pub(super) fn read_manifest(dir: &Path) -> Result<Kernel> {
     let text = std::fs::read_to_string(dir.join(MANIFEST)).map_err(|e| e.to_string())?;
     let mut kernel = Kernel { image: dir.join("vmlinuz"), modules: Vec::new(), origin: String::new() };
     for line in text.lines() {
@@ -363,7 +363,7 @@ fn read_manifest(dir: &Path) -> Result<Kernel> {
     Ok(kernel)
 }
 
-fn recreate_dir(dir: &Path) -> Result {
+pub(super) fn recreate_dir(dir: &Path) -> Result {
     if dir.exists() {
         std::fs::remove_dir_all(dir).map_err(|e| format!("removing {}: {e}", dir.display()))?;
     }
@@ -378,7 +378,7 @@ fn single_file(dir: &Path, suffix: &str) -> Result<PathBuf> {
         .ok_or_else(|| format!("no *{suffix} in {}", dir.display()))
 }
 
-fn missing_tool(tool: &str, e: std::io::Error) -> String {
+pub(super) fn missing_tool(tool: &str, e: std::io::Error) -> String {
     if e.kind() == std::io::ErrorKind::NotFound {
         let package = match tool {
             "apt-get" | "apt-cache" => "apt",
@@ -418,7 +418,10 @@ pub fn kernel_for(o: &Options) -> Result<Kernel> {
     let root = root();
     let kernel = match &o.kernel {
         Some(path) => local(&root, o.arch, path, o.modules.as_deref())?,
-        None => cached(&root, o.arch, o.series, o.refresh)?,
+        None => match &o.series {
+            KernelSeries::Apt(series) => cached(&root, o.arch, series, o.refresh)?,
+            KernelSeries::Archive(wanted) => super::archive::cached(&root, o.arch, wanted, o.refresh)?,
+        },
     };
     Ok(kernel)
 }

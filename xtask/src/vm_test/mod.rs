@@ -10,6 +10,7 @@
 //! `--kselftest` runs the kernel CI bundle instead (kselftest.rs).
 
 mod arch;
+mod archive;
 mod boot;
 mod build;
 mod console;

@@ -5,7 +5,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::arch::{Arch, Series, ARCHES, DEFAULT_SERIES, SERIES};
+use super::arch::{Arch, KernelSeries, ARCHES, DEFAULT_SERIES, SERIES};
+use super::archive;
 use crate::util::host_arch;
 use crate::Result;
 
@@ -18,7 +19,10 @@ pub struct VmOptions {
     /// x86_64 or aarch64 [default: this host's arch]
     #[arg(long)]
     pub arch: Option<String>,
-    /// Kernel series: 6.1 or 6.12 [default: 6.12]
+    /// Kernel series [default: 6.12]: 6.1 and 6.12 come through apt; any
+    /// other MAJOR.MINOR (7.3, 7.2, ...) and `latest` (the newest) from the
+    /// Debian archive's trixie-backports, trixie and bookworm-backports
+    /// indexes, without changing apt's sources
     #[arg(long, value_name = "VERSION")]
     pub kernel_version: Option<String>,
     /// Boot this linux-image .deb or kernel image instead
@@ -51,7 +55,7 @@ pub struct VmOptions {
 /// [`VmOptions`] resolved: the arch and series found, defaults filled in.
 pub struct Options {
     pub arch: &'static Arch,
-    pub series: &'static Series,
+    pub series: KernelSeries,
     pub kernel: Option<PathBuf>,
     pub modules: Option<PathBuf>,
     pub append: Vec<String>,
@@ -74,12 +78,15 @@ impl VmOptions {
         let arch = ARCHES.iter().find(|a| a.name == arch).ok_or_else(|| {
             format!("--arch {arch}: vm-test knows {}", ARCHES.iter().map(|a| a.name).collect::<Vec<_>>().join(", "))
         })?;
-        let series = SERIES.iter().find(|s| s.name == series).ok_or_else(|| {
-            format!(
-                "--kernel-version {series}: vm-test knows {}",
-                SERIES.iter().map(|s| s.name).collect::<Vec<_>>().join(", ")
-            )
-        })?;
+        let series = match SERIES.iter().find(|s| s.name == series) {
+            Some(s) => KernelSeries::Apt(s),
+            None => KernelSeries::Archive(archive::Wanted::parse(series).ok_or_else(|| {
+                format!(
+                    "--kernel-version {series}: vm-test knows {}, any other MAJOR.MINOR series Debian's archive carries, and latest",
+                    SERIES.iter().map(|s| s.name).collect::<Vec<_>>().join(", ")
+                )
+            })?),
+        };
         Ok(Options {
             arch,
             series,
@@ -104,11 +111,19 @@ mod tests {
     fn arch_and_series_resolve_with_defaults() {
         let o = VmOptions { arch: Some("aarch64".into()), kernel_version: Some("6.1".into()), ..VmOptions::default() };
         let o = o.resolve(vec!["ucall".into()]).unwrap();
-        assert_eq!((o.arch.name, o.series.name, o.test_args), ("aarch64", "6.1", vec!["ucall".to_string()]));
+        assert!(matches!(o.series, KernelSeries::Apt(s) if s.name == "6.1"));
+        assert_eq!((o.arch.name, o.test_args), ("aarch64", vec!["ucall".to_string()]));
         let o = VmOptions::default().resolve(Vec::new()).unwrap();
-        assert_eq!((o.arch.name, o.series.name, o.timeout), (host_arch(), DEFAULT_SERIES, DEFAULT_TIMEOUT));
+        assert!(matches!(o.series, KernelSeries::Apt(s) if s.name == DEFAULT_SERIES));
+        assert_eq!((o.arch.name, o.timeout), (host_arch(), DEFAULT_TIMEOUT));
         assert!(VmOptions { arch: Some("riscv64".into()), ..VmOptions::default() }.resolve(Vec::new()).is_err());
-        let old = VmOptions { kernel_version: Some("5.10".into()), ..VmOptions::default() };
-        assert!(old.resolve(Vec::new()).is_err());
+        let version =
+            |v: &str| VmOptions { kernel_version: Some(v.into()), ..VmOptions::default() }.resolve(Vec::new());
+        assert!(
+            matches!(version("7.3").unwrap().series, KernelSeries::Archive(archive::Wanted::Series(ref s)) if s == "7.3")
+        );
+        assert!(matches!(version("latest").unwrap().series, KernelSeries::Archive(archive::Wanted::Latest)));
+        assert!(version("7").is_err());
+        assert!(version("newest").is_err());
     }
 }
