@@ -70,6 +70,16 @@ pub enum Feature {
     SmcccFilter,
     /// The KVM_REG_ARM_VENDOR_HYP_BMAP_2 firmware pseudo-register (arm64).
     VendorHypBmap2,
+    /// The firmware pseudo-registers KVM_REG_ARM_PSCI_VERSION and
+    /// KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_1/2/3 (arm64).
+    FwRegsPsciWorkarounds,
+    /// The hypercall-service bitmaps KVM_REG_ARM_STD_BMAP, _STD_HYP_BMAP,
+    /// _VENDOR_HYP_BMAP (arm64).
+    HypercallBitmaps,
+    /// KVM_ARM_VCPU_PVTIME_CTRL / KVM_ARM_VCPU_PVTIME_IPA, the stolen-time
+    /// record of SMCCC PV_TIME_ST (arm64; KVM also needs the host's sched_info,
+    /// which Debian's kernels have).
+    PvTime,
 }
 
 /// One row of [`FEATURES`]: `feature` is in every series from `since` on.
@@ -96,10 +106,142 @@ pub const FEATURES: &[FeatureRow] = &[
     FeatureRow {
         feature: Feature::VendorHypBmap2,
         name: "KVM_REG_ARM_VENDOR_HYP_BMAP_2",
-        since: Series::new(6, 16),
-        source: "Documentation/virt/kvm/arm/fw-pseudo-registers.rst (c0000e58c74e)",
+        since: Series::new(6, 15),
+        source: "Documentation/virt/kvm/arm/fw-pseudo-registers.rst (c0000e58c74e, \"KVM/arm64 updates for 6.15\": \
+                 the paravirtual interface for discovering CPU implementations)",
+    },
+    // arm64 firmware pseudo-registers and PV time (power-arm64).
+    FeatureRow {
+        feature: Feature::FwRegsPsciWorkarounds,
+        name: "KVM_REG_ARM_PSCI_VERSION and KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_1/2/3",
+        since: Series::new(5, 17),
+        source: "Documentation/virt/kvm/arm/hypercalls.rst (6.1), fw-pseudo-registers.rst (6.12); \
+                 WORKAROUND_3 is the newest (Spectre-BHB, v5.17)",
+    },
+    FeatureRow {
+        feature: Feature::HypercallBitmaps,
+        name: "KVM_REG_ARM_STD_BMAP, KVM_REG_ARM_STD_HYP_BMAP, KVM_REG_ARM_VENDOR_HYP_BMAP",
+        since: Series::new(5, 19),
+        source: "Documentation/virt/kvm/arm/hypercalls.rst (6.1) \"Bitmap Feature Firmware Registers\"; \
+                 arch/arm64/kvm/hypercalls.c kvm_arm_init_hypercalls() (v5.19)",
+    },
+    FeatureRow {
+        feature: Feature::PvTime,
+        name: "KVM_ARM_VCPU_PVTIME_IPA",
+        since: Series::new(5, 10),
+        source: "Documentation/virt/kvm/devices/vcpu.rst, KVM_ARM_VCPU_PVTIME_CTRL; arch/arm64/kvm/pvtime.c",
     },
 ];
+
+/// What a hypercall-service bitmap register is in a series: the bits KVM
+/// knows (a write with any other bit is EINVAL) and the value a new VM reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FwBitmapRow {
+    /// N of `KVM_REG_ARM_FW_FEAT_BMAP_REG(N)`: 0 STD_BMAP, 1 STD_HYP_BMAP,
+    /// 2 VENDOR_HYP_BMAP, 3 VENDOR_HYP_BMAP_2.
+    pub index: u64,
+    /// The first series this row holds for (until the next row of the same index).
+    pub since: Series,
+    /// `GENMASK(<reg>_BIT_COUNT - 1, 0)`: the features KVM implements.
+    pub supported: u64,
+    /// The value at VM creation (`kvm_arm_init_hypercalls()`).
+    pub reset: u64,
+    /// Where the kernel says so.
+    pub source: &'static str,
+}
+
+/// The hypercall-service bitmaps per series (arm64).
+pub const FW_BITMAPS: &[FwBitmapRow] = &[
+    FwBitmapRow {
+        index: 0,
+        since: Series::new(5, 19),
+        supported: 0b1,
+        reset: 0b1,
+        source:
+            "uapi asm/kvm.h KVM_REG_ARM_STD_BIT_TRNG_V1_0; hypercalls.c KVM_ARM_SMCCC_STD_FEATURES (6.1, 6.12, 7.2)",
+    },
+    FwBitmapRow {
+        index: 1,
+        since: Series::new(5, 19),
+        supported: 0b1,
+        reset: 0b1,
+        source: "uapi asm/kvm.h KVM_REG_ARM_STD_HYP_BIT_PV_TIME; hypercalls.c KVM_ARM_SMCCC_STD_HYP_FEATURES",
+    },
+    FwBitmapRow {
+        index: 2,
+        since: Series::new(5, 19),
+        supported: 0b11,
+        reset: 0b11,
+        source:
+            "uapi asm/kvm.h KVM_REG_ARM_VENDOR_HYP_BIT_FUNC_FEAT/_PTP; hypercalls.c KVM_ARM_SMCCC_VENDOR_HYP_FEATURES",
+    },
+    FwBitmapRow {
+        index: 3,
+        since: Series::new(6, 15),
+        supported: 0b11,
+        reset: 0,
+        source: "uapi asm/kvm.h KVM_REG_ARM_VENDOR_HYP_BIT_DISCOVER_IMPL_VER/_CPUS; kvm_arm_init_hypercalls() leaves \
+                 vendor_hyp_bmap_2 at 0 (7.2); selftests arm64/hypercalls.c KVM_REG_ARM_VENDOR_HYP_BMAP_2_RESET_VAL 0",
+    },
+];
+
+/// Bitmap register `index` as `series` has it; `None` if the series lacks it.
+pub fn fw_bitmap(series: Series, index: u64) -> Option<&'static FwBitmapRow> {
+    FW_BITMAPS.iter().filter(|r| r.index == index && series.at_least(r.since)).max_by_key(|r| r.since)
+}
+
+/// KVM's PSCI on a vCPU with KVM_ARM_VCPU_PSCI_0_2 in one series.
+#[derive(Debug, Clone, Copy)]
+pub struct PsciRow {
+    /// The first series this row holds for.
+    pub since: Series,
+    /// `KVM_ARM_PSCI_LATEST`: the PSCI_VERSION register's default, and so
+    /// what the guest's PSCI_VERSION call answers when the VMM leaves it.
+    pub default: u64,
+    /// The PSCI_VERSION values `kvm_arm_set_fw_reg()` accepts (name, value).
+    pub writable: &'static [(&'static str, u64)],
+    /// Where the kernel says so.
+    pub source: &'static str,
+}
+
+const PSCI_0_2: u64 = 2;
+const PSCI_1_0: u64 = 0x1_0000;
+const PSCI_1_1: u64 = 0x1_0001;
+const PSCI_1_2: u64 = 0x1_0002;
+const PSCI_1_3: u64 = 0x1_0003;
+
+/// KVM's PSCI versions per series (arm64).
+pub const PSCI: &[PsciRow] = &[
+    PsciRow {
+        since: Series::new(5, 18),
+        default: PSCI_1_1,
+        writable: &[("KVM_ARM_PSCI_0_2", PSCI_0_2), ("KVM_ARM_PSCI_1_0", PSCI_1_0), ("KVM_ARM_PSCI_1_1", PSCI_1_1)],
+        source: "include/kvm/arm_psci.h KVM_ARM_PSCI_LATEST = KVM_ARM_PSCI_1_1; hypercalls.c kvm_arm_set_fw_reg() \
+                 (6.1:406, 6.12:564)",
+    },
+    PsciRow {
+        since: Series::new(6, 13),
+        default: PSCI_1_3,
+        writable: &[
+            ("KVM_ARM_PSCI_0_2", PSCI_0_2),
+            ("KVM_ARM_PSCI_1_0", PSCI_1_0),
+            ("KVM_ARM_PSCI_1_1", PSCI_1_1),
+            ("KVM_ARM_PSCI_1_2", PSCI_1_2),
+            ("KVM_ARM_PSCI_1_3", PSCI_1_3),
+        ],
+        source: "include/kvm/arm_psci.h KVM_ARM_PSCI_LATEST = KVM_ARM_PSCI_1_3; hypercalls.c kvm_arm_set_fw_reg() \
+                 (7.2:578); PSCI 1.3 SYSTEM_OFF2, \"KVM/arm64 changes for 6.13\"",
+    },
+];
+
+/// KVM's PSCI as `series` has it (every series this table runs on has a row).
+pub fn psci(series: Series) -> Result<&'static PsciRow> {
+    PSCI.iter()
+        .filter(|r| series.at_least(r.since))
+        .max_by_key(|r| r.since)
+        .ok_or_else(|| Error::Config(format!("Linux {series} is older than every PSCI row of series.rs")))
+}
+// End of the arm64 firmware-register rows (power-arm64).
 
 impl Feature {
     /// This feature's row.
@@ -149,8 +291,31 @@ mod tests {
 
     #[test]
     fn every_feature_has_one_row() {
-        for f in [Feature::SmcccFilter, Feature::VendorHypBmap2] {
+        for f in [
+            Feature::SmcccFilter,
+            Feature::VendorHypBmap2,
+            Feature::FwRegsPsciWorkarounds,
+            Feature::HypercallBitmaps,
+            Feature::PvTime,
+        ] {
             assert_eq!(FEATURES.iter().filter(|r| r.feature == f).count(), 1, "{f:?}");
         }
+    }
+
+    #[test]
+    fn arm64_firmware_rows_per_series() {
+        let (s61, s612, s72) = (Series::new(6, 1), Series::new(6, 12), Series::new(7, 2));
+        for s in [s61, s612, s72] {
+            assert_eq!(fw_bitmap(s, 0).map(|r| (r.supported, r.reset)), Some((1, 1)));
+            assert_eq!(fw_bitmap(s, 2).map(|r| (r.supported, r.reset)), Some((3, 3)));
+        }
+        assert_eq!(fw_bitmap(s612, 3), None);
+        assert_eq!(fw_bitmap(s72, 3).map(|r| (r.supported, r.reset)), Some((3, 0)));
+        assert_eq!(psci(s61).unwrap().default, PSCI_1_1);
+        assert_eq!(psci(s612).unwrap().writable.len(), 3);
+        assert_eq!(psci(s72).unwrap().default, PSCI_1_3);
+        assert!(psci(Series::new(5, 4)).is_err());
+        assert!(!Feature::VendorHypBmap2.in_series(Series::new(6, 14)));
+        assert!(Feature::VendorHypBmap2.in_series(Series::new(6, 15)));
     }
 }

@@ -20,7 +20,6 @@ mod arm64 {
     use kvmtest_tests::payloads;
     use vm_memory::{Bytes, GuestAddress};
 
-    use kvmtest::aarch64::fw_regs::KVM_ARM_PSCI_1_1;
     /// SMCCC function IDs (include/linux/arm-smccc.h, uapi/linux/psci.h).
     use kvmtest::abi::smccc::{
         ARM_SMCCC_VERSION_1_1, ARM_SMCCC_VERSION_FUNC_ID, PSCI_0_2_FN_PSCI_VERSION, SMCCC_RET_NOT_SUPPORTED,
@@ -28,12 +27,18 @@ mod arm64 {
     /// The hvc transport's function ID (`ucall/hvc.rs`).
     use kvmtest::ucall::UCALL_HVC_FUNC_ID;
 
-    /// (name, function ID, expected x0) — KVM answers each in the kernel.
-    const SMCCC_CALLS: &[(&str, u32, u64)] = &[
-        ("ARM_SMCCC_VERSION", ARM_SMCCC_VERSION_FUNC_ID, ARM_SMCCC_VERSION_1_1),
-        ("PSCI_VERSION", PSCI_0_2_FN_PSCI_VERSION, KVM_ARM_PSCI_1_1),
-        ("UCALL_HVC_FUNC_ID", UCALL_HVC_FUNC_ID, SMCCC_RET_NOT_SUPPORTED),
-    ];
+    /// (name, function ID, expected x0) — KVM answers each in the kernel. The
+    /// vCPU is PSCI 0.2+ and its PSCI_VERSION register is left at the
+    /// default, so PSCI_VERSION answers the series' KVM_ARM_PSCI_LATEST
+    /// (kvm_psci_version(), kvm_psci_1_x_call(): 1.1 on 6.1 and 6.12, 1.3 from 6.13).
+    fn smccc_calls() -> Result<[(&'static str, u32, u64); 3]> {
+        let psci = kvmtest::series::psci(kvmtest::series::Series::running()?)?;
+        Ok([
+            ("ARM_SMCCC_VERSION", ARM_SMCCC_VERSION_FUNC_ID, ARM_SMCCC_VERSION_1_1),
+            ("PSCI_VERSION", PSCI_0_2_FN_PSCI_VERSION, psci.default),
+            ("UCALL_HVC_FUNC_ID", UCALL_HVC_FUNC_ID, SMCCC_RET_NOT_SUPPORTED),
+        ])
+    }
 
     /// Loads a 64-bit constant into `reg`.
     fn mov64(g: &mut AsmGuest, reg: RX, v: u64) {
@@ -55,8 +60,8 @@ mod arm64 {
     /// answers SMCCC_VERSION and PSCI_VERSION, and the ucall ID is
     /// NOT_SUPPORTED on VMs whose transport is not hvc.
     fn smccc(t: TransportKind) -> Result<()> {
-        let calls: Vec<_> =
-            SMCCC_CALLS.iter().filter(|c| !(t == TransportKind::Hvc && c.1 == UCALL_HVC_FUNC_ID)).collect();
+        let all = smccc_calls()?;
+        let calls: Vec<_> = all.iter().filter(|c| !(t == TransportKind::Hvc && c.1 == UCALL_HVC_FUNC_ID)).collect();
         let mut g = AsmGuest::new();
         for (i, (name, func, expected)) in calls.iter().enumerate() {
             mov64(&mut g, RX::X0, u64::from(*func));

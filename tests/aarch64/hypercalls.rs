@@ -1,7 +1,9 @@
 //! hypercalls: the arm64 hypercall-service bitmaps (aarch64/hypercalls.c).
 //!
-//! The register interface: each bitmap's default is the set of services the
-//! kernel supports, every other bit is EINVAL, every feature can be cleared
+//! The register interface: each bitmap's value at VM creation is the one the
+//! running kernel's series pins (harness/src/series.rs: the full mask of the
+//! known bits, or 0 for the opt-in VENDOR_HYP_BMAP_2), every bit the series
+//! supports can be set, every other bit is EINVAL, every feature can be cleared
 //! and set again before the first run, and once a vCPU has run a write that
 //! changes a value is EBUSY while rewriting the same value succeeds. The
 //! guest's view, in the C test's stages: with every service disabled each
@@ -18,6 +20,7 @@ mod scenario {
     use kvmtest::aarch64::fw_regs::*;
     use kvmtest::aarch64::smccc::*;
     use kvmtest::arch::aarch64::{Arm64Options, Psci};
+    use kvmtest::series::{self, FwBitmapRow, Series};
     use kvmtest::{ensure, runner, Error, Result, Vm};
     use kvmtest_tests::aarch64::services::*;
     use kvmtest_tests::payloads::SMCCC_CALLS;
@@ -41,16 +44,38 @@ mod scenario {
         ),
     ];
 
-    /// The PSCI versions KVM accepts on a PSCI 0.2 vCPU, and what the guest's
-    /// PSCI_VERSION call then answers.
-    const PSCI_VERSIONS: &[(&str, u64)] = &[
-        ("KVM_ARM_PSCI_0_2", KVM_ARM_PSCI_0_2),
-        ("KVM_ARM_PSCI_1_0", KVM_ARM_PSCI_1_0),
-        ("KVM_ARM_PSCI_1_1", KVM_ARM_PSCI_1_1),
-    ];
+    /// PSCI_VERSION values no kernel series of series.rs implements.
+    const INVALID_PSCI_VERSIONS: &[u64] = &[0, 3, psci_version(0, 3), psci_version(1, 4), psci_version(2, 0), u64::MAX];
 
-    /// PSCI_VERSION values no kernel implements.
-    const INVALID_PSCI_VERSIONS: &[u64] = &[0, 3, psci_version(0, 3), psci_version(1, 2), psci_version(2, 0), u64::MAX];
+    /// Every PSCI 0.2+ version some series accepts (name, value), one trial each.
+    fn all_psci_versions() -> Vec<(&'static str, u64)> {
+        let mut all: Vec<(&'static str, u64)> = Vec::new();
+        for row in series::PSCI {
+            for &v in row.writable {
+                if !all.contains(&v) {
+                    all.push(v);
+                }
+            }
+        }
+        all
+    }
+
+    /// The bitmap row the running series has for `reg`: a skip naming the
+    /// series when it lacks the register.
+    fn bitmap_row(reg: FwReg) -> Result<&'static FwBitmapRow> {
+        reg.feature().require()?;
+        let s = Series::running()?;
+        reg.bitmap_in(s).ok_or_else(|| Error::Config(format!("series.rs has no FW_BITMAPS row of {reg} for Linux {s}")))
+    }
+
+    /// A bit that is off at VM creation in the newest series that has it (VENDOR_HYP_BMAP_2's).
+    fn opt_in(bit: &FwBit) -> bool {
+        series::FW_BITMAPS
+            .iter()
+            .filter(|r| Some(r.index) == bit.reg.bitmap_index())
+            .max_by_key(|r| r.since)
+            .is_some_and(|r| r.reset & bit.mask() == 0)
+    }
 
     pub fn trials() -> Vec<runner::Trial> {
         let mut t = Vec::new();
@@ -71,11 +96,14 @@ mod scenario {
         t.push(runner::test("guest::all_enabled", || guest_view("all services enabled", &[], false)));
         t.push(runner::test("guest::false_info", false_info));
         for bit in FW_BITS {
-            t.push(runner::test(format!("guest::only_{}_disabled", bit.short_name()), move || {
-                guest_view(&format!("only {} disabled", bit.name), &[*bit], false)
+            // Default-on bits are disabled alone; opt-in bits are enabled alone.
+            let which = if opt_in(bit) { "enabled" } else { "disabled" };
+            t.push(runner::test(format!("guest::only_{}_{which}", bit.short_name()), move || {
+                guest_view(&format!("only {} {which}", bit.name), &[*bit], false)
             }));
         }
-        for &(name, v) in PSCI_VERSIONS {
+        t.push(runner::test("psci_version::default", psci_default));
+        for (name, v) in all_psci_versions() {
             t.push(runner::test(format!("psci_version::{name}"), move || psci_version_seen(name, v)));
         }
         t.push(runner::test("psci_version::KVM_ARM_PSCI_0_1", psci_0_1));
@@ -126,50 +154,54 @@ mod scenario {
         calls_vm(SMCCC_CALLS, 1, &[])
     }
 
-    /// Skips when this kernel does not list `reg`, after checking that it then
-    /// answers ENOENT as an unknown register should.
+    /// Skips when the running series lacks `reg` (naming the series), fails
+    /// when the series has it and KVM_GET_REG_LIST does not list it; a
+    /// register the series lacks must then answer ENOENT.
     fn require_reg(fw: &FwRegs<'_>, reg: FwReg) -> Result<()> {
-        if fw.present()?.contains(&reg) {
-            return Ok(());
+        match fw.require(reg) {
+            Err(Error::Skip(why)) => {
+                let got = outcome(fw.get(reg).map(|_| ()))?;
+                ensure!(
+                    got == Err(ENOENT),
+                    "{reg}, which this series lacks: expected ENOENT on read, got {}",
+                    errno_name(&got)
+                );
+                Err(Error::Skip(why))
+            }
+            other => other,
         }
-        let got = outcome(fw.get(reg).map(|_| ()))?;
-        ensure!(
-            got == Err(ENOENT),
-            "{reg} is not in KVM_GET_REG_LIST: expected ENOENT on read, got {}",
-            errno_name(&got)
-        );
-        Err(kvmtest::kvm::skip_missing(&format!("{} in KVM_GET_REG_LIST", reg.name())))
     }
 
-    /// hypercalls.c's first read: the default is the upper limit of the
-    /// supported features; here it must be made of known bits, and every
-    /// other bit must be refused with EINVAL.
+    /// hypercalls.c's first read: the value at VM creation is the series'
+    /// reset value (upstream: the full mask of the known bits; 7.x's
+    /// VENDOR_HYP_BMAP_2: 0); the series' supported bits can all be set, and
+    /// every other bit is refused with EINVAL.
     fn default_is_supported_set(reg: FwReg) -> Result<()> {
         let mut vm = idle_vm()?;
         let fw = vm.fw_regs();
         require_reg(&fw, reg)?;
-        let default = fw.get(reg)?;
-        let unknown = default & !reg.known_mask();
-        ensure!(
-            unknown == 0,
-            "{reg} default {default:#x}: bits {unknown:#x} are not known to kvmtest (known: {:#x}); name them in fw_regs.rs",
-            reg.known_mask()
-        );
+        let row = bitmap_row(reg)?;
+        let s = Series::running()?;
+        expect_value(&fw, reg, row.reset, &format!("at VM creation on Linux {s}"))?;
+        expect_write(&fw, reg, row.supported, Ok(()))?;
+        expect_value(&fw, reg, row.supported, &format!("after setting every bit Linux {s} supports"))?;
         for bit in 0..64 {
             let b = 1u64 << bit;
-            if default & b == 0 {
-                expect_write(&fw, reg, default | b, Err(EINVAL))?;
-                expect_value(&fw, reg, default, &format!("after the refused write of bit {bit}"))?;
+            if row.supported & b == 0 {
+                expect_write(&fw, reg, row.supported | b, Err(EINVAL))?;
+                expect_value(&fw, reg, row.supported, &format!("after the refused write of bit {bit}"))?;
             }
         }
-        Ok(())
+        expect_write(&fw, reg, row.reset, Ok(()))?;
+        expect_value(&fw, reg, row.reset, "after writing the reset value back")
     }
 
     fn clear_all(reg: FwReg) -> Result<()> {
         let mut vm = idle_vm()?;
         let fw = vm.fw_regs();
         require_reg(&fw, reg)?;
-        let default = fw.get(reg)?;
+        let default = bitmap_row(reg)?.reset;
+        expect_value(&fw, reg, default, "at VM creation")?;
         expect_write(&fw, reg, 0, Ok(()))?;
         expect_value(&fw, reg, 0, "after clearing every feature")?;
         expect_write(&fw, reg, default, Ok(()))?;
@@ -181,40 +213,35 @@ mod scenario {
         let fw = vm.fw_regs();
         let reg = bit.reg;
         require_reg(&fw, reg)?;
-        let default = fw.get(reg)?;
-        if default & bit.mask() == 0 {
-            // The bit is above the supported set: default_is_supported_set checks it is EINVAL.
-            return Err(kvmtest::kvm::skip_missing(bit.name));
-        }
-        let cleared = default & !bit.mask();
-        expect_write(&fw, reg, cleared, Ok(()))?;
-        expect_value(&fw, reg, cleared, &format!("after clearing {}", bit.name))?;
+        let row = bitmap_row(reg)?;
+        ensure!(row.supported & bit.mask() != 0, "{}: not a bit series.rs lists as supported", bit.name);
+        let default = row.reset;
+        expect_value(&fw, reg, default, "at VM creation")?;
+        // A default-on bit is cleared and set again, an opt-in one set and cleared.
+        let toggled = default ^ bit.mask();
+        expect_write(&fw, reg, toggled, Ok(()))?;
+        expect_value(&fw, reg, toggled, &format!("after toggling {}", bit.name))?;
         expect_write(&fw, reg, default, Ok(()))?;
-        expect_value(&fw, reg, default, &format!("after setting {} again", bit.name))
+        expect_value(&fw, reg, default, &format!("after toggling {} back", bit.name))
     }
 
     /// test_fw_regs_after_vm_start(): the bitmaps are frozen once a vCPU ran.
     fn after_first_run() -> Result<()> {
         let mut vm = idle_vm()?;
-        let present: Vec<FwReg> = vm.fw_regs().present()?.into_iter().filter(|r| r.is_bitmap()).collect();
-        if present.is_empty() {
-            return Err(kvmtest::kvm::skip_missing("the hypercall-service bitmap registers (Linux 5.19+)"));
-        }
-        let mut defaults = Vec::new();
+        let bitmaps = FwReg::bitmaps_of_running_series()?;
         {
             let fw = vm.fw_regs();
-            for &reg in &present {
-                defaults.push(fw.get(reg)?);
+            for &(reg, _) in &bitmaps {
+                require_reg(&fw, reg)?;
                 expect_write(&fw, reg, 0, Ok(()))?;
             }
         }
         run_calls(vm.vcpu(0), 0)?;
         let fw = vm.fw_regs();
-        for (&reg, &default) in present.iter().zip(&defaults) {
+        for &(reg, row) in &bitmaps {
             expect_value(&fw, reg, 0, "after the first run")?;
-            if default != 0 {
-                expect_write(&fw, reg, default, Err(EBUSY))?;
-            }
+            // Upstream writes FW_REG_ULIMIT_VAL: never 0, whatever the reset value.
+            expect_write(&fw, reg, row.supported, Err(EBUSY))?;
             expect_write(&fw, reg, 0, Ok(()))?;
             expect_value(&fw, reg, 0, "after the refused write")?;
         }
@@ -225,10 +252,10 @@ mod scenario {
     /// write through vCPU 0 is what vCPU 1 reads.
     fn per_vm() -> Result<()> {
         let mut vm = calls_vm(SMCCC_CALLS, 2, &[])?;
-        let present = vm.fw_regs().present()?;
         let mut writes = vec![(FwReg::PsciVersion, KVM_ARM_PSCI_0_2)];
-        writes.extend(FwReg::BITMAPS.iter().filter(|r| present.contains(r)).map(|&r| (r, 0)));
+        writes.extend(FwReg::bitmaps_of_running_series()?.iter().map(|&(r, row)| (r, row.supported ^ row.reset)));
         for (reg, value) in writes {
+            require_reg(&vm.fw_regs(), reg)?;
             vm.fw_regs().set(reg, value)?;
             expect_value(&vm.vcpu(1).fw_regs(), reg, value, "through vCPU 1 after a write through vCPU 0")?;
         }
@@ -263,9 +290,7 @@ mod scenario {
         let mut vm = idle_vm()?;
         let fw = vm.fw_regs();
         for reg in [FwReg::SmcccArchWorkaround1, FwReg::SmcccArchWorkaround2, FwReg::SmcccArchWorkaround3] {
-            if !fw.present()?.contains(&reg) {
-                continue;
-            }
+            require_reg(&fw, reg)?;
             let level = fw.get(reg)?;
             ensure!(level & !0xf == 0, "{reg}: level {level:#x} has bits outside KVM_REG_FEATURE_LEVEL_MASK");
             expect_write(&fw, reg, level, Ok(()))?;
@@ -281,44 +306,37 @@ mod scenario {
     }
 
     /// The stages TEST_STAGE_HVC_IFACE_FEAT_DISABLED / _ENABLED: every
-    /// service disabled (`all_disabled`), or every supported one enabled but
-    /// `disabled`.
-    fn guest_view(stage: &str, disabled: &[FwBit], all_disabled: bool) -> Result<()> {
+    /// service disabled (`all_disabled`), or the series' defaults with the
+    /// bits of `toggled` flipped (a default-on bit disabled, an opt-in bit
+    /// enabled). Every bitmap the series has must start at its reset value.
+    fn guest_view(stage: &str, toggled: &[FwBit], all_disabled: bool) -> Result<()> {
         let rows: Vec<SmcccCall> = HVC_INFO.iter().map(|s| s.call).collect();
         let mut vm = calls_vm(SMCCC_CALLS, 1, &rows)?;
         let steal_time = steal_time_init(&mut vm)?[0];
         let mut bitmaps = Vec::new();
         {
             let fw = vm.fw_regs();
-            let present = fw.present()?;
-            for bit in disabled {
+            for bit in toggled {
                 require_reg(&fw, bit.reg)?;
             }
-            for &reg in FwReg::BITMAPS.iter().filter(|r| present.contains(r)) {
-                let default = fw.get(reg)?;
+            for (reg, row) in FwReg::bitmaps_of_running_series()? {
+                require_reg(&fw, reg)?;
+                expect_value(&fw, reg, row.reset, "at VM creation")?;
                 let value = if all_disabled {
                     0
                 } else {
-                    disabled.iter().filter(|b| b.reg == reg).fold(default, |v, b| v & !b.mask())
+                    toggled.iter().filter(|b| b.reg == reg).fold(row.reset, |v, b| v ^ b.mask())
                 };
-                for bit in disabled.iter().filter(|b| b.reg == reg) {
-                    if default & bit.mask() == 0 {
-                        return Err(kvmtest::kvm::skip_missing(bit.name));
-                    }
-                }
                 fw.set(reg, value)?;
                 bitmaps.push((reg, value));
             }
-            if bitmaps.is_empty() {
-                return Err(kvmtest::kvm::skip_missing("the hypercall-service bitmap registers (Linux 5.19+)"));
-            }
         }
         let value_of = |reg: FwReg| bitmaps.iter().find(|(r, _)| *r == reg).map(|(_, v)| *v).unwrap_or(0);
-        let vendor_bmap = value_of(FwReg::VendorHypBmap);
+        let vendor = VendorBitmaps { bmap: value_of(FwReg::VendorHypBmap), bmap_2: value_of(FwReg::VendorHypBmap2) };
         let results = run_calls(vm.vcpu(0), rows.len())?;
         for (s, r) in HVC_INFO.iter().zip(results) {
             let enabled = value_of(s.bit.reg) & s.bit.mask() != 0;
-            check_answer(stage, s, enabled, vendor_bmap, steal_time, r)?;
+            check_answer(stage, s, enabled, vendor, steal_time, r)?;
         }
         Ok(())
     }
@@ -335,21 +353,30 @@ mod scenario {
         Ok(())
     }
 
-    /// PSCI_VERSION register `value` is what the guest's PSCI_VERSION call returns.
+    /// On a PSCI 0.2 vCPU the PSCI_VERSION register starts at the series'
+    /// KVM_ARM_PSCI_LATEST, and the guest's PSCI_VERSION call answers it.
+    fn psci_default() -> Result<()> {
+        let rows = [hvc(PSCI_0_2_FN_PSCI_VERSION, 0)];
+        let mut vm = calls_vm(SMCCC_CALLS, 1, &rows)?;
+        let (s, psci) = (Series::running()?, series::psci(Series::running()?)?);
+        expect_value(&vm.fw_regs(), FwReg::PsciVersion, psci.default, &format!("at VM creation on Linux {s}"))?;
+        let [a0, ..] = run_calls(vm.vcpu(0), 1)?[0];
+        ensure!(a0 == psci.default, "guest PSCI_VERSION on Linux {s}: expected {:#x}, got {a0:#x}", psci.default);
+        Ok(())
+    }
+
+    /// PSCI_VERSION register `value` is what the guest's PSCI_VERSION call
+    /// returns, on a series that accepts it; a series that does not refuses
+    /// it with EINVAL.
     fn psci_version_seen(name: &str, value: u64) -> Result<()> {
         let rows = [hvc(PSCI_0_2_FN_PSCI_VERSION, 0)];
         let mut vm = calls_vm(SMCCC_CALLS, 1, &rows)?;
-        let default = vm.fw_regs().get(FwReg::PsciVersion)?;
-        ensure!(
-            PSCI_VERSIONS.iter().any(|&(_, v)| v == default),
-            "PSCI_VERSION default {default:#x}: expected one of 0.2, 1.0, 1.1 on a PSCI 0.2 vCPU"
-        );
+        let (s, psci) = (Series::running()?, series::psci(Series::running()?)?);
         let fw = vm.fw_regs();
-        // Only the versions up to the default are implemented by this kernel.
-        if value > default {
-            return Err(kvmtest::kvm::skip_missing(&format!(
-                "PSCI version {name} (the kernel's highest is {default:#x})"
-            )));
+        expect_value(&fw, FwReg::PsciVersion, psci.default, &format!("at VM creation on Linux {s}"))?;
+        if !psci.writable.iter().any(|&(_, v)| v == value) {
+            expect_write(&fw, FwReg::PsciVersion, value, Err(EINVAL))?;
+            return expect_value(&fw, FwReg::PsciVersion, psci.default, &format!("after the refused {name}"));
         }
         expect_write(&fw, FwReg::PsciVersion, value, Ok(()))?;
         expect_value(&fw, FwReg::PsciVersion, value, &format!("after writing {name}"))?;
@@ -367,6 +394,13 @@ mod scenario {
         for &v in INVALID_PSCI_VERSIONS {
             expect_write(&fw, FwReg::PsciVersion, v, Err(EINVAL))?;
         }
+        // And the versions of newer series.
+        let psci = series::psci(Series::running()?)?;
+        for (_, v) in all_psci_versions() {
+            if !psci.writable.iter().any(|&(_, w)| w == v) {
+                expect_write(&fw, FwReg::PsciVersion, v, Err(EINVAL))?;
+            }
+        }
         expect_value(&fw, FwReg::PsciVersion, before, "after the refused writes")
     }
 
@@ -379,7 +413,7 @@ mod scenario {
         let fw = vm.fw_regs();
         expect_value(&fw, FwReg::PsciVersion, KVM_ARM_PSCI_0_1, "without KVM_ARM_VCPU_PSCI_0_2")?;
         expect_write(&fw, FwReg::PsciVersion, KVM_ARM_PSCI_0_1, Ok(()))?;
-        for &(_, v) in PSCI_VERSIONS {
+        for (_, v) in all_psci_versions() {
             expect_write(&fw, FwReg::PsciVersion, v, Err(EINVAL))?;
         }
         let [a0, ..] = run_calls(vm.vcpu(0), 1)?[0];

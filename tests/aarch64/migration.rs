@@ -95,15 +95,23 @@ mod scenario {
         let (mut src, src_ipa) = new_vm()?;
         {
             let fw = src.fw_regs();
-            let present = fw.present()?;
-            if !present.contains(&FwReg::StdBmap) {
-                return Err(kvmtest::kvm::skip_missing("the hypercall-service bitmap registers (Linux 5.19+)"));
+            for &reg in FwReg::ALL {
+                // Every register the series has must be there to migrate.
+                match fw.require(reg) {
+                    Err(kvmtest::Error::Skip(_)) => {}
+                    other => other?,
+                }
             }
             for bit in config.clear {
-                if !present.contains(&bit.reg) || fw.get(bit.reg)? & bit.mask() == 0 {
-                    return Err(kvmtest::kvm::skip_missing(bit.name));
-                }
-                fw.set(bit.reg, fw.get(bit.reg)? & !bit.mask())?;
+                fw.require(bit.reg)?;
+                let value = fw.get(bit.reg)?;
+                ensure!(
+                    value & bit.mask() != 0,
+                    "{}: expected on at VM creation, {} reads {value:#x}",
+                    bit.name,
+                    bit.reg
+                );
+                fw.set(bit.reg, value & !bit.mask())?;
             }
             if let Some(v) = config.psci {
                 fw.set(FwReg::PsciVersion, v)?;
@@ -130,11 +138,23 @@ mod scenario {
         );
         dst.fw_regs().restore(&saved)?;
         let restored = dst.fw_regs().save()?;
+        ensure!(
+            restored.len() == saved.len(),
+            "the destination lists {} firmware registers, the source {}",
+            restored.len(),
+            saved.len()
+        );
         for (&(id, want), &(id2, got)) in saved.iter().zip(&restored) {
             let name = FwReg::from_id(id).map(|r| r.short_name().to_string()).unwrap_or(format!("{id:#x}"));
             ensure!(id == id2 && want == got, "{name} after restore: expected {want:#x}, read {got:#x}");
         }
         let after = views(&run_calls(dst.vcpu(0), n)?);
+        ensure!(
+            after.len() == before.len(),
+            "{} answers in the destination, {} in the source",
+            after.len(),
+            before.len()
+        );
         for ((name, want), (_, got)) in before.iter().zip(&after) {
             ensure!(
                 want == got,

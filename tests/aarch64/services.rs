@@ -15,7 +15,9 @@ pub enum Answer {
     Supported,
     /// Exactly this x0.
     Exactly(u64),
-    /// x0 is the VENDOR_HYP_BMAP the VM was given (ARM_SMCCC_VENDOR_HYP_KVM_FEATURES_FUNC_ID).
+    /// x0..x3 are [VENDOR_HYP_BMAP, 0, VENDOR_HYP_BMAP_2, 0] as the VM was
+    /// given them (ARM_SMCCC_VENDOR_HYP_KVM_FEATURES_FUNC_ID: `val[4]` of
+    /// kvm_smccc_call_handler(); x2 is 0 before Linux 6.15, which has no BMAP_2).
     VendorFeatures,
     /// x0..x3 are KVM's vendor UID.
     KvmUid,
@@ -84,12 +86,21 @@ pub const HVC_INFO: &[Service] = &[
     ),
 ];
 
+/// The vendor bitmaps a VM was given (0 for one its series lacks).
+#[derive(Debug, Clone, Copy)]
+pub struct VendorBitmaps {
+    /// KVM_REG_ARM_VENDOR_HYP_BMAP.
+    pub bmap: u64,
+    /// KVM_REG_ARM_VENDOR_HYP_BMAP_2.
+    pub bmap_2: u64,
+}
+
 /// Checks one call's answer given whether its service is enabled.
 pub fn check_answer(
     stage: &str,
     s: &Service,
     enabled: bool,
-    vendor_bmap: u64,
+    vendor: VendorBitmaps,
     steal_time: u64,
     r: [u64; 4],
 ) -> Result<()> {
@@ -101,7 +112,15 @@ pub fn check_answer(
     let (what, expected, got) = match s.answer {
         Answer::Supported => return Ok(()),
         Answer::Exactly(v) => ("x0", v, r[0]),
-        Answer::VendorFeatures => ("the enabled vendor bits (x0)", vendor_bmap, r[0]),
+        Answer::VendorFeatures => {
+            let expected = [vendor.bmap, 0, vendor.bmap_2, 0];
+            ensure!(
+                r == expected,
+                "{stage}: {}: expected the enabled vendor bits [BMAP, 0, BMAP_2, 0] {expected:x?}, got {r:x?}",
+                s.name
+            );
+            return Ok(());
+        }
         Answer::StealTimeIpa => ("the stolen-time IPA (x0)", steal_time, r[0]),
         Answer::KvmUid => {
             ensure!(

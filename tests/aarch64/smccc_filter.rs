@@ -3,8 +3,9 @@
 //! errno; the filter is frozen once a vCPU ran (EBUSY); DENY makes a call
 //! answer NOT_SUPPORTED; FWD_TO_USER turns it into KVM_EXIT_HYPERCALL with
 //! the function id and conduit, and the value the host puts in x0 is what
-//! the guest's call returns. Without the filter every trial is skipped,
-//! named (KVM_HAS_DEVICE_ATTR on the VM, as kvm_supports_smccc_filter()).
+//! the guest's call returns. On a series before 6.4 every trial is skipped,
+//! naming the series; from 6.4 on a VM without the filter
+//! (KVM_HAS_DEVICE_ATTR, as kvm_supports_smccc_filter()) fails.
 
 kvmtest_tests::arch_only_main!("aarch64", scenario::trials);
 
@@ -117,7 +118,7 @@ mod scenario {
     /// denied by the filter and not by KVM.
     fn setup_vm(rows: &[SmcccCall]) -> Result<Vm> {
         let vm = calls_vm(SMCCC_CALLS, 1, rows)?;
-        require_smccc_filter(vm.fd())?;
+        require_smccc_filter(vm.fd(), "smccc_filter")?;
         Ok(vm)
     }
 

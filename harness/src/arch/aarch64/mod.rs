@@ -107,9 +107,7 @@ fn create_vgic_v3(vm: &VmFd, layout: &Layout) -> Result<DeviceFd> {
 
 /// Makes HVCs with `func_id` exit to userspace (KVM_ARM_VM_SMCCC_FILTER, Linux 6.4+).
 fn forward_smccc_call(vm: &VmFd, func_id: u32) -> Result<()> {
-    if !smccc_filter::has_smccc_filter(vm) {
-        return Err(crate::kvm::skip_missing("KVM_ARM_VM_SMCCC_FILTER (Linux 6.4+) for the hvc ucall transport"));
-    }
+    smccc_filter::require_smccc_filter(vm, "the hvc ucall transport")?;
     smccc_filter::set_smccc_filter(vm, func_id, 1, smccc_filter::SmcccFilterAction::FwdToUser)
 }
 

@@ -45,12 +45,20 @@ pub fn has_smccc_filter(vm: &VmFd) -> bool {
     vm.has_device_attr(&smccc_filter_attr(&probe)).is_ok()
 }
 
-/// Skips unless the VM has the SMCCC filter.
-pub fn require_smccc_filter(vm: &VmFd) -> Result<()> {
+/// Skips, naming the series, when the running kernel's series predates the
+/// SMCCC filter; fails when the series has it and the VM does not
+/// (KVM_HAS_DEVICE_ATTR on the VM, as kvm_supports_smccc_filter()). `user`
+/// says what needs it, for the failure message.
+pub fn require_smccc_filter(vm: &VmFd, user: &str) -> Result<()> {
+    crate::series::Feature::SmcccFilter.require()?;
     if has_smccc_filter(vm) {
         Ok(())
     } else {
-        Err(crate::kvm::skip_missing("KVM_ARM_VM_SMCCC_FILTER (KVM_HAS_DEVICE_ATTR on the VM; Linux 6.4+)"))
+        Err(Error::Check(format!(
+            "KVM_HAS_DEVICE_ATTR(KVM_ARM_VM_SMCCC_CTRL, KVM_ARM_VM_SMCCC_FILTER) failed on Linux {} (6.4+ has it; \
+             needed by {user})",
+            crate::series::Series::running()?
+        )))
     }
 }
 

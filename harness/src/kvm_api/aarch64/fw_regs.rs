@@ -3,13 +3,15 @@
 //! levels and the hypercall-service bitmaps, by name, with the kernel's errno
 //! kept on failure so tests can tell EINVAL from EBUSY from ENOENT.
 //!
-//! Which registers exist is what KVM_GET_REG_LIST says, not a kernel version:
-//! [`FwRegs::present`] reads it, and a register this file does not know yet
-//! still shows up there as a raw id.
+//! Which registers a kernel must have is its series' row in `series.rs`
+//! ([`FwReg::feature`], [`FwRegs::require`]: listed in KVM_GET_REG_LIST, or
+//! the trial fails); [`FwRegs::present`] reads what KVM lists, and a register
+//! this file does not know yet still shows up there as a raw id.
 
 use kvm_bindings::RegList;
 use kvm_ioctls::VcpuFd;
 
+use crate::series::{self, Feature, FwBitmapRow, Series};
 use crate::{Error, Result, Vcpu, Vm};
 
 /// `KVM_REG_ARM64`: the arch field of an arm64 ONE_REG id.
@@ -155,6 +157,41 @@ impl FwReg {
     /// True for the hypercall-service bitmaps.
     pub fn is_bitmap(self) -> bool {
         FwReg::BITMAPS.contains(&self)
+    }
+
+    /// The series feature that brings this register.
+    pub const fn feature(self) -> Feature {
+        match self {
+            FwReg::PsciVersion
+            | FwReg::SmcccArchWorkaround1
+            | FwReg::SmcccArchWorkaround2
+            | FwReg::SmcccArchWorkaround3 => Feature::FwRegsPsciWorkarounds,
+            FwReg::StdBmap | FwReg::StdHypBmap | FwReg::VendorHypBmap => Feature::HypercallBitmaps,
+            FwReg::VendorHypBmap2 => Feature::VendorHypBmap2,
+        }
+    }
+
+    /// N of `KVM_REG_ARM_FW_FEAT_BMAP_REG(N)` for a bitmap register.
+    pub const fn bitmap_index(self) -> Option<u64> {
+        match self {
+            FwReg::StdBmap => Some(0),
+            FwReg::StdHypBmap => Some(1),
+            FwReg::VendorHypBmap => Some(2),
+            FwReg::VendorHypBmap2 => Some(3),
+            _ => None,
+        }
+    }
+
+    /// What `series` says of this bitmap register (supported bits, reset
+    /// value); `None` for a series without it or a register that is no bitmap.
+    pub fn bitmap_in(self, series: Series) -> Option<&'static FwBitmapRow> {
+        series::fw_bitmap(series, self.bitmap_index()?)
+    }
+
+    /// The bitmaps the running kernel's series has, with their rows.
+    pub fn bitmaps_of_running_series() -> Result<Vec<(FwReg, &'static FwBitmapRow)>> {
+        let s = Series::running()?;
+        Ok(FwReg::BITMAPS.iter().filter_map(|&r| r.bitmap_in(s).map(|row| (r, row))).collect())
     }
 
     /// The feature bits this file knows for a bitmap register (empty for the others).
@@ -305,6 +342,22 @@ impl<'a> FwRegs<'a> {
     pub fn present(&self) -> Result<Vec<FwReg>> {
         let ids = self.listed_ids()?;
         Ok(FwReg::ALL.iter().copied().filter(|r| ids.contains(&r.id())).collect())
+    }
+
+    /// Ok if the running series has `reg` and KVM lists it; a skip naming
+    /// the series if the series lacks it; a failure if the series has it and
+    /// KVM_GET_REG_LIST does not list it.
+    pub fn require(&self, reg: FwReg) -> Result<()> {
+        reg.feature().require()?;
+        if self.present()?.contains(&reg) {
+            return Ok(());
+        }
+        Err(Error::Check(format!(
+            "{} (Linux {}+) is missing from KVM_GET_REG_LIST on Linux {}",
+            reg.name(),
+            reg.feature().row().since,
+            Series::running()?
+        )))
     }
 
     /// GET_ONE_REG of every firmware register the kernel lists, as a VMM

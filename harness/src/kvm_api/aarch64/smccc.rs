@@ -141,10 +141,13 @@ pub fn set_steal_time_ipa(vcpu: &Vcpu, ipa: u64) -> Result<()> {
         addr: &ipa as *const u64 as u64,
         flags: 0,
     };
-    // KVM answers ENXIO when the host cannot account stolen time (no sched_info).
-    if vcpu.fd().has_device_attr(&attr).is_err() {
-        return Err(crate::kvm::skip_missing("KVM_ARM_VCPU_PVTIME_CTRL (PV time needs the host's sched_info)"));
-    }
+    // The series decides (hypercalls.c's steal_time_init() asserts the set
+    // succeeds); then KVM must have it: ENXIO here (a host without
+    // sched_info) is a failure, named.
+    crate::series::Feature::PvTime.require()?;
+    vcpu.fd()
+        .has_device_attr(&attr)
+        .map_err(Error::kvm("KVM_HAS_DEVICE_ATTR(KVM_ARM_VCPU_PVTIME_IPA), which this kernel series has"))?;
     vcpu.fd().set_device_attr(&attr).map_err(Error::kvm("KVM_SET_DEVICE_ATTR(KVM_ARM_VCPU_PVTIME_IPA)"))
 }
 
