@@ -19,6 +19,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use crate::util::{cargo_executables, host_arch, root, run};
+use crate::vm_test::VmOptions;
 use crate::Result;
 
 /// Harness vs raw KVM (a table; fails on a missed target)
@@ -30,56 +31,10 @@ pub struct Args {
     /// Fewer rounds, for a smoke run
     #[arg(long)]
     pub quick: bool,
-    /// Run in the emulated machine of vm-run (either arch, the host's too)
-    #[arg(long)]
-    pub arch: Option<String>,
+    /// The emulated machine (vm-run's options): with --arch, the bench runs
+    /// there (either arch, the host's too) instead of on this host
     #[command(flatten)]
-    pub vm: VmRunOptions,
-}
-
-/// The options of vm-run that `bench --arch` passes on.
-#[derive(clap::Args, Debug, Default)]
-#[command(next_help_heading = "vm-run options (with --arch)")]
-pub struct VmRunOptions {
-    /// Kernel series: 6.1 or 6.12
-    #[arg(long, value_name = "VERSION")]
-    pub kernel_version: Option<String>,
-    /// Boot this linux-image .deb or kernel image instead
-    #[arg(long, value_name = "PATH")]
-    pub kernel: Option<PathBuf>,
-    /// With an image --kernel: where to find KVM's modules
-    #[arg(long, value_name = "DIR")]
-    pub modules: Option<PathBuf>,
-    /// More kernel command line
-    #[arg(long, value_name = "ARGS")]
-    pub append: Vec<String>,
-    /// Limit for the whole VM in seconds
-    #[arg(long, value_name = "SECS")]
-    pub timeout: Option<u64>,
-}
-
-impl VmRunOptions {
-    /// The options as vm-run's command line.
-    fn to_args(&self) -> Vec<String> {
-        let mut args = Vec::new();
-        let mut push = |name: &str, value: String| args.extend([name.to_string(), value]);
-        if let Some(v) = &self.kernel_version {
-            push("--kernel-version", v.clone());
-        }
-        if let Some(p) = &self.kernel {
-            push("--kernel", p.display().to_string());
-        }
-        if let Some(p) = &self.modules {
-            push("--modules", p.display().to_string());
-        }
-        for a in &self.append {
-            push("--append", a.clone());
-        }
-        if let Some(t) = self.timeout {
-            push("--timeout", t.to_string());
-        }
-        args
-    }
+    pub vm: VmOptions,
 }
 
 /// The test executables `cargo test --workspace` runs, built in its profile.
@@ -108,13 +63,18 @@ fn suite_executables(json_lines: &str) -> Result<Vec<PathBuf>> {
 }
 
 pub fn bench(args: &Args) -> Result {
-    let bench_args: Vec<&str> = if args.quick { vec!["--quick"] } else { Vec::new() };
-    if let Some(arch) = args.arch.as_deref() {
-        return bench_in_vm(arch, &args.vm, &bench_args);
+    let bench_args: Vec<String> = if args.quick { vec!["--quick".into()] } else { Vec::new() };
+    if let Some(arch) = args.vm.arch.as_deref() {
+        if args.vm.smoke || args.vm.kselftest {
+            return Err("bench --arch: --smoke and --kselftest are vm-test's, not the bench's".into());
+        }
+        return bench_in_vm(arch, &args.vm, bench_args);
     }
-    let vm_args = args.vm.to_args();
-    if !vm_args.is_empty() {
-        return Err(format!("{}: only with an emulated machine (--arch ARCH)", vm_args.join(" ")));
+    let vm = VmOptions { arch: None, ..args.vm.clone() };
+    if vm.kernel_version.is_some() || vm.kernel.is_some() || vm.modules.is_some() || !vm.append.is_empty() {
+        return Err(
+            "--kernel-version, --kernel, --modules and --append: only with an emulated machine (--arch ARCH)".into()
+        );
     }
     let bins = suite_binaries()?;
     let mut cmd = Command::new(env!("CARGO"));
@@ -139,7 +99,7 @@ fn with_upstream(cmd: &mut Command, arch: &str) {
 
 /// Builds the bench target for `arch`'s musl target and runs it in the
 /// emulated machine with `target/debug/xtask vm-run` (this very binary).
-fn bench_in_vm(arch: &str, vm: &VmRunOptions, bench_args: &[&str]) -> Result {
+fn bench_in_vm(arch: &str, vm: &VmOptions, bench_args: Vec<String>) -> Result {
     let target = format!("{arch}-unknown-linux-musl");
     let mut build = Command::new(env!("CARGO"));
     with_upstream(&mut build, arch);
@@ -155,10 +115,10 @@ fn bench_in_vm(arch: &str, vm: &VmRunOptions, bench_args: &[&str]) -> Result {
     }
     let binary = bench_executable(&String::from_utf8_lossy(&out.stdout))?
         .ok_or_else(|| format!("cargo bench --no-run --target {target} listed no bench executable"))?;
-    let xtask = std::env::current_exe().map_err(|e| format!("finding the xtask binary: {e}"))?;
-    let mut cmd = Command::new(xtask);
-    cmd.arg("vm-run").args(["--arch", arch]).args(vm.to_args()).arg(&binary).args(bench_args);
-    run(&mut cmd)
+    match crate::vm_run::run_binary(vm, &binary, bench_args)? {
+        0 => Ok(()),
+        status => Err(format!("the bench exited with status {status} in the emulated machine")),
+    }
 }
 
 /// The `kvmtest` bench executable in cargo's JSON messages.
@@ -170,18 +130,6 @@ fn bench_executable(json_lines: &str) -> Result<Option<PathBuf>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn vm_options_go_to_vm_run_as_given() {
-        let vm = VmRunOptions {
-            kernel_version: Some("6.1".into()),
-            append: vec!["a=1".into(), "b".into()],
-            timeout: Some(60),
-            ..VmRunOptions::default()
-        };
-        assert_eq!(vm.to_args(), ["--kernel-version", "6.1", "--append", "a=1", "--append", "b", "--timeout", "60"]);
-        assert!(VmRunOptions::default().to_args().is_empty());
-    }
 
     #[test]
     fn the_bench_executable_comes_from_cargo_json() {

@@ -200,25 +200,37 @@ pub(crate) fn source_tarball() -> Option<PathBuf> {
 /// (once) and returns the kernel tree there.
 fn extract(tarball: &Path) -> Result<PathBuf> {
     let stem = tarball.file_name().and_then(|n| n.to_str()).and_then(|n| n.split(".tar").next()).unwrap_or("linux");
-    let dest = root().join("target/kernel-tools").join(stem);
+    let patterns =
+        [format!("*/{SELFTESTS}/run_kselftest.sh"), format!("*/{SELFTESTS}/kselftest/*"), format!("*/{KUNIT}/*")];
+    extract_once(
+        tarball,
+        &root().join("target/kernel-tools").join(stem),
+        &patterns.iter().map(String::as_str).collect::<Vec<_>>(),
+        "kernel tools: extracting run_kselftest.sh and kunit.py",
+    )
+}
+
+/// Extracts the members of `tarball` matching `patterns` into `dest`, unless
+/// `dest` already holds them from this same tarball, and returns the kernel
+/// tree there (the tarball's one top directory, e.g. linux-source-6.12/).
+pub(crate) fn extract_once(tarball: &Path, dest: &Path, patterns: &[&str], what: &str) -> Result<PathBuf> {
     let done = dest.join(".extracted");
-    if !done.exists() {
-        eprintln!("kernel tools: extracting run_kselftest.sh and kunit.py from {}", tarball.display());
+    if fs::read_to_string(&done).ok().as_deref() != Some(&tarball.display().to_string()) {
+        eprintln!("{what} from {}", tarball.display());
         if dest.exists() {
-            fs::remove_dir_all(&dest).map_err(|e| format!("removing {}: {e}", dest.display()))?;
+            fs::remove_dir_all(dest).map_err(|e| format!("removing {}: {e}", dest.display()))?;
         }
-        fs::create_dir_all(&dest).map_err(|e| format!("creating {}: {e}", dest.display()))?;
-        run(Command::new("tar").arg("-xf").arg(tarball).arg("-C").arg(&dest).args([
-            "--wildcards",
-            "--no-same-owner",
-            &format!("*/{SELFTESTS}/run_kselftest.sh"),
-            &format!("*/{SELFTESTS}/kselftest/*"),
-            &format!("*/{KUNIT}/*"),
-        ]))?;
+        fs::create_dir_all(dest).map_err(|e| format!("creating {}: {e}", dest.display()))?;
+        run(Command::new("tar")
+            .arg("-xf")
+            .arg(tarball)
+            .arg("-C")
+            .arg(dest)
+            .args(["--wildcards", "--no-same-owner"])
+            .args(patterns))?;
         fs::write(&done, tarball.display().to_string()).map_err(|e| format!("writing {}: {e}", done.display()))?;
     }
-    // The tarball's one top directory, e.g. linux-source-6.12/.
-    fs::read_dir(&dest)
+    fs::read_dir(dest)
         .map_err(|e| format!("reading {}: {e}", dest.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .find(|p| p.is_dir())

@@ -167,6 +167,6 @@ mod tests {
             panic!("not bench")
         };
         assert!(a.quick);
-        assert_eq!((a.arch.as_deref(), a.vm.kernel_version.as_deref()), (Some("aarch64"), Some("6.1")));
+        assert_eq!((a.vm.arch.as_deref(), a.vm.kernel_version.as_deref()), (Some("aarch64"), Some("6.1")));
     }
 }

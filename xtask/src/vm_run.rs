@@ -3,7 +3,7 @@
 //! running one static test binary with ARGS untouched; its exit code is
 //! vm-run's, so cargo's runner protocol sees the test's own result.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use crate::vm_test::{boot, build_init, kernel_for, require_qemu, trouble, VmOptions};
@@ -36,35 +36,38 @@ impl Args {
 /// `cargo xtask vm-run`: one binary, its exit code passed through so cargo's
 /// runner protocol sees the test's own result.
 pub fn vm_run(args: &Args) -> ExitCode {
-    let run = || -> Result<ExitCode> {
-        let (binary, test_args) = args.binary_and_args();
-        let o = args.vm.resolve(test_args)?;
-        require_qemu(o.arch)?;
-        let name = binary
-            .file_name()
-            .and_then(|n| n.to_str())
-            .map(|n| n.replace(char::is_whitespace, "_"))
-            .ok_or_else(|| format!("{}: not a file name", binary.display()))?;
-        let kernel = kernel_for(&o)?;
-        let (init, _) = build_init(o.arch)?;
-        let run = boot(&o, &kernel, &init, &[(name.clone(), binary.clone())], "vm-run")?;
-        if let Some(why) = trouble(&run) {
-            return Err(why);
-        }
-        let exit = run.console.results.first().and_then(|r| r.exit).ok_or("the binary never ran")?;
-        eprintln!(
-            "vm-run: {name} {exit} on {} ({}), VM wall time {:.1} s",
-            run.console.kvm.as_deref().unwrap_or("unknown KVM"),
-            run.console.kernel_release.as_deref().unwrap_or("unknown kernel"),
-            run.wall.as_secs_f64()
-        );
-        Ok(ExitCode::from(exit.shell_status().clamp(0, 255) as u8))
-    };
-    match run() {
-        Ok(code) => code,
+    let (binary, test_args) = args.binary_and_args();
+    match run_binary(&args.vm, &binary, test_args) {
+        Ok(status) => ExitCode::from(status),
         Err(e) => {
             eprintln!("xtask vm-run: {e}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// Boots one emulated machine running `binary` with `test_args`; returns the
+/// binary's exit status there (as a shell reports it, 0-255).
+pub fn run_binary(vm: &VmOptions, binary: &Path, test_args: Vec<String>) -> Result<u8> {
+    let o = vm.resolve(test_args)?;
+    require_qemu(o.arch)?;
+    let name = binary
+        .file_name()
+        .and_then(|n| n.to_str())
+        .map(|n| n.replace(char::is_whitespace, "_"))
+        .ok_or_else(|| format!("{}: not a file name", binary.display()))?;
+    let kernel = kernel_for(&o)?;
+    let (init, _) = build_init(o.arch)?;
+    let run = boot(&o, &kernel, &init, &[(name.clone(), binary.to_path_buf())], "vm-run")?;
+    if let Some(why) = trouble(&run) {
+        return Err(why);
+    }
+    let exit = run.console.results.first().and_then(|r| r.exit).ok_or("the binary never ran")?;
+    eprintln!(
+        "vm-run: {name} {exit} on {} ({}), VM wall time {:.1} s",
+        run.console.kvm.as_deref().unwrap_or("unknown KVM"),
+        run.console.kernel_release.as_deref().unwrap_or("unknown kernel"),
+        run.wall.as_secs_f64()
+    );
+    Ok(exit.shell_status().clamp(0, 255) as u8)
 }

@@ -6,7 +6,6 @@
 //! The tree: `KVMTEST_LINUX_SRC`, or Debian's linux-source tarball under
 //! /usr/src, whose needed parts are extracted once into target/upstream-bench/.
 
-use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -134,20 +133,13 @@ pub fn build(arch: &str) -> Result<PathBuf> {
 }
 
 /// Extracts what the build needs from `tarball` into target/upstream-bench/src/
-/// (once) and returns the kernel tree there.
+/// (once) and returns the kernel tree there. headers_install needs the top
+/// Makefile, scripts/ and the uapi trees.
 fn extract(tarball: &Path) -> Result<PathBuf> {
-    let dest = root().join("target/upstream-bench/src");
-    let done = dest.join(".extracted");
-    if fs::read_to_string(&done).ok().as_deref() != Some(&tarball.display().to_string()) {
-        eprintln!("bench: extracting the selftest lib and the uapi headers from {}", tarball.display());
-        if dest.exists() {
-            fs::remove_dir_all(&dest).map_err(|e| format!("removing {}: {e}", dest.display()))?;
-        }
-        fs::create_dir_all(&dest).map_err(|e| format!("creating {}: {e}", dest.display()))?;
-        // headers_install needs the top Makefile, scripts/ and the uapi trees.
-        run(Command::new("tar").arg("-xf").arg(tarball).arg("-C").arg(&dest).args([
-            "--wildcards",
-            "--no-same-owner",
+    crate::kselftest::extract_once(
+        tarball,
+        &root().join("target/upstream-bench/src"),
+        &[
             "*/Makefile",
             "*/Kbuild",
             "*/Kconfig*",
@@ -156,12 +148,7 @@ fn extract(tarball: &Path) -> Result<PathBuf> {
             "*/tools/*",
             "*/arch/x86/*",
             "*/arch/arm64/*",
-        ]))?;
-        fs::write(&done, tarball.display().to_string()).map_err(|e| format!("writing {}: {e}", done.display()))?;
-    }
-    fs::read_dir(&dest)
-        .map_err(|e| format!("reading {}: {e}", dest.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .find(|p| p.is_dir())
-        .ok_or_else(|| format!("{} holds no kernel tree", tarball.display()))
+        ],
+        "bench: extracting the selftest lib and the uapi headers",
+    )
 }

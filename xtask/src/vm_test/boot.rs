@@ -54,12 +54,7 @@ pub fn boot(o: &Options, kernel: &Kernel, init: &Path, tests: &[(String, PathBuf
         env: guest_env(),
     };
     write_initramfs(&cpio, init, &plan, &kernel.modules, tests)?;
-    let append = [o.arch.cmdline, COMMON_CMDLINE]
-        .into_iter()
-        .map(str::to_string)
-        .chain(o.append.iter().cloned())
-        .collect::<Vec<_>>()
-        .join(" ");
+    let append = o.kernel_cmdline();
     eprintln!("{who}: booting {} ({}) on {} with `{append}`", kernel.origin, kernel.image.display(), o.arch.qemu);
     let stdout = std::io::stdout();
     let mut echo = |line: &str| {

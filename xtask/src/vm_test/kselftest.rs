@@ -15,7 +15,6 @@ use std::process::Command;
 use std::time::Instant;
 
 use super::arch::Arch;
-use super::boot::COMMON_CMDLINE;
 use super::build::build_init;
 use super::initramfs::{file_name, read_file, write_initramfs_with, CpioWriter};
 use super::kernel::kernel_for;
@@ -63,12 +62,7 @@ pub fn vm_kselftest(o: &Options) -> Result {
         env: vec![("PATH".into(), "/bin".into())],
     };
     write_initramfs(&cpio, &init, &plan, &kernel.modules, &busybox, &bundle, &top)?;
-    let append = [o.arch.cmdline, COMMON_CMDLINE]
-        .into_iter()
-        .map(str::to_string)
-        .chain(o.append.iter().cloned())
-        .collect::<Vec<_>>()
-        .join(" ");
+    let append = o.kernel_cmdline();
     eprintln!("vm-test: booting {} on {} to run {top}/run_kselftest.sh", kernel.origin, o.arch.qemu);
     let mut console = Vec::new();
     let mut echo = |line: &str| {

@@ -70,6 +70,18 @@ pub struct Options {
     pub test_args: Vec<String>,
 }
 
+impl Options {
+    /// The kernel command line: the arch's, [`super::boot::COMMON_CMDLINE`], then `--append`.
+    pub fn kernel_cmdline(&self) -> String {
+        [self.arch.cmdline, super::boot::COMMON_CMDLINE]
+            .into_iter()
+            .map(str::to_string)
+            .chain(self.append.iter().cloned())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
 impl VmOptions {
     /// Finds the arch and series; `test_args` go to the test binaries.
     pub fn resolve(&self, test_args: Vec<String>) -> Result<Options> {
