@@ -18,13 +18,6 @@ use crate::{bail, Error, ExitAction, Payload, Result, Ucall, Vcpu, Vm, VmBuilder
 // (their one definition: `kvmtest::abi::probe`).
 use kvmtest_abi::probe::{ProbeKind, NO_EXCEPTION};
 pub use kvmtest_abi::probe::{MSR_READ as READ, MSR_WRITE as WRITE, XEN_ARG_BASE};
-const DONE: u64 = ProbeKind::Done as u64;
-const MSR: u64 = ProbeKind::Msr as u64;
-const HCALL: u64 = ProbeKind::Hcall as u64;
-const CPUID: u64 = ProbeKind::Cpuid as u64;
-const HV_HCALL: u64 = ProbeKind::HvHcall as u64;
-const XEN_HCALL: u64 = ProbeKind::XenHcall as u64;
-const XEN_PAGE_HCALL: u64 = ProbeKind::XenPageHcall as u64;
 
 /// #UD (x86 exception vectors).
 pub const UD_VECTOR: u8 = 6;
@@ -103,14 +96,14 @@ impl Probe {
 
     fn args(&self) -> [u64; 7] {
         match *self {
-            Probe::Msr { index, value, ops } => [MSR, index.into(), value, ops, 0, 0, 0],
+            Probe::Msr { index, value, ops } => [ProbeKind::Msr as u64, index.into(), value, ops, 0, 0, 0],
             Probe::Hcall { nr, args: [a0, a1, a2, a3], insn } => {
-                [HCALL, nr, a0, a1, a2, a3, u64::from(insn == Insn::Foreign)]
+                [ProbeKind::Hcall as u64, nr, a0, a1, a2, a3, u64::from(insn == Insn::Foreign)]
             }
-            Probe::Cpuid { leaf, subleaf } => [CPUID, leaf.into(), subleaf.into(), 0, 0, 0, 0],
-            Probe::HvHcall { control, input, output } => [HV_HCALL, control, input, output, 0, 0, 0],
-            Probe::XenHcall { nr } => [XEN_HCALL, nr, 0, 0, 0, 0, 0],
-            Probe::XenPageHcall { nr, page } => [XEN_PAGE_HCALL, nr, page, 0, 0, 0, 0],
+            Probe::Cpuid { leaf, subleaf } => [ProbeKind::Cpuid as u64, leaf.into(), subleaf.into(), 0, 0, 0, 0],
+            Probe::HvHcall { control, input, output } => [ProbeKind::HvHcall as u64, control, input, output, 0, 0, 0],
+            Probe::XenHcall { nr } => [ProbeKind::XenHcall as u64, nr, 0, 0, 0, 0, 0],
+            Probe::XenPageHcall { nr, page } => [ProbeKind::XenPageHcall as u64, nr, page, 0, 0, 0, 0],
         }
     }
 }
@@ -288,7 +281,7 @@ pub fn decode(vcpu: &mut Vcpu, probe: &Probe, u: Ucall) -> Result<Outcome> {
 
 /// Lets the guest finish (probe kind 0) and expects its DONE.
 pub fn finish(vm: &mut Vm) -> Result<()> {
-    vm.set_arg(0, DONE)?;
+    vm.set_arg(0, ProbeKind::Done as u64)?;
     vm.vcpu(0).expect_done()
 }
 
