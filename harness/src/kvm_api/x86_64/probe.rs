@@ -22,6 +22,7 @@ const CPUID: u64 = 3;
 const HV_HCALL: u64 = 4;
 const XEN_HCALL: u64 = 5;
 const XEN_PAGE_HCALL: u64 = 6;
+const HV_PAGE_HCALL: u64 = 7;
 const NO_EXCEPTION: u64 = 0x100;
 pub const READ: u64 = 1;
 pub const WRITE: u64 = 2;
@@ -52,10 +53,13 @@ pub enum Probe {
     Cpuid { leaf: u32, subleaf: u32 },
     /// A Hyper-V hypercall (control, input GPA, output GPA).
     HvHcall { control: u64, input: u64, output: u64 },
-    /// A Xen hypercall with the native instruction.
-    XenHcall { nr: u64 },
+    /// A Xen hypercall with `insn` (xen_vmcall_test issues a literal VMCALL:
+    /// the CPU's own on Intel, the other vendor's on AMD).
+    XenHcall { nr: u64, insn: Insn },
     /// A Xen hypercall through the hypercall page at `page`.
     XenPageHcall { nr: u64, page: u64 },
+    /// A Hyper-V hypercall through the Hyper-V hypercall page at `page`.
+    HvPageHcall { control: u64, input: u64, output: u64, page: u64 },
 }
 
 impl Probe {
@@ -74,8 +78,9 @@ impl Probe {
             }
             Probe::Cpuid { leaf, subleaf } => [CPUID, leaf.into(), subleaf.into(), 0, 0, 0, 0],
             Probe::HvHcall { control, input, output } => [HV_HCALL, control, input, output, 0, 0, 0],
-            Probe::XenHcall { nr } => [XEN_HCALL, nr, 0, 0, 0, 0, 0],
+            Probe::XenHcall { nr, insn } => [XEN_HCALL, nr, u64::from(insn == Insn::Foreign), 0, 0, 0, 0],
             Probe::XenPageHcall { nr, page } => [XEN_PAGE_HCALL, nr, page, 0, 0, 0, 0],
+            Probe::HvPageHcall { control, input, output, page } => [HV_PAGE_HCALL, control, input, output, page, 0, 0],
         }
     }
 }
@@ -149,6 +154,7 @@ impl Outcome {
             Probe::Cpuid { .. } => Outcome::Cpuid([at(0) as u32, at(1) as u32, at(2) as u32, at(3) as u32]),
             Probe::HvHcall { .. } => Outcome::HvHcall(Access::decode(at(0), at(1))),
             Probe::XenHcall { .. } | Probe::XenPageHcall { .. } => Outcome::Xen(at(0)),
+            Probe::HvPageHcall { .. } => Outcome::HvHcall(Access::Ok(at(0))),
         })
     }
 
