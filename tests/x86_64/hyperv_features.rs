@@ -332,8 +332,10 @@ mod scenario {
     }
 
     /// A probe VM whose vCPU enforces Hyper-V CPUID and has `grants` (and nothing else of the granting leaves).
+    /// Like upstream's VMs, it has the in-kernel irqchip: SynIC (KVM_CAP_HYPERV_SYNIC2)
+    /// and the IPI hypercalls need the in-kernel LAPIC (hyperv.c).
     fn stage_vm(grants: impl Iterator<Item = CpuidBit>, synic2: bool) -> Result<Vm> {
-        let mut vm = probe::vm_builder(HYPERCALL_PROBE).build()?;
+        let mut vm = probe::vm_builder(HYPERCALL_PROBE).irqchip(true).build()?;
         let vcpu = vm.vcpu(0);
         vcpu.enable_cap(KVM_CAP_HYPERV_ENFORCE_CPUID, &[1])?;
         vcpu.reset_hv_cpuid()?;
