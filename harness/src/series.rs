@@ -107,8 +107,9 @@ pub const FEATURES: &[FeatureRow] = &[
         since: Series::new(6, 16),
         source: "Documentation/virt/kvm/arm/fw-pseudo-registers.rst (c0000e58c74e)",
     },
-    // x86 hypercall services: 6.1 and 6.12 are the series read; `since` is
-    // the merge release of the commit named.
+    // x86 hypercall services. Read from the 6.1 and 6.12 sources (6.1
+    // lacks each, 6.12 has it); `since` is the merge release of the commit
+    // named as remembered, not yet checked against the releases between.
     FeatureRow {
         feature: Feature::PvUnhaltClearedFromNewCpuid,
         name: "KVM_FEATURE_PV_UNHALT cleared by KVM_SET_CPUID2 from the table being set",
