@@ -80,6 +80,14 @@ pub enum Feature {
     /// record of SMCCC PV_TIME_ST (arm64; KVM also needs the host's sched_info,
     /// which Debian's kernels have).
     PvTime,
+    // x86 hypercall services (pv_features, hyperv_features).
+    /// KVM_SET_CPUID2 finds KVM's PV leaves in the table being set when it
+    /// clears KVM_FEATURE_PV_UNHALT for KVM_CAP_X86_DISABLE_EXITS(HLT).
+    PvUnhaltClearedFromNewCpuid,
+    /// HV_X64_MSR_TSC_INVARIANT_CONTROL behind HV_ACCESS_TSC_INVARIANT (x86 Hyper-V).
+    HvTscInvariantControl,
+    /// HV_EXT_CALL_QUERY_CAPABILITIES behind HV_ENABLE_EXTENDED_HYPERCALLS (x86 Hyper-V).
+    HvExtendedHypercalls,
 }
 
 /// One row of [`FEATURES`]: `feature` is in every series from `since` on.
@@ -130,6 +138,33 @@ pub const FEATURES: &[FeatureRow] = &[
         name: "KVM_ARM_VCPU_PVTIME_IPA",
         since: Series::new(5, 10),
         source: "Documentation/virt/kvm/devices/vcpu.rst, KVM_ARM_VCPU_PVTIME_CTRL; arch/arm64/kvm/pvtime.c",
+    },
+    // x86 hypercall services. Read from the 6.1 and 6.12 sources (6.1
+    // lacks each, 6.12 has it); `since` is the merge release of the commit
+    // named as remembered, not yet checked against the releases between.
+    FeatureRow {
+        feature: Feature::PvUnhaltClearedFromNewCpuid,
+        name: "KVM_FEATURE_PV_UNHALT cleared by KVM_SET_CPUID2 from the table being set",
+        since: Series::new(6, 11),
+        source: "arch/x86/kvm/cpuid.c: 6.12 __kvm_update_cpuid_runtime looks the KVM base up in the new entries \
+                 (__kvm_get_hypervisor_cpuid, cpuid.c:324-329); 6.1 uses vcpu->arch.kvm_cpuid_base of the previous \
+                 table (cpuid.c:300, kvm_update_kvm_cpuid_base runs after it, cpuid.c:450); \
+                 selftests kvm_pv_test.c test_pv_unhalt (6.12:136-171, absent in 6.1)",
+    },
+    FeatureRow {
+        feature: Feature::HvTscInvariantControl,
+        name: "HV_X64_MSR_TSC_INVARIANT_CONTROL",
+        since: Series::new(6, 2),
+        source: "arch/x86/kvm/hyperv.c (6.12:1036,1320,1500,1684; not in 6.1), hyperv.h:153-170 \
+                 (\"KVM: x86: Hyper-V invariant TSC control\"); hyperv_features.c stages 44-47 (6.12:451-485)",
+    },
+    FeatureRow {
+        feature: Feature::HvExtendedHypercalls,
+        name: "HV_EXT_CALL_QUERY_CAPABILITIES",
+        since: Series::new(6, 3),
+        source: "arch/x86/kvm/hyperv.c (6.12:61-63,2535,2691; not in 6.1) \
+                 (\"KVM: x86: hyper-v: Add extended hypercall support in Hyper-v\"); \
+                 hyperv_features.c hcall stages 19-20 (6.12:647-655)",
     },
 ];
 
@@ -297,6 +332,9 @@ mod tests {
             Feature::FwRegsPsciWorkarounds,
             Feature::HypercallBitmaps,
             Feature::PvTime,
+            Feature::PvUnhaltClearedFromNewCpuid,
+            Feature::HvTscInvariantControl,
+            Feature::HvExtendedHypercalls,
         ] {
             assert_eq!(FEATURES.iter().filter(|r| r.feature == f).count(), 1, "{f:?}");
         }

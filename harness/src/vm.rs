@@ -72,6 +72,8 @@ pub struct VmBuilder {
     timeout: Option<Duration>,
     args: [u64; BOOT_ARGS],
     arch_options: ArchOptions,
+    /// VM capabilities to enable before the vCPUs exist (KVM_ENABLE_CAP).
+    vm_caps: Vec<(u32, Vec<u64>)>,
 }
 
 impl Default for VmBuilder {
@@ -85,6 +87,7 @@ impl Default for VmBuilder {
             timeout: None,
             args: [0; BOOT_ARGS],
             arch_options: ArchOptions::default(),
+            vm_caps: Vec::new(),
         }
     }
 }
@@ -134,6 +137,13 @@ impl VmBuilder {
         self
     }
 
+    /// Enables a VM capability before any vCPU is created, for the ones KVM
+    /// refuses once vCPUs exist (e.g. KVM_CAP_X86_DISABLE_EXITS on newer kernels).
+    pub fn vm_cap(mut self, cap: u32, args: &[u64]) -> Self {
+        self.vm_caps.push((cap, args.to_vec()));
+        self
+    }
+
     /// Creates the VM, loads the payload and creates the vCPUs.
     pub fn build(self) -> Result<Vm> {
         let payload = self.payload.as_ref().ok_or_else(|| Error::Config("no payload given".into()))?;
@@ -165,6 +175,9 @@ impl VmBuilder {
         let mem = create_memory(self.mem_size)?;
         register_memory(&fd, &mem)?;
         let arch = HostArch::init_vm(&kvm, &fd, &layout, self.irqchip, transport.doorbell(), &self.arch_options)?;
+        for (cap, args) in &self.vm_caps {
+            fd.enable_cap(&enable_cap_arg(*cap, args)?).map_err(Error::kvm("KVM_ENABLE_CAP (VM, before vCPUs)"))?;
+        }
         let doorbell = HostArch::setup_memory(&mem, &layout, transport.doorbell())?;
         let entry = payload.load(&mem, layout.payload.clone(), HostArch::ELF_MACHINE)?;
 

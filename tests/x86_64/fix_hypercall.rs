@@ -4,6 +4,12 @@
 //! on (the default) KVM rewrites it in guest memory to the native one and
 //! completes the call; with the quirk disabled the guest gets #UD and the
 //! bytes stay as they were. The host reads the bytes back through vm-memory.
+//!
+//! With the quirk on, the patching is not a one-off: after the first call
+//! the host writes the other vendor's bytes back over the patched
+//! instruction, and the second call (from the same address) must be
+//! patched and completed again (kvmtest's addition; upstream makes one
+//! call).
 
 kvmtest_tests::arch_only_main!("x86_64", scenario::trials, "VMCALL/VMMCALL patching");
 
@@ -46,18 +52,26 @@ mod scenario {
     fn quirk_enabled() -> Result<()> {
         let (native, foreign, native_name, foreign_name) = instructions();
         let mut vm = probe::vm_builder(HYPERCALL_PROBE).build()?;
-        // Twice: the first call is patched, the second runs the patched instruction.
+        let mut first_at = None;
         for round in ["first", "second"] {
             let (ret, at) = call(&mut vm)?;
+            if let Some(first) = first_at {
+                ensure!(at == first, "second call: expected the hypercall at {first:#x} again, it ran at {at:#x}");
+            }
+            let bytes = insn_bytes(&vm, at)?;
             ensure!(
                 ret == Access::Ok(0),
                 "{round} {foreign_name} (KVM_HC_SCHED_YIELD) with the quirk on: expected 0, got {ret}"
             );
-            let bytes = insn_bytes(&vm, at)?;
             ensure!(
                 bytes == native,
                 "{round} call: the {foreign_name} at {at:#x} should now be {native_name} {native:02x?}, memory holds {bytes:02x?} (was {foreign:02x?})"
             );
+            // Put the other vendor's instruction back for the second call to meet.
+            vm.mem()
+                .write_slice(&foreign, GuestAddress(at))
+                .map_err(|e| Error::Memory(format!("writing {at:#x}: {e}")))?;
+            first_at = Some(at);
         }
         probe::finish(&mut vm)
     }
@@ -87,7 +101,7 @@ mod scenario {
         let (native, foreign, native_name, foreign_name) = instructions();
         runner::announce(format!(
             "fix_hypercall: guest issues {foreign_name} {foreign:02x?}; native is {native_name} {native:02x?}\n  \
-             enable_quirk  -> patched to {native_name}, call completes\n  \
+             enable_quirk  -> patched to {native_name}, call completes; {foreign_name} written back -> patched again\n  \
              disable_quirk -> #UD, bytes unchanged"
         ));
         vec![

@@ -7,25 +7,39 @@
 //!
 //! Two services are not KVM's to grant (hypercalls.rst, MAP_GPA_RANGE
 //! implementation note): MAP_GPA_RANGE works only when the VMM enables
-//! KVM_CAP_EXIT_HYPERCALL (KVM never checks KVM_FEATURE_HC_MAP_GPA_RANGE)
-//! and MSR_KVM_MIGRATION_CONTROL only when the VMM handles the MSR itself
-//! (here through KVM_CAP_X86_USER_SPACE_MSR). Their "bit set" case enables
-//! that VMM service too, and checks the access reaches the VMM.
+//! KVM_CAP_EXIT_HYPERCALL and MSR_KVM_MIGRATION_CONTROL only when the VMM
+//! handles the MSR itself (here through KVM_CAP_X86_USER_SPACE_MSR); KVM
+//! never reads KVM_FEATURE_HC_MAP_GPA_RANGE or KVM_FEATURE_MIGRATION_CONTROL
+//! (x86.c, KVM_HC_MAP_GPA_RANGE checks only hypercall_exit_enabled; KVM has
+//! no MSR_KVM_MIGRATION_CONTROL). Their rows test that: with enforcement on
+//! and the bit set but no VMM service the access fails
+//! (`<row>::vmm_service_off`), and with the VMM service on and the bit
+//! clear it reaches the VMM (`<row>::vmm_service_on_cpuid_clear`).
 //!
-//! Each row is three trials: `<row>::cpuid_clear`, `<row>::cpuid_set`,
+//! Every other row is three trials: `<row>::cpuid_clear`, `<row>::cpuid_set`,
 //! `<row>::not_enforced`.
+//!
+//! `pv_unhalt::*` (kvm_pv_test.c's test_pv_unhalt, 6.12): with
+//! KVM_CAP_X86_DISABLE_EXITS(HLT) KVM_SET_CPUID2 clears
+//! KVM_FEATURE_PV_UNHALT (cpuid.c, kvm_update_cpuid_runtime), so the
+//! vCPU's CPUID (KVM_GET_CPUID2 and the guest's CPUID) loses it and
+//! KVM_HC_KICK_CPU returns -KVM_ENOSYS under enforcement; without the cap
+//! the bit stays and the kick works.
 
 kvmtest_tests::arch_only_main!("x86_64", scenario::trials, "KVM's x86 paravirtual interface");
 
 #[cfg(target_arch = "x86_64")]
 mod scenario {
     use kvmtest::kvm_bindings::{
-        KVM_CAP_ENFORCE_PV_FEATURE_CPUID, KVM_CAP_EXIT_HYPERCALL, KVM_CAP_X86_USER_SPACE_MSR,
-        KVM_MSR_EXIT_REASON_UNKNOWN,
+        KVM_CAP_ENFORCE_PV_FEATURE_CPUID, KVM_CAP_EXIT_HYPERCALL, KVM_CAP_X86_DISABLE_EXITS,
+        KVM_CAP_X86_USER_SPACE_MSR, KVM_MSR_EXIT_REASON_UNKNOWN, KVM_X86_DISABLE_EXITS_HLT,
     };
     use kvmtest::kvm_ioctls::VcpuExit;
-    use kvmtest::x86_64::cpuid::{Cpuid, CpuidBit};
-    use kvmtest::x86_64::kvm_para::{self, neg, KVM_ENOSYS};
+    use kvmtest::series::Feature;
+    use kvmtest::x86_64::cpuid::{Cpuid, CpuidBit, Reg};
+    use kvmtest::x86_64::kvm_para::{
+        self, neg, KVM_CPUID_FEATURES, KVM_CPUID_SIGNATURE, KVM_ENOSYS, KVM_SIGNATURE_EBX,
+    };
     use kvmtest::x86_64::probe::{self, Access, Outcome, Probe, GP_VECTOR};
     use kvmtest::{ensure, kvm_feature, runner, ExitAction, Result};
     use kvmtest_tests::payloads::HYPERCALL_PROBE;
@@ -118,6 +132,10 @@ mod scenario {
         CpuidSet,
         /// Enforcement off, feature bit clear: KVM does not look at the bit.
         NotEnforced,
+        /// VMM-served rows: enforcement on, feature bit set, the VMM's service off: refused.
+        VmmServiceOff,
+        /// VMM-served rows: enforcement on, feature bit clear, the VMM's service on: reaches the VMM.
+        VmmServiceOnCpuidClear,
     }
 
     /// What the documented rule says the guest sees.
@@ -133,12 +151,9 @@ mod scenario {
 
     fn expected(row: &Row, mode: Mode) -> Expect {
         let msr = matches!(row.probe, Probe::Msr { .. });
-        let works = match (mode, row.vmm) {
-            (Mode::CpuidClear, _) => false,
-            (Mode::CpuidSet, _) => true,
-            // Without enforcement KVM serves what it implements; a VMM
-            // service that is not enabled stays unavailable.
-            (Mode::NotEnforced, vmm) => vmm.is_none(),
+        let works = match mode {
+            Mode::CpuidClear | Mode::VmmServiceOff => false,
+            Mode::CpuidSet | Mode::NotEnforced | Mode::VmmServiceOnCpuidClear => true,
         };
         match (msr, works) {
             (true, true) => Expect::MsrWorks,
@@ -150,6 +165,8 @@ mod scenario {
     }
 
     fn check(row: &Row, mode: Mode) -> Result<()> {
+        let vmm_service = mode == Mode::VmmServiceOnCpuidClear;
+        let cpuid_set = matches!(mode, Mode::CpuidSet | Mode::VmmServiceOff);
         if mode != Mode::NotEnforced {
             kvmtest::require_cap_raw("KVM_CAP_ENFORCE_PV_FEATURE_CPUID", KVM_CAP_ENFORCE_PV_FEATURE_CPUID.into())?;
         }
@@ -158,7 +175,7 @@ mod scenario {
             Some(Vmm::UserSpaceMsr) => Some(("KVM_CAP_X86_USER_SPACE_MSR", KVM_CAP_X86_USER_SPACE_MSR)),
             None => None,
         };
-        if let (Mode::CpuidSet, Some((name, cap))) = (mode, vmm_cap) {
+        if let (true, Some((name, cap))) = (vmm_service, vmm_cap) {
             let v = kvmtest::require_cap_raw(name, cap.into())?;
             if row.vmm == Some(Vmm::ExitHypercall) && v as u64 & kvm_para::KVM_EXIT_HYPERCALL_VALID_MASK == 0 {
                 return Err(kvmtest::kvm::skip_missing("KVM_CAP_EXIT_HYPERCALL for KVM_HC_MAP_GPA_RANGE"));
@@ -167,7 +184,7 @@ mod scenario {
         // KVM only implements what KVM_GET_SUPPORTED_CPUID offers (e.g.
         // steal time needs the host's schedstats); the VMM-served bits are
         // the VMM's to offer.
-        if mode != Mode::CpuidClear && row.vmm.is_none() && !Cpuid::supported()?.has(row.feature) {
+        if matches!(mode, Mode::CpuidSet | Mode::NotEnforced) && !Cpuid::supported()?.has(row.feature) {
             return Err(kvmtest::Error::Skip(format!(
                 "KVM_GET_SUPPORTED_CPUID does not offer {} on {}",
                 row.feature,
@@ -182,8 +199,8 @@ mod scenario {
         if mode != Mode::NotEnforced {
             vcpu.enable_cap(KVM_CAP_ENFORCE_PV_FEATURE_CPUID, &[1])?;
         }
-        vcpu.update_cpuid(|c| c.set(row.feature, mode == Mode::CpuidSet))?;
-        if mode == Mode::CpuidSet {
+        vcpu.update_cpuid(|c| c.set(row.feature, cpuid_set))?;
+        if vmm_service {
             match row.vmm {
                 Some(Vmm::ExitHypercall) => {
                     vm.enable_cap(KVM_CAP_EXIT_HYPERCALL, &[kvm_para::KVM_EXIT_HYPERCALL_VALID_MASK])?
@@ -208,17 +225,22 @@ mod scenario {
             (Expect::Returns(v), Outcome::Hcall { ret, .. }) => ret == Access::Ok(v),
             _ => false,
         };
-        let cpuid = if mode == Mode::CpuidSet { "set" } else { "clear" };
+        let cpuid = if cpuid_set { "set" } else { "clear" };
         let enforce = if mode == Mode::NotEnforced { "not enforced" } else { "enforced" };
+        let service = match (row.vmm, vmm_service) {
+            (None, _) => "",
+            (Some(_), true) => ", VMM service on",
+            (Some(_), false) => ", VMM service off",
+        };
         ensure!(
             ok,
-            "{} with {} {cpuid}, PV CPUID {enforce}: expected {}, got {got}",
+            "{} with {} {cpuid}, PV CPUID {enforce}{service}: expected {}, got {got}",
             row.name,
             row.feature.name,
             describe(want)
         );
         // A VMM-served service must really have reached the VMM, and only then.
-        let expect_vmm = mode == Mode::CpuidSet && row.vmm.is_some();
+        let expect_vmm = vmm_service;
         ensure!(
             expect_vmm != vmm_saw.is_empty(),
             "{}: expected {} exit to the VMM, saw {vmm_saw:?}",
@@ -234,6 +256,102 @@ mod scenario {
             );
         }
         Ok(())
+    }
+
+    /// kvm_pv_test.c's test_pv_unhalt, as cases: the vCPU's CPUID gets
+    /// KVM_FEATURE_PV_UNHALT in a VM with or without
+    /// KVM_CAP_X86_DISABLE_EXITS(HLT). The cap is enabled before the vCPU
+    /// is created: 6.12 also takes it later (as upstream does), newer
+    /// kernels only before (x86.c: -EINVAL once `kvm->created_vcpus`), and
+    /// what is checked is the same: KVM_SET_CPUID2 clears the bit while
+    /// HLT exits are disabled.
+    struct PvUnhaltCase {
+        name: &'static str,
+        hlt_exits_disabled: bool,
+        /// Upstream's sequence: a KVM_SET_CPUID2 with a broken KVM signature
+        /// (0x40000000.EBX = 0xdeadbeef) first, then the real one, so KVM
+        /// must find its leaves in the table being set, not the previous one.
+        signature_broken_first: bool,
+        /// The series that has the behaviour, when not every one does.
+        since: Option<Feature>,
+    }
+
+    const PV_UNHALT: &[PvUnhaltCase] = &[
+        PvUnhaltCase {
+            name: "kept_without_disable_exits",
+            hlt_exits_disabled: false,
+            signature_broken_first: false,
+            since: None,
+        },
+        PvUnhaltCase {
+            name: "cleared_with_hlt_exits_disabled",
+            hlt_exits_disabled: true,
+            signature_broken_first: false,
+            since: None,
+        },
+        PvUnhaltCase {
+            name: "cleared_after_signature_change",
+            hlt_exits_disabled: true,
+            signature_broken_first: true,
+            since: Some(Feature::PvUnhaltClearedFromNewCpuid),
+        },
+    ];
+
+    /// kvm_pv_test's 0xdeadbeef in the KVM signature's EBX.
+    const BROKEN_SIGNATURE: u32 = 0xdead_beef;
+
+    fn pv_unhalt(case: &PvUnhaltCase) -> Result<()> {
+        if let Some(f) = case.since {
+            f.require()?;
+        }
+        kvmtest::require_cap_raw("KVM_CAP_ENFORCE_PV_FEATURE_CPUID", KVM_CAP_ENFORCE_PV_FEATURE_CPUID.into())?;
+        let mut builder = probe::vm_builder(HYPERCALL_PROBE).irqchip(true);
+        if case.hlt_exits_disabled {
+            let exits = kvmtest::require_cap_raw("KVM_CAP_X86_DISABLE_EXITS", KVM_CAP_X86_DISABLE_EXITS.into())? as u32;
+            if exits & KVM_X86_DISABLE_EXITS_HLT == 0 {
+                return Err(kvmtest::kvm::skip_missing("KVM_X86_DISABLE_EXITS_HLT in KVM_CAP_X86_DISABLE_EXITS"));
+            }
+            builder = builder.vm_cap(KVM_CAP_X86_DISABLE_EXITS, &[KVM_X86_DISABLE_EXITS_HLT.into()]);
+        }
+        let unhalt = kvm_feature!(KVM_FEATURE_PV_UNHALT);
+        let mut vm = builder.build()?;
+        let vcpu = vm.vcpu(0);
+        vcpu.enable_cap(KVM_CAP_ENFORCE_PV_FEATURE_CPUID, &[1])?;
+        if case.signature_broken_first {
+            vcpu.update_cpuid(|c| c.set_reg(KVM_CPUID_SIGNATURE, 0, Reg::Ebx, BROKEN_SIGNATURE))?;
+            vcpu.update_cpuid(|c| {
+                c.set_reg(KVM_CPUID_SIGNATURE, 0, Reg::Ebx, KVM_SIGNATURE_EBX)?;
+                c.set(unhalt, true)
+            })?;
+        } else {
+            vcpu.update_cpuid(|c| c.set(unhalt, true))?;
+        }
+
+        let kept = !case.hlt_exits_disabled;
+        let what = if kept { "kept" } else { "cleared" };
+        let has = vcpu.cpuid()?.has(unhalt);
+        ensure!(
+            has == kept,
+            "KVM_SET_CPUID2 with {unhalt}: expected KVM_GET_CPUID2 to show it {what}, it is {}",
+            if has { "set" } else { "clear" }
+        );
+        let got = probe::run_probe(&mut vm, &Probe::Cpuid { leaf: KVM_CPUID_FEATURES, subleaf: 0 })?;
+        let Outcome::Cpuid(regs) = got else { unreachable!("a CPUID probe") };
+        ensure!(
+            unhalt.in_regs(regs) == kept,
+            "the guest's CPUID {KVM_CPUID_FEATURES:#x}.EAX = {:#x}: expected {unhalt} {what}",
+            regs[0]
+        );
+        // The bit takes effect: KVM_HC_KICK_CPU (to this vCPU) under enforcement.
+        let kick = Probe::hcall(kvm_para::KVM_HC_KICK_CPU, [0; 4]);
+        let ret = probe::run_probe(&mut vm, &kick)?.hcall_ret("KVM_HC_KICK_CPU")?;
+        let want = if kept { 0 } else { neg(KVM_ENOSYS) };
+        ensure!(
+            ret == want,
+            "KVM_HC_KICK_CPU with {unhalt} {what}, PV CPUID enforced: expected {}, got {ret:#x}",
+            describe(Expect::Returns(want))
+        );
+        probe::finish(&mut vm)
     }
 
     /// The VMM's side of the VMM-served services.
@@ -279,15 +397,23 @@ mod scenario {
             table += &format!("  {:<40} {}{vmm}\n", r.name, r.feature);
         }
         runner::announce(table);
-        let modes =
-            [("cpuid_clear", Mode::CpuidClear), ("cpuid_set", Mode::CpuidSet), ("not_enforced", Mode::NotEnforced)];
-        ROWS.iter()
+        const KVM_MODES: &[(&str, Mode)] =
+            &[("cpuid_clear", Mode::CpuidClear), ("cpuid_set", Mode::CpuidSet), ("not_enforced", Mode::NotEnforced)];
+        const VMM_MODES: &[(&str, Mode)] =
+            &[("vmm_service_off", Mode::VmmServiceOff), ("vmm_service_on_cpuid_clear", Mode::VmmServiceOnCpuidClear)];
+        let mut trials: Vec<Trial> = ROWS
+            .iter()
             .enumerate()
             .flat_map(|(i, r)| {
+                let modes = if r.vmm.is_some() { VMM_MODES } else { KVM_MODES };
                 modes.iter().map(move |&(m, mode)| {
                     runner::test(format!("pv_features::{}::{m}", r.name), move || check(&ROWS[i], mode))
                 })
             })
-            .collect()
+            .collect();
+        trials.extend(
+            PV_UNHALT.iter().map(|c| runner::test(format!("pv_features::pv_unhalt::{}", c.name), move || pv_unhalt(c))),
+        );
+        trials
     }
 }

@@ -1,7 +1,7 @@
 //! The `hypercall_probe` payload's contract (x86_64): boot argument 0 picks
 //! a probe kind, the following arguments its operands, and the guest reports
 //! with SYNC(1, ...). Guest: guest-payloads/payloads/src/bin/hypercall_probe.rs;
-//! host: tests/x86_64/probe.rs.
+//! host: harness/src/kvm_api/x86_64/probe.rs.
 
 /// What the probe payload does next (boot argument 0).
 #[repr(u64)]
@@ -17,10 +17,13 @@ pub enum ProbeKind {
     Cpuid = 3,
     /// A Hyper-V hypercall: 1 = control, 2 = input GPA, 3 = output GPA.
     HvHcall = 4,
-    /// A Xen hypercall with the native instruction: 1 = nr.
+    /// A Xen hypercall: 1 = nr, 2 = instruction ([`FOREIGN_INSN`] or 0).
     XenHcall = 5,
     /// A Xen hypercall through the hypercall page: 1 = nr, 2 = page GPA.
     XenPageHcall = 6,
+    /// A Hyper-V hypercall through the Hyper-V hypercall page: 1 = control,
+    /// 2 = input GPA, 3 = output GPA, 4 = page GPA.
+    HvPageHcall = 7,
 }
 
 /// A boot argument that names no [`ProbeKind`]; holds the raw value.
@@ -38,6 +41,7 @@ impl TryFrom<u64> for ProbeKind {
             4 => Self::HvHcall,
             5 => Self::XenHcall,
             6 => Self::XenPageHcall,
+            7 => Self::HvPageHcall,
             other => return Err(UnknownProbeKind(other)),
         })
     }

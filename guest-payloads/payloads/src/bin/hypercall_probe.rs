@@ -10,8 +10,11 @@
 //!   1 the other vendor's: fix_hypercall_test); reports the instruction's address too;
 //! - CPUID: 1 = leaf, 2 = subleaf;
 //! - HV_HCALL (Hyper-V): 1 = control, 2 = input GPA, 3 = output GPA;
-//! - XEN_HCALL / XEN_PAGE_HCALL: 1 = nr, 2 = hypercall page GPA; the six
-//!   parameters are `XEN_ARG_BASE + 1..=6`, as in xen_vmcall_test.c.
+//! - XEN_HCALL / XEN_PAGE_HCALL: 1 = nr, 2 = hypercall page GPA (XEN_PAGE_HCALL)
+//!   or instruction (XEN_HCALL: 0 the CPU's own, 1 the other vendor's); the six
+//!   parameters are `XEN_ARG_BASE + 1..=6`, as in xen_vmcall_test.c;
+//! - HV_PAGE_HCALL (Hyper-V through its hypercall page): 1 = control, 2 = input GPA,
+//!   3 = output GPA, 4 = hypercall page GPA (xen_vmcall_test's coexistence call).
 //!
 //! x86_64 only: on other arches this payload is an empty guest, which no
 //! test runs (the tests that use it live in tests/x86_64/).
@@ -22,8 +25,8 @@
 mod probe {
     use kvmtest_guest::abi::probe::{ProbeKind, FOREIGN_INSN, MSR_READ, MSR_WRITE, NO_EXCEPTION, XEN_ARG_BASE};
     use kvmtest_guest::arch::{
-        cpuid, hyperv_hypercall_safe, kvm_hypercall_safe, rdmsr_safe, wrmsr_safe, xen_hypercall, xen_hypercall_page,
-        HypercallInsn,
+        cpuid, hyperv_hypercall_page, hyperv_hypercall_safe, kvm_hypercall_safe, rdmsr_safe, wrmsr_safe,
+        xen_hypercall_insn, xen_hypercall_page, HypercallInsn,
     };
     use kvmtest_guest::{boot_arg, guest_sync};
 
@@ -37,6 +40,7 @@ mod probe {
     const HV_HCALL: u64 = ProbeKind::HvHcall as u64;
     const XEN_HCALL: u64 = ProbeKind::XenHcall as u64;
     const XEN_PAGE_HCALL: u64 = ProbeKind::XenPageHcall as u64;
+    const HV_PAGE_HCALL: u64 = ProbeKind::HvPageHcall as u64;
 
     // Each kind's operands (boot arguments 1..) are documented on
     // `ProbeKind`, in the kvmtest-abi crate the host reads them from too.
@@ -57,6 +61,14 @@ mod probe {
         }
     }
 
+    fn insn(arg: u64) -> HypercallInsn {
+        if arg == FOREIGN_INSN {
+            HypercallInsn::foreign()
+        } else {
+            HypercallInsn::native()
+        }
+    }
+
     pub fn main() {
         loop {
             match boot_arg(0) {
@@ -73,8 +85,7 @@ mod probe {
                     guest_sync!(1, vector(&rd), rd.unwrap_or(0), vector(&wr));
                 }
                 HCALL => {
-                    let insn =
-                        if boot_arg(6) == FOREIGN_INSN { HypercallInsn::foreign() } else { HypercallInsn::native() };
+                    let insn = insn(boot_arg(6));
                     let r = kvm_hypercall_safe(insn, boot_arg(1), boot_arg(2), boot_arg(3), boot_arg(4), boot_arg(5));
                     guest_sync!(1, vector(&r.result), r.result.unwrap_or(0), r.insn_addr);
                 }
@@ -86,8 +97,11 @@ mod probe {
                     let r = hyperv_hypercall_safe(boot_arg(1), boot_arg(2), boot_arg(3));
                     guest_sync!(1, vector(&r), r.unwrap_or(0));
                 }
-                XEN_HCALL => guest_sync!(1, xen_hypercall(boot_arg(1), XEN_ARGS)),
+                XEN_HCALL => guest_sync!(1, xen_hypercall_insn(insn(boot_arg(2)), boot_arg(1), XEN_ARGS)),
                 XEN_PAGE_HCALL => guest_sync!(1, xen_hypercall_page(boot_arg(2), boot_arg(1), XEN_ARGS)),
+                HV_PAGE_HCALL => {
+                    guest_sync!(1, hyperv_hypercall_page(boot_arg(4), boot_arg(1), boot_arg(2), boot_arg(3)))
+                }
                 other => guest_sync!(0xbad, other),
             }
         }

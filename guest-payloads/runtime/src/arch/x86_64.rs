@@ -267,8 +267,14 @@ pub fn hyperv_hypercall_safe(control: u64, input: u64, output: u64) -> Result<u6
 /// A Xen hypercall with the native instruction (64-bit Xen ABI): number
 /// in RAX, arguments in RDI, RSI, RDX, R10, R8, R9; result in RAX.
 pub fn xen_hypercall(nr: u64, p: [u64; 6]) -> u64 {
+    xen_hypercall_insn(HypercallInsn::native(), nr, p)
+}
+
+/// A Xen hypercall with `insn`: xen_vmcall_test issues a literal VMCALL,
+/// which on AMD takes KVM's cross-vendor path (#UD, emulated, patched).
+pub fn xen_hypercall_insn(insn: HypercallInsn, nr: u64, p: [u64; 6]) -> u64 {
     let ret: u64;
-    if is_amd() {
+    if insn == HypercallInsn::Vmmcall {
         // SAFETY: a hypercall exits to the hypervisor, which writes RAX only.
         unsafe {
             asm!("vmmcall", inlateout("rax") nr => ret, in("rdi") p[0], in("rsi") p[1], in("rdx") p[2],
@@ -282,6 +288,23 @@ pub fn xen_hypercall(nr: u64, p: [u64; 6]) -> u64 {
         }
     }
     ret
+}
+
+/// A Hyper-V hypercall through the Hyper-V hypercall page KVM filled in
+/// at `page` (a `call` to its first byte; TLFS convention: control in RCX,
+/// input GPA in RDX, output GPA in R8, HV_STATUS in RAX).
+pub fn hyperv_hypercall_page(page: u64, control: u64, input: u64, output: u64) -> u64 {
+    let status: u64;
+    // SAFETY: KVM's Hyper-V hypercall page holds `(or eax, 0x80000000;)
+    // vmcall/vmmcall; ret`: it returns here with the status in RAX; the
+    // registers a hypercall may change are declared clobbered, and `call`
+    // only pushes below RSP (no red zone in this target).
+    unsafe {
+        asm!("call {page}", page = in(reg) page, inlateout("rax") 0u64 => status,
+             inout("rcx") control => _, inout("rdx") input => _, inout("r8") output => _,
+             clobber_abi("C"))
+    }
+    status
 }
 
 /// A Xen hypercall through the hypercall page KVM filled in: a `call` to

@@ -42,6 +42,17 @@ impl CpuidBit {
     pub const fn new(name: &'static str, leaf: u32, subleaf: u32, reg: Reg, bit: u8) -> Self {
         CpuidBit { name, leaf, subleaf, reg, bit }
     }
+
+    /// Whether this bit is set in the `[eax, ebx, ecx, edx]` a CPUID instruction returned.
+    pub fn in_regs(&self, regs: [u32; 4]) -> bool {
+        let r = match self.reg {
+            Reg::Eax => regs[0],
+            Reg::Ebx => regs[1],
+            Reg::Ecx => regs[2],
+            Reg::Edx => regs[3],
+        };
+        r & (1 << self.bit) != 0
+    }
 }
 
 impl std::fmt::Display for CpuidBit {

@@ -7,6 +7,8 @@
 pub const KVM_CPUID_SIGNATURE: u32 = 0x4000_0000;
 /// `KVM_CPUID_FEATURES`.
 pub const KVM_CPUID_FEATURES: u32 = 0x4000_0001;
+/// EBX of KVM_CPUID_SIGNATURE: "KVMK" of "KVMKVMKVM\0\0\0".
+pub const KVM_SIGNATURE_EBX: u32 = u32::from_le_bytes(*b"KVMK");
 
 /// A bit of KVM_CPUID_FEATURES.EAX by its kernel name: `kvm_feature!(KVM_FEATURE_PV_EOI)`.
 #[macro_export]

@@ -70,16 +70,30 @@ pub enum Probe {
         /// Output parameters' GPA.
         output: u64,
     },
-    /// A Xen hypercall with the native instruction.
+    /// A Xen hypercall with `insn` (xen_vmcall_test issues a literal VMCALL:
+    /// the CPU's own on Intel, the other vendor's on AMD).
     XenHcall {
         /// Hypercall number.
         nr: u64,
+        /// Which instruction makes the call.
+        insn: Insn,
     },
     /// A Xen hypercall through the hypercall page at `page`.
     XenPageHcall {
         /// Hypercall number.
         nr: u64,
         /// GPA of the hypercall page.
+        page: u64,
+    },
+    /// A Hyper-V hypercall through the Hyper-V hypercall page at `page`.
+    HvPageHcall {
+        /// The hypercall input value (code and flags).
+        control: u64,
+        /// Input parameters' GPA.
+        input: u64,
+        /// Output parameters' GPA.
+        output: u64,
+        /// GPA of the Hyper-V hypercall page.
         page: u64,
     },
 }
@@ -102,8 +116,13 @@ impl Probe {
             }
             Probe::Cpuid { leaf, subleaf } => [ProbeKind::Cpuid as u64, leaf.into(), subleaf.into(), 0, 0, 0, 0],
             Probe::HvHcall { control, input, output } => [ProbeKind::HvHcall as u64, control, input, output, 0, 0, 0],
-            Probe::XenHcall { nr } => [ProbeKind::XenHcall as u64, nr, 0, 0, 0, 0, 0],
+            Probe::XenHcall { nr, insn } => {
+                [ProbeKind::XenHcall as u64, nr, u64::from(insn == Insn::Foreign), 0, 0, 0, 0]
+            }
             Probe::XenPageHcall { nr, page } => [ProbeKind::XenPageHcall as u64, nr, page, 0, 0, 0, 0],
+            Probe::HvPageHcall { control, input, output, page } => {
+                [ProbeKind::HvPageHcall as u64, control, input, output, page, 0, 0]
+            }
         }
     }
 }
@@ -188,6 +207,7 @@ impl Outcome {
             Probe::Cpuid { .. } => Outcome::Cpuid([at(0) as u32, at(1) as u32, at(2) as u32, at(3) as u32]),
             Probe::HvHcall { .. } => Outcome::HvHcall(Access::decode(at(0), at(1))),
             Probe::XenHcall { .. } | Probe::XenPageHcall { .. } => Outcome::Xen(at(0)),
+            Probe::HvPageHcall { .. } => Outcome::HvHcall(Access::Ok(at(0))),
         })
     }
 
