@@ -173,11 +173,25 @@ mod scenario {
         }
     }
 
+    /// An errno as the kernel headers name it.
+    fn errno_name(errno: i32) -> String {
+        match errno {
+            libc::EPERM => "EPERM".into(),
+            libc::ENOENT => "ENOENT".into(),
+            libc::EINVAL => "EINVAL".into(),
+            libc::EBUSY => "EBUSY".into(),
+            libc::E2BIG => "E2BIG".into(),
+            libc::ENOEXEC => "ENOEXEC".into(),
+            libc::EFAULT => "EFAULT".into(),
+            other => format!("errno {other}"),
+        }
+    }
+
     fn describe(r: &Result<()>) -> String {
         match r {
             Ok(()) => "Ok".into(),
             Err(e) => match e.errno() {
-                Some(errno) => format!("{} ({e})", std::io::Error::from_raw_os_error(errno)),
+                Some(errno) => format!("{} ({e})", errno_name(errno)),
                 None => e.to_string(),
             },
         }
@@ -223,7 +237,8 @@ mod scenario {
             if config.iter().any(|s| s.rejects_set().contains(&id)) {
                 if !matches!(&set, Err(e) if e.errno() == Some(EPERM)) {
                     failures.push(format!(
-                        "{reg}: KVM_SET_ONE_REG after KVM_ARM_VCPU_FINALIZE: expected EPERM, got {}",
+                        "{reg}: KVM_SET_ONE_REG of a rejects_set register (after KVM_ARM_VCPU_FINALIZE): expected {}, got {}",
+                        errno_name(EPERM),
                         describe(&set)
                     ));
                 }
