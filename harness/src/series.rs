@@ -302,6 +302,41 @@ impl Feature {
     }
 }
 
+// get-reg-list (arm64): which upstream revision of the selftest states a series' rules.
+
+/// The revision of the kernel's get-reg-list selftest whose blessed register
+/// lists and GET/SET rules hold for a series (`Series::get_reg_list`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum GetRegList {
+    /// Linux 6.1's tools/testing/selftests/kvm/aarch64/get-reg-list.c: lists
+    /// "up to date with kernel version v5.13-rc3" plus the firmware bitmap
+    /// registers (v5.19); GET and SET of every listed register (run_test(),
+    /// `for_each_reg`).
+    Linux6_1,
+    /// Linux 6.12's tools/testing/selftests/kvm/get-reg-list.c (shared) and
+    /// aarch64/get-reg-list.c: lists "up to date with kernel version v6.4"
+    /// plus CNTPCT_EL0/CNTP_CTL_EL0/CNTP_CVAL_EL0 and the TCR2_EL1, PIRE0/PIR,
+    /// POR registers gated by ID_AA64MMFR3_EL1 (`feat_id_regs[]`); GET and SET
+    /// of the listed blessed registers only (`for_each_present_blessed_reg`).
+    Linux6_12,
+}
+
+impl Series {
+    /// Which get-reg-list revision holds for this series: a series lists at
+    /// least what the newest revision not newer than it blesses (a register
+    /// never leaves the list, get-reg-list.c's header comment), so 6.1..6.11
+    /// take 6.1's and 6.12 on take 6.12's; before 6.1 kvmtest has none.
+    pub fn get_reg_list(self) -> Option<GetRegList> {
+        if self.at_least(Series::new(6, 12)) {
+            Some(GetRegList::Linux6_12)
+        } else if self.at_least(Series::new(6, 1)) {
+            Some(GetRegList::Linux6_1)
+        } else {
+            None
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -355,5 +390,14 @@ mod tests {
         assert!(psci(Series::new(5, 4)).is_err());
         assert!(!Feature::VendorHypBmap2.in_series(Series::new(6, 14)));
         assert!(Feature::VendorHypBmap2.in_series(Series::new(6, 15)));
+    }
+
+    #[test]
+    fn get_reg_list_revision_follows_the_series() {
+        assert_eq!(Series::new(5, 15).get_reg_list(), None);
+        assert_eq!(Series::new(6, 1).get_reg_list(), Some(GetRegList::Linux6_1));
+        assert_eq!(Series::new(6, 11).get_reg_list(), Some(GetRegList::Linux6_1));
+        assert_eq!(Series::new(6, 12).get_reg_list(), Some(GetRegList::Linux6_12));
+        assert_eq!(Series::new(7, 3).get_reg_list(), Some(GetRegList::Linux6_12));
     }
 }

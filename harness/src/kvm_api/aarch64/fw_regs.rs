@@ -8,10 +8,11 @@
 //! the trial fails); [`FwRegs::present`] reads what KVM lists, and a register
 //! this file does not know yet still shows up there as a raw id.
 
-use kvm_bindings::RegList;
 use kvm_ioctls::VcpuFd;
 
+pub use super::reg_list::reg_list;
 use crate::series::{self, Feature, FwBitmapRow, Series};
+
 use crate::{Error, Result, Vcpu, Vm};
 
 /// `KVM_REG_ARM64`: the arch field of an arm64 ONE_REG id.
@@ -385,20 +386,6 @@ fn read(vcpu: &VcpuFd, id: u64, op: &'static str) -> Result<u64> {
 
 fn write(vcpu: &VcpuFd, id: u64, op: &'static str, value: u64) -> Result<()> {
     vcpu.set_one_reg(id, &value.to_le_bytes()).map(|_| ()).map_err(Error::kvm(op))
-}
-
-/// KVM_GET_REG_LIST: every ONE_REG id of the vCPU.
-pub fn reg_list(vcpu: &VcpuFd) -> Result<Vec<u64>> {
-    // The kernel says how many there are when the list is too short (E2BIG).
-    let mut probe = RegList::new(0).map_err(|e| Error::Memory(format!("KVM_GET_REG_LIST buffer: {e:?}")))?;
-    let n = match vcpu.get_reg_list(&mut probe) {
-        Ok(()) => return Ok(Vec::new()),
-        Err(e) if e.errno() == libc::E2BIG => probe.as_fam_struct_ref().n as usize,
-        Err(e) => return Err(Error::Kvm { op: "KVM_GET_REG_LIST", source: e }),
-    };
-    let mut list = RegList::new(n).map_err(|e| Error::Memory(format!("KVM_GET_REG_LIST buffer of {n}: {e:?}")))?;
-    vcpu.get_reg_list(&mut list).map_err(Error::kvm("KVM_GET_REG_LIST"))?;
-    Ok(list.as_slice().to_vec())
 }
 
 #[cfg(test)]
