@@ -20,7 +20,7 @@ use std::process::ExitCode;
 use std::sync::{Mutex, OnceLock, PoisonError};
 
 pub use libtest_mimic::Trial;
-use libtest_mimic::{Arguments, Completion};
+use libtest_mimic::Completion;
 
 use crate::Result;
 
