@@ -220,7 +220,9 @@ fn not_kvm_device_named() -> kvmtest::Result<()> {
     ensure!(status.success(), "a device that is not KVM must skip, not fail:\n{text}");
     let reason = "/dev/null is not a KVM device: KVM_GET_API_VERSION failed";
     ensure!(
-        text.contains("1 ignored") && text.contains(reason) && text.contains(&format!("kvmtest: /dev/kvm is not usable: {reason}")),
+        text.contains("1 ignored")
+            && text.contains(reason)
+            && text.contains(&format!("kvmtest: /dev/kvm is not usable: {reason}")),
         "expected the banner and the skip to say {reason:?}:\n{text}"
     );
     ensure!(!text.contains("API -1"), "the banner claims a KVM API version:\n{text}");
@@ -398,7 +400,8 @@ fn run_runner_child(
         .envs(env.iter().copied())
         .output()
         .map_err(|e| Error::Check(format!("running the child test: {e}")))?;
-    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned());
+    let (stdout, stderr) =
+        (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned());
     Ok((out.status, stdout, stderr, start.elapsed()))
 }
 
@@ -439,8 +442,14 @@ fn bad_trial_timeout_refused() -> kvmtest::Result<()> {
     for bad in ["abc", "0", "-1", ""] {
         let (status, out, err, _) =
             run_runner_child(&["--exact", "selftest::host_check_names_its_line"], &[(runner::TRIAL_TIMEOUT_ENV, bad)])?;
-        let expected = format!("{}={bad:?}: expected the per-trial timeout as a positive number of seconds", runner::TRIAL_TIMEOUT_ENV);
-        ensure!(!status.success() && err.contains(&expected), "{bad:?}: expected a refusal saying {expected:?}:\n{out}{err}");
+        let expected = format!(
+            "{}={bad:?}: expected the per-trial timeout as a positive number of seconds",
+            runner::TRIAL_TIMEOUT_ENV
+        );
+        ensure!(
+            !status.success() && err.contains(&expected),
+            "{bad:?}: expected a refusal saying {expected:?}:\n{out}{err}"
+        );
     }
     Ok(())
 }
@@ -470,7 +479,10 @@ fn selection_like_libtest() -> kvmtest::Result<()> {
     write("# the two to rerun\nselftest::host_check_names_its_line\nselftest::corrupt_payload_rejected\n")?;
     let file = list.to_string_lossy().into_owned();
     let got = listed(&["--tests-from", &file])?;
-    ensure!(got == ["selftest::corrupt_payload_rejected", "selftest::host_check_names_its_line"], "--tests-from: {got:?}");
+    ensure!(
+        got == ["selftest::corrupt_payload_rejected", "selftest::host_check_names_its_line"],
+        "--tests-from: {got:?}"
+    );
     write("selftest::no_such_trial\n")?;
     let (status, out, err, _) = run_runner_child(&["--tests-from", &file], &[])?;
     let _ = std::fs::remove_dir_all(&dir);

@@ -114,9 +114,7 @@ impl Progress {
                 format!("in KVM_RUN of vCPU {vcpu} for {since:.1} s (the guest), before its first ucall")
             }
             (IN_KVM_RUN, _) => format!("in KVM_RUN of vCPU {vcpu} for {since:.1} s (the guest), after {last}; {count}"),
-            _ => format!(
-                "on the host (not in KVM_RUN) for {since:.1} s, since vCPU {vcpu} returned {last}; {count}"
-            ),
+            _ => format!("on the host (not in KVM_RUN) for {since:.1} s, since vCPU {vcpu} returned {last}; {count}"),
         }
     }
 }

@@ -19,8 +19,8 @@ use std::panic::{self, AssertUnwindSafe};
 use std::process::ExitCode;
 use std::sync::{Mutex, OnceLock, PoisonError};
 
-pub use libtest_mimic::Trial;
 use libtest_mimic::Completion;
+pub use libtest_mimic::Trial;
 
 use crate::Result;
 

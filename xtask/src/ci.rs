@@ -3,7 +3,7 @@
 //! Debian 6.1 and 6.12), the kernel-CI bundles (each arch's under
 //! run_kselftest.sh in its emulated machine, x86_64's also on this host), a
 //! fuzz smoke run, and last the README's test command on this host's
-//! /dev/kvm, so the log ends with cargo test's result lines.
+//! /dev/kvm, so the log ends with its summary: the failed trials by name.
 
 use crate::util::step;
 use crate::vm_test::VmOptions;
@@ -43,8 +43,8 @@ pub fn ci(_: &Args) -> Result {
     step("fuzz smoke (payload ELF loader, ucall decoding)", || {
         fuzz::fuzz(&fuzz::Args { smoke: true, ..fuzz::Args::default() })
     })?;
-    // Last, and without a closing line of ours: the log ends with cargo
-    // test's own result lines.
+    // Last: the log ends with `cargo xtask test`'s summary (the failed
+    // trials and where their logs are kept).
     println!("\n==== ci: cargo xtask test (this host's /dev/kvm)");
     test::test(&test::Args::default()).map_err(|e| format!("cargo xtask test: {e}"))
 }

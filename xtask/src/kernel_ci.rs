@@ -404,7 +404,6 @@ fn mark_runtime_skips(xml: &str) -> Result<(String, Vec<String>)> {
     Ok((out, skips.into_iter().map(|s| s.name).collect()))
 }
 
-
 /// A `<testcase>` of the JUnit report that passed but skipped at run time.
 struct RuntimeSkip {
     /// Which `<testsuite>` and which `<testcase>` (from 1, in document order).
@@ -489,7 +488,8 @@ fn bump_attribute(tag: &BytesStart<'_>, name: &str, by: usize) -> Result<BytesSt
     for a in tag.attributes() {
         let a = a.map_err(|e| format!("an attribute of <{}>: {e}", tag.name().as_ref()))?;
         let key = a.key.as_ref().to_string();
-        let value = a.normalized_value(XmlVersion::Implicit1_0).map_err(|e| format!("attribute {key}: {e}"))?.into_owned();
+        let value =
+            a.normalized_value(XmlVersion::Implicit1_0).map_err(|e| format!("attribute {key}: {e}"))?.into_owned();
         if key == name {
             found = true;
             let n: usize = value.parse().unwrap_or(0);
@@ -590,12 +590,15 @@ test x86::cpuid ... ok
         let junit = JUNIT
             .replace("requires KVM_CAP_X86_SMM,", "requires &quot;SMM&quot; &amp; &lt;more&gt;,")
             .replace("test x86::cpuid ... ok", "test x86::cpuid ... ignored (SKIP: but it failed)")
-            .replace(r#"time="0.01">
+            .replace(
+                r#"time="0.01">
             <system-out>
-test x86::cpuid"#, r#"time="0.01">
+test x86::cpuid"#,
+                r#"time="0.01">
             <failure message="boom"/>
             <system-out>
-test x86::cpuid"#);
+test x86::cpuid"#,
+            );
         let (xml, names) = mark_runtime_skips(&junit).expect("a valid report");
         assert_eq!(names, ["x86::smm::entry"], "a failed case stays failed:\n{xml}");
         assert!(xml.contains(r#"<skipped message="SKIP: requires &quot;SMM&quot; &amp; &lt;more&gt;, which"#), "{xml}");

@@ -168,7 +168,9 @@ fn counts(trials: &[(String, Verdict)]) -> (usize, usize, usize) {
 }
 
 fn summary_md(title: &str, binaries: &[BinaryRun]) -> String {
-    let mut md = format!("# {title}\n\n| binary | verdict | passed | failed | skipped | log |\n| --- | --- | --- | --- | --- | --- |\n");
+    let mut md = format!(
+        "# {title}\n\n| binary | verdict | passed | failed | skipped | log |\n| --- | --- | --- | --- | --- | --- |\n"
+    );
     for b in binaries {
         let (p, f, s) = counts(&b.trials);
         let verdict = if b.failed { "FAIL" } else { "pass" };
@@ -243,13 +245,19 @@ mod tests {
 
     #[test]
     fn verdict_lines_of_libtest() {
-        assert_eq!(parse_verdict("test ucall::pio::sync::elf   ... ok"), Some(("ucall::pio::sync::elf".into(), Verdict::Pass)));
+        assert_eq!(
+            parse_verdict("test ucall::pio::sync::elf   ... ok"),
+            Some(("ucall::pio::sync::elf".into(), Verdict::Pass))
+        );
         assert_eq!(parse_verdict("test a::b ... FAILED"), Some(("a::b".into(), Verdict::Fail)));
         assert_eq!(
             parse_verdict("test x86::smm ... ignored (SKIP: requires KVM_CAP_X86_SMM)"),
             Some(("x86::smm".into(), Verdict::Skip("SKIP: requires KVM_CAP_X86_SMM".into())))
         );
-        assert_eq!(parse_verdict("test soak::vms ... ignored, slow"), Some(("soak::vms".into(), Verdict::Skip("slow".into()))));
+        assert_eq!(
+            parse_verdict("test soak::vms ... ignored, slow"),
+            Some(("soak::vms".into(), Verdict::Skip("slow".into())))
+        );
         assert_eq!(parse_verdict("test result: ok. 3 passed"), None);
         assert_eq!(parse_verdict("running 3 tests"), None);
     }
@@ -282,7 +290,10 @@ mod tests {
         assert_eq!(json["binaries"][0]["trials"][2]["verdict"], "skip");
         assert_eq!(json["failed"][0]["name"], "ucall::b");
         let md = fs::read_to_string(second.join("summary.md")).unwrap();
-        assert!(md.contains("| ucall | FAIL | 1 | 1 | 1 | ucall.log |") && md.contains("- `ucall::b` (ucall.log)"), "{md}");
+        assert!(
+            md.contains("| ucall | FAIL | 1 | 1 | 1 | ucall.log |") && md.contains("- `ucall::b` (ucall.log)"),
+            "{md}"
+        );
         assert!(fs::read_to_string(second.join("ucall.log")).unwrap().contains("test b ... FAILED"));
         let closing = closing_lines("test", &second, &[b]);
         assert!(closing[0].contains("1 passed, 1 failed, 1 skipped"), "{closing:?}");

@@ -216,13 +216,11 @@ pub(super) fn run(args: &Arguments, trials: Vec<Trial>, preamble: &str, out: imp
             let tx = tx.clone();
             let queue = &queue;
             let names = &names;
-            s.spawn(move || {
-                loop {
-                    let next = queue.lock().unwrap_or_else(PoisonError::into_inner).next();
-                    let Some((i, body)) = next else { break };
-                    if tx.send((i, timeout::run(&names[i], body, trial_timeout()))).is_err() {
-                        break;
-                    }
+            s.spawn(move || loop {
+                let next = queue.lock().unwrap_or_else(PoisonError::into_inner).next();
+                let Some((i, body)) = next else { break };
+                if tx.send((i, timeout::run(&names[i], body, trial_timeout()))).is_err() {
+                    break;
                 }
             });
         }
