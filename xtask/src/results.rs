@@ -7,6 +7,7 @@
 use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::Result;
@@ -127,8 +128,20 @@ pub fn new_run_dir(root: &Path, label: Option<&str>) -> Result<PathBuf> {
     Ok(dir)
 }
 
+/// The failed trials (name, log path) of every run this process kept, by
+/// run directory: `ci` lists them all at its end.
+static KEPT_FAILURES: Mutex<Vec<(PathBuf, Vec<(String, PathBuf)>)>> = Mutex::new(Vec::new());
+
+/// What [`write_run`] kept so far in this process: each run's directory and
+/// its failed trials with their logs.
+pub fn kept_failures() -> Vec<(PathBuf, Vec<(String, PathBuf)>)> {
+    KEPT_FAILURES.lock().unwrap_or_else(PoisonError::into_inner).clone()
+}
+
 /// Writes each binary's log, `summary.md` and `summary.json` into `dir`.
 pub fn write_run(dir: &Path, title: &str, binaries: &[BinaryRun]) -> Result {
+    let failed = failures(binaries).into_iter().map(|(name, log)| (name, dir.join(log))).collect();
+    KEPT_FAILURES.lock().unwrap_or_else(PoisonError::into_inner).push((dir.to_path_buf(), failed));
     let write = |name: &str, text: &str| {
         let path = dir.join(name);
         fs::write(&path, text).map_err(|e| format!("writing {}: {e}", path.display()))
