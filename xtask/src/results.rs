@@ -130,11 +130,14 @@ pub fn new_run_dir(root: &Path, label: Option<&str>) -> Result<PathBuf> {
 
 /// The failed trials (name, log path) of every run this process kept, by
 /// run directory: `ci` lists them all at its end.
-static KEPT_FAILURES: Mutex<Vec<(PathBuf, Vec<(String, PathBuf)>)>> = Mutex::new(Vec::new());
+static KEPT_FAILURES: Mutex<Vec<KeptRun>> = Mutex::new(Vec::new());
+
+/// A kept run's directory and its failed trials, each with its log's path.
+pub type KeptRun = (PathBuf, Vec<(String, PathBuf)>);
 
 /// What [`write_run`] kept so far in this process: each run's directory and
 /// its failed trials with their logs.
-pub fn kept_failures() -> Vec<(PathBuf, Vec<(String, PathBuf)>)> {
+pub fn kept_failures() -> Vec<KeptRun> {
     KEPT_FAILURES.lock().unwrap_or_else(PoisonError::into_inner).clone()
 }
 
