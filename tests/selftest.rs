@@ -384,25 +384,55 @@ fn prints_child() -> kvmtest::Result<()> {
     Ok(())
 }
 
+/// Longest a child of the runner's tests may run: a child that hangs fails
+/// the parent instead of hanging it too.
+const CHILD_DEADLINE: Duration = Duration::from_secs(60);
+
 /// Runs this binary with `args` and the runner's child trials, with `env`;
 /// returns its status, stdout, stderr and how long it took.
 fn run_runner_child(
     args: &[&str],
     env: &[(&str, &str)],
 ) -> kvmtest::Result<(std::process::ExitStatus, String, String, Duration)> {
+    use std::io::Read;
+    use std::process::Stdio;
     let exe = std::env::current_exe().map_err(|e| Error::Check(format!("current_exe: {e}")))?;
     let start = Instant::now();
-    let out = std::process::Command::new(exe)
+    let mut child = std::process::Command::new(exe)
         .args(args)
         .env(RUNNER_CHILD_ENV, "1")
         .env_remove(runner::TRIAL_TIMEOUT_ENV)
         .env_remove(runner::FORMAT_ENV)
         .envs(env.iter().copied())
-        .output()
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .map_err(|e| Error::Check(format!("running the child test: {e}")))?;
-    let (stdout, stderr) =
-        (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned());
-    Ok((out.status, stdout, stderr, start.elapsed()))
+    let drain = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut text = Vec::new();
+            let _ = pipe.read_to_end(&mut text);
+            String::from_utf8_lossy(&text).into_owned()
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().expect("piped")));
+    let stderr = drain(Box::new(child.stderr.take().expect("piped")));
+    let status = loop {
+        match child.try_wait().map_err(|e| Error::Check(format!("waiting for the child test: {e}")))? {
+            Some(status) => break status,
+            None if start.elapsed() > CHILD_DEADLINE => {
+                // Only our own child, by its handle.
+                let _ = child.kill();
+                let _ = child.wait();
+                let (out, err) = (stdout.join().unwrap_or_default(), stderr.join().unwrap_or_default());
+                bail!("the child {args:?} still ran after {CHILD_DEADLINE:?}; killed it:\n{out}{err}");
+            }
+            None => std::thread::sleep(Duration::from_millis(20)),
+        }
+    };
+    let (out, err) = (stdout.join().unwrap_or_default(), stderr.join().unwrap_or_default());
+    Ok((status, out, err, start.elapsed()))
 }
 
 /// A trial stuck on the host fails after the per-trial timeout with its
