@@ -209,9 +209,9 @@ fn run_kselftest(dir: &Path, log: &Path) -> Result {
 
 /// One test binary's KTAP, cut out of a run_kselftest.sh log.
 #[derive(Debug, PartialEq, Eq)]
-struct Nested {
-    test: String,
-    ktap: Vec<String>,
+pub(crate) struct Nested {
+    pub test: String,
+    pub ktap: Vec<String>,
     /// The runner's result line for it says `# SKIP` (exit status 4).
     skipped: bool,
 }
@@ -219,7 +219,7 @@ struct Nested {
 /// Cuts each binary's own output out of a run_kselftest.sh log: the lines
 /// between `# selftests: kvmtest: NAME` and its `ok|not ok N selftests:
 /// kvmtest: NAME`, with the `# ` the runner put before each line removed.
-fn nested_ktap(log: &str) -> Vec<Nested> {
+pub(crate) fn nested_ktap(log: &str) -> Vec<Nested> {
     let header = format!("# selftests: {COLLECTION}: ");
     let mut found = Vec::new();
     let mut current: Option<Nested> = None;

@@ -77,6 +77,25 @@ pub fn parse_verdict(line: &str) -> Option<(String, Verdict)> {
     Some((name.trim().to_string(), verdict))
 }
 
+/// A KTAP result line: `ok N name`, `not ok N name`, `ok N name # SKIP reason`.
+pub fn parse_ktap_result(line: &str) -> Option<(String, Verdict)> {
+    let (failed, rest) = match line.strip_prefix("not ok ") {
+        Some(rest) => (true, rest),
+        None => (false, line.strip_prefix("ok ")?),
+    };
+    let (number, rest) = rest.split_once(' ').unwrap_or((rest, ""));
+    number.parse::<u64>().ok()?;
+    let (name, directive) = rest.split_once(" # ").unwrap_or((rest, ""));
+    let verdict = if failed {
+        Verdict::Fail
+    } else if let Some(why) = directive.strip_prefix("SKIP") {
+        Verdict::Skip(format!("SKIP: {}", why.trim()).trim_end_matches([' ', ':']).to_string())
+    } else {
+        Verdict::Pass
+    };
+    Some((name.trim().to_string(), verdict))
+}
+
 /// `YYYYMMDDTHHMMSSZ` for `t` in UTC.
 pub fn utc_stamp(t: SystemTime) -> String {
     let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
@@ -276,6 +295,19 @@ mod tests {
         );
         assert_eq!(parse_verdict("test result: ok. 3 passed"), None);
         assert_eq!(parse_verdict("running 3 tests"), None);
+    }
+
+    #[test]
+    fn ktap_result_lines() {
+        assert_eq!(parse_ktap_result("ok 1 ucall::a"), Some(("ucall::a".into(), Verdict::Pass)));
+        assert_eq!(parse_ktap_result("not ok 12 ucall::b"), Some(("ucall::b".into(), Verdict::Fail)));
+        assert_eq!(
+            parse_ktap_result("ok 3 x86::smm # SKIP requires SMM"),
+            Some(("x86::smm".into(), Verdict::Skip("SKIP: requires SMM".into())))
+        );
+        assert_eq!(parse_ktap_result("ok 3 x # SKIP"), Some(("x".into(), Verdict::Skip("SKIP".into()))));
+        assert_eq!(parse_ktap_result("# ok 1 not a result"), None);
+        assert_eq!(parse_ktap_result("ok all good"), None);
     }
 
     #[test]
