@@ -347,6 +347,197 @@ fn host_crash_child() -> kvmtest::Result<()> {
     bail!("reading a PROT_NONE page did not fault")
 }
 
+/// Child trials of the runner's own tests, present only when this is set:
+/// one hangs on the host, one announces and prints from the guest.
+const RUNNER_CHILD_ENV: &str = "KVMTEST_SELFTEST_RUNNER_CHILD";
+const HANG_CHILD: &str = "selftest::runner_child::hangs_on_host";
+const PRINT_CHILD: &str = "selftest::runner_child::prints";
+
+/// The child that hangs: one SYNC from the guest (when KVM is there), then a
+/// host-side wait that never ends, as a deadlock would.
+fn hangs_on_host_child() -> kvmtest::Result<()> {
+    if kvmtest::backend().is_ok() {
+        let mut g = AsmGuest::new();
+        g.sync(1, &[42]).done();
+        let mut vm = Vm::builder().payload(g.finish()?).build()?;
+        vm.vcpu(0).expect_sync(1)?;
+    }
+    loop {
+        std::thread::sleep(Duration::from_secs(3600));
+    }
+}
+
+/// The child that prints: a scenario's text and, with KVM, a guest PRINTF.
+fn prints_child() -> kvmtest::Result<()> {
+    runner::announce("found during the trial:\n  two lines");
+    if kvmtest::backend().is_ok() {
+        let mut g = AsmGuest::new();
+        g.printf("hello from the guest").done();
+        Vm::builder().payload(g.finish()?).build()?.vcpu(0).expect_done()?;
+    }
+    Ok(())
+}
+
+/// Longest a child of the runner's tests may run: a child that hangs fails
+/// the parent instead of hanging it too.
+const CHILD_DEADLINE: Duration = Duration::from_secs(60);
+
+/// Runs this binary with `args` and the runner's child trials, with `env`;
+/// returns its status, stdout, stderr and how long it took.
+fn run_runner_child(
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> kvmtest::Result<(std::process::ExitStatus, String, String, Duration)> {
+    use std::io::Read;
+    use std::process::Stdio;
+    let exe = std::env::current_exe().map_err(|e| Error::Check(format!("current_exe: {e}")))?;
+    let start = Instant::now();
+    let mut child = std::process::Command::new(exe)
+        .args(args)
+        .env(RUNNER_CHILD_ENV, "1")
+        .env_remove(runner::TRIAL_TIMEOUT_ENV)
+        .env_remove(runner::FORMAT_ENV)
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| Error::Check(format!("running the child test: {e}")))?;
+    let drain = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut text = Vec::new();
+            let _ = pipe.read_to_end(&mut text);
+            String::from_utf8_lossy(&text).into_owned()
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().expect("piped")));
+    let stderr = drain(Box::new(child.stderr.take().expect("piped")));
+    let status = loop {
+        match child.try_wait().map_err(|e| Error::Check(format!("waiting for the child test: {e}")))? {
+            Some(status) => break status,
+            None if start.elapsed() > CHILD_DEADLINE => {
+                // Only our own child, by its handle.
+                let _ = child.kill();
+                let _ = child.wait();
+                let (out, err) = (stdout.join().unwrap_or_default(), stderr.join().unwrap_or_default());
+                bail!("the child {args:?} still ran after {CHILD_DEADLINE:?}; killed it:\n{out}{err}");
+            }
+            None => std::thread::sleep(Duration::from_millis(20)),
+        }
+    };
+    let (out, err) = (stdout.join().unwrap_or_default(), stderr.join().unwrap_or_default());
+    Ok((status, out, err, start.elapsed()))
+}
+
+/// A trial stuck on the host fails after the per-trial timeout with its
+/// name, the time and where its thread was; the other trial still passes,
+/// the summary is printed and the binary exits non-zero at once.
+fn trial_timeout_ends_a_host_hang() -> kvmtest::Result<()> {
+    let filters = ["--test-threads=2", HANG_CHILD, "selftest::host_check_names_its_line"];
+    let (status, out, err, took) = run_runner_child(&filters, &[(runner::TRIAL_TIMEOUT_ENV, "1")])?;
+    let text = out + &err;
+    ensure!(took < Duration::from_secs(10), "the child took {took:?} to end after a 1 s trial timeout:\n{text}");
+    ensure!(!status.success(), "a timed-out trial must fail the binary:\n{text}");
+    let expected = format!("trial `{HANG_CHILD}` timed out: still running after 1.");
+    ensure!(text.contains(&expected), "expected {expected:?}:\n{text}");
+    ensure!(text.contains("1 passed") && text.contains("1 failed"), "the other trial must still run:\n{text}");
+    let place = if kvmtest::backend().is_ok() {
+        "its thread was on the host (not in KVM_RUN) for "
+    } else {
+        "its thread was on the host and had not run a vCPU"
+    };
+    ensure!(text.contains(place), "expected where the thread was ({place:?}):\n{text}");
+    if kvmtest::backend().is_ok() {
+        ensure!(text.contains("since vCPU 0 returned SYNC(1); 1 ucall so far"), "expected the last ucall:\n{text}");
+    }
+    // The flag does the same, and wins over the variable.
+    let args = ["--exact", HANG_CHILD, "--trial-timeout", "1"];
+    let (status, out, err, took) = run_runner_child(&args, &[(runner::TRIAL_TIMEOUT_ENV, "600")])?;
+    ensure!(
+        !status.success() && took < Duration::from_secs(10) && out.contains(&expected),
+        "--trial-timeout 1: expected a failure within seconds ({took:?}):\n{out}{err}"
+    );
+    Ok(())
+}
+
+/// KVMTEST_TRIAL_TIMEOUT_S that is not a positive number of seconds (or
+/// `off`) stops the binary with the variable named.
+fn bad_trial_timeout_refused() -> kvmtest::Result<()> {
+    for bad in ["abc", "0", "-1", ""] {
+        let (status, out, err, _) =
+            run_runner_child(&["--exact", "selftest::host_check_names_its_line"], &[(runner::TRIAL_TIMEOUT_ENV, bad)])?;
+        let expected = format!(
+            "{}={bad:?}: expected the per-trial timeout as a positive number of seconds",
+            runner::TRIAL_TIMEOUT_ENV
+        );
+        ensure!(
+            !status.success() && err.contains(&expected),
+            "{bad:?}: expected a refusal saying {expected:?}:\n{out}{err}"
+        );
+    }
+    Ok(())
+}
+
+/// Names in the list a child prints with `--list`.
+fn listed(args: &[&str]) -> kvmtest::Result<Vec<String>> {
+    let mut all = vec!["--list"];
+    all.extend_from_slice(args);
+    let (status, out, err, _) = run_runner_child(&all, &[])?;
+    ensure!(status.success(), "--list {args:?} failed:\n{out}{err}");
+    Ok(out.lines().filter_map(|l| l.strip_suffix(": test")).map(str::to_string).collect())
+}
+
+/// Several filters (as libtest takes them), `--skip`, `--exact` and
+/// `--tests-from FILE` select trials; an unknown listed name is an error.
+fn selection_like_libtest() -> kvmtest::Result<()> {
+    let got = listed(&["host_check", "not_kvm_device"])?;
+    ensure!(got == ["selftest::not_kvm_device_named", "selftest::host_check_names_its_line"], "two filters: {got:?}");
+    let got = listed(&["missing_kvm", "--skip", "ktap", "--skip=when_required"])?;
+    ensure!(got == ["selftest::missing_kvm::skips_with_reason"], "filter and two --skip: {got:?}");
+    let got = listed(&["--exact", "selftest::missing_kvm", "selftest::host_check_names_its_line"])?;
+    ensure!(got == ["selftest::host_check_names_its_line"], "--exact: {got:?}");
+    let dir = std::env::temp_dir().join(format!("kvmtest-selftest-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| Error::Check(format!("{}: {e}", dir.display())))?;
+    let list = dir.join("tests.txt");
+    let write = |text: &str| std::fs::write(&list, text).map_err(|e| Error::Check(format!("{}: {e}", list.display())));
+    write("# the two to rerun\nselftest::host_check_names_its_line\nselftest::corrupt_payload_rejected\n")?;
+    let file = list.to_string_lossy().into_owned();
+    let got = listed(&["--tests-from", &file])?;
+    ensure!(
+        got == ["selftest::corrupt_payload_rejected", "selftest::host_check_names_its_line"],
+        "--tests-from: {got:?}"
+    );
+    write("selftest::no_such_trial\n")?;
+    let (status, out, err, _) = run_runner_child(&["--tests-from", &file], &[])?;
+    let _ = std::fs::remove_dir_all(&dir);
+    ensure!(
+        !status.success() && err.contains("--tests-from: no trial named `selftest::no_such_trial`"),
+        "an unknown listed name must be refused:\n{out}{err}"
+    );
+    Ok(())
+}
+
+/// KTAP output: the version line first, then only the plan, results and
+/// `# ` diagnostics, with text announced before `runner::main` and guest
+/// PRINTF lines among the diagnostics.
+fn ktap_output_is_only_ktap() -> kvmtest::Result<()> {
+    let (_, out, err, _) = run_runner_child(&["--exact", PRINT_CHILD], &[(runner::FORMAT_ENV, "ktap")])?;
+    let mut lines = out.lines();
+    ensure!(lines.next() == Some("KTAP version 1"), "the first line must be the version line:\n{out}");
+    for line in lines {
+        let result = line.starts_with("ok ") || line.starts_with("not ok ");
+        let plan = line.starts_with("1..");
+        ensure!(result || plan || line == "#" || line.starts_with("# "), "not a KTAP line: {line:?}\n{out}{err}");
+    }
+    ensure!(out.contains("\nok 1 selftest::runner_child::prints\n"), "the trial must pass:\n{out}{err}");
+    ensure!(out.contains("# runner's child: announced before main\n"), "the early announcement is missing:\n{out}");
+    ensure!(out.contains("# found during the trial:\n#   two lines\n"), "the trial's text is missing:\n{out}");
+    if kvmtest::backend().is_ok() {
+        ensure!(out.contains("# [guest vCPU 0] hello from the guest\n"), "the guest's PRINTF is missing:\n{out}");
+    }
+    Ok(())
+}
+
 fn main() -> std::process::ExitCode {
     type Body = fn() -> kvmtest::Result<()>;
     let tests: &[(&str, Body)] = &[
@@ -369,10 +560,19 @@ fn main() -> std::process::ExitCode {
         ("selftest::not_kvm_device_named", not_kvm_device_named),
         ("selftest::bad_timeout_env_refused", bad_timeout_env_refused),
         ("selftest::host_check_names_its_line", host_check_names_its_line),
+        ("selftest::runner::trial_timeout_ends_a_host_hang", trial_timeout_ends_a_host_hang),
+        ("selftest::runner::bad_trial_timeout_refused", bad_trial_timeout_refused),
+        ("selftest::runner::selection_like_libtest", selection_like_libtest),
+        ("selftest::runner::ktap_output_is_only_ktap", ktap_output_is_only_ktap),
     ];
     let mut trials: Vec<_> = tests.iter().map(|&(name, f)| runner::test(name, f)).collect();
     if std::env::var_os(CRASH_CHILD_ENV).is_some() {
         trials.push(runner::test(CRASH_CHILD, host_crash_child));
+    }
+    if std::env::var_os(RUNNER_CHILD_ENV).is_some() {
+        runner::announce("runner's child: announced before main");
+        trials.push(runner::test(HANG_CHILD, hangs_on_host_child));
+        trials.push(runner::test(PRINT_CHILD, prints_child));
     }
     runner::main(trials)
 }

@@ -14,6 +14,7 @@ pub mod kvm;
 pub mod kvm_api;
 pub mod layout;
 pub mod payload;
+mod progress;
 pub mod regs;
 pub mod runner;
 pub mod series;

@@ -8,8 +8,10 @@
 //! `KVMTEST_REQUIRE_KVM=1`) is reported as *ignored* / `# SKIP` with its
 //! reason, never a pass; any other error fails the trial with its message.
 
+mod cmdline;
 mod crash;
 pub mod ktap;
+mod timeout;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -17,10 +19,13 @@ use std::panic::{self, AssertUnwindSafe};
 use std::process::ExitCode;
 use std::sync::{Mutex, OnceLock, PoisonError};
 
+use libtest_mimic::Completion;
 pub use libtest_mimic::Trial;
-use libtest_mimic::{Arguments, Completion};
 
 use crate::Result;
+
+pub use cmdline::TESTS_FROM_FLAG;
+pub use timeout::{abandoned_trials, DEFAULT_TRIAL_TIMEOUT, TRIAL_TIMEOUT_ENV, TRIAL_TIMEOUT_FLAG};
 
 /// Environment variable choosing the output format: `ktap` (kernel CI) or
 /// `libtest` (the default).
@@ -67,9 +72,9 @@ impl Bodies {
 pub fn test(name: impl Into<String>, body: impl FnOnce() -> Result<()> + Send + 'static) -> Trial {
     let name = name.into();
     let id = bodies().add(&name, Box::new(body));
-    Trial::ignorable_test(name, move || {
+    Trial::ignorable_test(name.clone(), move || {
         let body = bodies().take(id).ok_or("kvmtest: this trial's body has already run")?;
-        match run_body(body) {
+        match timeout::run(&name, body, trial_timeout()) {
             Outcome::Pass => Ok(Completion::Completed),
             Outcome::Skip(why) => Ok(Completion::ignored_with(format!("SKIP: {why}"))),
             Outcome::Fail(why) => Err(why.into()),
@@ -84,17 +89,36 @@ pub fn skipped(name: impl Into<String>, reason: impl Into<String>) -> Trial {
     test(name, move || Err(crate::Error::Skip(reason)))
 }
 
-/// Prints a scenario's table of cases before its trials run, unless the
-/// command line only lists the trials (`--list` output stays parseable).
+/// The per-trial timeout [`main`] read from the command line and the
+/// environment; `None`: no timeout.
+static TRIAL_TIMEOUT: OnceLock<Option<std::time::Duration>> = OnceLock::new();
+
+fn trial_timeout() -> Option<std::time::Duration> {
+    *TRIAL_TIMEOUT.get_or_init(|| Some(DEFAULT_TRIAL_TIMEOUT))
+}
+
+/// Prints a scenario's text (its table of cases before its trials run, or
+/// what a trial found), unless the command line only lists the trials
+/// (`--list` output stays parseable). In KTAP mode the lines are `# `
+/// diagnostics, and text given before the KTAP header is held until it
+/// has been printed: nothing may precede `KTAP version 1`.
 pub fn announce(text: impl std::fmt::Display) {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
     if ktap_output() {
-        // KTAP readers take `# ` lines as diagnostics.
-        for line in text.to_string().lines() {
-            println!("# {line}");
-        }
+        ktap::diagnostic_or_hold(&text.to_string());
+    } else {
+        println!("{text}");
+    }
+}
+
+/// A line a guest printed (PRINTF): `[guest vCPU n] line` on stdout, a `# `
+/// diagnostic in KTAP mode.
+pub(crate) fn guest_output(vcpu: usize, line: &str) {
+    let text = format!("[guest vCPU {vcpu}] {line}");
+    if ktap_output() {
+        ktap::diagnostic_or_hold(&text);
     } else {
         println!("{text}");
     }
@@ -194,25 +218,45 @@ fn backend_line() -> String {
 
 /// Runs `trials` under the libtest command line, in the format
 /// `KVMTEST_FORMAT` asks for, after saying which KVM they run on.
+///
+/// Beyond libtest's command line: several name filters (a trial matching
+/// any runs), `--tests-from FILE` (exact names, one a line) and
+/// `--trial-timeout SECS` (or `KVMTEST_TRIAL_TIMEOUT_S`; default 120 s,
+/// `off` for none). A trial over its timeout fails with where its thread was;
+/// the binary still runs the others and prints its summary.
 pub fn main(trials: Vec<Trial>) -> ExitCode {
     crash::install();
-    let args = Arguments::from_args();
-    let format = match format_from_env() {
-        Ok(f) => f,
+    let setup = || -> std::result::Result<_, String> {
+        let cmdline = cmdline::parse(std::env::args_os().collect())?;
+        let format = format_from_env()?;
+        let timeout = timeout::from_flag_or_env(cmdline.trial_timeout.as_deref())?;
+        let trials = cmdline.selection.apply(trials)?;
+        Ok((cmdline.args, format, timeout, trials))
+    };
+    let (args, format, timeout, trials) = match setup() {
+        Ok(s) => s,
         Err(e) => {
             eprintln!("{e}");
             return ExitCode::from(ktap::KSFT_FAIL);
         }
     };
+    let _ = TRIAL_TIMEOUT.set(timeout);
     // `--list` keeps libtest's format in both modes: nextest and scripts parse it.
-    if format == Format::Ktap && !args.list {
+    let status = if format == Format::Ktap && !args.list {
         install_capturing_panic_hook();
-        return ExitCode::from(ktap::run(&args, trials, &backend_line(), std::io::stdout()));
+        ExitCode::from(ktap::run(&args, trials, &backend_line(), std::io::stdout()))
+    } else {
+        if !args.list {
+            eprintln!("{}", backend_line());
+        }
+        libtest_mimic::run(&args, trials).exit_code()
+    };
+    let stuck = abandoned_trials();
+    if stuck > 0 {
+        // Returning from main ends the process, and the stuck threads with it.
+        eprintln!("kvmtest: {stuck} trial(s) timed out and their threads are still running: exiting");
     }
-    if !args.list {
-        eprintln!("{}", backend_line());
-    }
-    libtest_mimic::run(&args, trials).exit_code()
+    status
 }
 
 /// A trial that runs only under `--ignored` or `--include-ignored` (a soak,

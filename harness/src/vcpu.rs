@@ -103,7 +103,7 @@ impl Vcpu {
         loop {
             match self.run_until_ucall()? {
                 Ucall::Printf(line) => {
-                    println!("[guest vCPU {}] {line}", self.id);
+                    crate::runner::guest_output(self.id, &line);
                     lines += 1;
                     if start.elapsed() > self.timeout {
                         let timeout_ms = self.timeout.as_millis() as u64;
@@ -135,15 +135,17 @@ impl Vcpu {
     /// Runs until the next ucall; `on_exit` sees every other exit first and
     /// may handle it (e.g. answer a KVM_EXIT_HYPERCALL) and resume.
     pub fn run_with(&mut self, mut on_exit: impl FnMut(&mut VcpuExit<'_>) -> ExitAction) -> Result<Ucall> {
+        crate::progress::entering_kvm_run(self.id);
         self.watch.arm(self.timeout);
-        let result = self.run_loop(&mut on_exit);
+        let mut result = self.run_loop(&mut on_exit);
         if self.watch.disarm() {
             if let Err(Error::Kvm { source, .. }) = &result {
                 if source.errno() == libc::EINTR {
-                    return Err(self.watchdog_error());
+                    result = Err(self.watchdog_error());
                 }
             }
         }
+        crate::progress::left_kvm_run(self.id, &result);
         result
     }
 

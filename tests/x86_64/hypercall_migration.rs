@@ -134,10 +134,11 @@ mod scenario {
             unconfigured != before,
             "a VM without the selection shows the same view {before:?}: the check could not fail"
         );
-        println!("view kept across migration:");
+        let mut kept = String::from("view kept across migration:");
         for (v, vmm) in &after {
-            println!("  {v}{}", if *vmm { " (answered by the VMM)" } else { "" });
+            kept += &format!("\n  {v}{}", if *vmm { " (answered by the VMM)" } else { "" });
         }
+        runner::announce(kept);
         Ok(())
     }
 

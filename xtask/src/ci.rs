@@ -1,14 +1,16 @@
 //! `cargo xtask ci`: what `.ci/run` runs, in order. Lints first (cheap),
 //! then the suite on real KVM in the emulated machines (x86_64 SVM and arm64,
-//! Debian 6.1, 6.12 and the newest series of Debian's archive), the kernel-CI bundles (each arch's under
+//! Debian 6.1, 6.12 and the newest series of Debian's archive), the
+//! kernel-CI bundles (each arch's under
 //! run_kselftest.sh in its emulated machine, x86_64's also on this host), the
 //! suite with /dev/kvm hidden and as an unprivileged user (all skips), a
 //! fuzz smoke run, and last the README's test command on this host's
-//! /dev/kvm, so the log ends with cargo test's result lines.
+//! /dev/kvm. After lint a failed step does not stop the others; the log
+//! ends with every failed step and every failed trial by name, with its log.
 
 use crate::util::step;
 use crate::vm_test::VmOptions;
-use crate::{fuzz, kernel_ci, lint, setup, test, vm_test, Result};
+use crate::{fuzz, kernel_ci, lint, results, setup, test, vm_test, Result};
 
 /// Everything .ci/run checks
 ///
@@ -18,6 +20,7 @@ use crate::{fuzz, kernel_ci, lint, setup, test, vm_test, Result};
 pub struct Args {}
 
 pub fn ci(_: &Args) -> Result {
+    // Setup and lint first and alone: nothing after them means much if they fail.
     step("setup", || setup::setup(&setup::Args { vm: true }))?;
     lint::lint(&lint::Args {})?;
     let vm_test = |arch: &str, version: &str, kselftest: bool| {
@@ -31,6 +34,14 @@ pub fn ci(_: &Args) -> Result {
             test_args: Vec::new(),
         })
     };
+    // From here every step runs, whatever the one before it did, and the
+    // log ends with every failure at once.
+    let mut failed: Vec<String> = Vec::new();
+    let mut keep_going = |r: Result| {
+        if let Err(e) = r {
+            failed.push(e);
+        }
+    };
     // arm64 machines boot KVM in nVHE mode (vm_test/arch.rs says why).
     // Three series per arch: the two long-term ones and the newest Debian's
     // archive carries (vm_test/archive.rs), so a change in KVM's behaviour
@@ -43,24 +54,37 @@ pub fn ci(_: &Args) -> Result {
         ("aarch64", "6.1"),
         ("aarch64", "latest"),
     ] {
-        step(&format!("vm-test {arch} Linux {version}"), || vm_test(arch, version, false))?;
+        keep_going(step(&format!("vm-test {arch} Linux {version}"), || vm_test(arch, version, false)));
     }
     for arch in ["aarch64", "x86_64"] {
-        step(&format!("kselftest bundle {arch} in the emulated machine"), || vm_test(arch, "6.12", true))?;
+        keep_going(step(&format!("kselftest bundle {arch} in the emulated machine"), || vm_test(arch, "6.12", true)));
     }
-    step("kernel-ci-check (x86_64 bundle, KTAP parser, nextest JUnit)", || {
+    keep_going(step("kernel-ci-check (x86_64 bundle, KTAP parser, nextest JUnit)", || {
         kernel_ci::kernel_ci_check(&kernel_ci::KernelCiCheckArgs {})
-    })?;
+    }));
     for how in [test::WithoutKvm::Hidden, test::WithoutKvm::Unprivileged] {
-        step(&format!("the suite without KVM ({how:?}): every trial skips or passes, none fails"), || {
+        keep_going(step(&format!("the suite without KVM ({how:?}): every trial skips or passes, none fails"), || {
             test::test(&test::Args { without_kvm: Some(how), ..test::Args::default() })
-        })?;
+        }));
     }
-    step("fuzz smoke (payload ELF loader, ucall decoding)", || {
+    keep_going(step("fuzz smoke (payload ELF loader, ucall decoding)", || {
         fuzz::fuzz(&fuzz::Args { smoke: true, ..fuzz::Args::default() })
-    })?;
-    // Last, and without a closing line of ours: the log ends with cargo
-    // test's own result lines.
-    println!("\n==== ci: cargo xtask test (this host's /dev/kvm)");
-    test::test(&test::Args::default()).map_err(|e| format!("cargo xtask test: {e}"))
+    }));
+    keep_going(step("cargo xtask test (this host's /dev/kvm)", || test::test(&test::Args::default())));
+    // The closing summary: every failed step, then every failed trial of
+    // the runs kept in target/kvmtest-results/ and where its log is.
+    println!("\n==== ci: summary");
+    for (dir, trials) in results::kept_failures() {
+        for (name, log) in trials {
+            println!("ci: FAILED {name}  (log: {}; run {})", log.display(), dir.display());
+        }
+    }
+    if failed.is_empty() {
+        println!("ci: every step passed");
+        return Ok(());
+    }
+    for e in &failed {
+        println!("ci: FAILED step: {e}");
+    }
+    Err(format!("{} step(s) failed: {}", failed.len(), failed.join("; ")))
 }

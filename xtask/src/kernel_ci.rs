@@ -24,6 +24,9 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use quick_xml::events::{BytesStart, BytesText, Event};
+use quick_xml::{Reader, Writer, XmlVersion};
+
 use crate::bundle::{self, Bundle, COLLECTION};
 use crate::kselftest::KernelTools;
 use crate::util::{host_arch, root, run};
@@ -206,9 +209,9 @@ fn run_kselftest(dir: &Path, log: &Path) -> Result {
 
 /// One test binary's KTAP, cut out of a run_kselftest.sh log.
 #[derive(Debug, PartialEq, Eq)]
-struct Nested {
-    test: String,
-    ktap: Vec<String>,
+pub(crate) struct Nested {
+    pub test: String,
+    pub ktap: Vec<String>,
     /// The runner's result line for it says `# SKIP` (exit status 4).
     skipped: bool,
 }
@@ -216,7 +219,7 @@ struct Nested {
 /// Cuts each binary's own output out of a run_kselftest.sh log: the lines
 /// between `# selftests: kvmtest: NAME` and its `ok|not ok N selftests:
 /// kvmtest: NAME`, with the `# ` the runner put before each line removed.
-fn nested_ktap(log: &str) -> Vec<Nested> {
+pub(crate) fn nested_ktap(log: &str) -> Vec<Nested> {
     let header = format!("# selftests: {COLLECTION}: ");
     let mut found = Vec::new();
     let mut current: Option<Nested> = None;
@@ -331,7 +334,7 @@ fn nextest() -> Result {
     let junit = root().join("target/nextest/ci/junit.xml");
     let xml =
         fs::read_to_string(&junit).map_err(|e| format!("nextest wrote no JUnit report at {}: {e}", junit.display()))?;
-    let (xml, skipped) = mark_runtime_skips(&xml);
+    let (xml, skipped) = mark_runtime_skips(&xml)?;
     fs::write(&junit, &xml).map_err(|e| format!("writing {}: {e}", junit.display()))?;
     for name in &skipped {
         println!("kernel-ci-check: {name} skipped at run time: marked <skipped> in the JUnit report");
@@ -345,79 +348,160 @@ fn nextest() -> Result {
 /// reports it: `test NAME ... ignored (SKIP: reason)`.
 const RUNTIME_SKIP: &str = " ... ignored (SKIP: ";
 
-/// A `<testcase>` of the JUnit report that skipped at run time.
-struct RuntimeSkip {
-    /// Line of its `<testcase ...>` start tag.
-    line: usize,
-    /// Line of its `<testsuite ...>` start tag.
-    suite: Option<usize>,
-    name: String,
-    /// `SKIP: reason`, escaped for an XML attribute.
-    message: String,
-}
-
 /// nextest has no run-time skip: a trial that found a capability missing
 /// exits 0 and is reported as passed. This gives each such `<testcase>` of
 /// nextest's JUnit report a `<skipped message="SKIP: reason"/>` and fixes
 /// the `skipped` counts, so the report never shows a skip as a pass.
-/// Returns the rewritten report and the skipped trials' names.
-fn mark_runtime_skips(xml: &str) -> (String, Vec<String>) {
-    let lines: Vec<&str> = xml.lines().collect();
-    let mut skips: Vec<RuntimeSkip> = Vec::new();
-    let (mut suite, mut case) = (None, None);
-    for (i, line) in lines.iter().enumerate() {
-        if line.contains("<testsuite ") {
-            suite = Some(i);
-        } else if line.trim_start().starts_with("<testcase ") && !line.trim_end().ends_with("/>") {
-            case = Some(i);
-        } else if line.contains("</testcase>") {
-            case = None;
-        } else if let (Some(c), Some(at)) = (case, line.find(RUNTIME_SKIP)) {
-            if skips.last().is_some_and(|s| s.line == c) {
+/// The report is read and written with quick-xml, event by event: what
+/// nextest wrote is kept as it was (attributes, output, layout), only the
+/// `<skipped>` elements and the counts change. Returns the rewritten report
+/// and the skipped trials' names.
+fn mark_runtime_skips(xml: &str) -> Result<(String, Vec<String>)> {
+    let skips = find_runtime_skips(xml)?;
+    let bad = |e: &dyn std::fmt::Display| format!("rewriting nextest's JUnit report: {e}");
+    let mut reader = Reader::from_str(xml);
+    let mut writer = Writer::new(Vec::with_capacity(xml.len() + skips.len() * 100));
+    let (mut suite, mut case) = (0usize, 0usize);
+    let mut indent = String::new();
+    loop {
+        let event = reader.read_event().map_err(|e| bad(&e))?;
+        match &event {
+            Event::Eof => break,
+            Event::Text(t) => {
+                let text = t.xml10_content();
+                if let Some(nl) = text.rfind('\n') {
+                    indent = text[nl..].to_string();
+                }
+            }
+            Event::Start(tag) | Event::Empty(tag) if tag.name().as_ref() == "testsuites" && !skips.is_empty() => {
+                writer.write_event(Event::Start(bump_attribute(tag, "skipped", skips.len())?)).map_err(|e| bad(&e))?;
                 continue;
             }
-            let reason = line[at + RUNTIME_SKIP.len()..].trim_end().trim_end_matches(')');
-            skips.push(RuntimeSkip {
-                line: c,
-                suite,
-                name: attribute(lines[c], "name").unwrap_or_default(),
-                message: format!("SKIP: {}", reason.replace('"', "&quot;")),
-            });
+            Event::Start(tag) if tag.name().as_ref() == "testsuite" => {
+                suite += 1;
+                let here = skips.iter().filter(|s| s.suite == suite).count();
+                if here > 0 {
+                    writer.write_event(Event::Start(bump_attribute(tag, "skipped", here)?)).map_err(|e| bad(&e))?;
+                    continue;
+                }
+            }
+            Event::Start(tag) | Event::Empty(tag) if tag.name().as_ref() == "testcase" => {
+                case += 1;
+                if let Some(s) = skips.iter().find(|s| s.case == case) {
+                    writer.write_event(event.borrow()).map_err(|e| bad(&e))?;
+                    let inner = format!("{indent}    ");
+                    writer.write_event(Event::Text(BytesText::from_escaped(inner))).map_err(|e| bad(&e))?;
+                    let skipped = BytesStart::new("skipped").with_attributes([("message", s.message.as_str())]);
+                    writer.write_event(Event::Empty(skipped)).map_err(|e| bad(&e))?;
+                    continue;
+                }
+            }
+            _ => {}
+        }
+        writer.write_event(event).map_err(|e| bad(&e))?;
+    }
+    let out = String::from_utf8(writer.into_inner()).map_err(|e| bad(&e))?;
+    Ok((out, skips.into_iter().map(|s| s.name).collect()))
+}
+
+/// A `<testcase>` of the JUnit report that passed but skipped at run time.
+struct RuntimeSkip {
+    /// Which `<testsuite>` and which `<testcase>` (from 1, in document order).
+    suite: usize,
+    case: usize,
+    name: String,
+    /// `SKIP: reason`.
+    message: String,
+}
+
+/// The passing test cases whose captured output says they skipped.
+fn find_runtime_skips(xml: &str) -> Result<Vec<RuntimeSkip>> {
+    let mut reader = Reader::from_str(xml);
+    let mut skips = Vec::new();
+    let (mut suite, mut case) = (0usize, 0usize);
+    // The open test case: its name, whether it already has a verdict, its stdout.
+    let mut open: Option<(String, bool, String)> = None;
+    let mut in_stdout = false;
+    loop {
+        match reader.read_event().map_err(|e| format!("reading nextest's JUnit report: {e}"))? {
+            Event::Eof => break,
+            Event::Start(tag) if tag.name().as_ref() == "testsuite" => suite += 1,
+            Event::Empty(tag) if tag.name().as_ref() == "testcase" => case += 1,
+            Event::Start(tag) if tag.name().as_ref() == "testcase" => {
+                case += 1;
+                let name = tag
+                    .try_get_attribute("name")
+                    .ok()
+                    .flatten()
+                    .and_then(|a| a.normalized_value(XmlVersion::Implicit1_0).ok().map(|v| v.into_owned()))
+                    .unwrap_or_default();
+                open = Some((name, false, String::new()));
+            }
+            Event::Start(tag) | Event::Empty(tag)
+                if matches!(tag.name().as_ref(), "failure" | "error" | "skipped" | "flakyFailure") =>
+            {
+                if let Some(o) = open.as_mut() {
+                    o.1 = true;
+                }
+            }
+            Event::Start(tag) if tag.name().as_ref() == "system-out" => in_stdout = true,
+            Event::End(tag) if tag.name().as_ref() == "system-out" => in_stdout = false,
+            Event::Text(t) if in_stdout => {
+                if let Some(o) = open.as_mut() {
+                    o.2.push_str(&t.xml10_content());
+                }
+            }
+            Event::CData(t) if in_stdout => {
+                if let Some(o) = open.as_mut() {
+                    o.2.push_str(&t.xml10_content());
+                }
+            }
+            Event::GeneralRef(r) if in_stdout => {
+                let resolved = match r.resolve_char_ref() {
+                    Ok(Some(c)) => c.to_string(),
+                    _ => quick_xml::escape::resolve_predefined_entity(&r.xml10_content()).unwrap_or("").to_string(),
+                };
+                if let Some(o) = open.as_mut() {
+                    o.2.push_str(&resolved);
+                }
+            }
+            Event::End(tag) if tag.name().as_ref() == "testcase" => {
+                if let Some((name, false, stdout)) = open.take() {
+                    if let Some(line) = stdout.lines().find(|l| l.contains(RUNTIME_SKIP)) {
+                        let at = line.find(RUNTIME_SKIP).unwrap_or(0) + RUNTIME_SKIP.len();
+                        let reason = line[at..].trim_end().strip_suffix(')').unwrap_or(&line[at..]);
+                        skips.push(RuntimeSkip { suite, case, name, message: format!("SKIP: {reason}") });
+                    }
+                }
+            }
+            _ => {}
         }
     }
-    let mut out = String::with_capacity(xml.len() + skips.len() * 100);
-    for (i, line) in lines.iter().enumerate() {
-        let in_this_suite = skips.iter().filter(|s| s.suite == Some(i)).count();
-        if line.contains("<testsuites ") && !skips.is_empty() {
-            out.push_str(&bump_attribute(line, "skipped", skips.len()));
-        } else if in_this_suite > 0 {
-            out.push_str(&bump_attribute(line, "skipped", in_this_suite));
+    Ok(skips)
+}
+
+/// `tag` with its numeric attribute `name` increased by `by` (added when missing).
+fn bump_attribute(tag: &BytesStart<'_>, name: &str, by: usize) -> Result<BytesStart<'static>> {
+    let tag_name = tag.name().as_ref().to_string();
+    let mut out = BytesStart::new(tag_name);
+    let mut found = false;
+    for a in tag.attributes() {
+        let a = a.map_err(|e| format!("an attribute of <{}>: {e}", tag.name().as_ref()))?;
+        let key = a.key.as_ref().to_string();
+        let value =
+            a.normalized_value(XmlVersion::Implicit1_0).map_err(|e| format!("attribute {key}: {e}"))?.into_owned();
+        if key == name {
+            found = true;
+            let n: usize = value.parse().unwrap_or(0);
+            out.push_attribute((key.as_str(), (n + by).to_string().as_str()));
         } else {
-            out.push_str(line);
-        }
-        out.push('\n');
-        if let Some(s) = skips.iter().find(|s| s.line == i) {
-            let indent = &line[..line.len() - line.trim_start().len()];
-            out.push_str(&format!("{indent}    <skipped message=\"{}\"/>\n", s.message));
+            out.push_attribute((key.as_str(), value.as_str()));
         }
     }
-    (out, skips.into_iter().map(|s| s.name).collect())
-}
-
-/// The value of `name="..."` in an XML start tag.
-fn attribute(tag: &str, name: &str) -> Option<String> {
-    let key = format!(" {name}=\"");
-    let start = tag.find(&key)? + key.len();
-    tag[start..].split('"').next().map(str::to_string)
-}
-
-/// `tag` with its numeric attribute `name` increased by `by`.
-fn bump_attribute(tag: &str, name: &str, by: usize) -> String {
-    let key = format!(" {name}=\"");
-    let Some(start) = tag.find(&key).map(|i| i + key.len()) else { return tag.to_string() };
-    let Some(len) = tag[start..].find('"') else { return tag.to_string() };
-    let n: usize = tag[start..start + len].parse().unwrap_or(0);
-    format!("{}{}{}", &tag[..start], n + by, &tag[start + len..])
+    if !found {
+        out.push_attribute((name, by.to_string().as_str()));
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -489,7 +573,7 @@ test x86::cpuid ... ok
 
     #[test]
     fn runtime_skips_become_junit_skipped() {
-        let (xml, names) = mark_runtime_skips(JUNIT);
+        let (xml, names) = mark_runtime_skips(JUNIT).expect("a valid report");
         assert_eq!(names, ["x86::smm::entry"]);
         assert!(xml.contains(r#"<testsuites name="nextest-run" tests="3" skipped="2" failures="0""#), "{xml}");
         assert!(xml.contains(r#"<testsuite name="kvmtest-tests::x86" tests="3" skipped="2" errors="0""#), "{xml}");
@@ -498,7 +582,27 @@ test x86::cpuid ... ok
             <system-out>"#;
         assert!(xml.contains(marked), "{xml}");
         assert_eq!(xml.matches("<skipped").count(), 1, "only the skipped trial is marked:\n{xml}");
-        assert!(mark_runtime_skips(&JUNIT.replace("(SKIP:", "(other:")).1.is_empty());
+        assert!(mark_runtime_skips(&JUNIT.replace("(SKIP:", "(other:")).expect("valid").1.is_empty());
+    }
+
+    #[test]
+    fn escaped_reasons_and_failed_cases_are_read_as_xml() {
+        let junit = JUNIT
+            .replace("requires KVM_CAP_X86_SMM,", "requires &quot;SMM&quot; &amp; &lt;more&gt;,")
+            .replace("test x86::cpuid ... ok", "test x86::cpuid ... ignored (SKIP: but it failed)")
+            .replace(
+                r#"time="0.01">
+            <system-out>
+test x86::cpuid"#,
+                r#"time="0.01">
+            <failure message="boom"/>
+            <system-out>
+test x86::cpuid"#,
+            );
+        let (xml, names) = mark_runtime_skips(&junit).expect("a valid report");
+        assert_eq!(names, ["x86::smm::entry"], "a failed case stays failed:\n{xml}");
+        assert!(xml.contains(r#"<skipped message="SKIP: requires &quot;SMM&quot; &amp; &lt;more&gt;, which"#), "{xml}");
+        assert!(mark_runtime_skips("<testsuites><testsuite></testsuites>").is_err());
     }
 
     #[test]

@@ -12,6 +12,7 @@ mod fuzz;
 mod kernel_ci;
 mod kselftest;
 mod lint;
+mod results;
 mod setup;
 mod soak;
 mod test;

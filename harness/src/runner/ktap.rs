@@ -11,7 +11,32 @@ use std::sync::{mpsc, Mutex, PoisonError};
 
 use libtest_mimic::{Arguments, Trial};
 
-use super::{bodies, capture_panics_on_this_thread, run_body, Outcome};
+use super::{bodies, timeout, trial_timeout, Outcome};
+
+/// Diagnostics given before the header was printed, and whether it has been.
+static HELD: Mutex<(bool, Vec<String>)> = Mutex::new((false, Vec::new()));
+
+/// Prints `text` as `# ` lines on stdout, or holds it until the header is
+/// printed when that has not happened yet (scenarios announce their case
+/// tables before calling `runner::main`).
+pub(super) fn diagnostic_or_hold(text: &str) {
+    let mut held = HELD.lock().unwrap_or_else(PoisonError::into_inner);
+    if held.0 {
+        // One write per text, under the lock, so lines of two texts do not interleave.
+        let mut buf = Vec::new();
+        let _ = Printer::new(&mut buf).diagnostic(text);
+        let _ = io::stdout().lock().write_all(&buf);
+    } else {
+        held.1.push(text.to_string());
+    }
+}
+
+/// Marks the header printed and returns the diagnostics held until then.
+fn release_held() -> Vec<String> {
+    let mut held = HELD.lock().unwrap_or_else(PoisonError::into_inner);
+    held.0 = true;
+    std::mem::take(&mut held.1)
+}
 
 /// Exit status when every trial that ran passed (tools/testing/selftests/kselftest.h).
 pub const KSFT_PASS: u8 = 0;
@@ -165,6 +190,9 @@ pub(super) fn run(args: &Arguments, trials: Vec<Trial>, preamble: &str, out: imp
     let mut printer = Printer::new(out);
     // A closed stdout still lets every trial run; the status then says fail.
     let mut printed = printer.header(names.len(), &why_none).and_then(|()| printer.diagnostic(preamble)).is_ok();
+    for text in release_held() {
+        printed &= printer.diagnostic(&text).is_ok();
+    }
     let mut outcomes: Vec<Option<Outcome>> = vec![None; names.len()];
     let mut order = InOrder::new();
     let mut print_ready = |ready: Vec<(usize, Outcome)>, printer: &mut Printer<_>| {
@@ -188,14 +216,12 @@ pub(super) fn run(args: &Arguments, trials: Vec<Trial>, preamble: &str, out: imp
         for _ in 0..threads {
             let tx = tx.clone();
             let queue = &queue;
-            s.spawn(move || {
-                capture_panics_on_this_thread();
-                loop {
-                    let next = queue.lock().unwrap_or_else(PoisonError::into_inner).next();
-                    let Some((i, body)) = next else { break };
-                    if tx.send((i, run_body(body))).is_err() {
-                        break;
-                    }
+            let names = &names;
+            s.spawn(move || loop {
+                let next = queue.lock().unwrap_or_else(PoisonError::into_inner).next();
+                let Some((i, body)) = next else { break };
+                if tx.send((i, timeout::run(&names[i], body, trial_timeout()))).is_err() {
+                    break;
                 }
             });
         }

@@ -31,6 +31,11 @@ pub struct Console {
     pub fatal: Option<String>,
     /// Oops, BUG and WARNING lines of the kernel.
     pub kernel_trouble: Vec<String>,
+    /// Each binary's console lines between its begin and end markers, with
+    /// the verdicts of its trials.
+    pub logs: Vec<crate::results::BinaryRun>,
+    /// Whether the last binary of `logs` is still running.
+    log_open: bool,
     started: Option<Instant>,
     current: Option<Instant>,
 }
@@ -57,6 +62,9 @@ impl Console {
             self.kernel_trouble.push(line.trim().to_string());
         }
         let Some(marker) = Marker::parse(line) else {
+            if let (true, Some(log)) = (self.log_open, self.logs.last_mut()) {
+                log.feed(line);
+            }
             return;
         };
         match marker {
@@ -67,9 +75,12 @@ impl Console {
             Marker::Kvm(m) => self.kvm = Some(m),
             Marker::Begin(name) => {
                 self.current = Some(now);
+                self.logs.push(crate::results::BinaryRun::new(name.clone()));
+                self.log_open = true;
                 self.results.push(BinaryResult { name, exit: None, elapsed: Duration::ZERO });
             }
             Marker::End(name, exit) => {
+                self.log_open = false;
                 let elapsed = self.current.take().map_or(Duration::ZERO, |t| now - t);
                 match self.results.last_mut() {
                     Some(r) if r.name == name && r.exit.is_none() => {
@@ -108,6 +119,7 @@ mod tests {
             "KVMTEST-VM: kernel 6.12.117+deb12-amd64\r",
             "KVMTEST-VM: kvm kvm_amd (nested paging)",
             "KVMTEST-VM: begin ucall",
+            "test ucall::a ... ok\r",
             "test result: ok. 4 passed; 0 failed",
             "KVMTEST-VM: end ucall exit=0",
             "KVMTEST-VM: begin selftest",
@@ -118,10 +130,14 @@ mod tests {
         assert_eq!(c.kvm.as_deref(), Some("kvm_amd (nested paging)"));
         assert_eq!(c.boot_time, Some(Duration::from_secs(3)));
         assert!(c.done && c.fatal.is_none());
+        assert_eq!(c.logs.len(), 2);
+        assert_eq!(c.logs[0].lines, ["test ucall::a ... ok", "test result: ok. 4 passed; 0 failed"]);
+        assert_eq!(c.logs[0].trials.len(), 1);
+        assert!(c.logs[1].lines.is_empty());
         assert_eq!(
             c.results,
             [
-                BinaryResult { name: "ucall".into(), exit: Some(Exit::Code(0)), elapsed: Duration::from_secs(2) },
+                BinaryResult { name: "ucall".into(), exit: Some(Exit::Code(0)), elapsed: Duration::from_secs(3) },
                 BinaryResult { name: "selftest".into(), exit: Some(Exit::Code(101)), elapsed: Duration::from_secs(1) },
             ]
         );

@@ -24,6 +24,7 @@ use super::qemu;
 use super::summary::trouble;
 use crate::bundle::{self, Bundle};
 use crate::kselftest::KernelTools;
+use crate::results::{self, BinaryRun, Verdict};
 use crate::util::root;
 use crate::Result;
 
@@ -85,7 +86,34 @@ pub fn vm_kselftest(o: &Options) -> Result {
         run.wall.as_secs_f64(),
         log.display()
     );
+    keep_results(o, &log)?;
     crate::kernel_ci::check_log(&bundle, &log)
+}
+
+/// Keeps the run in target/kvmtest-results/<UTC>-vm-kselftest-<arch>/: the
+/// whole run_kselftest.sh log, each binary's KTAP as its log, the summaries;
+/// prints the failed trials and where their KTAP is.
+fn keep_results(o: &Options, log: &Path) -> Result {
+    let text = fs::read_to_string(log).map_err(|e| format!("reading {}: {e}", log.display()))?;
+    let mut binaries = Vec::new();
+    for nested in crate::kernel_ci::nested_ktap(&text) {
+        let mut run = BinaryRun::new(nested.test);
+        for line in &nested.ktap {
+            run.lines.push(line.clone());
+            if let Some(trial) = results::parse_ktap_result(line) {
+                run.failed |= trial.1 == Verdict::Fail;
+                run.trials.push(trial);
+            }
+        }
+        binaries.push(run);
+    }
+    let dir = results::new_run_dir(&results::results_root(), Some(&format!("vm-kselftest-{}", o.arch.name)))?;
+    fs::copy(log, dir.join("kselftest.log")).map_err(|e| format!("keeping {}: {e}", log.display()))?;
+    results::write_run(&dir, &format!("cargo xtask vm-test --kselftest --arch {}", o.arch.name), &binaries)?;
+    for line in results::closing_lines("vm-test", &dir, &binaries) {
+        println!("{line}");
+    }
+    Ok(())
 }
 
 /// The console lines between init's markers around the runner.

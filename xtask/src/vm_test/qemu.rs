@@ -2,7 +2,7 @@
 //! console streamed to stdout and read by [`Console`], and a deadline on the
 //! whole run.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, IsTerminal, Read};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
@@ -10,7 +10,31 @@ use std::time::{Duration, Instant};
 
 use super::arch::Arch;
 use super::console::Console;
+use crate::results::Verdict;
 use crate::Result;
+
+/// How often a progress line is printed when stdout is not a terminal.
+const HEARTBEAT: Duration = Duration::from_secs(10);
+
+/// `running ucall; binaries done 3; trials so far: 10 passed, 0 failed, 2 skipped`.
+fn progress(console: &Console) -> String {
+    let running = match console.results.last() {
+        Some(r) if r.exit.is_none() => format!("running {}", r.name),
+        _ if console.kernel_release.is_none() => "booting".to_string(),
+        _ => "between test binaries".to_string(),
+    };
+    let done = console.results.iter().filter(|r| r.exit.is_some()).count();
+    let trials = console.logs.iter().flat_map(|l| l.trials.iter());
+    let (mut p, mut f, mut s) = (0, 0, 0);
+    for (_, v) in trials {
+        match v {
+            Verdict::Pass => p += 1,
+            Verdict::Fail => f += 1,
+            Verdict::Skip(_) => s += 1,
+        }
+    }
+    format!("{running}; binaries done {done}; trials so far: {p} passed, {f} failed, {s} skipped")
+}
 
 /// How one machine run ended.
 pub struct Run {
@@ -94,14 +118,24 @@ pub fn boot(
     let mut console = Console::new(started);
     let deadline = started + timeout;
     let mut timed_out = None;
+    // Off a terminal (CI logs), a progress line every HEARTBEAT.
+    let heartbeat = !std::io::stdout().is_terminal();
+    let mut next_beat = started + HEARTBEAT;
     loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
+        let now = Instant::now();
+        if heartbeat && now >= next_beat {
+            println!("vm-test: [{:.0} s] {}", (now - started).as_secs_f64(), progress(&console));
+            next_beat = now + HEARTBEAT;
+        }
+        let left = deadline.saturating_duration_since(now);
+        let wait = if heartbeat { left.min(next_beat.saturating_duration_since(now)) } else { left };
+        match rx.recv_timeout(wait) {
             Ok((line, at)) => {
                 echo(&line);
                 console.feed(&line, at);
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(mpsc::RecvTimeoutError::Timeout) if Instant::now() < deadline => {}
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 timed_out = Some(timeout);
                 // Only our own child, by its handle.
@@ -125,4 +159,28 @@ pub fn boot(
         eprintln!("{}: {}", arch.qemu, stderr.trim());
     }
     Ok(Run { console, wall, timed_out, qemu_error })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_counts_binaries_and_trials_so_far() {
+        let t0 = Instant::now();
+        let mut c = Console::new(t0);
+        assert_eq!(progress(&c), "booting; binaries done 0; trials so far: 0 passed, 0 failed, 0 skipped");
+        for line in [
+            "KVMTEST-VM: kernel 6.12.117+deb12-amd64",
+            "KVMTEST-VM: begin ucall",
+            "test ucall::a ... ok",
+            "test ucall::b ... ignored (SKIP: no SMM)",
+            "KVMTEST-VM: end ucall exit=0",
+            "KVMTEST-VM: begin selftest",
+            "test selftest::c ... FAILED",
+        ] {
+            c.feed(line, t0);
+        }
+        assert_eq!(progress(&c), "running selftest; binaries done 1; trials so far: 1 passed, 1 failed, 1 skipped");
+    }
 }

@@ -1,6 +1,7 @@
 //! What a run of the emulated machine comes to: whether it can be trusted
 //! as a whole, and the summary vm-test prints (one line per test binary and
-//! the `N passed, N failed` closing line).
+//! the `N passed, N failed` closing line), ending with the failed trials by
+//! name; the logs and summary are kept in target/kvmtest-results/.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -10,6 +11,7 @@ use super::kernel::Kernel;
 use super::options::Options;
 use super::protocol::Exit;
 use super::qemu;
+use crate::results::{self, BinaryRun};
 
 /// Why a run cannot be trusted as a whole (timeout, panic, qemu error), if so.
 pub fn trouble(run: &qemu::Run) -> Option<String> {
@@ -51,6 +53,7 @@ pub fn summarize(o: &Options, kernel: &Kernel, tests: &[(String, PathBuf)], run:
         println!("vm-test: kernel said: {t}");
     }
     let mut passed = 0;
+    let mut kept = Vec::new();
     for (name, _) in tests {
         let r = c.results.iter().find(|r| r.name == *name);
         let (verdict, detail) = match r.and_then(|r| r.exit.map(|e| (e, r.elapsed))) {
@@ -64,6 +67,10 @@ pub fn summarize(o: &Options, kernel: &Kernel, tests: &[(String, PathBuf)], run:
             None => ("FAIL", "not run".into()),
         };
         println!("vm-test: {verdict} {name} ({detail})");
+        let mut log = c.logs.iter().find(|l| l.name == *name).cloned().unwrap_or_else(|| BinaryRun::new(name.clone()));
+        log.failed = verdict == "FAIL";
+        log.trouble = log.failed.then_some(detail);
+        kept.push(log);
     }
     let failed = tests.len() - passed;
     let why = trouble(run);
@@ -71,6 +78,14 @@ pub fn summarize(o: &Options, kernel: &Kernel, tests: &[(String, PathBuf)], run:
         println!("vm-test: VM FAILED: {w}");
     }
     println!("{passed} passed, {failed} failed");
+    let label = format!("vm-test-{}", o.arch.name);
+    let title = format!("cargo xtask vm-test --arch {} ({})", o.arch.name, kernel.origin);
+    let kept = results::new_run_dir(&results::results_root(), Some(&label))
+        .and_then(|dir| results::write_run(&dir, &title, &kept).map(|()| (dir, kept)));
+    match kept {
+        Ok((dir, kept)) => results::closing_lines("vm-test", &dir, &kept).iter().for_each(|l| println!("{l}")),
+        Err(e) => println!("vm-test: could not keep the results: {e}"),
+    }
     match (why, failed) {
         (Some(w), _) => Some(w),
         (None, 0) => None,
