@@ -2,8 +2,8 @@
 //! vCPU, powered off at start (KVM_SET_MP_STATE STOPPED, as psci_test.c's
 //! vcpu_power_off()), is brought up with CPU_ON: it starts from reset at the
 //! given entry with the context id in x0, AFFINITY_INFO reports it ON and a
-//! second CPU_ON is ALREADY_ON; it then calls CPU_OFF and AFFINITY_INFO
-//! reports it OFF. SYSTEM_OFF and SYSTEM_RESET end the run with
+//! second CPU_ON is ALREADY_ON; it then calls CPU_OFF, sleeps in KVM_RUN
+//! with KVM_GET_MP_STATE STOPPED, and AFFINITY_INFO reports it OFF. SYSTEM_OFF and SYSTEM_RESET end the run with
 //! KVM_EXIT_SYSTEM_EVENT of the matching type; with
 //! KVM_CAP_ARM_SYSTEM_SUSPEND, SYSTEM_SUSPEND is discoverable through
 //! PSCI_FEATURES and ends the run with KVM_SYSTEM_EVENT_SUSPEND.
@@ -18,21 +18,27 @@ kvmtest_tests::arch_only_main!("aarch64", scenario::trials);
 
 #[cfg(target_arch = "aarch64")]
 mod scenario {
-    use std::time::Duration;
+    use std::time::{Duration, Instant};
 
     use kvmtest::aarch64::smccc::*;
     use kvmtest::arch::aarch64::regs::x;
     use kvmtest::arch::aarch64::{Arm64Options, Psci};
-    use kvmtest::kvm_bindings::KVM_SYSTEM_EVENT_SUSPEND;
+    use kvmtest::kvm_bindings::{KVM_MP_STATE_STOPPED, KVM_SYSTEM_EVENT_SUSPEND};
     use kvmtest::kvm_ioctls::VcpuExit;
     use kvmtest::{bail, ensure, runner, Error, ExitAction, Result, Vm};
     use kvmtest_tests::payloads::SMCCC_CALLS;
 
     /// `CPU_ON_CONTEXT_ID` of psci_test.c: what the target finds in x0.
     const CPU_ON_CONTEXT_ID: u64 = 0xdead_c0de;
-    /// How long the powered-off target may sit in KVM_RUN before the watchdog
-    /// takes it out (a vCPU that called CPU_OFF sleeps there).
-    const OFF_VCPU_WAIT: Duration = Duration::from_secs(2);
+    /// Each KVM_RUN of the CPU_ON target is kicked out after this: a vCPU
+    /// that called CPU_OFF sleeps in KVM_RUN (kvm_vcpu_sleep() while
+    /// kvm_arm_vcpu_stopped()), so the kick is what ends the run; that it
+    /// is powered off is then read from KVM_GET_MP_STATE, not from the time
+    /// waited.
+    const OFF_VCPU_KICK: Duration = Duration::from_millis(50);
+    /// How long the target may take to reach its CPU_OFF (kicked runs until
+    /// then): only a guard against a target that never powers off.
+    const CPU_OFF_DEADLINE: Duration = Duration::from_secs(10);
 
     /// A PSCI call the source vCPU makes, and what it must answer.
     struct Step {
@@ -167,12 +173,27 @@ mod scenario {
         ensure!(x0 == CPU_ON_CONTEXT_ID, "CPU_ON target x0: expected {CPU_ON_CONTEXT_ID:#x}, got {x0:#x}");
 
         // The target runs the stub: CPU_OFF, after which KVM_RUN sleeps until
-        // the watchdog kicks it out.
+        // the watchdog kicks it out. A kick may also come before it reached
+        // its HVC: run again until KVM reports it STOPPED (a CPU_OFF that
+        // returned would leave it spinning at `b .`, RUNNABLE).
         let target_vcpu = vm.vcpu(1);
-        target_vcpu.set_timeout(OFF_VCPU_WAIT);
-        match target_vcpu.run_until_ucall() {
-            Err(Error::Watchdog { .. }) => {}
-            other => bail!("CPU_OFF target: expected it to stay in KVM_RUN, powered off; got {other:?}"),
+        target_vcpu.set_timeout(OFF_VCPU_KICK);
+        let start = Instant::now();
+        loop {
+            match target_vcpu.run_until_ucall() {
+                Err(Error::Watchdog { .. }) => {}
+                other => bail!("CPU_OFF target: expected it to stay in KVM_RUN, powered off; got {other:?}"),
+            }
+            let state = mp_state(target_vcpu)?;
+            if state == KVM_MP_STATE_STOPPED {
+                break;
+            }
+            ensure!(
+                start.elapsed() < CPU_OFF_DEADLINE,
+                "CPU_OFF target: expected KVM_MP_STATE_STOPPED ({KVM_MP_STATE_STOPPED}) after its CPU_OFF, \
+                 got mp_state {state} after {CPU_OFF_DEADLINE:?} (pc {:#x})",
+                pc(target_vcpu)?
+            );
         }
         let after = pc(vm.vcpu(1))?;
         ensure!(

@@ -31,6 +31,11 @@ pub struct Args {
     /// Fewer rounds, for a smoke run
     #[arg(long)]
     pub quick: bool,
+    /// Print the ratios and targets but fail only on a sanity check (wrong
+    /// exits, lost messages, a red suite), not on a missed target: for a
+    /// quick run on a loaded machine, which is no measurement
+    #[arg(long)]
+    pub report_only: bool,
     /// The emulated machine (vm-run's options): with --arch, the bench runs
     /// there (either arch, the host's too) instead of on this host
     #[command(flatten)]
@@ -63,7 +68,13 @@ fn suite_executables(json_lines: &str) -> Result<Vec<PathBuf>> {
 }
 
 pub fn bench(args: &Args) -> Result {
-    let bench_args: Vec<String> = if args.quick { vec!["--quick".into()] } else { Vec::new() };
+    let mut bench_args: Vec<String> = Vec::new();
+    if args.quick {
+        bench_args.push("--quick".into());
+    }
+    if args.report_only {
+        bench_args.push("--report-only".into());
+    }
     if let Some(arch) = args.vm.arch.as_deref() {
         if args.vm.smoke || args.vm.kselftest {
             return Err("bench --arch: --smoke and --kselftest are vm-test's, not the bench's".into());

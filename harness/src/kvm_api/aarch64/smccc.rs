@@ -157,6 +157,12 @@ pub fn power_off(vcpu: &Vcpu) -> Result<()> {
     vcpu.fd().set_mp_state(state).map_err(Error::kvm("KVM_SET_MP_STATE(KVM_MP_STATE_STOPPED)"))
 }
 
+/// KVM_GET_MP_STATE: the vCPU's power state (KVM_MP_STATE_STOPPED once
+/// powered off, by KVM_SET_MP_STATE or by its own PSCI CPU_OFF).
+pub fn mp_state(vcpu: &Vcpu) -> Result<u32> {
+    vcpu.fd().get_mp_state().map(|s| s.mp_state).map_err(Error::kvm("KVM_GET_MP_STATE"))
+}
+
 /// The vCPU's MPIDR_EL1 affinity, the target PSCI calls name.
 pub fn mpidr(vcpu: &Vcpu) -> Result<u64> {
     Ok(read_reg(vcpu, MPIDR_EL1_ID, "KVM_GET_ONE_REG(MPIDR_EL1)")? & MPIDR_HWID_BITMASK)
