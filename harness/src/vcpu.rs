@@ -75,10 +75,10 @@ impl Vcpu {
         Ok(())
     }
 
-    /// This vCPU's kvm_run mapping, for exits kvm-ioctls does not decode.
-    /// Valid as long as the vCPU; read it only between KVM_RUNs.
-    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
-    pub(crate) fn kvm_run_ptr(&mut self) -> *mut kvm_bindings::kvm_run {
+    /// This vCPU's kvm_run mapping, for exits kvm-ioctls does not decode
+    /// (e.g. KVM_EXIT_XEN). Valid as long as the vCPU; read it only between
+    /// KVM_RUNs.
+    pub fn kvm_run_ptr(&mut self) -> *mut kvm_bindings::kvm_run {
         self.fd.get_kvm_run()
     }
 
