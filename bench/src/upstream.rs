@@ -242,7 +242,8 @@ mod tests {
 
     #[test]
     fn the_program_output_is_parsed() {
-        let out = "Random seed: 0x6b8b4567\ncreate_us 1500.5\nfirst_us 1700.25\nucall_us 60.25\nucall_us 59.75\ndone 50\n";
+        let out =
+            "Random seed: 0x6b8b4567\ncreate_us 1500.5\nfirst_us 1700.25\nucall_us 60.25\nucall_us 59.75\ndone 50\n";
         let s = parse(out).unwrap();
         let want =
             Samples { create_us: vec![1500.5], first_us: vec![1700.25], ucall_us: vec![60.25, 59.75], round_trips: 50 };
