@@ -35,6 +35,8 @@ pub enum Target {
     MaxRatio(f64),
     /// harness 90th percentile <= this (in the row's unit); the ratio is shown for context.
     MaxValue(f64),
+    /// No target: the ratio is reported for context (always met).
+    None,
 }
 
 #[derive(Debug, Clone)]
@@ -85,6 +87,7 @@ impl Row {
         match self.target {
             Target::MaxRatio(m) => self.ratio <= m,
             Target::MaxValue(m) => self.harness.p90 <= m,
+            Target::None => true,
         }
     }
 
@@ -96,6 +99,7 @@ impl Row {
         match self.target {
             Target::MaxRatio(m) => self.ratio / m,
             Target::MaxValue(m) => self.harness.p90 / m,
+            Target::None => 0.0,
         }
     }
 
@@ -103,6 +107,7 @@ impl Row {
         match self.target {
             Target::MaxRatio(m) => format!("<= {m:.2}x"),
             Target::MaxValue(m) => format!("<= {}", self.unit.fmt(m)),
+            Target::None => "none".into(),
         }
     }
 }
@@ -131,7 +136,11 @@ pub fn table(rows: &[Row]) -> String {
             cell(r.unit, &r.baseline),
             r.ratio,
             r.target_text(),
-            if r.met() { "ok" } else { "MISSED" }
+            match (r.target, r.met()) {
+                (Target::None, _) => "reported",
+                (_, true) => "ok",
+                (_, false) => "MISSED",
+            }
         ));
     }
     let notes: Vec<&Row> = rows.iter().filter(|r| !r.note.is_empty()).collect();

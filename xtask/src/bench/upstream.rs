@@ -94,8 +94,10 @@ pub fn build(arch: &str) -> Result<PathBuf> {
         tree.join("tools/testing/selftests"),
     ];
     if arch == "aarch64" {
-        // sysreg-defs.h, generated as the selftests' Makefile does.
+        // sysreg-defs.h, generated as the selftests' Makefile does (tools'
+        // Makefile.include refuses an OUTPUT directory that does not exist).
         let tools = out.join("tools/");
+        std::fs::create_dir_all(&tools).map_err(|e| format!("creating {}: {e}", tools.display()))?;
         run(Command::new("make")
             .arg("-s")
             .arg("-C")
