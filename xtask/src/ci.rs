@@ -29,6 +29,7 @@ pub fn ci(_: &Args) -> Result {
                 ..VmOptions::default()
             },
             test_args: Vec::new(),
+            config: None,
         })
     };
     // arm64 machines boot KVM in nVHE mode (vm_test/arch.rs says why).

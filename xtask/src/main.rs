@@ -9,6 +9,7 @@ mod bundle;
 mod ci;
 mod dist;
 mod fuzz;
+mod interrupt;
 mod kernel_ci;
 mod kselftest;
 mod lint;
@@ -50,6 +51,9 @@ enum Verb {
     KtapCheck(kernel_ci::KtapCheckArgs),
     KernelCiCheck(kernel_ci::KernelCiCheckArgs),
     Tidy(tidy::Args),
+    /// The Ctrl-C mechanism with a dummy child (xtask/tests/interrupt.rs)
+    #[command(hide = true)]
+    InterruptDrill,
 }
 
 fn main() -> ExitCode {
@@ -58,9 +62,16 @@ fn main() -> ExitCode {
         let _ = Cli::command().print_help();
         return ExitCode::SUCCESS;
     };
+    if let Err(e) = interrupt::install() {
+        eprintln!("xtask: {e}");
+        return ExitCode::FAILURE;
+    }
     let result = match verb {
         // The exit code is the test binary's, so cargo's runner protocol holds.
-        Verb::VmRun(args) => return vm_run::vm_run(&args),
+        Verb::VmRun(args) => {
+            let code = vm_run::vm_run(&args);
+            return if interrupt::interrupted() { ExitCode::from(interrupt::EXIT_INTERRUPTED) } else { code };
+        }
         Verb::Setup(args) => setup::setup(&args),
         Verb::BuildPayloads(args) => build_payloads::build_payloads(&args),
         Verb::Test(args) => test::test(&args),
@@ -74,7 +85,12 @@ fn main() -> ExitCode {
         Verb::KtapCheck(args) => kernel_ci::ktap_check(&args),
         Verb::KernelCiCheck(args) => kernel_ci::kernel_ci_check(&args),
         Verb::Tidy(args) => tidy::tidy(&args),
+        Verb::InterruptDrill => interrupt::drill(),
     };
+    if interrupt::interrupted() {
+        eprintln!("xtask: interrupted (Ctrl-C): the child processes were stopped and the temporary files removed");
+        return ExitCode::from(interrupt::EXIT_INTERRUPTED);
+    }
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
