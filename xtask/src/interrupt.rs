@@ -57,15 +57,45 @@ fn on_interrupt() {
 }
 
 fn signal_children(signal: libc::c_int) {
-    for &(pid, own_group) in lock(&CHILDREN).iter() {
+    let children = lock(&CHILDREN).clone();
+    for (pid, own_group) in children {
         let Ok(pid) = libc::pid_t::try_from(pid) else { continue };
-        // Only our own registered children (and their process group when
-        // they lead one), never a broad name.
-        let target = if own_group { -pid } else { pid };
-        // SAFETY: kill has no memory-safety preconditions; a pid that has
-        // already exited gives ESRCH, which is ignored.
-        unsafe { libc::kill(target, signal) };
+        // Only our own registered children and what they started (their
+        // process group when they lead one, else their descendants as
+        // /proc tells them), never a broad name.
+        let targets = if own_group { vec![-pid] } else { descendants(pid) };
+        for target in targets {
+            // SAFETY: kill has no memory-safety preconditions; a pid that
+            // has already exited gives ESRCH, which is ignored.
+            unsafe { libc::kill(target, signal) };
+        }
     }
+}
+
+/// `pid` and every process below it, children before their parents are
+/// signalled so none is reparented unseen.
+fn descendants(pid: libc::pid_t) -> Vec<libc::pid_t> {
+    let parents: Vec<(libc::pid_t, libc::pid_t)> = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let child: libc::pid_t = e.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+            // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+            let ppid = stat.rsplit_once(") ")?.1.split_whitespace().nth(1)?.parse().ok()?;
+            Some((child, ppid))
+        })
+        .collect();
+    let mut found = vec![pid];
+    let mut i = 0;
+    while i < found.len() {
+        let parent = found[i];
+        found.extend(parents.iter().filter(|&&(_, p)| p == parent).map(|&(c, _)| c));
+        i += 1;
+    }
+    found.reverse();
+    found
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -155,4 +185,30 @@ pub fn drill() -> Result {
     drop(watched);
     println!("interrupt-drill: summary: the child ended with {status}; 0 of 1 steps finished");
     Err(format!("the child ended with {status}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn descendants_include_grandchildren() {
+        let mut sh = Command::new("sh").args(["-c", "sleep 30 & wait"]).spawn().unwrap();
+        let me = libc::pid_t::try_from(sh.id()).unwrap();
+        let mut found = Vec::new();
+        for _ in 0..100 {
+            found = descendants(me);
+            if found.len() == 2 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert_eq!(found[1], me, "the parent comes last");
+        for p in &found {
+            // SAFETY: kill has no memory-safety preconditions; these are our own children.
+            unsafe { libc::kill(*p, libc::SIGKILL) };
+        }
+        let _ = sh.wait();
+    }
 }

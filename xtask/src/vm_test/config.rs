@@ -24,6 +24,9 @@ pub const CONFIG_FILE: &str = "xtask/vm-configs.toml";
 /// `--config all`: every configuration of the file.
 const ALL: &str = "all";
 
+/// What one arch boots: init and the test binaries (name, path).
+type Suite = (PathBuf, Vec<(String, PathBuf)>);
+
 /// The file: configurations and named groups of them.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -231,7 +234,7 @@ pub fn run_configs(name: &str, cli: &VmOptions, test_args: &[String]) -> Result 
     let file = ConfigFile::load()?;
     let selected = file.select(name)?;
     let started = Instant::now();
-    let mut suites: BTreeMap<&str, (PathBuf, Vec<(String, PathBuf)>)> = BTreeMap::new();
+    let mut suites: BTreeMap<&str, Suite> = BTreeMap::new();
     let mut outcomes = Vec::new();
     for (i, c) in selected.iter().enumerate() {
         if crate::interrupt::interrupted() {
@@ -282,7 +285,7 @@ pub fn run_configs(name: &str, cli: &VmOptions, test_args: &[String]) -> Result 
     }
 }
 
-fn build_for(arch: &Arch) -> Result<(PathBuf, Vec<(String, PathBuf)>)> {
+fn build_for(arch: &Arch) -> Result<Suite> {
     let (init, _smoke) = build_init(arch)?;
     Ok((init, build::build_suite(arch)?))
 }
