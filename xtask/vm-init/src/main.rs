@@ -180,7 +180,10 @@ fn kvm_mode(klog: &[String]) -> String {
     // arch/arm64/kvm/arm.c says "{,Hyp ,Protected }{,n}VHE mode initialized
     // successfully" since 6.2; 6.1 says "Hyp mode" for nVHE.
     if let Some(line) = klog.iter().find(|l| l.contains("mode initialized successfully")) {
-        return if line.contains("Protected") {
+        // Protected mode runs the hypervisor in hVHE (EL2 with E2H) where the CPU has VHE.
+        return if line.contains("Protected hVHE") {
+            "protected hVHE (pKVM)".into()
+        } else if line.contains("Protected") {
             "protected nVHE (pKVM)".into()
         } else if line.contains("nVHE") || line.contains("Hyp mode") {
             "nVHE".into()
