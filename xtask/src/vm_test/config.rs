@@ -168,6 +168,8 @@ pub enum Verdict {
     SkipOnly,
     /// With the failing trials, or why none is named.
     Fail(Vec<String>),
+    /// Not run or not finished because of Ctrl-C.
+    Interrupted,
 }
 
 impl Verdict {
@@ -176,6 +178,7 @@ impl Verdict {
             Verdict::Pass => "PASS".into(),
             Verdict::SkipOnly => "SKIP-only".into(),
             Verdict::Fail(trials) => format!("FAIL ({})", trials.len()),
+            Verdict::Interrupted => "interrupted".into(),
         }
     }
 }
@@ -206,6 +209,7 @@ fn verdicts(tests: &[(String, PathBuf)], run: &qemu::Run) -> Vec<(String, Verdic
                     Verdict::SkipOnly
                 }
                 Some(e) if e.success() => Verdict::Pass,
+                None if crate::interrupt::interrupted() => Verdict::Interrupted,
                 Some(e) => fail(output, format!("{e}")),
                 None if result.is_some() => fail(output, "did not finish".into()),
                 None => Verdict::Fail(vec!["(not run)".into()]),
