@@ -14,7 +14,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use crate::Result;
+/// xtask's result (util.rs's `Result`, spelt out: this module is a leaf
+/// that util.rs itself uses).
+type Result<T = ()> = std::result::Result<T, String>;
 
 /// The exit code after an interrupt: 128 + SIGINT, what shells report.
 pub const EXIT_INTERRUPTED: u8 = 130;
