@@ -172,6 +172,26 @@ mod tests {
     }
 
     #[test]
+    fn vm_test_config_stands_alone() {
+        let Verb::VmTest(a) = parse("vm-test --config default --timeout 300 -- ucall").unwrap() else {
+            panic!("not vm-test")
+        };
+        assert_eq!((a.config.as_deref(), a.vm.timeout), (Some("default"), Some(300)));
+        assert_eq!(a.test_args, ["ucall"]);
+        for line in [
+            "vm-test --config all --arch x86_64",
+            "vm-test --config all --kvm-mode vhe",
+            "vm-test --config all --smoke",
+        ] {
+            assert!(parse(line).is_err(), "{line}");
+        }
+        let Verb::VmTest(a) = parse("vm-test --arch aarch64 --kvm-mode protected").unwrap() else {
+            panic!("not vm-test")
+        };
+        assert_eq!(a.vm.kvm_mode, Some(vm_test::ArmKvmMode::Protected));
+    }
+
+    #[test]
     fn passthrough_verbs_keep_their_arguments() {
         let Verb::Test(a) = parse("test -- --test-threads 1 ucall").unwrap() else { panic!("not test") };
         assert_eq!(a.test_args, ["--test-threads", "1", "ucall"]);

@@ -39,6 +39,8 @@ pub use arch::ARCHES;
 pub use boot::{boot, require_qemu};
 pub use build::build_init;
 pub use kernel::kernel_for;
+#[cfg(test)]
+pub use options::ArmKvmMode;
 pub use options::VmOptions;
 pub use summary::trouble;
 
