@@ -82,9 +82,15 @@ pub fn bench(args: &Args) -> Result {
         return bench_in_vm(arch, &args.vm, bench_args);
     }
     let vm = VmOptions { arch: None, ..args.vm.clone() };
-    if vm.kernel_version.is_some() || vm.kernel.is_some() || vm.modules.is_some() || !vm.append.is_empty() {
+    if vm.kernel_version.is_some()
+        || vm.kernel.is_some()
+        || vm.modules.is_some()
+        || !vm.append.is_empty()
+        || vm.kvm_mode.is_some()
+    {
         return Err(
-            "--kernel-version, --kernel, --modules and --append: only with an emulated machine (--arch ARCH)".into()
+            "--kernel-version, --kernel, --modules, --append and --kvm-mode: only with an emulated machine (--arch ARCH)"
+                .into(),
         );
     }
     let bins = suite_binaries()?;

@@ -34,6 +34,7 @@ pub fn ci(_: &Args) -> Result {
                 ..VmOptions::default()
             },
             test_args: Vec::new(),
+            config: None,
         })
     };
     // From here every step runs, whatever the one before it did, and the

@@ -9,6 +9,7 @@ mod bundle;
 mod ci;
 mod dist;
 mod fuzz;
+mod interrupt;
 mod kernel_ci;
 mod kselftest;
 mod lint;
@@ -51,6 +52,9 @@ enum Verb {
     KtapCheck(kernel_ci::KtapCheckArgs),
     KernelCiCheck(kernel_ci::KernelCiCheckArgs),
     Tidy(tidy::Args),
+    /// The Ctrl-C mechanism with a dummy child (xtask/tests/interrupt.rs)
+    #[command(hide = true)]
+    InterruptDrill,
 }
 
 fn main() -> ExitCode {
@@ -59,9 +63,16 @@ fn main() -> ExitCode {
         let _ = Cli::command().print_help();
         return ExitCode::SUCCESS;
     };
+    if let Err(e) = interrupt::install() {
+        eprintln!("xtask: {e}");
+        return ExitCode::FAILURE;
+    }
     let result = match verb {
         // The exit code is the test binary's, so cargo's runner protocol holds.
-        Verb::VmRun(args) => return vm_run::vm_run(&args),
+        Verb::VmRun(args) => {
+            let code = vm_run::vm_run(&args);
+            return if interrupt::interrupted() { ExitCode::from(interrupt::EXIT_INTERRUPTED) } else { code };
+        }
         Verb::Setup(args) => setup::setup(&args),
         Verb::BuildPayloads(args) => build_payloads::build_payloads(&args),
         Verb::Test(args) => test::test(&args),
@@ -75,7 +86,12 @@ fn main() -> ExitCode {
         Verb::KtapCheck(args) => kernel_ci::ktap_check(&args),
         Verb::KernelCiCheck(args) => kernel_ci::kernel_ci_check(&args),
         Verb::Tidy(args) => tidy::tidy(&args),
+        Verb::InterruptDrill => interrupt::drill(),
     };
+    if interrupt::interrupted() {
+        eprintln!("xtask: interrupted (Ctrl-C): the child processes were stopped and the temporary files removed");
+        return ExitCode::from(interrupt::EXIT_INTERRUPTED);
+    }
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -154,6 +170,26 @@ mod tests {
         ] {
             assert!(parse(line).is_err(), "{line}");
         }
+    }
+
+    #[test]
+    fn vm_test_config_stands_alone() {
+        let Verb::VmTest(a) = parse("vm-test --config default --timeout 300 -- ucall").unwrap() else {
+            panic!("not vm-test")
+        };
+        assert_eq!((a.config.as_deref(), a.vm.timeout), (Some("default"), Some(300)));
+        assert_eq!(a.test_args, ["ucall"]);
+        for line in [
+            "vm-test --config all --arch x86_64",
+            "vm-test --config all --kvm-mode vhe",
+            "vm-test --config all --smoke",
+        ] {
+            assert!(parse(line).is_err(), "{line}");
+        }
+        let Verb::VmTest(a) = parse("vm-test --arch aarch64 --kvm-mode protected").unwrap() else {
+            panic!("not vm-test")
+        };
+        assert_eq!(a.vm.kvm_mode, Some(vm_test::ArmKvmMode::Protected));
     }
 
     #[test]

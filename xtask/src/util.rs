@@ -1,6 +1,7 @@
 //! Helpers every verb shares: the workspace root, running a command, the
 //! host arch, and the executables cargo reports in `--message-format json`.
-//! No verb lives here; this module depends on no other of xtask's.
+//! No verb lives here; this module depends on no other of xtask's but
+//! interrupt.rs (which stops the commands it runs on Ctrl-C).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -13,9 +14,13 @@ pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask/ is inside the workspace").to_path_buf()
 }
 
-/// Runs a command, failing with its name if it fails.
+/// Runs a command, failing with its name if it fails. On Ctrl-C the
+/// command is stopped (crate::interrupt).
 pub fn run(cmd: &mut Command) -> Result {
-    let status = cmd.status().map_err(|e| format!("running {cmd:?}: {e}"))?;
+    let mut child = cmd.spawn().map_err(|e| format!("running {cmd:?}: {e}"))?;
+    let watched = crate::interrupt::watch(&child, false);
+    let status = child.wait().map_err(|e| format!("running {cmd:?}: {e}"))?;
+    drop(watched);
     if status.success() {
         Ok(())
     } else {

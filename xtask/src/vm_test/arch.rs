@@ -53,9 +53,10 @@ pub const ARCHES: &[Arch] = &[
         // with a vCPU's TPIDR_EL0 still loaded, and the test process dies by
         // SIGSEGV at its next thread-local access (the crash report names
         // it; 4 suite runs in 58 on 6.1, and once on 6.12; 0 in 30 on 6.1 with
-        // nVHE, which switches EL0 registers at every world switch). Append
-        // kvm-arm.mode=vhe to run VHE anyway. SME is off: KVM
-        // gives guests no SME, and with it on the 6.1 host kernel crashed
+        // nVHE, which switches EL0 registers at every world switch).
+        // `--kvm-mode vhe` leaves the word out to run VHE anyway (the kernel
+        // takes no kvm-arm.mode=vhe). SME is off: KVM gives guests no SME,
+        // and with it on the 6.1 host kernel crashed
         // test binaries with SIGSEGV in about one run in five (suspected
         // FP/SME state handling under TCG; never seen on 6.12).
         qemu_args: &["-M", "virt,virtualization=on,gic-version=3", "-cpu", "max,pauth-impdef=on,sme=off"],

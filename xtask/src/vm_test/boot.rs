@@ -12,6 +12,7 @@ use super::kernel::Kernel;
 use super::options::Options;
 use super::protocol::Plan;
 use super::qemu;
+use crate::interrupt::TempPath;
 use crate::util::root;
 use crate::Result;
 
@@ -38,13 +39,14 @@ pub fn boot(o: &Options, kernel: &Kernel, init: &Path, tests: &[(String, PathBuf
     let work = root().join("target/vm-test").join(o.arch.name);
     std::fs::create_dir_all(&work).map_err(|e| format!("creating {}: {e}", work.display()))?;
     // Per process: cargo may run several vm-run runners of different targets.
-    let cpio = work.join(format!("initramfs-{}.cpio", std::process::id()));
-    let stripped_dir = work.join(format!("stripped-{}", std::process::id()));
+    // Removed on every way out, Ctrl-C included (crate::interrupt).
+    let cpio = TempPath::new(work.join(format!("initramfs-{}.cpio", std::process::id())));
+    let stripped_dir = TempPath::new(work.join(format!("stripped-{}", std::process::id())));
     let stripped;
     let tests = if o.keep_debuginfo {
         tests
     } else {
-        stripped = strip_debuginfo(tests, &stripped_dir)?;
+        stripped = strip_debuginfo(tests, stripped_dir.path())?;
         &stripped[..]
     };
     let plan = Plan {
@@ -53,7 +55,7 @@ pub fn boot(o: &Options, kernel: &Kernel, init: &Path, tests: &[(String, PathBuf
         args: o.test_args.clone(),
         env: guest_env(),
     };
-    write_initramfs(&cpio, init, &plan, &kernel.modules, tests)?;
+    write_initramfs(cpio.path(), init, &plan, &kernel.modules, tests)?;
     let append = o.kernel_cmdline();
     eprintln!("{who}: booting {} ({}) on {} with `{append}`", kernel.origin, kernel.image.display(), o.arch.qemu);
     let stdout = std::io::stdout();
@@ -62,10 +64,7 @@ pub fn boot(o: &Options, kernel: &Kernel, init: &Path, tests: &[(String, PathBuf
         let _ = writeln!(out, "{line}");
         let _ = out.flush();
     };
-    let run = qemu::boot(o.arch, &kernel.image, &cpio, &append, o.timeout, &mut echo);
-    let _ = std::fs::remove_file(&cpio);
-    let _ = std::fs::remove_dir_all(&stripped_dir);
-    run
+    qemu::boot(o.arch, &kernel.image, cpio.path(), &append, o.timeout, &mut echo)
 }
 
 /// Copies of `tests` without DWARF, in `dir`: debug builds are ten times

@@ -36,6 +36,8 @@ pub struct Console {
     pub logs: Vec<crate::results::BinaryRun>,
     /// Whether the last binary of `logs` is still running.
     log_open: bool,
+    /// Every line, for readers of the test binaries' own output (trials.rs).
+    pub log: Vec<String>,
     started: Option<Instant>,
     current: Option<Instant>,
 }
@@ -54,6 +56,7 @@ impl Console {
     /// Takes one console line (without its newline) seen at `now`.
     pub fn feed(&mut self, line: &str, now: Instant) {
         let line = line.trim_end_matches('\r');
+        self.log.push(line.to_string());
         if let Some(at) = line.find(PANIC) {
             self.fatal.get_or_insert_with(|| format!("kernel panic: {}", &line[at..]));
             return;

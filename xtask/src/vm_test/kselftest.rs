@@ -49,7 +49,8 @@ pub fn vm_kselftest(o: &Options) -> Result {
 
     let work = root().join("target/vm-test").join(o.arch.name);
     fs::create_dir_all(&work).map_err(|e| format!("creating {}: {e}", work.display()))?;
-    let cpio = work.join(format!("initramfs-kselftest-{}.cpio", std::process::id()));
+    // Removed on every way out, Ctrl-C included (crate::interrupt).
+    let cpio = crate::interrupt::TempPath::new(work.join(format!("initramfs-kselftest-{}.cpio", std::process::id())));
     let top = format!("/{}", file_name(&bundle.dir));
     // run_kselftest.sh writes its log to /dev/stdout, which devtmpfs lacks.
     let script = format!(
@@ -62,7 +63,7 @@ pub fn vm_kselftest(o: &Options) -> Result {
         args: vec!["-c".to_string(), script],
         env: vec![("PATH".into(), "/bin".into())],
     };
-    write_initramfs(&cpio, &init, &plan, &kernel.modules, &busybox, &bundle, &top)?;
+    write_initramfs(cpio.path(), &init, &plan, &kernel.modules, &busybox, &bundle, &top)?;
     let append = o.kernel_cmdline();
     eprintln!("vm-test: booting {} on {} to run {top}/run_kselftest.sh", kernel.origin, o.arch.qemu);
     let mut console = Vec::new();
@@ -70,8 +71,8 @@ pub fn vm_kselftest(o: &Options) -> Result {
         println!("{line}");
         console.push(line.to_string());
     };
-    let run = qemu::boot(o.arch, &kernel.image, &cpio, &append, o.timeout, &mut echo);
-    let _ = fs::remove_file(&cpio);
+    let run = qemu::boot(o.arch, &kernel.image, cpio.path(), &append, o.timeout, &mut echo);
+    drop(cpio);
     let run = run?;
     if let Some(why) = trouble(&run) {
         return Err(why);

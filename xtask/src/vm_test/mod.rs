@@ -7,12 +7,15 @@
 //! build static musl test binaries (build.rs) → pack init + binaries + KVM
 //! modules into a cpio (initramfs.rs) and boot it (boot.rs), reading the
 //! console markers (qemu.rs, console.rs) → summary and exit code (summary.rs).
-//! `--kselftest` runs the kernel CI bundle instead (kselftest.rs).
+//! `--kselftest` runs the kernel CI bundle instead (kselftest.rs);
+//! `--config` boots the named configurations of xtask/vm-configs.toml one
+//! after another and prints a verdict table (config.rs, trials.rs).
 
 mod arch;
 mod archive;
 mod boot;
 mod build;
+mod config;
 mod console;
 mod initramfs;
 mod kernel;
@@ -20,6 +23,7 @@ mod kselftest;
 mod options;
 mod qemu;
 mod summary;
+mod trials;
 
 /// The plan and console markers shared with the VM's init. Compiled from the
 /// init crate's source rather than depended on, because that crate's other
@@ -35,6 +39,8 @@ pub use arch::ARCHES;
 pub use boot::{boot, require_qemu};
 pub use build::build_init;
 pub use kernel::kernel_for;
+#[cfg(test)]
+pub use options::ArmKvmMode;
 pub use options::VmOptions;
 pub use summary::trouble;
 
@@ -46,6 +52,10 @@ pub use summary::trouble;
 pub struct Args {
     #[command(flatten)]
     pub vm: VmOptions,
+    /// Boot the configurations of xtask/vm-configs.toml instead: one by
+    /// name, a matrix (`default`) or `all`; prints configuration × binary
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["arch", "kernel_version", "kernel", "modules", "kvm_mode", "smoke", "kselftest"])]
+    pub config: Option<String>,
     /// Arguments for the test binaries (libtest's), after the options or `--`
     #[arg(trailing_var_arg = true, value_name = "TEST-ARGS")]
     pub test_args: Vec<String>,
@@ -53,6 +63,9 @@ pub struct Args {
 
 /// `cargo xtask vm-test`.
 pub fn vm_test(args: &Args) -> Result {
+    if let Some(name) = &args.config {
+        return config::run_configs(name, &args.vm, &args.test_args);
+    }
     let o = args.vm.resolve(args.test_args.clone())?;
     require_qemu(o.arch)?;
     if o.kselftest {
@@ -73,6 +86,9 @@ pub fn vm_test(args: &Args) -> Result {
     );
     let run = boot(&o, &kernel, &init, &tests, "vm-test")?;
     let failed = summary::summarize(&o, &kernel, &tests, &run);
+    if crate::interrupt::interrupted() {
+        println!("vm-test: interrupted (Ctrl-C): the machine was stopped; the verdicts above are what finished");
+    }
     match failed {
         None => Ok(()),
         Some(why) => Err(why),

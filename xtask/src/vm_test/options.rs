@@ -31,9 +31,13 @@ pub struct VmOptions {
     /// With an image --kernel: where to find KVM's modules
     #[arg(long, value_name = "DIR")]
     pub modules: Option<PathBuf>,
-    /// More kernel command line (e.g. kvm-arm.mode=vhe; arm64 boots nVHE by default); repeatable
+    /// More kernel command line (e.g. kvm_amd.npt=0: init passes
+    /// `module.param=` words to the modules it loads); repeatable
     #[arg(long, value_name = "ARGS")]
     pub append: Vec<String>,
+    /// arm64 KVM's mode [default: nvhe]
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub kvm_mode: Option<ArmKvmMode>,
     /// Limit for the whole VM in seconds [default: 1200]
     #[arg(long, value_name = "SECS")]
     pub timeout: Option<u64>,
@@ -52,6 +56,34 @@ pub struct VmOptions {
     pub keep_debuginfo: bool,
 }
 
+/// arm64 KVM's mode, the arch's `kvm-arm.mode=nvhe` word replaced. The
+/// kernel (arch/arm64/kvm/arm.c, early_kvm_mode_cfg) accepts `nvhe`,
+/// `protected` and `none` but no `vhe` ("Malformed early option"): VHE is
+/// what a VHE-capable CPU gets when the word is left out.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArmKvmMode {
+    /// KVM at EL2, the host at EL1 (the machines' default).
+    Nvhe,
+    /// The host kernel at EL2 (no kvm-arm.mode word).
+    Vhe,
+    /// pKVM: nVHE with the hypervisor protecting itself and guests from the host.
+    Protected,
+}
+
+impl ArmKvmMode {
+    /// The kernel command line word that selects the mode, if any.
+    fn cmdline_word(self) -> Option<&'static str> {
+        match self {
+            ArmKvmMode::Nvhe => Some("kvm-arm.mode=nvhe"),
+            ArmKvmMode::Vhe => None,
+            ArmKvmMode::Protected => Some("kvm-arm.mode=protected"),
+        }
+    }
+}
+
+/// The word of an arch's command line that --kvm-mode replaces.
+const KVM_ARM_MODE: &str = "kvm-arm.mode=";
+
 /// [`VmOptions`] resolved: the arch and series found, defaults filled in.
 pub struct Options {
     pub arch: &'static Arch,
@@ -59,6 +91,8 @@ pub struct Options {
     pub kernel: Option<PathBuf>,
     pub modules: Option<PathBuf>,
     pub append: Vec<String>,
+    /// Replaces the arch's own kvm-arm.mode word (arm64 only).
+    pub kvm_mode: Option<ArmKvmMode>,
     pub timeout: Duration,
     pub smoke: bool,
     /// Run the dist bundle through run_kselftest.sh (kselftest.rs).
@@ -71,10 +105,15 @@ pub struct Options {
 }
 
 impl Options {
-    /// The kernel command line: the arch's, [`super::boot::COMMON_CMDLINE`], then `--append`.
+    /// The kernel command line: the arch's (its kvm-arm.mode as
+    /// --kvm-mode says), [`super::boot::COMMON_CMDLINE`], then `--append`.
     pub fn kernel_cmdline(&self) -> String {
-        [self.arch.cmdline, super::boot::COMMON_CMDLINE]
-            .into_iter()
+        let arch_words = self.arch.cmdline.split_whitespace().filter_map(|w| match self.kvm_mode {
+            Some(mode) if w.starts_with(KVM_ARM_MODE) => mode.cmdline_word(),
+            _ => Some(w),
+        });
+        arch_words
+            .chain([super::boot::COMMON_CMDLINE])
             .map(str::to_string)
             .chain(self.append.iter().cloned())
             .collect::<Vec<_>>()
@@ -99,12 +138,19 @@ impl VmOptions {
                 )
             })?),
         };
+        if self.kvm_mode.is_some() && !arch.cmdline.contains(KVM_ARM_MODE) {
+            return Err(format!(
+                "--kvm-mode is arm64 KVM's mode; {} has none (use --append module.param=value)",
+                arch.name
+            ));
+        }
         Ok(Options {
             arch,
             series,
             kernel: self.kernel.clone(),
             modules: self.modules.clone(),
             append: self.append.clone(),
+            kvm_mode: self.kvm_mode,
             timeout: self.timeout.map_or(DEFAULT_TIMEOUT, Duration::from_secs),
             smoke: self.smoke,
             kselftest: self.kselftest,
@@ -137,5 +183,28 @@ mod tests {
         assert!(matches!(version("latest").unwrap().series, KernelSeries::Archive(archive::Wanted::Latest)));
         assert!(version("7").is_err());
         assert!(version("newest").is_err());
+    }
+
+    #[test]
+    fn kvm_mode_replaces_the_arch_word() {
+        let cmdline = |mode| {
+            let o = VmOptions {
+                arch: Some("aarch64".into()),
+                kvm_mode: mode,
+                append: vec!["x.y=1".into()],
+                ..VmOptions::default()
+            };
+            o.resolve(Vec::new()).unwrap().kernel_cmdline()
+        };
+        let common = super::super::boot::COMMON_CMDLINE;
+        assert_eq!(cmdline(None), format!("console=ttyAMA0 kvm-arm.mode=nvhe {common} x.y=1"));
+        assert_eq!(cmdline(Some(ArmKvmMode::Nvhe)), cmdline(None));
+        assert_eq!(cmdline(Some(ArmKvmMode::Vhe)), format!("console=ttyAMA0 {common} x.y=1"));
+        assert_eq!(
+            cmdline(Some(ArmKvmMode::Protected)),
+            format!("console=ttyAMA0 kvm-arm.mode=protected {common} x.y=1")
+        );
+        let x86 = VmOptions { arch: Some("x86_64".into()), kvm_mode: Some(ArmKvmMode::Vhe), ..VmOptions::default() };
+        assert!(x86.resolve(Vec::new()).is_err());
     }
 }

@@ -84,6 +84,8 @@ pub fn boot(
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+    // Its own process group, stopped on Ctrl-C by crate::interrupt.
+    crate::interrupt::own_process_group(&mut cmd);
     let started = Instant::now();
     let mut child = cmd.spawn().map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
@@ -92,6 +94,7 @@ pub fn boot(
             format!("starting {}: {e}", arch.qemu)
         }
     })?;
+    let watched = crate::interrupt::watch(&child, true);
 
     // Lines arrive from a reader thread so the deadline can interrupt a silent machine.
     let (tx, rx) = mpsc::channel::<(String, Instant)>();
@@ -145,6 +148,7 @@ pub fn boot(
         }
     }
     let status = child.wait().map_err(|e| format!("waiting for {}: {e}", arch.qemu))?;
+    drop(watched);
     let wall = started.elapsed();
     let _ = reader.join();
     // Lines the reader sent after the deadline fired still belong to the log.
@@ -153,7 +157,7 @@ pub fn boot(
         console.feed(&line, at);
     }
     let stderr = stderr_reader.join().unwrap_or_default();
-    let qemu_error = (timed_out.is_none() && !status.success())
+    let qemu_error = (timed_out.is_none() && !status.success() && !crate::interrupt::interrupted())
         .then(|| format!("{} exited with {status}: {}", arch.qemu, stderr.trim()));
     if qemu_error.is_none() && !stderr.trim().is_empty() {
         eprintln!("{}: {}", arch.qemu, stderr.trim());

@@ -42,6 +42,7 @@ fn run() -> Result<(), String> {
     for m in &plan.modules {
         load_module(m)?;
     }
+    report_params();
     let release = std::fs::read_to_string("/proc/sys/kernel/osrelease")
         .map_err(|e| format!("reading the kernel release: {e}"))?;
     say(&Marker::Kernel(release.trim().to_string()).to_string());
@@ -111,6 +112,26 @@ fn module_params(module: &str) -> String {
         .join(" ")
 }
 
+/// Each `module.param=value` of the kernel command line as the module now
+/// reports it in sysfs, so a run shows that the parameter took effect
+/// (`kvmtest-init: param kvm_amd.npt=0 -> 0`; the value is the module's
+/// own rendering, `N` for a bool, `(none)` when the module has no such
+/// parameter or is not loaded).
+fn report_params() {
+    let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
+    for word in cmdline.split_whitespace() {
+        let Some((key, _)) = word.split_once('=') else { continue };
+        let Some((module, param)) = key.split_once('.') else { continue };
+        // kvm-arm.mode and the like are the kernel's own, not a module's.
+        if module.contains('-') {
+            continue;
+        }
+        let sysfs = Path::new("/sys/module").join(module).join("parameters").join(param);
+        let value = std::fs::read_to_string(&sysfs).map_or_else(|_| "(none)".to_string(), |v| v.trim().to_string());
+        say(&format!("kvmtest-init: param {word} -> {value}"));
+    }
+}
+
 /// The kernel log so far, one message per entry. Read from /dev/kmsg rather
 /// than the console because the command line keeps informational messages
 /// (where KVM says which mode it runs in) off the slow serial console.
@@ -159,7 +180,10 @@ fn kvm_mode(klog: &[String]) -> String {
     // arch/arm64/kvm/arm.c says "{,Hyp ,Protected }{,n}VHE mode initialized
     // successfully" since 6.2; 6.1 says "Hyp mode" for nVHE.
     if let Some(line) = klog.iter().find(|l| l.contains("mode initialized successfully")) {
-        return if line.contains("Protected") {
+        // Protected mode runs the hypervisor in hVHE (EL2 with E2H) where the CPU has VHE.
+        return if line.contains("Protected hVHE") {
+            "protected hVHE (pKVM)".into()
+        } else if line.contains("Protected") {
             "protected nVHE (pKVM)".into()
         } else if line.contains("nVHE") || line.contains("Hyp mode") {
             "nVHE".into()
