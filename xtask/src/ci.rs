@@ -1,7 +1,8 @@
 //! `cargo xtask ci`: what `.ci/run` runs, in order. Lints first (cheap),
 //! then the suite on real KVM in the emulated machines (x86_64 SVM and arm64,
 //! Debian 6.1, 6.12 and the newest series of Debian's archive), a quick
-//! bench in the emulated SVM machine, the
+//! bench in the emulated SVM machine, the default matrix of KVM module
+//! parameters and modes (vm-test --config default), the
 //! kernel-CI bundles (each arch's under
 //! run_kselftest.sh in its emulated machine, x86_64's also on this host), the
 //! suite with /dev/kvm hidden and as an unprivileged user (all skips), a
@@ -69,6 +70,16 @@ pub fn ci(_: &Args) -> Result {
             quick: true,
             report_only: true,
             vm: VmOptions { arch: Some("x86_64".into()), ..VmOptions::default() },
+        })
+    }));
+    // Beyond the default settings: the configurations of
+    // xtask/vm-configs.toml's `default` matrix (module parameters, KVM modes),
+    // one boot each, with the configuration x binary table.
+    keep_going(step("vm-test --config default (KVM module parameters and modes)", || {
+        vm_test::vm_test(&vm_test::Args {
+            vm: VmOptions::default(),
+            test_args: Vec::new(),
+            config: Some("default".into()),
         })
     }));
     for arch in ["aarch64", "x86_64"] {
