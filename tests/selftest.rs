@@ -220,7 +220,9 @@ fn not_kvm_device_named() -> kvmtest::Result<()> {
     ensure!(status.success(), "a device that is not KVM must skip, not fail:\n{text}");
     let reason = "/dev/null is not a KVM device: KVM_GET_API_VERSION failed";
     ensure!(
-        text.contains("1 ignored") && text.contains(reason) && text.contains(&format!("kvmtest: /dev/kvm is not usable: {reason}")),
+        text.contains("1 ignored")
+            && text.contains(reason)
+            && text.contains(&format!("kvmtest: /dev/kvm is not usable: {reason}")),
         "expected the banner and the skip to say {reason:?}:\n{text}"
     );
     ensure!(!text.contains("API -1"), "the banner claims a KVM API version:\n{text}");
