@@ -2,12 +2,13 @@
 //! then the suite on real KVM in the emulated machines (x86_64 SVM and arm64,
 //! Debian 6.1 and 6.12), the kernel-CI bundles (each arch's under
 //! run_kselftest.sh in its emulated machine, x86_64's also on this host), a
-//! fuzz smoke run, and last the README's test command on this host's
+//! fuzz smoke run, mutation testing of the guest-facing lines the last
+//! commits changed, and last the README's test command on this host's
 //! /dev/kvm, so the log ends with cargo test's result lines.
 
 use crate::util::step;
 use crate::vm_test::VmOptions;
-use crate::{fuzz, kernel_ci, lint, setup, test, vm_test, Result};
+use crate::{fuzz, kernel_ci, lint, mutants, setup, test, vm_test, Result};
 
 /// Everything .ci/run checks
 ///
@@ -42,6 +43,12 @@ pub fn ci(_: &Args) -> Result {
     })?;
     step("fuzz smoke (payload ELF loader, ucall decoding)", || {
         fuzz::fuzz(&fuzz::Args { smoke: true, ..fuzz::Args::default() })
+    })?;
+    // Only the mutants on lines this branch changed (in a clone of main: the
+    // last commit), judged by the unit tests: minutes, not the full run's hour.
+    let base = mutants::ci_base();
+    step(&format!("mutants of the guest-facing code changed since {base}"), || {
+        mutants::mutants(&mutants::Args { in_diff: Some(base.clone()), lib_only: true, ..mutants::Args::default() })
     })?;
     // Last, and without a closing line of ours: the log ends with cargo
     // test's own result lines.

@@ -12,6 +12,7 @@ mod fuzz;
 mod kernel_ci;
 mod kselftest;
 mod lint;
+mod mutants;
 mod setup;
 mod soak;
 mod test;
@@ -50,6 +51,7 @@ enum Verb {
     KtapCheck(kernel_ci::KtapCheckArgs),
     KernelCiCheck(kernel_ci::KernelCiCheckArgs),
     Tidy(tidy::Args),
+    Mutants(mutants::Args),
 }
 
 fn main() -> ExitCode {
@@ -74,6 +76,7 @@ fn main() -> ExitCode {
         Verb::KtapCheck(args) => kernel_ci::ktap_check(&args),
         Verb::KernelCiCheck(args) => kernel_ci::kernel_ci_check(&args),
         Verb::Tidy(args) => tidy::tidy(&args),
+        Verb::Mutants(args) => mutants::mutants(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -161,6 +164,16 @@ mod tests {
         assert_eq!(a.test_args, ["--test-threads", "1", "ucall"]);
         let Verb::Soak(a) = parse("soak --nocapture").unwrap() else { panic!("not soak") };
         assert_eq!(a.test_args, ["--nocapture"]);
+        let Verb::Mutants(a) = parse("mutants --in-diff --lib-only").unwrap() else { panic!("not mutants") };
+        assert_eq!((a.in_diff.as_deref(), a.lib_only), (Some("HEAD~1"), true));
+        let Verb::Mutants(a) = parse("mutants --in-diff origin/main -- --file harness/src/payload/elf.rs").unwrap()
+        else {
+            panic!("not mutants")
+        };
+        assert_eq!(a.in_diff.as_deref(), Some("origin/main"));
+        assert_eq!(a.mutants_args, ["--file", "harness/src/payload/elf.rs"]);
+        let Verb::Mutants(a) = parse("mutants").unwrap() else { panic!("not mutants") };
+        assert!(a.in_diff.is_none() && !a.lib_only && a.mutants_args.is_empty());
         let Verb::Fuzz(a) = parse("fuzz --seconds 5 elf_loader ucall_message").unwrap() else { panic!("not fuzz") };
         assert_eq!((a.seconds, a.targets), (Some(5), vec!["elf_loader".into(), "ucall_message".into()]));
         let Verb::Bench(a) = parse("bench --quick --arch aarch64 --kernel-version 6.1").unwrap() else {

@@ -459,6 +459,8 @@ mod tests {
 
     #[test]
     fn only_this_arch_transports_exist() {
+        assert_eq!(TransportKind::all(), <crate::arch::HostArch as crate::arch::Arch>::TRANSPORTS);
+        assert!(TransportKind::all().contains(&TransportKind::Mmio), "MMIO exists on both arches");
         let layout = Layout::of_host(64 << 20).unwrap();
         for kind in
             [TransportKind::Pio, TransportKind::Mmio, TransportKind::Halt, TransportKind::Shared, TransportKind::Hvc]
