@@ -444,13 +444,14 @@ pub(crate) mod tests {
         let (lo, hi) = ((0x20_0000, 0x1000), (0x20_1000, 0x1000));
         assert_eq!(two(lo, hi), Ok(2), "the first ends where the second starts");
         assert_eq!(two(hi, lo), Ok(2), "the second ends where the first starts");
-        let overlap = Err(PayloadError::SegmentsOverlap { first: 0, second: 1 });
+        let error = PayloadError::SegmentsOverlap { first: 0, second: 1 };
+        assert_eq!(error.to_string(), "segments 0 and 1 overlap");
+        let overlap = Err(error);
         assert_eq!(two((0x20_0000, 0x1001), hi), overlap, "one byte in common, first below");
         assert_eq!(two(hi, (0x20_0000, 0x1001)), overlap, "one byte in common, first above");
         assert_eq!(two(lo, lo), overlap, "the same range");
         assert_eq!(two((0x20_0000, 0x3000), hi), overlap, "one inside the other");
         assert_eq!(two(hi, (0x20_0000, 0x3000)), overlap, "the other inside the one");
-        assert_eq!(overlap.unwrap_err().to_string(), "segments 0 and 1 overlap");
     }
 
     #[test]
