@@ -166,12 +166,11 @@ mod tests {
         assert_eq!(a.test_args, ["--nocapture"]);
         let Verb::Mutants(a) = parse("mutants --in-diff --lib-only").unwrap() else { panic!("not mutants") };
         assert_eq!((a.in_diff.as_deref(), a.lib_only), (Some("HEAD~1"), true));
-        let Verb::Mutants(a) = parse("mutants --in-diff origin/main -- --file harness/src/payload/elf.rs").unwrap()
-        else {
+        let Verb::Mutants(a) = parse("mutants --in-diff origin/main -- --re payload/elf.rs").unwrap() else {
             panic!("not mutants")
         };
         assert_eq!(a.in_diff.as_deref(), Some("origin/main"));
-        assert_eq!(a.mutants_args, ["--file", "harness/src/payload/elf.rs"]);
+        assert_eq!(a.mutants_args, ["--re", "payload/elf.rs"]);
         let Verb::Mutants(a) = parse("mutants").unwrap() else { panic!("not mutants") };
         assert!(a.in_diff.is_none() && !a.lib_only && a.mutants_args.is_empty());
         let Verb::Fuzz(a) = parse("fuzz --seconds 5 elf_loader ucall_message").unwrap() else { panic!("not fuzz") };

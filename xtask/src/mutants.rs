@@ -26,7 +26,9 @@ pub struct Args {
     /// seconds a mutant instead of the scenario binaries' minute
     #[arg(long)]
     pub lib_only: bool,
-    /// Arguments for cargo-mutants itself (after `--`), e.g. `-- --file harness/src/payload/elf.rs`
+    /// Arguments for cargo-mutants itself (after `--`); to narrow the run to
+    /// one file, `-- --re payload/elf.rs` (a `--file` adds to the config's
+    /// files instead)
     #[arg(last = true, value_name = "ARGS")]
     pub mutants_args: Vec<String>,
 }

@@ -18,7 +18,9 @@ use crate::Result;
 pub const UCALL_HVC_FUNC_ID: u32 = 0xc600_5543;
 
 /// `KVM_HYPERCALL_EXIT_SMC` in kvm_run.hypercall.flags: the SMC conduit.
-const KVM_HYPERCALL_EXIT_SMC: u32 = 1 << 0;
+/// The kernel's BIT(0), written as 1: `1 << 0` has an equivalent mutant
+/// (`1 >> 0`) that no test can kill.
+const KVM_HYPERCALL_EXIT_SMC: u32 = 1;
 /// `KVM_HYPERCALL_EXIT_16BIT`: a 16-bit (T32) instruction.
 const KVM_HYPERCALL_EXIT_16BIT: u32 = 1 << 1;
 
