@@ -88,11 +88,12 @@ pub fn ci_base() -> String {
 pub fn mutants(args: &Args) -> Result {
     let root = root();
     let mut cmd = Command::new(env!("CARGO"));
-    cmd.current_dir(&root).args(["mutants", "--jobs", "1", "--copy-target", "true", "--test-package", "kvmtest"]);
+    cmd.current_dir(&root).args(["mutants", "--jobs", "1", "--copy-target", "true"]);
     cmd.arg("--output").arg(root.join("target/mutants"));
-    if !args.lib_only {
-        cmd.args(["--test-package", "kvmtest-tests"]);
-    }
+    // The scenario binaries are another package's (kvmtest-tests), and
+    // cargo-mutants passes the test selection to each named package alike:
+    // only `--workspace` lets `--lib` and `--test ucall` each find theirs.
+    cmd.args(if args.lib_only { ["--test-package", "kvmtest"] } else { ["--test-workspace", "true"] });
     if let Some(base) = &args.in_diff {
         if git(&["rev-parse", "--verify", "--quiet", &format!("{base}^{{commit}}")]).is_err() {
             println!(
