@@ -41,6 +41,9 @@ const EXAMINED: [&str; 3] = ["harness/src/ucall/", "harness/src/payload/", "harn
 /// the self-test's exception reports, malformed payloads, many vCPUs at once.
 const SCENARIOS: [&str; 5] = ["ucall", "hostile", "selftest", "payload", "soak"];
 
+/// The least time a mutant's scenario run gets before it counts as a hang.
+const MIN_TEST_TIMEOUT_SECONDS: u64 = 120;
+
 /// cargo test's arguments after cargo-mutants' own: which tests judge a mutant.
 fn test_selection(lib_only: bool) -> Vec<String> {
     let mut args = vec!["--lib".to_string()];
@@ -114,6 +117,17 @@ pub fn mutants(args: &Args) -> Result {
         cmd.arg("--in-diff").arg(&file);
     }
     ensure_cargo_mutants()?;
+    if !args.lib_only {
+        // cargo-mutants' baseline tests only the mutated package (kvmtest),
+        // which has no `--test ucall`: the unmutated tree is tested here
+        // instead (which also leaves target/ built for the copy), and the
+        // per-mutant timeout follows from it.
+        let start = std::time::Instant::now();
+        run(Command::new(env!("CARGO")).current_dir(&root).args(["test", "--workspace"]).args(test_selection(false)))
+            .map_err(|e| format!("the unmutated tree fails its tests: {e}"))?;
+        let timeout = (3 * start.elapsed().as_secs()).max(MIN_TEST_TIMEOUT_SECONDS);
+        cmd.args(["--baseline", "skip", "--timeout", &timeout.to_string()]);
+    }
     cmd.args(&args.mutants_args);
     cmd.arg("--").args(test_selection(args.lib_only));
     let start = std::time::Instant::now();
