@@ -6,13 +6,14 @@
 //! kernel-CI bundles (each arch's under
 //! run_kselftest.sh in its emulated machine, x86_64's also on this host), the
 //! suite with /dev/kvm hidden and as an unprivileged user (all skips), a
-//! fuzz smoke run, and last the README's test command on this host's
+//! fuzz smoke run, mutation testing of the guest-facing lines the last
+//! commits changed, and last the README's test command on this host's
 //! /dev/kvm. After lint a failed step does not stop the others; the log
 //! ends with every failed step and every failed trial by name, with its log.
 
 use crate::util::step;
 use crate::vm_test::VmOptions;
-use crate::{bench, fuzz, kernel_ci, lint, results, setup, test, vm_test, Result};
+use crate::{bench, fuzz, kernel_ci, lint, mutants, results, setup, test, vm_test, Result};
 
 /// Everything .ci/run checks
 ///
@@ -95,6 +96,12 @@ pub fn ci(_: &Args) -> Result {
     }
     keep_going(step("fuzz smoke (payload ELF loader, ucall decoding)", || {
         fuzz::fuzz(&fuzz::Args { smoke: true, ..fuzz::Args::default() })
+    }));
+    // Only the mutants on lines this branch changed (in a clone of main: the
+    // last commit), judged by the unit tests: minutes, not the full run's hour.
+    let base = mutants::ci_base();
+    keep_going(step(&format!("mutants of the guest-facing code changed since {base}"), || {
+        mutants::mutants(&mutants::Args { in_diff: Some(base.clone()), lib_only: true, ..mutants::Args::default() })
     }));
     keep_going(step("cargo xtask test (this host's /dev/kvm)", || test::test(&test::Args::default())));
     // The closing summary: every failed step, then every failed trial of

@@ -13,6 +13,7 @@ mod interrupt;
 mod kernel_ci;
 mod kselftest;
 mod lint;
+mod mutants;
 mod results;
 mod setup;
 mod soak;
@@ -55,6 +56,7 @@ enum Verb {
     /// The Ctrl-C mechanism with a dummy child (xtask/tests/interrupt.rs)
     #[command(hide = true)]
     InterruptDrill,
+    Mutants(mutants::Args),
 }
 
 fn main() -> ExitCode {
@@ -87,6 +89,7 @@ fn main() -> ExitCode {
         Verb::KernelCiCheck(args) => kernel_ci::kernel_ci_check(&args),
         Verb::Tidy(args) => tidy::tidy(&args),
         Verb::InterruptDrill => interrupt::drill(),
+        Verb::Mutants(args) => mutants::mutants(&args),
     };
     if interrupt::interrupted() {
         eprintln!("xtask: interrupted (Ctrl-C): the child processes were stopped and the temporary files removed");
@@ -198,6 +201,15 @@ mod tests {
         assert_eq!(a.test_args, ["--test-threads", "1", "ucall"]);
         let Verb::Soak(a) = parse("soak --nocapture").unwrap() else { panic!("not soak") };
         assert_eq!(a.test_args, ["--nocapture"]);
+        let Verb::Mutants(a) = parse("mutants --in-diff --lib-only").unwrap() else { panic!("not mutants") };
+        assert_eq!((a.in_diff.as_deref(), a.lib_only), (Some("HEAD~1"), true));
+        let Verb::Mutants(a) = parse("mutants --in-diff origin/main -- --re payload/elf.rs").unwrap() else {
+            panic!("not mutants")
+        };
+        assert_eq!(a.in_diff.as_deref(), Some("origin/main"));
+        assert_eq!(a.mutants_args, ["--re", "payload/elf.rs"]);
+        let Verb::Mutants(a) = parse("mutants").unwrap() else { panic!("not mutants") };
+        assert!(a.in_diff.is_none() && !a.lib_only && a.mutants_args.is_empty());
         let Verb::Fuzz(a) = parse("fuzz --seconds 5 elf_loader ucall_message").unwrap() else { panic!("not fuzz") };
         assert_eq!((a.seconds, a.targets), (Some(5), vec!["elf_loader".into(), "ucall_message".into()]));
         let Verb::Bench(a) = parse("bench --quick --arch aarch64 --kernel-version 6.1").unwrap() else {

@@ -16,6 +16,7 @@ use crate::regs::RegisterDump;
 use crate::transport::{Doorbell, MessageAt, RawUcall, TransportKind};
 use crate::Result;
 
+pub(crate) mod exception;
 #[cfg(target_arch = "x86_64")]
 pub mod x86_64;
 #[cfg(all(test, target_arch = "x86_64"))]

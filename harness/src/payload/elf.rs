@@ -423,4 +423,148 @@ pub(crate) mod tests {
             let _ = parse_x86(&b[..len]);
         }
     }
+
+    fn exec(entry: u64, segs: &[(u64, u64, u64, u64)]) -> Vec<u8> {
+        tiny_elf(header::EM_X86_64, header::ET_EXEC, entry, segs)
+    }
+
+    #[test]
+    fn a_program_header_table_ending_at_the_end_of_the_file_is_read() {
+        // The one program header moved to the last 56 bytes of the file.
+        let mut b = exec(0x20_0000, &[(0x20_0000, 0, 0x10, 0x10)]);
+        let phdr = b[64..120].to_vec();
+        let at = b.len() as u64;
+        b.extend_from_slice(&phdr);
+        b[E_PHOFF..E_PHOFF + 8].copy_from_slice(&at.to_le_bytes());
+        assert!(parse_x86(&b).is_ok(), "table ends exactly at the end of the file");
+        let short = &b[..b.len() - 1];
+        assert_eq!(
+            parse_x86(short),
+            Err(PayloadError::Malformed(format!(
+                "program header table at {at:#x} (1 x 56 bytes) lies outside the {}-byte file",
+                short.len()
+            )))
+        );
+    }
+
+    #[test]
+    fn a_segment_ending_at_the_end_of_the_file_is_loaded() {
+        let len = exec(0x20_0000, &[(0x20_0000, 0, 0, 0x10)]).len() as u64;
+        let seg = |offset, filesz| parse_x86(&exec(0x20_0000, &[(0x20_0000, offset, filesz, 0x100)]));
+        assert_eq!(seg(len - 0x10, 0x10).unwrap().0[0].file, (len - 0x10) as usize..len as usize);
+        assert_eq!(seg(len, 0).unwrap().0[0].file, len as usize..len as usize, "empty, at the end");
+        assert_eq!(
+            seg(len - 0xf, 0x10),
+            Err(PayloadError::FileRangeOutOfBounds {
+                index: 0,
+                offset: len - 0xf,
+                filesz: 0x10,
+                file_len: len as usize
+            })
+        );
+        assert_eq!(
+            seg(len + 1, 0).unwrap_err().to_string(),
+            format!("segment 0: file range {:#x}+0x0 lies outside the {len}-byte file", len + 1)
+        );
+    }
+
+    #[test]
+    fn filesz_may_equal_memsz_but_not_exceed_it() {
+        let seg = |filesz, memsz| parse_x86(&exec(0x20_0000, &[(0x20_0000, 0x100, filesz, memsz)]));
+        assert!(seg(0x10, 0x10).is_ok());
+        assert_eq!(seg(0x11, 0x10), Err(PayloadError::FileszExceedsMemsz { index: 0, filesz: 0x11, memsz: 0x10 }));
+        assert_eq!(seg(0x11, 0x10).unwrap_err().to_string(), "segment 0: p_filesz 0x11 is larger than p_memsz 0x10");
+    }
+
+    #[test]
+    fn a_segment_may_fill_the_region_exactly() {
+        let seg = |vaddr: u64, memsz: u64| parse_x86(&exec(vaddr, &[(vaddr, 0x100, 0x10, memsz)]));
+        let whole = REGION.end - REGION.start;
+        assert!(seg(REGION.start, whole).is_ok(), "first to last byte of the region");
+        assert!(seg(REGION.start, 0x10).is_ok(), "at the first byte");
+        assert!(seg(REGION.end - 0x10, 0x10).is_ok(), "to the last byte");
+        let outside = |start, memsz| Err(PayloadError::SegmentOutsideRegion { index: 0, start, memsz, region: REGION });
+        assert_eq!(seg(REGION.start, whole + 1), outside(REGION.start, whole + 1), "one byte past the end");
+        assert_eq!(seg(REGION.end - 0xf, 0x10), outside(REGION.end - 0xf, 0x10));
+        assert_eq!(seg(REGION.start - 1, 0x10), outside(REGION.start - 1, 0x10), "one byte before the start");
+        assert_eq!(
+            seg(REGION.start - 1, 0x10).unwrap_err().to_string(),
+            "segment 0: [0x1fffff, 0x1fffff+0x10) is outside the payload region [0x200000, 0x4000000) \
+             (it overlaps the harness's own memory: tables, firmware, ucall slots, stacks)"
+        );
+        assert_eq!(
+            seg(REGION.end - 0xf, 0x10).unwrap_err().to_string(),
+            "segment 0: [0x3fffff1, 0x3fffff1+0x10) is outside the payload region [0x200000, 0x4000000) \
+             (beyond guest memory)"
+        );
+    }
+
+    #[test]
+    fn touching_segments_load_overlapping_ones_do_not() {
+        let two = |a: (u64, u64), b: (u64, u64)| {
+            parse_x86(&exec(0x20_0000, &[(a.0, 0x100, 0x10, a.1), (b.0, 0x100, 0x10, b.1)])).map(|(s, _)| s.len())
+        };
+        let (lo, hi) = ((0x20_0000, 0x1000), (0x20_1000, 0x1000));
+        assert_eq!(two(lo, hi), Ok(2), "the first ends where the second starts");
+        assert_eq!(two(hi, lo), Ok(2), "the second ends where the first starts");
+        let error = PayloadError::SegmentsOverlap { first: 0, second: 1 };
+        assert_eq!(error.to_string(), "segments 0 and 1 overlap");
+        let overlap = Err(error);
+        assert_eq!(two((0x20_0000, 0x1001), hi), overlap, "one byte in common, first below");
+        assert_eq!(two(hi, (0x20_0000, 0x1001)), overlap, "one byte in common, first above");
+        assert_eq!(two(lo, lo), overlap, "the same range");
+        assert_eq!(two((0x20_0000, 0x3000), hi), overlap, "one inside the other");
+        assert_eq!(two(hi, (0x20_0000, 0x3000)), overlap, "the other inside the one");
+    }
+
+    #[test]
+    fn the_entry_may_be_any_byte_of_a_segment() {
+        let with_entry =
+            |entry| parse_x86(&exec(entry, &[(0x20_0000, 0x100, 0x10, 0x20), (0x30_0000, 0x100, 0x10, 0x20)]));
+        for entry in [0x20_0000, 0x20_001f, 0x30_0000, 0x30_001f] {
+            assert_eq!(with_entry(entry).map(|(_, e)| e), Ok(entry), "{entry:#x}");
+        }
+        for entry in [0x1f_ffff, 0x20_0020, 0x2f_ffff, 0x30_0020] {
+            assert_eq!(with_entry(entry), Err(PayloadError::EntryOutsideSegments { entry }), "{entry:#x}");
+        }
+        assert_eq!(
+            with_entry(0x20_0020).unwrap_err().to_string(),
+            "entry point 0x200020 is not inside any loaded segment"
+        );
+    }
+
+    #[test]
+    fn errors_name_both_machines() {
+        for (machine, name) in [
+            (header::EM_X86_64, "x86_64"),
+            (header::EM_AARCH64, "aarch64"),
+            (header::EM_386, "i386"),
+            (header::EM_RISCV, "riscv"),
+            (header::EM_ARM, "arm"),
+            (0x1234, "unknown"),
+        ] {
+            assert_eq!(machine_name(machine), name);
+        }
+        let arm = tiny_elf(header::EM_ARM, header::ET_EXEC, 0x20_0000, &[(0x20_0000, 0x100, 0x10, 0x10)]);
+        assert_eq!(
+            parse(&arm, &REGION, header::EM_AARCH64).unwrap_err().to_string(),
+            "ELF is for machine 40 (arm), this VM runs machine 183 (aarch64)"
+        );
+        let b = exec(0x20_0000, &[(0x20_0000, 0x100, 0x10, 0x10)]);
+        assert!(parse(&b, &REGION, header::EM_X86_64).is_ok());
+    }
+
+    #[test]
+    fn load_copies_the_file_bytes_and_leaves_the_rest_zero() {
+        let mut b = exec(0x20_0000, &[(0x20_0000, 0x100, 0x4, 0x10)]);
+        b[0x100..0x104].copy_from_slice(&[1, 2, 3, 4]);
+        let mem = GuestMemoryMmap::from_ranges(&[(GuestAddress(0), 0x40_0000)]).unwrap();
+        assert_eq!(load(&b, &mem, REGION, header::EM_X86_64), Ok(0x20_0000));
+        let mut got = [0xffu8; 0x11];
+        mem.read_slice(&mut got, GuestAddress(0x20_0000)).unwrap();
+        assert_eq!(got[..5], [1, 2, 3, 4, 0]);
+        // A region beyond the guest's memory: vm-memory refuses the write.
+        let small = GuestMemoryMmap::from_ranges(&[(GuestAddress(0), 0x10_0000)]).unwrap();
+        assert!(matches!(load(&b, &small, REGION, header::EM_X86_64), Err(PayloadError::GuestMemory(_))));
+    }
 }

@@ -50,3 +50,57 @@ impl Payload {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const REGION: Range<u64> = 0x1000..0x2000;
+
+    fn mem() -> GuestMemoryMmap {
+        GuestMemoryMmap::from_ranges(&[(GuestAddress(0), 0x4000)]).unwrap()
+    }
+
+    #[test]
+    fn code_may_fill_the_region_exactly() {
+        let m = mem();
+        assert_eq!(Payload::code(vec![0xaa; 0x1000]).load(&m, REGION, 0), Ok(0x1000));
+        let mut last = [0u8; 2];
+        m.read_slice(&mut last, GuestAddress(0x1fff)).unwrap();
+        assert_eq!(last, [0xaa, 0], "written to the region's last byte, not past it");
+        assert_eq!(
+            Payload::code(vec![0xaa; 0x1001]).load(&m, REGION, 0),
+            Err(PayloadError::TooLarge { size: 0x1001, region: REGION })
+        );
+        assert_eq!(
+            Payload::code(vec![0; 0x1001]).load(&m, REGION, 0).unwrap_err().to_string(),
+            "0x1001-byte payload does not fit the payload region [0x1000, 0x2000)"
+        );
+        assert_eq!(Payload::code(vec![]).load(&m, REGION, 0), Err(PayloadError::Empty));
+        assert!(
+            matches!(
+                Payload::code(vec![1]).load(&m, u64::MAX..u64::MAX, 0),
+                Err(PayloadError::TooLarge { size: 1, .. })
+            ),
+            "no wrap-around"
+        );
+    }
+
+    #[test]
+    fn code_lands_at_the_start_of_the_region() {
+        let m = mem();
+        assert_eq!(Payload::code(vec![1, 2, 3]).load(&m, REGION, 0), Ok(0x1000));
+        let mut got = [0u8; 4];
+        m.read_slice(&mut got, GuestAddress(0xfff)).unwrap();
+        assert_eq!(got, [0, 1, 2, 3]);
+        assert!(
+            matches!(Payload::code(vec![1]).load(&m, 0x8000..0x9000, 0), Err(PayloadError::GuestMemory(_))),
+            "outside guest memory"
+        );
+    }
+
+    #[test]
+    fn elf_payloads_go_through_the_elf_loader() {
+        assert_eq!(Payload::elf(&b""[..]).load(&mem(), REGION, 0), Err(PayloadError::Empty));
+    }
+}

@@ -25,7 +25,13 @@ pub struct Halt {
 
 impl Halt {
     pub fn new() -> Self {
-        Halt { doorbell: HostArch::HALT_DOORBELL }
+        Self::with_doorbell(HostArch::HALT_DOORBELL)
+    }
+
+    /// The transport for either arch's halt doorbell: its decode is plain
+    /// logic, so any host's unit tests check both.
+    fn with_doorbell(doorbell: Doorbell) -> Self {
+        Halt { doorbell }
     }
 }
 
@@ -52,24 +58,44 @@ impl Transport for Halt {
 mod tests {
     use super::*;
 
+    const SLOT: u64 = 0x2_0000;
+
+    fn suspend() -> VcpuExit<'static> {
+        VcpuExit::SystemEvent(KVM_SYSTEM_EVENT_SUSPEND, &[])
+    }
+
     #[test]
-    fn claims_only_its_arch_halt_exit() {
-        let t = Halt::new();
-        let suspend = VcpuExit::SystemEvent(KVM_SYSTEM_EVENT_SUSPEND, &[]);
-        let reset = VcpuExit::SystemEvent(kvm_bindings::KVM_SYSTEM_EVENT_RESET, &[]);
-        match t.doorbell() {
-            Doorbell::Halt => {
-                assert_eq!(t.decode(&VcpuExit::Hlt, 0x2_0000), Some(Ok(0x2_0000)));
-                assert_eq!(t.decode(&suspend, 0x2_0000), None);
-                assert!(t.forbids_irqchip());
-            }
-            Doorbell::SystemSuspend => {
-                assert_eq!(t.decode(&suspend, 0x2_0000), Some(Ok(0x2_0000)));
-                assert_eq!(t.decode(&VcpuExit::Hlt, 0x2_0000), None);
-                assert!(!t.forbids_irqchip());
-            }
-            other => panic!("unexpected halt doorbell {other:?}"),
+    fn the_host_gets_its_arch_halt_doorbell() {
+        assert_eq!(Halt::new().doorbell(), HostArch::HALT_DOORBELL);
+    }
+
+    #[test]
+    fn x86_hlt_claims_only_hlt_and_needs_no_irqchip() {
+        let t = Halt::with_doorbell(Doorbell::Halt);
+        assert_eq!(t.doorbell(), Doorbell::Halt);
+        assert_eq!(t.decode(&VcpuExit::Hlt, SLOT), Some(Ok(SLOT)), "the vCPU's own slot");
+        assert_eq!(t.decode(&suspend(), SLOT), None);
+        assert_eq!(t.decode(&VcpuExit::Shutdown, SLOT), None);
+        assert!(t.forbids_irqchip(), "HLT exits to userspace only without an in-kernel LAPIC");
+    }
+
+    #[test]
+    fn arm64_system_suspend_claims_only_the_suspend_event() {
+        let t = Halt::with_doorbell(Doorbell::SystemSuspend);
+        assert_eq!(t.doorbell(), Doorbell::SystemSuspend);
+        assert_eq!(t.decode(&suspend(), SLOT), Some(Ok(SLOT)));
+        assert_eq!(t.decode(&VcpuExit::Hlt, SLOT), None);
+        for other in [kvm_bindings::KVM_SYSTEM_EVENT_RESET, kvm_bindings::KVM_SYSTEM_EVENT_SHUTDOWN] {
+            assert_eq!(t.decode(&VcpuExit::SystemEvent(other, &[]), SLOT), None, "event {other}");
         }
-        assert_eq!(t.decode(&reset, 0x2_0000), None);
+        assert!(!t.forbids_irqchip(), "SYSTEM_SUSPEND exits with or without a vGIC");
+    }
+
+    #[test]
+    fn the_message_sits_in_the_vcpu_slot() {
+        let layout = Layout::of_host(64 << 20).unwrap();
+        let mut arena = SharedArena::new(&layout);
+        let t = Halt::new();
+        assert_eq!(t.message_buffer(&layout, 3, &mut arena).unwrap(), layout.ucall_slot_of(3));
     }
 }

@@ -14,7 +14,9 @@ use crate::Result;
 pub use kvmtest_abi::UCALL_HVC_FUNC_ID;
 
 /// `KVM_HYPERCALL_EXIT_SMC` in kvm_run.hypercall.flags: the SMC conduit.
-const KVM_HYPERCALL_EXIT_SMC: u32 = 1 << 0;
+/// The kernel's BIT(0), written as 1: `1 << 0` has an equivalent mutant
+/// (`1 >> 0`) that no test can kill.
+const KVM_HYPERCALL_EXIT_SMC: u32 = 1;
 /// `KVM_HYPERCALL_EXIT_16BIT`: a 16-bit (T32) instruction.
 const KVM_HYPERCALL_EXIT_16BIT: u32 = 1 << 1;
 
@@ -63,15 +65,45 @@ mod tests {
         VcpuExit::Hypercall(HypercallExit { nr, args: [0; 6], ret, longmode: flags })
     }
 
+    const SLOT: u64 = 0x2_0000;
+
     #[test]
     fn claims_only_its_function_over_hvc() {
         let t = Hvc::new();
         let mut ret = 0;
-        assert_eq!(t.decode(&exit(UCALL_HVC_FUNC_ID.into(), 0, &mut ret), 0x2_0000), Some(Ok(0x2_0000)));
-        assert_eq!(t.decode(&exit(0x8400_0000, 0, &mut ret), 0x2_0000), None, "PSCI_VERSION is not a ucall");
-        let smc = t.decode(&exit(UCALL_HVC_FUNC_ID.into(), KVM_HYPERCALL_EXIT_SMC, &mut ret), 0x2_0000);
-        assert!(matches!(smc, Some(Err(e)) if e.contains("SMC")));
-        assert_eq!(t.decode(&VcpuExit::Hlt, 0x2_0000), None);
+        assert_eq!(t.doorbell(), Doorbell::Hypercall { func_id: UCALL_HVC_FUNC_ID });
+        assert_eq!(t.decode(&exit(UCALL_HVC_FUNC_ID.into(), 0, &mut ret), SLOT), Some(Ok(SLOT)));
+        assert_eq!(t.decode(&exit(0x8400_0000, 0, &mut ret), SLOT), None, "PSCI_VERSION is not a ucall");
+        assert_eq!(t.decode(&exit(u64::from(UCALL_HVC_FUNC_ID) + 1, 0, &mut ret), SLOT), None);
+        assert_eq!(t.decode(&exit(u64::from(UCALL_HVC_FUNC_ID) | 1 << 32, 0, &mut ret), SLOT), None, "all 64 bits");
+        assert_eq!(t.decode(&VcpuExit::Hlt, SLOT), None);
         assert_eq!(ret, 0, "the host writes nothing back");
+    }
+
+    #[test]
+    fn any_other_conduit_is_a_bad_doorbell() {
+        let t = Hvc::new();
+        let mut ret = 0;
+        let mut decode = |flags| t.decode(&exit(UCALL_HVC_FUNC_ID.into(), flags, &mut ret), SLOT);
+        assert_eq!(
+            decode(KVM_HYPERCALL_EXIT_SMC),
+            Some(Err("ucall function 0xc6005543 made with SMC, expected HVC".into()))
+        );
+        assert_eq!(
+            decode(KVM_HYPERCALL_EXIT_SMC | KVM_HYPERCALL_EXIT_16BIT),
+            Some(Err("ucall function 0xc6005543 made with SMC, expected HVC".into())),
+            "SMC is named first"
+        );
+        assert_eq!(decode(KVM_HYPERCALL_EXIT_16BIT), Some(Err("ucall function 0xc6005543 made from T32 code".into())));
+        assert_eq!(decode(1 << 2), Some(Err("ucall HVC with unknown exit flags 0x4".into())));
+        assert_eq!(decode(1 << 31), Some(Err("ucall HVC with unknown exit flags 0x80000000".into())));
+    }
+
+    #[test]
+    fn the_message_sits_in_the_vcpu_slot() {
+        let layout = Layout::of_host(64 << 20).unwrap();
+        let mut arena = super::super::SharedArena::new(&layout);
+        assert_eq!(Hvc::new().message_buffer(&layout, 5, &mut arena).unwrap(), layout.ucall_slot_of(5));
+        assert!(!Hvc::new().forbids_irqchip());
     }
 }

@@ -333,4 +333,154 @@ mod tests {
         m.write_slice(&[0xff, 0xfe], GuestAddress(0x100 + UCALL_HEADER_SIZE as u64 + 6)).unwrap();
         assert_eq!(read_message(&m, 0x100, 0).unwrap(), Message::Ucall(Ucall::Printf("ok: \u{e9}\\xff\\xfe".into())));
     }
+
+    /// The `why` of a BadUcall, with the vCPU and address it names checked.
+    fn bad_ucall(m: &GuestMemoryMmap, at: u64, vcpu: usize) -> String {
+        match read_message(m, at, vcpu) {
+            Err(Error::BadUcall { vcpu: v, addr, why }) if v == vcpu && addr == at => why,
+            other => panic!("expected BadUcall from vCPU {vcpu} at {at:#x}, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn text_of_exactly_the_maximum_is_read_one_more_byte_is_refused() {
+        let m = mem();
+        let msg = "m".repeat(UCALL_TEXT_MAX - 10);
+        put(&m, 0x100, 3, 7, &[], "0123456789", &msg);
+        let Message::Ucall(Ucall::Abort(a)) = read_message(&m, 0x100, 0).unwrap() else { panic!("not an ABORT") };
+        assert_eq!((a.file.as_str(), a.msg.len()), ("0123456789", UCALL_TEXT_MAX - 10));
+        put(&m, 0x100, 4, 0, &[], "", &"p".repeat(UCALL_TEXT_MAX));
+        assert_eq!(read_message(&m, 0x100, 0).unwrap(), Message::Ucall(Ucall::Printf("p".repeat(UCALL_TEXT_MAX))));
+        put(&m, 0x100, 3, 7, &[], "0123456789", &format!("{msg}!"));
+        assert_eq!(bad_ucall(&m, 0x100, 2), "text of 10+1015 bytes, at most 1024");
+        put(&m, 0x100, 4, 0, &[], "", &"p".repeat(UCALL_TEXT_MAX + 1));
+        assert_eq!(bad_ucall(&m, 0x100, 0), "text of 0+1025 bytes, at most 1024");
+        // Lengths whose sum wraps a u32 (and would not a usize) are still refused.
+        put(&m, 0x100, 4, 0, &[], "", "");
+        m.write_obj(u32::MAX, GuestAddress(0x100 + 16)).unwrap();
+        m.write_obj(2u32, GuestAddress(0x100 + 20)).unwrap();
+        assert_eq!(bad_ucall(&m, 0x100, 0), "text of 4294967295+2 bytes, at most 1024");
+    }
+
+    #[test]
+    fn a_message_ending_exactly_at_the_end_of_memory_is_read() {
+        let m = mem();
+        let header_at = MEM as u64 - UCALL_HEADER_SIZE as u64;
+        put(&m, header_at, 2, 0, &[], "", "");
+        assert_eq!(read_message(&m, header_at, 0).unwrap(), Message::Ucall(Ucall::Done));
+        let why = bad_ucall(&m, header_at + 1, 0);
+        assert!(why.starts_with("the 72-byte message header is not inside guest memory"), "{why}");
+        // Text running to the last byte of memory, then one byte past it.
+        let text_at = MEM as u64 - UCALL_HEADER_SIZE as u64 - 5;
+        put(&m, text_at, 4, 0, &[], "", "hello");
+        assert_eq!(read_message(&m, text_at, 0).unwrap(), Message::Ucall(Ucall::Printf("hello".into())));
+        put(&m, text_at, 4, 0, &[], "", "hello");
+        m.write_obj(6u32, GuestAddress(text_at + 20)).unwrap();
+        let why = bad_ucall(&m, text_at, 0);
+        assert!(why.starts_with("the 6-byte text is not inside guest memory"), "{why}");
+    }
+
+    #[test]
+    fn argument_counts_at_each_limit() {
+        let m = mem();
+        let six = [1, 2, 3, 4, 5, 6];
+        put(&m, 0x100, 1, 0, &six, "", "");
+        assert_eq!(
+            read_message(&m, 0x100, 0).unwrap(),
+            Message::Ucall(Ucall::Sync { stage: 1, args: UcallArgs::new(&[2, 3, 4, 5, 6]) })
+        );
+        put(&m, 0x100, 1, 0, &[9], "", "");
+        assert_eq!(
+            read_message(&m, 0x100, 0).unwrap(),
+            Message::Ucall(Ucall::Sync { stage: 9, args: UcallArgs::new(&[]) }),
+            "a stage alone"
+        );
+        put(&m, 0x100, 1, 0, &six, "", "");
+        m.write_obj(UCALL_MAX_ARGS as u32 + 1, GuestAddress(0x100 + 12)).unwrap();
+        assert_eq!(bad_ucall(&m, 0x100, 1), "7 arguments, at most 6");
+        put(&m, 0x100, 1, 0, &[], "", "");
+        assert_eq!(bad_ucall(&m, 0x100, 0), "SYNC without a stage argument");
+        // Values past nargs are stale: an ABORT reports only its own.
+        put(&m, 0x100, 3, 1, &six, "f", "m");
+        m.write_obj(2u32, GuestAddress(0x100 + 12)).unwrap();
+        let Message::Ucall(Ucall::Abort(a)) = read_message(&m, 0x100, 0).unwrap() else { panic!("not an ABORT") };
+        assert_eq!(a.values, [1, 2]);
+        // An EXCEPTION report needs every value up to SP; the ones past nargs read as 0.
+        put(&m, 0x100, 5, 0, &six[..ExceptionArgs::SP + 1], "", "");
+        assert_eq!(read_message(&m, 0x100, 0).unwrap(), Message::Exception([1, 2, 3, 4, 5, 0]));
+        put(&m, 0x100, 5, 0, &six, "", "");
+        m.write_obj(ExceptionArgs::SP as u32, GuestAddress(0x100 + 12)).unwrap();
+        assert_eq!(bad_ucall(&m, 0x100, 0), format!("EXCEPTION report with {} values", ExceptionArgs::SP));
+    }
+
+    #[test]
+    fn the_error_names_the_magic_and_the_command() {
+        let m = mem();
+        let why = bad_ucall(&m, 0x100, 0);
+        assert!(why.starts_with("no message here: magic is 0x00000000, not 0x4c414355"), "{why}");
+        put(&m, 0x100, 0, 0, &[], "", "");
+        assert_eq!(bad_ucall(&m, 0x100, 0), "unknown ucall command 0");
+        put(&m, 0x100, 6, 0, &[], "", "");
+        assert_eq!(bad_ucall(&m, 0x100, 0), "unknown ucall command 6");
+        let e = read_message(&m, 0x100, 4).unwrap_err().to_string();
+        assert_eq!(e, "malformed ucall from vCPU 4 (message at guest address 0x100): unknown ucall command 6");
+    }
+
+    #[test]
+    fn sync_arguments_never_exceed_the_capacity() {
+        let a = UcallArgs::new(&[1, 2, 3, 4, 5, 6, 7, 8]);
+        assert_eq!(&*a, &[1, 2, 3, 4, 5, 6]);
+        assert_eq!(&*UcallArgs::new(&[]), &[] as &[u64]);
+        assert_eq!(format!("{:?}", UcallArgs::new(&[1, 0xff])), "[\"0x1\", \"0xff\"]");
+    }
+
+    #[test]
+    fn an_unexpected_ucall_is_reported_as_such_and_an_abort_as_the_guest_assertion() {
+        let sync = Ucall::Sync { stage: 3, args: UcallArgs::new(&[0x10]) };
+        let e = sync.into_failure(2);
+        assert!(matches!(&e, Error::UnexpectedUcall { vcpu: 2, .. }), "{e:?}");
+        assert_eq!(e.to_string(), "unexpected ucall from vCPU 2: Sync { stage: 3, args: [\"0x10\"] }");
+        let a = GuestAssert { vcpu: 1, file: "g.rs".into(), line: 5, msg: "x".into(), values: vec![] };
+        assert!(matches!(Ucall::Abort(a.clone()).into_failure(1), Error::GuestAssert(b) if *b == a));
+    }
+
+    #[test]
+    fn the_shared_arena_hands_out_aligned_buffers_to_its_last_byte() {
+        let mut layout = Layout::of_host(64 << 20).unwrap();
+        layout.shared_arena = 0x1000..0x1100;
+        let mut arena = SharedArena::new(&layout);
+        assert_eq!(arena.alloc(0x10).unwrap(), 0x1000);
+        assert_eq!(arena.alloc(0x40).unwrap(), 0x1040, "aligned to 64");
+        assert_eq!(arena.alloc(0x80).unwrap(), 0x1080, "exactly to the end");
+        match arena.alloc(1) {
+            Err(Error::Memory(why)) => assert_eq!(why, "shared arena exhausted: 1 bytes wanted, 0 left"),
+            other => panic!("{other:?}"),
+        }
+        let mut arena = SharedArena::new(&layout);
+        match arena.alloc(0x101) {
+            Err(Error::Memory(why)) => assert_eq!(why, "shared arena exhausted: 257 bytes wanted, 256 left"),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(arena.alloc(u64::MAX), Err(Error::Memory(_))), "no wrap-around");
+        assert_eq!(arena.alloc(0x100).unwrap(), 0x1000, "a refused request takes nothing");
+    }
+
+    #[test]
+    fn only_this_arch_transports_exist() {
+        assert_eq!(TransportKind::all(), <crate::arch::HostArch as crate::arch::Arch>::TRANSPORTS);
+        assert!(TransportKind::all().contains(&TransportKind::Mmio), "MMIO exists on both arches");
+        let layout = Layout::of_host(64 << 20).unwrap();
+        for kind in
+            [TransportKind::Pio, TransportKind::Mmio, TransportKind::Halt, TransportKind::Shared, TransportKind::Hvc]
+        {
+            match kind.instantiate(&layout) {
+                Ok(_) => assert!(TransportKind::all().contains(&kind), "{kind}"),
+                Err(Error::Unsupported(why)) => {
+                    assert!(!TransportKind::all().contains(&kind), "{kind}");
+                    assert_eq!(why, format!("the {kind} ucall transport does not exist on {}", crate::arch_name()));
+                }
+                Err(e) => panic!("{kind}: {e}"),
+            }
+        }
+    }
 }

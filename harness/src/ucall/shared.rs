@@ -35,3 +35,33 @@ impl Transport for Shared {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn any_write_to_its_doorbell_means_its_own_buffer() {
+        let layout = Layout::of_host(64 << 20).unwrap();
+        let t = Shared::new(&layout);
+        let at = layout.mmio.shared_doorbell;
+        assert_eq!(t.doorbell(), Doorbell::MmioWrite { addr: at });
+        let guest_pointer = 0xdead_beefu64.to_le_bytes();
+        assert_eq!(t.decode(&VcpuExit::MmioWrite(at, &guest_pointer), 0x3000), Some(Ok(0x3000)), "never the guest's");
+        assert_eq!(t.decode(&VcpuExit::MmioWrite(at, &[1]), 0x3000), Some(Ok(0x3000)), "any width");
+        assert_eq!(t.decode(&VcpuExit::MmioWrite(at + 1, &guest_pointer), 0x3000), None);
+        assert_eq!(t.decode(&VcpuExit::MmioWrite(layout.mmio.ucall, &guest_pointer), 0x3000), None);
+        assert_eq!(t.decode(&VcpuExit::Hlt, 0x3000), None);
+        assert!(!t.forbids_irqchip());
+    }
+
+    #[test]
+    fn each_vcpu_buffer_comes_from_the_arena() {
+        let layout = Layout::of_host(64 << 20).unwrap();
+        let mut arena = super::super::SharedArena::new(&layout);
+        let t = Shared::new(&layout);
+        let first = t.message_buffer(&layout, 0, &mut arena).unwrap();
+        assert_eq!(first, layout.shared_arena.start);
+        assert_eq!(t.message_buffer(&layout, 0, &mut arena).unwrap(), first + UCALL_SLOT_SIZE, "a new one each time");
+    }
+}

@@ -26,7 +26,8 @@ use kvmtest_abi::{boot_offsets as boot, ucall_offsets as uc, ExceptionArgs, Ucal
 
 use super::layout::{FIRMWARE, FIRMWARE_SIZE};
 use super::regs::{SysReg, ELR_EL1_SYSREG, ESR_EL1, FAR_EL1, SPSR_EL1_SYSREG, TPIDRRO_EL0, TPIDR_EL1};
-use crate::error::ExceptionKind;
+use crate::arch::exception::aarch64::ESR_EC_SHIFT;
+pub use crate::arch::exception::aarch64::{VECTOR_FIQ, VECTOR_IRQ};
 use crate::transport::Doorbell;
 use crate::{Error, Result};
 
@@ -35,19 +36,12 @@ use crate::{Error, Result};
 pub const SLOTS: usize = 16;
 /// Bytes per slot.
 pub const SLOT_SIZE: usize = 0x80;
-/// Pseudo exception classes for the slots where ESR_EL1 means nothing,
-/// just above the 6-bit EC space.
-pub const VECTOR_IRQ: u64 = 0x40;
-/// Pseudo exception class of the FIQ slots.
-pub const VECTOR_FIQ: u64 = 0x41;
 /// The PSCI calls the firmware makes: SYSTEM_SUSPEND is the halt doorbell,
 /// SYSTEM_OFF how the firmware gives up when it faults itself.
 pub use kvmtest_abi::smccc::{PSCI_0_2_FN_SYSTEM_OFF, PSCI_1_0_FN64_SYSTEM_SUSPEND};
 
 /// Bytes the slot code pushes on the exception stack (x0-x3).
 const FRAME: u32 = 32;
-/// ESR_EL1.EC is bits 31:26.
-const ESR_EC_SHIFT: u32 = 26;
 
 /// The assembled firmware.
 pub struct Firmware {
@@ -243,89 +237,6 @@ const fn arg(i: usize) -> u32 {
     (uc::ARGS + 8 * i) as u32
 }
 
-/// Human name of an exception class (ESR_EL1.EC), with the fault status of
-/// aborts decoded from the ISS.
-pub fn exception_name(vector: u64, esr: u64) -> String {
-    let ec_name = match vector {
-        0x00 => "Unknown reason (UNDEF)",
-        0x01 => "trapped WFI/WFE",
-        0x07 => "SVE/SIMD/FP access trap",
-        0x0e => "Illegal Execution state",
-        0x15 => "SVC",
-        0x16 => "HVC",
-        0x17 => "SMC",
-        0x18 => "trapped MSR/MRS/system instruction",
-        0x19 => "SVE access trap",
-        0x20 => "Instruction Abort from a lower EL",
-        0x21 => "Instruction Abort",
-        0x22 => "PC alignment fault",
-        0x24 => "Data Abort from a lower EL",
-        0x25 => "Data Abort",
-        0x26 => "SP alignment fault",
-        0x2c => "FP exception",
-        0x2f => "SError",
-        0x30 | 0x31 => "Breakpoint",
-        0x32 | 0x33 => "Software Step",
-        0x34 | 0x35 => "Watchpoint",
-        0x3c => "BRK",
-        VECTOR_IRQ => "IRQ",
-        VECTOR_FIQ => "FIQ",
-        _ => "reserved exception class",
-    };
-    match vector {
-        EC_IABT_LOW | EC_IABT_CUR | EC_DABT_LOW | EC_DABT_CUR => {
-            let mut s = format!("{ec_name} ({}", fault_status(esr & 0x3f));
-            if vector >= EC_DABT_LOW {
-                s.push_str(if esr & (1 << 6) != 0 { ", write" } else { ", read" });
-            }
-            s.push(')');
-            s
-        }
-        _ => ec_name.to_string(),
-    }
-}
-
-/// What an exception class means: EC 0x00 is an undefined instruction; a
-/// Data Abort (from EL1 or below) with a translation, access-flag or
-/// permission fault is a page fault; an Instruction Abort an instruction fault.
-pub fn exception_kind(vector: u64, esr: u64) -> ExceptionKind {
-    let mmu_fault = matches!((esr & 0x3f) >> 2, 0b0001..=0b0011);
-    match vector {
-        EC_UNKNOWN => ExceptionKind::UndefinedInstruction,
-        EC_DABT_LOW | EC_DABT_CUR if mmu_fault => ExceptionKind::PageFault,
-        EC_IABT_LOW | EC_IABT_CUR => ExceptionKind::InstructionFault,
-        _ => ExceptionKind::Other,
-    }
-}
-
-/// ESR_EL1.EC values (`ESR_ELx_EC_*` in arch/arm64/include/asm/esr.h).
-pub const EC_UNKNOWN: u64 = 0x00;
-/// `EC_IABT_LOW` (`ESR_ELx_EC_*`).
-pub const EC_IABT_LOW: u64 = 0x20;
-/// `EC_IABT_CUR` (`ESR_ELx_EC_*`).
-pub const EC_IABT_CUR: u64 = 0x21;
-/// `EC_DABT_LOW` (`ESR_ELx_EC_*`).
-pub const EC_DABT_LOW: u64 = 0x24;
-/// `EC_DABT_CUR` (`ESR_ELx_EC_*`).
-pub const EC_DABT_CUR: u64 = 0x25;
-
-/// The DFSC/IFSC field of an abort's ESR.
-fn fault_status(fsc: u64) -> String {
-    let level = fsc & 3;
-    match fsc >> 2 {
-        0b0000 => format!("address size fault, level {level}"),
-        0b0001 => format!("translation fault, level {level}"),
-        0b0010 => format!("access flag fault, level {level}"),
-        0b0011 => format!("permission fault, level {level}"),
-        _ => match fsc {
-            0b01_0000 => "synchronous external abort".into(),
-            0b10_0001 => "alignment fault".into(),
-            0b11_0000 => "TLB conflict abort".into(),
-            other => format!("fault status {other:#x}"),
-        },
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -358,25 +269,5 @@ mod tests {
     fn io_port_and_hlt_doorbells_are_refused() {
         assert!(matches!(assemble(Doorbell::PortOut { port: 0x1000 }), Err(Error::Unsupported(_))));
         assert!(matches!(assemble(Doorbell::Halt), Err(Error::Unsupported(_))));
-    }
-
-    #[test]
-    fn names_say_what_faulted() {
-        assert_eq!(exception_name(0, 0x0200_0000), "Unknown reason (UNDEF)");
-        assert_eq!(exception_name(0x25, 0x9600_0007), "Data Abort (translation fault, level 3, read)");
-        assert_eq!(exception_name(0x25, 0x9600_0046), "Data Abort (translation fault, level 2, write)");
-        assert_eq!(exception_name(0x21, 0x8600_000f), "Instruction Abort (permission fault, level 3)");
-        assert_eq!(exception_name(0x3c, 0xf200_0000), "BRK");
-        assert_eq!(exception_name(VECTOR_IRQ, 0), "IRQ");
-    }
-
-    #[test]
-    fn kinds_follow_the_exception_class() {
-        assert_eq!(exception_kind(0, 0x0200_0000), ExceptionKind::UndefinedInstruction);
-        assert_eq!(exception_kind(0x25, 0x9600_0007), ExceptionKind::PageFault);
-        assert_eq!(exception_kind(0x25, 0x9600_004f), ExceptionKind::PageFault);
-        assert_eq!(exception_kind(0x25, 0x9600_0021), ExceptionKind::Other, "alignment fault");
-        assert_eq!(exception_kind(0x21, 0x8600_0007), ExceptionKind::InstructionFault);
-        assert_eq!(exception_kind(0x3c, 0xf200_0000), ExceptionKind::Other);
     }
 }

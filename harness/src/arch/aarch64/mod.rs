@@ -21,6 +21,7 @@ use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
 use self::layout::*;
 use self::regs::*;
+use super::exception::aarch64 as exception;
 use super::Arch;
 use crate::error::ExceptionKind;
 use crate::layout::Layout;
@@ -280,35 +281,25 @@ impl Arch for Aarch64 {
     }
 
     fn exception_name(vector: u64, error_code: u64) -> String {
-        firmware::exception_name(vector, error_code)
+        exception::exception_name(vector, error_code)
     }
 
     fn exception_kind(vector: u64, error_code: u64) -> ExceptionKind {
-        firmware::exception_kind(vector, error_code)
+        exception::exception_kind(vector, error_code)
     }
 
     fn handler_fault(vcpu: &VcpuFd) -> Option<String> {
         let esr = get_reg(vcpu, ESR_EL1.kvm_id()).ok()?;
         let elr = get_reg(vcpu, ELR_EL1).ok()?;
         let far = get_reg(vcpu, FAR_EL1.kvm_id()).ok()?;
-        let name = firmware::exception_name(esr >> 26, esr);
-        Some(format!("it took {name} (ESR {esr:#x}) at {elr:#x}, FAR {far:#x}, and gave up with PSCI SYSTEM_OFF"))
+        Some(exception::handler_fault(esr, elr, far))
     }
 
     fn stuck_hint(vcpu: &VcpuFd, pc: u64) -> Option<String> {
-        const EC_IABT_CUR: u64 = 0x21;
-        const VECTOR_TABLE_SIZE: u64 = 0x800;
         let vbar = get_reg(vcpu, VBAR_EL1.kvm_id()).ok()?;
         let esr = get_reg(vcpu, ESR_EL1.kvm_id()).ok()?;
         let far = get_reg(vcpu, FAR_EL1.kvm_id()).ok()?;
-        let in_table = pc.checked_sub(vbar).is_some_and(|off| off < VECTOR_TABLE_SIZE);
-        (in_table && esr >> 26 == EC_IABT_CUR && far == pc).then(|| {
-            format!(
-                "it keeps taking an exception whose vector it cannot fetch: {} at {pc:#x}, \
-                 VBAR_EL1 {vbar:#x} is not executable guest memory",
-                firmware::exception_name(esr >> 26, esr)
-            )
-        })
+        exception::stuck_on_vector_fetch(vbar, esr, far, pc)
     }
 }
 

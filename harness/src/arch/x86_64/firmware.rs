@@ -145,36 +145,6 @@ pub fn assemble(doorbell: Doorbell) -> Result<Firmware> {
     Ok(Firmware { code, vectors, doorbell: doorbell_addr })
 }
 
-/// Name of an x86 exception vector.
-pub fn vector_name(vector: u64) -> &'static str {
-    match vector {
-        0 => "#DE",
-        1 => "#DB",
-        2 => "NMI",
-        3 => "#BP",
-        4 => "#OF",
-        5 => "#BR",
-        6 => "#UD",
-        7 => "#NM",
-        8 => "#DF",
-        10 => "#TS",
-        11 => "#NP",
-        12 => "#SS",
-        13 => "#GP",
-        14 => "#PF",
-        16 => "#MF",
-        17 => "#AC",
-        18 => "#MC",
-        19 => "#XM",
-        20 => "#VE",
-        21 => "#CP",
-        28 => "#HV",
-        29 => "#VC",
-        30 => "#SX",
-        _ => "reserved vector",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,6 +14,7 @@ use kvm_ioctls::{Kvm, VcpuFd, VmFd};
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
 use self::layout::*;
+use super::exception::x86_64 as exception;
 use super::Arch;
 use crate::error::ExceptionKind;
 use crate::layout::Layout;
@@ -246,17 +247,10 @@ impl Arch for X86_64 {
     }
 
     fn exception_name(vector: u64, _error_code: u64) -> String {
-        firmware::vector_name(vector).to_string()
+        exception::vector_name(vector).to_string()
     }
 
     fn exception_kind(vector: u64, error_code: u64) -> ExceptionKind {
-        const PF_INSTRUCTION_FETCH: u64 = 1 << 4;
-        match vector {
-            6 => ExceptionKind::UndefinedInstruction,
-            13 => ExceptionKind::GeneralProtection,
-            14 if error_code & PF_INSTRUCTION_FETCH != 0 => ExceptionKind::InstructionFault,
-            14 => ExceptionKind::PageFault,
-            _ => ExceptionKind::Other,
-        }
+        exception::exception_kind(vector, error_code)
     }
 }
