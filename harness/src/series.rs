@@ -337,6 +337,37 @@ impl Series {
     }
 }
 
+// x86 KVM_SET_SREGS (breadth-x86, set_sregs).
+
+/// Which CR4 bits KVM_SET_SREGS accepts on a vCPU whose CPUID userspace never set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BareVcpuCr4 {
+    /// Every bit the host supports (KVM_GET_SUPPORTED_CPUID): the guest CPUID
+    /// is not enforced until KVM_SET_CPUID2. Selftests set_sregs_test.c
+    /// (6.1:93-106, 6.12:88-102: a barebones vCPU takes
+    /// `calc_supported_cr4_feature_bits()`).
+    HostSupported,
+    /// Only `KVM_ALWAYS_ALLOWED_CR4`: KVM enforces the empty guest CPUID.
+    /// Selftests x86/set_sregs_test.c (7.2:128-135, `test_cr_bits(vcpu,
+    /// KVM_ALWAYS_ALLOWED_CR4)` on a barebones vCPU).
+    AlwaysAllowedOnly,
+}
+
+impl Series {
+    /// The CR4 rule of a bare vCPU in this series; `None` for 6.13..7.1,
+    /// whose sources kvmtest has not read (the change is between 6.12 and 7.2).
+    pub fn bare_vcpu_cr4(self) -> Option<BareVcpuCr4> {
+        if self.at_least(Series::new(7, 2)) {
+            Some(BareVcpuCr4::AlwaysAllowedOnly)
+        } else if !self.at_least(Series::new(6, 13)) {
+            Some(BareVcpuCr4::HostSupported)
+        } else {
+            None
+        }
+    }
+}
+// End of the x86 KVM_SET_SREGS rows (breadth-x86).
+
 #[cfg(test)]
 mod tests {
     use super::*;

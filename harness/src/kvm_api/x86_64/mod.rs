@@ -1,9 +1,11 @@
 //! x86_64 KVM API for the scenarios under tests/x86_64/: guest CPUID
 //! (`cpuid`), KVM's PV interface (`kvm_para`), Hyper-V (`hyperv`), Xen
-//! (`xen`), and the host side of the `hypercall_probe` payload (`probe`).
+//! (`xen`), the host side of the `hypercall_probe` payload (`probe`), and
+//! KVM_SET_SREGS's bits and a bare vCPU (`sregs`).
 
 pub mod cpuid;
 pub mod hyperv;
 pub mod kvm_para;
 pub mod probe;
+pub mod sregs;
 pub mod xen;
