@@ -14,14 +14,25 @@ use crate::report::{Row, Target, Unit};
 use crate::stats::{best_ratio, summarize, Summary};
 
 pub(crate) fn harness_start(elf: &'static [u8], mem: u64) -> Result<Vm> {
-    let mut vm = Vm::builder()
+    let mut vm = harness_build(elf, mem)?;
+    harness_first_sync(&mut vm)?;
+    Ok(vm)
+}
+
+/// The harness's VM for `elf` with `mem` bytes of RAM, built (no KVM_RUN yet).
+pub(crate) fn harness_build(elf: &'static [u8], mem: u64) -> Result<Vm> {
+    Vm::builder()
         .transport(Host::ELF_TRANSPORT)
         .mem_size(mem)
         .payload(Payload::elf(elf))
         .build()
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| e.to_string())
+}
+
+/// Runs `vm` to its first ucall, which must be the bench payload's SYNC.
+pub(crate) fn harness_first_sync(vm: &mut Vm) -> Result<()> {
     match vm.vcpu(0).run_until_ucall().map_err(|e| e.to_string())? {
-        Ucall::Sync { stage: STAGE, .. } => Ok(vm),
+        Ucall::Sync { stage: STAGE, .. } => Ok(()),
         other => Err(format!("harness start: first ucall {other:?}, expected SYNC({STAGE})")),
     }
 }

@@ -9,9 +9,9 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
 
-use kvmtest::{Payload, Ucall, Vm};
+use kvmtest::{Payload, Vm};
 
-use crate::exits::{harness_batch, STAGE};
+use crate::exits::harness_batch;
 use crate::raw::{Host, RawArch, Result};
 use crate::report::{Row, Target, Unit};
 use crate::start::size_name;
@@ -119,17 +119,9 @@ impl Drop for Program {
 /// first ucall, checked to be SYNC(1). In milliseconds; teardown untimed.
 fn harness_start_split(elf: &'static [u8], mem: u64) -> Result<(f64, f64)> {
     let t = Instant::now();
-    let mut vm = Vm::builder()
-        .transport(Host::ELF_TRANSPORT)
-        .mem_size(mem)
-        .payload(Payload::elf(elf))
-        .build()
-        .map_err(|e| e.to_string())?;
+    let mut vm = crate::start::harness_build(elf, mem)?;
     let created = t.elapsed();
-    match vm.vcpu(0).run_until_ucall().map_err(|e| e.to_string())? {
-        Ucall::Sync { stage: STAGE, .. } => {}
-        other => return Err(format!("harness start: first ucall {other:?}, expected SYNC({STAGE})")),
-    }
+    crate::start::harness_first_sync(&mut vm)?;
     let first = t.elapsed();
     drop(vm);
     Ok((created.as_secs_f64() * 1e3, first.as_secs_f64() * 1e3))

@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::results::{self, BinaryRun, Verdict};
+use crate::util::libtest_count as count;
 use crate::util::{cargo_executables, root};
 use crate::Result;
 
@@ -244,16 +245,6 @@ fn test_without_kvm(how: WithoutKvm, test_args: &[String]) -> Result {
     } else {
         Err(format!("without KVM ({how:?}), these test binaries failed: {}", failed.join(", ")))
     }
-}
-
-/// The number before `what` in libtest's result line.
-fn count(result: &str, what: &str) -> usize {
-    result
-        .split(';')
-        .find(|part| part.ends_with(what))
-        .and_then(|part| part.trim_end_matches(what).rsplit(' ').next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0)
 }
 
 /// The child runs in its own mount namespace over a /dev without kvm.

@@ -97,6 +97,17 @@ pub fn cargo_executables(json_lines: &str, keep: impl Fn(&Artifact) -> bool) -> 
     Ok(out)
 }
 
+/// The number before `what` (`" passed"`, `" ignored"`, ...) in libtest's
+/// `test result:` line; 0 when it is not there.
+pub fn libtest_count(result: &str, what: &str) -> usize {
+    result
+        .split(';')
+        .find(|part| part.ends_with(what))
+        .and_then(|part| part.trim_end_matches(what).rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use super::protocol::Marker;
+use crate::util::libtest_count as count;
 
 /// One binary's libtest output, as read from the console.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -60,16 +61,6 @@ fn failed_trial(line: &str) -> Option<&str> {
     let rest = line.strip_suffix(" ... FAILED")?;
     let at = rest.find("test ")?;
     Some(rest[at + "test ".len()..].trim_end())
-}
-
-/// The number before `what` in libtest's result line.
-fn count(result: &str, what: &str) -> usize {
-    result
-        .split(';')
-        .find(|part| part.ends_with(what))
-        .and_then(|part| part.trim_end_matches(what).rsplit(' ').next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0)
 }
 
 #[cfg(test)]
