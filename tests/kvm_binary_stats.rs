@@ -47,7 +47,7 @@ fn stats_test(stats: StatsFd, expected_id: &str) -> kvmtest::Result<()> {
     let id = stats.id_at(&header, STATS_HEADER_SIZE as u64)?;
     ensure!(id.starts_with("kvm") && id.len() < header.name_size as usize, "Invalid KVM stats type, id: {id:?}");
     ensure!(id == expected_id, "stats id: expected {expected_id:?}, got {id:?}");
-    ensure!(header.flags == 0, "{id}: header flags: expected 0 (api.rst: always 0 for now), got {:#x}", header.flags);
+    ensure!(header.flags == 0, "{id}: header flags: expected 0 (api.rst: always read as 0), got {:#x}", header.flags);
 
     // Upstream prints "No KVM stats defined!" and stops; every series defines
     // the generic VM and vCPU stats (KVM_GENERIC_VM_STATS, _VCPU_STATS).
