@@ -128,8 +128,9 @@ fn test_limits(mode: u64) -> kvmtest::Result<()> {
         (MODE_TEXT_EXACT_MAX | MODE_TEXT_OVER_MAX, Ucall::Printf(text)) => {
             ensure!(
                 text == max,
-                "PRINTF of {} 'a's: expected exactly {UCALL_TEXT_MAX} 'a's, got {} bytes: {:?}…",
+                "PRINTF of {} 'a's: expected exactly {} 'a's, got {} bytes: {:?}…",
                 if mode == MODE_TEXT_EXACT_MAX { UCALL_TEXT_MAX } else { UCALL_TEXT_MAX + OVER_MAX_EXTRA },
+                max.len(),
                 text.len(),
                 &text[..text.len().min(40)]
             );
