@@ -18,6 +18,7 @@ mod progress;
 pub mod regs;
 pub mod runner;
 pub mod series;
+pub mod stats;
 pub mod transport;
 pub mod ucall;
 pub mod vcpu;

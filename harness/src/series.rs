@@ -88,6 +88,9 @@ pub enum Feature {
     HvTscInvariantControl,
     /// HV_EXT_CALL_QUERY_CAPABILITIES behind HV_ENABLE_EXTENDED_HYPERCALLS (x86 Hyper-V).
     HvExtendedHypercalls,
+    // Generic KVM API (kvm_binary_stats).
+    /// KVM_GET_STATS_FD on VM and vCPU fds, KVM_CAP_BINARY_STATS_FD.
+    BinaryStatsFd,
 }
 
 /// One row of [`FEATURES`]: `feature` is in every series from `since` on.
@@ -165,6 +168,15 @@ pub const FEATURES: &[FeatureRow] = &[
         source: "arch/x86/kvm/hyperv.c (6.12:61-63,2535,2691; not in 6.1) \
                  (\"KVM: x86: hyper-v: Add extended hypercall support in Hyper-v\"); \
                  hyperv_features.c hcall stages 19-20 (6.12:647-655)",
+    },
+    // Generic KVM API (kvm_binary_stats).
+    FeatureRow {
+        feature: Feature::BinaryStatsFd,
+        name: "KVM_GET_STATS_FD",
+        since: Series::new(5, 14),
+        source: "Documentation/virt/kvm/api.rst 4.133 KVM_GET_STATS_FD (6.12:5845, 6.1:5603); \
+                 virt/kvm/kvm_main.c kvm_vm_ioctl_get_stats_fd (6.12:5183, 6.1:4692), \
+                 kvm_vcpu_ioctl_get_stats_fd (6.12:4428, 6.1:4051) (\"KVM: stats: Support binary stats retrieval for a VM\")",
     },
 ];
 
@@ -401,6 +413,7 @@ mod tests {
             Feature::PvUnhaltClearedFromNewCpuid,
             Feature::HvTscInvariantControl,
             Feature::HvExtendedHypercalls,
+            Feature::BinaryStatsFd,
         ] {
             assert_eq!(FEATURES.iter().filter(|r| r.feature == f).count(), 1, "{f:?}");
         }

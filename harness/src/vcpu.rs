@@ -56,6 +56,11 @@ impl Vcpu {
         &self.fd
     }
 
+    /// This vCPU's binary stats file (KVM_GET_STATS_FD on the vCPU fd).
+    pub fn stats_fd(&self) -> Result<crate::stats::StatsFd> {
+        crate::stats::get_stats_fd(&self.fd, "KVM_GET_STATS_FD (vCPU)")
+    }
+
     /// Guest address where this vCPU builds its ucall messages.
     pub fn ucall_buffer(&self) -> u64 {
         self.msg_buf

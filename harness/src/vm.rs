@@ -299,6 +299,11 @@ impl Vm {
         &self.fd
     }
 
+    /// The VM's binary stats file (KVM_GET_STATS_FD on the VM fd).
+    pub fn stats_fd(&self) -> Result<crate::stats::StatsFd> {
+        crate::stats::get_stats_fd(&self.fd, "KVM_GET_STATS_FD (VM)")
+    }
+
     /// Guest memory (bounds-checked access through vm-memory).
     pub fn mem(&self) -> &GuestMemoryMmap {
         &self.shared.mem
