@@ -21,6 +21,7 @@
 
 use std::fs;
 use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -183,6 +184,7 @@ fn list_tests(dir: &Path) -> Result<Vec<String>> {
 /// on a bare CI machine) and KVMTEST_REQUIRE_KVM=1, so a missing /dev/kvm
 /// fails rather than skips; its output goes to the terminal and to `log`.
 fn run_kselftest(dir: &Path, log: &Path) -> Result {
+    check_dev_stdout(Path::new("/dev/stdout"))?;
     println!("ktap-check: running {}/run_kselftest.sh", dir.display());
     let mut child = Command::new("sh")
         .arg("./run_kselftest.sh")
@@ -205,6 +207,24 @@ fn run_kselftest(dir: &Path, log: &Path) -> Result {
     // runner that could not start is caught by the parse of an empty log.
     child.wait().map_err(|e| format!("waiting for run_kselftest.sh: {e}"))?;
     Ok(())
+}
+
+/// run_kselftest.sh appends each test's output to `/dev/stdout` (its
+/// `logfile`): where that is not the link to /proc/self/fd/1 (a regular file
+/// left there, as was once seen on a development machine), every test's
+/// KTAP goes into that file and the log holds none. Say so instead of
+/// reporting 19 binaries with no results.
+fn check_dev_stdout(path: &Path) -> Result {
+    let meta = fs::symlink_metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if meta.file_type().is_symlink() || meta.file_type().is_char_device() {
+        return Ok(());
+    }
+    Err(format!(
+        "{} is not a link to /proc/self/fd/1 but a {}: run_kselftest.sh writes each test's output there, \
+         so none would reach its log. Restore it (as root): `rm {0} && ln -s /proc/self/fd/1 {0}`",
+        path.display(),
+        if meta.is_file() { "regular file" } else { "directory" }
+    ))
 }
 
 /// One test binary's KTAP, cut out of a run_kselftest.sh log.
@@ -507,6 +527,22 @@ fn bump_attribute(tag: &BytesStart<'_>, name: &str, by: usize) -> Result<BytesSt
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_dev_stdout_that_is_a_file_is_named() {
+        assert!(check_dev_stdout(Path::new("/proc/self/fd/1")).is_ok() || cfg!(not(target_os = "linux")));
+        let dir = std::env::temp_dir().join(format!("kci-stdout-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("stdout");
+        fs::write(&file, "").unwrap();
+        let e = check_dev_stdout(&file).unwrap_err();
+        assert!(e.contains("is not a link to /proc/self/fd/1 but a regular file"), "{e}");
+        let link = dir.join("stdout-link");
+        let _ = fs::remove_file(&link);
+        std::os::unix::fs::symlink("/proc/self/fd/1", &link).unwrap();
+        assert!(check_dev_stdout(&link).is_ok());
+        fs::remove_dir_all(&dir).unwrap();
+    }
 
     const LOG: &str = "\
 TAP version 13
