@@ -112,12 +112,20 @@ pub fn ci(_: &Args) -> Result {
             println!("ci: FAILED {name}  (log: {}; run {})", log.display(), dir.display());
         }
     }
+    // The plain closing line: the README's test command on this host.
+    let last_line = || {
+        if let Some((p, f, s)) = *test::LAST_TRIAL_COUNTS.lock().unwrap_or_else(std::sync::PoisonError::into_inner) {
+            println!("ci: {p} passed, {f} failed, {s} skipped");
+        }
+    };
     if failed.is_empty() {
         println!("ci: every step passed");
+        last_line();
         return Ok(());
     }
     for e in &failed {
         println!("ci: FAILED step: {e}");
     }
+    last_line();
     Err(format!("{} step(s) failed: {}", failed.len(), failed.join("; ")))
 }

@@ -256,9 +256,14 @@ pub fn failures(binaries: &[BinaryRun]) -> Vec<(String, String)> {
 
 /// The closing lines of a summary: the failed trials and where their logs
 /// are, then where the results were kept.
-pub fn closing_lines(verb: &str, dir: &Path, binaries: &[BinaryRun]) -> Vec<String> {
+/// The trials of every binary in `binaries`: (passed, failed, skipped).
+pub fn trial_counts(binaries: &[BinaryRun]) -> (usize, usize, usize) {
     let trials: Vec<(String, Verdict)> = binaries.iter().flat_map(|b| b.trials.iter().cloned()).collect();
-    let (p, f, s) = counts(&trials);
+    counts(&trials)
+}
+
+pub fn closing_lines(verb: &str, dir: &Path, binaries: &[BinaryRun]) -> Vec<String> {
+    let (p, f, s) = trial_counts(binaries);
     let mut lines = vec![format!(
         "{verb}: {} test binaries, trials: {p} passed, {f} failed, {s} skipped; results in {}",
         binaries.len(),

@@ -20,6 +20,10 @@ use crate::util::libtest_count as count;
 use crate::util::{cargo_executables, root};
 use crate::Result;
 
+/// The trial counts of this process's last `cargo xtask test` (passed,
+/// failed, skipped), for `ci`'s closing line.
+pub static LAST_TRIAL_COUNTS: Mutex<Option<(usize, usize, usize)>> = Mutex::new(None);
+
 /// How often a progress line is printed when the output is not a terminal.
 const HEARTBEAT: Duration = Duration::from_secs(10);
 
@@ -67,6 +71,8 @@ pub fn test(args: &Args) -> Result {
     for line in results::closing_lines("test", &dir, &binaries) {
         println!("{line}");
     }
+    let (passed, failed, skipped) = results::trial_counts(&binaries);
+    *LAST_TRIAL_COUNTS.lock().unwrap_or_else(PoisonError::into_inner) = Some((passed, failed, skipped));
     if success {
         Ok(())
     } else {
