@@ -184,7 +184,12 @@ fn list_tests(dir: &Path) -> Result<Vec<String>> {
 /// on a bare CI machine) and KVMTEST_REQUIRE_KVM=1, so a missing /dev/kvm
 /// fails rather than skips; its output goes to the terminal and to `log`.
 fn run_kselftest(dir: &Path, log: &Path) -> Result {
-    check_dev_stdout(Path::new("/dev/stdout"))?;
+    if let Err(why) = check_dev_stdout(Path::new("/dev/stdout")) {
+        repair_dev_stdout().map_err(|e| format!("{why}\n(repairing it failed: {e})"))?;
+        eprintln!(
+            "kernel-ci-check: {why}\nkernel-ci-check: repaired: /dev/stdout is the link to /proc/self/fd/1 again"
+        );
+    }
     println!("ktap-check: running {}/run_kselftest.sh", dir.display());
     let mut child = Command::new("sh")
         .arg("./run_kselftest.sh")
@@ -225,6 +230,21 @@ fn check_dev_stdout(path: &Path) -> Result {
         path.display(),
         if meta.is_file() { "regular file" } else { "directory" }
     ))
+}
+
+/// Puts the standard link back (root only): what devtmpfs and udev make
+/// /dev/stdout on every Linux system.
+fn repair_dev_stdout() -> Result {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        return Err("not root".into());
+    }
+    let path = Path::new("/dev/stdout");
+    if fs::symlink_metadata(path).is_ok_and(|m| m.is_file()) {
+        fs::remove_file(path).map_err(|e| format!("removing {}: {e}", path.display()))?;
+    }
+    std::os::unix::fs::symlink("/proc/self/fd/1", path).map_err(|e| format!("linking {}: {e}", path.display()))?;
+    check_dev_stdout(path)
 }
 
 /// One test binary's KTAP, cut out of a run_kselftest.sh log.
