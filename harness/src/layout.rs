@@ -52,6 +52,19 @@ pub struct Layout {
     /// Where the firmware marks that its exception handler faulted itself
     /// ([`FIRMWARE_FAULT_MAGIC`]) before it gives up, if the arch does.
     pub firmware_fault_flag: Option<u64>,
+    /// Guest-physical addresses above the MMIO window, up to the end of what
+    /// the page tables can reach, that hold nothing: where extra memslots and
+    /// a test's own MMIO go (`Vm::map_region` maps 2 MiB-aligned parts of it).
+    pub spare: Range<u64>,
+}
+
+/// How `Vm::map_region` maps a range in the guest's page tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegionKind {
+    /// Normal memory (a memslot's RAM).
+    Ram,
+    /// Device memory, never executable (an address KVM exits on: MMIO).
+    Mmio,
 }
 
 /// The value the firmware stores at `Layout::firmware_fault_flag`.
@@ -69,6 +82,24 @@ impl Layout {
     /// Initial stack pointer of vCPU `id` (top of its stack).
     pub fn stack_top_of(&self, id: usize) -> u64 {
         self.stacks + (id as u64 + 1) * self.stack_stride
+    }
+    /// Checks that `range` may be mapped by `Vm::map_region`: non-empty,
+    /// 2 MiB-aligned at both ends, inside [`Layout::spare`].
+    pub fn check_spare(&self, range: &Range<u64>) -> Result<()> {
+        const MIB2: u64 = 2 << 20;
+        if range.start >= range.end || range.start % MIB2 != 0 || range.end % MIB2 != 0 {
+            return Err(Error::Config(format!(
+                "mapping [{:#x}, {:#x}): the range must be non-empty and 2 MiB-aligned at both ends",
+                range.start, range.end
+            )));
+        }
+        if range.start < self.spare.start || range.end > self.spare.end {
+            return Err(Error::Config(format!(
+                "mapping [{:#x}, {:#x}): only the spare range [{:#x}, {:#x}) above the MMIO window may be mapped",
+                range.start, range.end, self.spare.start, self.spare.end
+            )));
+        }
+        Ok(())
     }
     /// Guard page (unmapped) below vCPU `id`'s stack.
     pub fn stack_guard_of(&self, id: usize) -> u64 {
@@ -151,6 +182,7 @@ impl FixedLayout {
             payload: self.payload_base..mem_size,
             mmio,
             firmware_fault_flag: self.firmware_fault_flag,
+            spare: align_up(mmio.end, MIB2)..align_up(mmio.end, GIB),
         })
     }
 }

@@ -7,12 +7,14 @@
 
 pub mod arch;
 pub mod asm;
+pub mod coalesced;
 pub mod error;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod kvm;
 pub mod kvm_api;
 pub mod layout;
+pub mod memslot;
 pub mod payload;
 mod progress;
 pub mod regs;

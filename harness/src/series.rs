@@ -91,6 +91,11 @@ pub enum Feature {
     // Generic KVM API (kvm_binary_stats).
     /// KVM_GET_STATS_FD on VM and vCPU fds, KVM_CAP_BINARY_STATS_FD.
     BinaryStatsFd,
+    // Memory slots (set_memory_region, dirty_log, coalesced_io).
+    /// KVM_SET_USER_MEMORY_REGION2 (KVM_CAP_USER_MEMORY2).
+    UserMemory2,
+    /// KVM_X86_QUIRK_SLOT_ZAP_ALL, disabled through KVM_CAP_DISABLE_QUIRKS2 (x86).
+    SlotZapAllQuirk,
 }
 
 /// One row of [`FEATURES`]: `feature` is in every series from `since` on.
@@ -177,6 +182,21 @@ pub const FEATURES: &[FeatureRow] = &[
         source: "Documentation/virt/kvm/api.rst 4.133 KVM_GET_STATS_FD (6.12:5845, 6.1:5603); \
                  virt/kvm/kvm_main.c kvm_vm_ioctl_get_stats_fd (6.12:5183, 6.1:4692), \
                  kvm_vcpu_ioctl_get_stats_fd (6.12:4428, 6.1:4051) (\"KVM: stats: Support binary stats retrieval for a VM\")",
+    },
+    // Memory slots (memslots).
+    FeatureRow {
+        feature: Feature::UserMemory2,
+        name: "KVM_SET_USER_MEMORY_REGION2",
+        since: Series::new(6, 8),
+        source: "Documentation/virt/kvm/api.rst 4.140 KVM_SET_USER_MEMORY_REGION2 (6.12:6255; absent from 6.1), \
+                 added with guest_memfd in v6.8",
+    },
+    FeatureRow {
+        feature: Feature::SlotZapAllQuirk,
+        name: "KVM_X86_QUIRK_SLOT_ZAP_ALL",
+        since: Series::new(6, 12),
+        source: "Documentation/virt/kvm/api.rst, KVM_CAP_DISABLE_QUIRKS2 quirk table (6.12:8101); \
+                 arch/x86/include/uapi/asm/kvm.h (6.12:442; absent from 6.1), new in v6.12",
     },
 ];
 
@@ -414,6 +434,8 @@ mod tests {
             Feature::HvTscInvariantControl,
             Feature::HvExtendedHypercalls,
             Feature::BinaryStatsFd,
+            Feature::UserMemory2,
+            Feature::SlotZapAllQuirk,
         ] {
             assert_eq!(FEATURES.iter().filter(|r| r.feature == f).count(), 1, "{f:?}");
         }

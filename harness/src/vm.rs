@@ -21,7 +21,8 @@ use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap, GuestM
 
 use crate::arch::{Arch, ArchOptions, HostArch};
 use crate::kvm::open_kvm;
-use crate::layout::Layout;
+use crate::layout::{Layout, RegionKind};
+use crate::memslot::{MemslotTable, Memslots};
 use crate::payload::Payload;
 use crate::ucall::{SharedArena, TransportKind};
 use crate::vcpu::{enable_cap_arg, Vcpu, VmShared};
@@ -210,7 +211,17 @@ impl VmBuilder {
             vcpus.push(Vcpu::new(vfd, id, Arc::clone(&shared), buf, timeout));
         }
         HostArch::finish_vm(&arch, &fd)?;
-        Ok(Vm { vcpus, fd, _kvm: kvm, shared, layout, arena, transport: self.transport, entry })
+        Ok(Vm {
+            vcpus,
+            fd,
+            _kvm: kvm,
+            shared,
+            memslots: MemslotTable::default(),
+            layout,
+            arena,
+            transport: self.transport,
+            entry,
+        })
     }
 }
 
@@ -271,6 +282,8 @@ pub struct Vm {
     fd: VmFd,
     _kvm: Kvm,
     shared: Arc<VmShared>,
+    /// Slots a test added; after `fd`, so KVM lets go of them first.
+    memslots: MemslotTable,
     layout: Layout,
     arena: SharedArena,
     transport: TransportKind,
@@ -302,6 +315,25 @@ impl Vm {
     /// The VM's binary stats file (KVM_GET_STATS_FD on the VM fd).
     pub fn stats_fd(&self) -> Result<crate::stats::StatsFd> {
         crate::stats::get_stats_fd(&self.fd, "KVM_GET_STATS_FD (VM)")
+    }
+
+    /// The VM's memslots beyond its RAM: add, move, delete, dirty logs.
+    pub fn memslots(&self) -> Memslots<'_> {
+        Memslots::new(&self.fd, &self.memslots)
+    }
+
+    /// The vCPUs, the memslots and guest RAM at once: to run vCPUs on
+    /// threads while the host changes slots or reads dirty logs.
+    pub fn vcpus_and_memslots(&mut self) -> (&mut [Vcpu], Memslots<'_>, &GuestMemoryMmap) {
+        (&mut self.vcpus, Memslots::new(&self.fd, &self.memslots), &self.shared.mem)
+    }
+
+    /// Maps `range` of guest-physical addresses (2 MiB-aligned, inside
+    /// `layout().spare`) identity in the guest's page tables as `kind`,
+    /// before the guest touches it: for a memslot added there, or for
+    /// addresses the test wants as MMIO.
+    pub fn map_region(&self, range: std::ops::Range<u64>, kind: RegionKind) -> Result<()> {
+        HostArch::map_region(&self.shared.mem, &self.layout, range, kind)
     }
 
     /// Guest memory (bounds-checked access through vm-memory).

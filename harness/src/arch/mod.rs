@@ -11,7 +11,9 @@ use kvm_ioctls::{Kvm, VcpuFd, VmFd};
 use kvmtest_abi::UcallCmd;
 use vm_memory::GuestMemoryMmap;
 
-use crate::layout::Layout;
+use std::ops::Range;
+
+use crate::layout::{Layout, RegionKind};
 use crate::regs::RegisterDump;
 use crate::transport::{Doorbell, MessageAt, RawUcall, TransportKind};
 use crate::Result;
@@ -77,6 +79,22 @@ pub trait Arch {
     ) -> Result<()>;
     /// Arch work after all vCPUs exist (e.g. arm64 irqchip finalisation).
     fn finish_vm(state: &Self::VmState, vm: &VmFd) -> Result<()>;
+    /// Maps `range` (2 MiB-aligned, inside `layout.spare`) identity in the
+    /// guest's page tables as `kind`, for a memslot or MMIO a test adds.
+    fn map_region(mem: &GuestMemoryMmap, layout: &Layout, range: Range<u64>, kind: RegionKind) -> Result<()>;
+    /// Why this arch's KVM gives userspace no exit to check when a vCPU runs
+    /// with no memory behind its code (a VM without memslots, or slot 0
+    /// deleted under a running guest); `None` where KVM exits (x86:
+    /// KVM_EXIT_INTERNAL_ERROR or KVM_EXIT_SHUTDOWN).
+    const NO_EXIT_WITHOUT_MEMORY: Option<&'static str>;
+    /// KVM_X86_QUIRK_SLOT_ZAP_ALL, the quirk upstream's set_memory_region
+    /// test also runs with disabled (KVM_CAP_DISABLE_QUIRKS2); `None` off x86.
+    const SLOT_ZAP_ALL_QUIRK: Option<u64>;
+    /// Arch set-up a VM without memslots needs before its vCPU runs (x86:
+    /// KVM_SET_NR_MMU_PAGES, as upstream's test_zero_memory_regions does).
+    fn prepare_vm_without_memory(_vm: &VmFd) -> Result<()> {
+        Ok(())
+    }
     /// Guest program counter.
     fn pc(vcpu: &VcpuFd) -> Result<u64>;
     /// All general and control registers, for failure reports.

@@ -200,3 +200,56 @@ pub fn read_far() -> u64 {
     unsafe { asm!("mrs {}, far_el1", out(reg) v, options(nostack, nomem, preserves_flags)) };
     v
 }
+
+/// Whether this arch has port I/O: arm64 has none.
+pub const HAS_PIO: bool = false;
+
+/// Port I/O does not exist on arm64: reaching this is a guest bug.
+pub fn outl(port: u16, value: u32) {
+    panic!("outl({port:#x}, {value:#x}): arm64 has no port I/O (check HAS_PIO)");
+}
+
+// The spin loop of `spin_while_eq`, with global labels around it so the
+// host can be told where it is (inline asm may not define named labels).
+global_asm!(
+    ".pushsection .text.kvmtest_spin, \"ax\"",
+    ".global kvmtest_spin_while_eq",
+    ".global kvmtest_spin_start",
+    ".global kvmtest_spin_end",
+    "kvmtest_spin_while_eq:",
+    "kvmtest_spin_start:",
+    "ldr x2, [x0]",
+    "cmp x2, x1",
+    "b.eq kvmtest_spin_start",
+    "kvmtest_spin_end:",
+    "mov x0, x2",
+    "ret",
+    ".popsection",
+);
+
+extern "C" {
+    fn kvmtest_spin_while_eq(addr: u64, val: u64) -> u64;
+    static kvmtest_spin_start: u8;
+    static kvmtest_spin_end: u8;
+}
+
+/// Spins while the u64 at `addr` equals `val`, one load and compare per pass
+/// (`ldr x2, [x0]`, whose data abort has a valid syndrome (ISV), so KVM can
+/// hand it to the host as MMIO when no memslot backs the address);
+/// returns the value that ended the spin. The loop's code is
+/// [`spin_loop_range`], for a host that checks where a vCPU stopped.
+pub fn spin_while_eq(addr: u64, val: u64) -> u64 {
+    // SAFETY: the routine reads one u64 at `addr`, which the caller has mapped
+    // (or which exits to the host as MMIO), and follows the C ABI.
+    unsafe { kvmtest_spin_while_eq(addr, val) }
+}
+
+/// The code addresses `[start, end)` of [`spin_while_eq`]'s loop.
+pub fn spin_loop_range() -> (u64, u64) {
+    // SAFETY: only the labels' addresses are taken, never their bytes.
+    unsafe { (core::ptr::addr_of!(kvmtest_spin_start) as u64, core::ptr::addr_of!(kvmtest_spin_end) as u64) }
+}
+
+/// x86's IDT clobber has no counterpart the arm64 scenarios need (the host
+/// never deletes slot 0 under an arm64 guest: `Arch::NO_EXIT_WITHOUT_MEMORY`).
+pub fn clobber_exception_table() {}

@@ -1,6 +1,6 @@
 //! x86_64: the boot info is at GS base; the doorbell is `call gs:[0]`.
 
-use core::arch::asm;
+use core::arch::{asm, global_asm};
 
 use kvmtest_abi::{boot_offsets, UcallMsg};
 
@@ -322,4 +322,62 @@ pub fn xen_hypercall_page(page: u64, nr: u64, p: [u64; 6]) -> u64 {
              clobber_abi("C"))
     }
     ret
+}
+
+/// Whether this arch has port I/O ([`outl`]).
+pub const HAS_PIO: bool = true;
+
+/// `outl(port, value)`: a 4-byte OUT.
+#[inline(always)]
+pub fn outl(port: u16, value: u32) {
+    // SAFETY: an OUT exits to the hypervisor (or is coalesced); no memory is touched.
+    unsafe { asm!("out dx, eax", in("dx") port, in("eax") value, options(nostack, nomem, preserves_flags)) };
+}
+
+// The spin loop of `spin_while_eq`, with global labels around it so the
+// host can be told where it is (inline asm may not define named labels).
+global_asm!(
+    ".pushsection .text.kvmtest_spin, \"ax\"",
+    ".global kvmtest_spin_while_eq",
+    ".global kvmtest_spin_start",
+    ".global kvmtest_spin_end",
+    "kvmtest_spin_while_eq:",
+    "kvmtest_spin_start:",
+    "mov rax, qword ptr [rdi]",
+    "cmp rax, rsi",
+    "je kvmtest_spin_start",
+    "kvmtest_spin_end:",
+    "ret",
+    ".popsection",
+);
+
+extern "C" {
+    fn kvmtest_spin_while_eq(addr: u64, val: u64) -> u64;
+    static kvmtest_spin_start: u8;
+    static kvmtest_spin_end: u8;
+}
+
+/// Spins while the u64 at `addr` equals `val`, one load and compare per pass
+/// (`mov rax, [rdi]`);
+/// returns the value that ended the spin. The loop's code is
+/// [`spin_loop_range`], for a host that checks where a vCPU stopped.
+pub fn spin_while_eq(addr: u64, val: u64) -> u64 {
+    // SAFETY: the routine reads one u64 at `addr`, which the caller has mapped
+    // (or which exits to the host as MMIO), and follows the C ABI.
+    unsafe { kvmtest_spin_while_eq(addr, val) }
+}
+
+/// The code addresses `[start, end)` of [`spin_while_eq`]'s loop.
+pub fn spin_loop_range() -> (u64, u64) {
+    // SAFETY: only the labels' addresses are taken, never their bytes.
+    unsafe { (core::ptr::addr_of!(kvmtest_spin_start) as u64, core::ptr::addr_of!(kvmtest_spin_end) as u64) }
+}
+
+/// Loads an empty IDT (`lidt` of limit 0, base 0), so that any exception
+/// escalates to a triple fault (KVM_EXIT_SHUTDOWN) instead of reaching the
+/// harness's stubs: upstream's guest_code_delete_memory_region does so.
+pub fn clobber_exception_table() {
+    let idt = [0u64; 2];
+    // SAFETY: `idt` is a 10-byte descriptor of limit 0 (only the first 10 bytes are read).
+    unsafe { asm!("lidt [{p}]", p = in(reg) idt.as_ptr(), options(nostack, readonly, preserves_flags)) };
 }

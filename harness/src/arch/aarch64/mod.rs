@@ -24,7 +24,7 @@ use self::regs::*;
 use super::exception::aarch64 as exception;
 use super::Arch;
 use crate::error::ExceptionKind;
-use crate::layout::Layout;
+use crate::layout::{Layout, RegionKind};
 use crate::regs::RegisterDump;
 use crate::transport::{Doorbell, TransportKind};
 use crate::{Error, Result};
@@ -239,6 +239,21 @@ impl Arch for Aarch64 {
         }
         Ok(())
     }
+
+    fn map_region(mem: &GuestMemoryMmap, layout: &Layout, range: std::ops::Range<u64>, kind: RegionKind) -> Result<()> {
+        for (at, entry) in paging::region_entries(layout, range, kind)? {
+            mem.write_obj(entry, GuestAddress(at)).map_err(mem_err("page tables"))?;
+        }
+        Ok(())
+    }
+
+    const SLOT_ZAP_ALL_QUIRK: Option<u64> = None;
+
+    const NO_EXIT_WITHOUT_MEMORY: Option<&'static str> = Some(
+        "arm64 KVM gives no exit to check: an instruction fetch outside every memslot is an abort injected into \
+         the guest (arch/arm64/kvm/mmu.c kvm_handle_guest_abort), and KVM_RUN of a vCPU never initialised fails \
+         with ENOEXEC; upstream runs this on x86 only",
+    );
 
     fn finish_vm(state: &Arm64VmState, _vm: &VmFd) -> Result<()> {
         if let Some(gic) = &state.vgic {

@@ -7,7 +7,10 @@
 //! mapped: a stray access faults instead of reaching an unbacked IPA.
 
 use super::layout::{L1_TABLE, L2_BASE, L3_LOW};
-use crate::layout::{align_up, Layout};
+use std::ops::Range;
+
+use crate::layout::{align_up, Layout, RegionKind};
+use crate::Result;
 
 /// Descriptor bit 0: valid.
 pub const DESC_VALID: u64 = 1 << 0;
@@ -96,6 +99,24 @@ pub fn build(layout: &Layout) -> Vec<TablePage> {
     pages
 }
 
+/// The L2 block descriptors that map `range` (2 MiB-aligned, inside
+/// `layout.spare`, which `build` leaves unmapped) identity, as `(guest
+/// address of the descriptor, value)`: Normal memory for RAM, Device-nGnRE
+/// and never executable for MMIO.
+pub fn region_entries(layout: &Layout, range: Range<u64>, kind: RegionKind) -> Result<Vec<(u64, u64)>> {
+    layout.check_spare(&range)?;
+    let attrs = match kind {
+        RegionKind::Ram => NORMAL_LEAF,
+        RegionKind::Mmio => DEVICE_LEAF,
+    };
+    Ok((range.start / MIB2..range.end / MIB2)
+        .map(|j| {
+            let at = L2_BASE + (j / ENTRIES as u64) * PAGE + (j % ENTRIES as u64) * 8;
+            (at, (j * MIB2) | attrs | DESC_VALID)
+        })
+        .collect())
+}
+
 /// Walks `pages` as the MMU would; `None` if `va` is not mapped, else the
 /// output address and the leaf descriptor.
 pub fn walk(pages: &[TablePage], va: u64) -> Option<(u64, u64)> {
@@ -178,6 +199,31 @@ mod tests {
         assert_eq!(translate(&pages, 1 << 30), None);
         assert_eq!(translate(&pages, 1 << 39), None);
         assert_eq!(translate(&pages, u64::MAX), None);
+    }
+
+    #[test]
+    fn region_entries_map_the_spare_range_only() {
+        let l = layout(64 << 20).unwrap();
+        let mut pages = build(&l);
+        let at = l.spare.start + (2 << 20);
+        assert_eq!(translate(&pages, at), None, "the spare range starts unmapped");
+        let mut apply = |entries: Vec<(u64, u64)>| {
+            for (addr, value) in entries {
+                let page = pages.iter_mut().find(|p| p.0 == addr & !(PAGE - 1)).unwrap();
+                page.1[((addr % PAGE) / 8) as usize] = value;
+            }
+        };
+        apply(region_entries(&l, at..at + (2 << 20), RegionKind::Ram).unwrap());
+        apply(region_entries(&l, at + (2 << 20)..at + (4 << 20), RegionKind::Mmio).unwrap());
+        let (pa, d) = walk(&pages, at + 0x1238).unwrap();
+        assert_eq!((pa, d & (7 << 2)), (at + 0x1238, ATTR_NORMAL));
+        let (pa, d) = walk(&pages, at + (2 << 20) + 8).unwrap();
+        assert_eq!((pa, d & (7 << 2)), (at + (2 << 20) + 8, ATTR_DEVICE));
+        assert_ne!(d & PXN, 0);
+        assert_eq!(translate(&pages, at + (4 << 20)), None);
+        assert!(region_entries(&l, 0..(2 << 20), RegionKind::Ram).is_err(), "RAM is not spare");
+        assert!(region_entries(&l, l.mmio.ucall..l.mmio.ucall + (2 << 20), RegionKind::Mmio).is_err());
+        assert!(region_entries(&l, at..at + 4096, RegionKind::Ram).is_err(), "not 2 MiB-aligned");
     }
 
     #[test]

@@ -17,7 +17,7 @@ use self::layout::*;
 use super::exception::x86_64 as exception;
 use super::Arch;
 use crate::error::ExceptionKind;
-use crate::layout::Layout;
+use crate::layout::{Layout, RegionKind};
 use crate::regs::RegisterDump;
 use crate::transport::{Doorbell, TransportKind};
 use crate::{Error, Result};
@@ -199,6 +199,27 @@ impl Arch for X86_64 {
         regs.rsp = layout.stack_top_of(id) - 8;
         regs.rdi = layout.boot_info_of(id);
         vcpu.set_regs(&regs).map_err(Error::kvm("KVM_SET_REGS"))?;
+        Ok(())
+    }
+
+    fn map_region(mem: &GuestMemoryMmap, layout: &Layout, range: std::ops::Range<u64>, kind: RegionKind) -> Result<()> {
+        for (at, entry) in paging::region_entries(layout, range, kind)? {
+            mem.write_obj(entry, GuestAddress(at)).map_err(mem_err("page tables"))?;
+        }
+        Ok(())
+    }
+
+    const SLOT_ZAP_ALL_QUIRK: Option<u64> = Some(kvm_bindings::KVM_X86_QUIRK_SLOT_ZAP_ALL as u64);
+
+    const NO_EXIT_WITHOUT_MEMORY: Option<&'static str> = None;
+
+    fn prepare_vm_without_memory(vm: &VmFd) -> Result<()> {
+        vmm_sys_util::ioctl_io_nr!(KVM_SET_NR_MMU_PAGES, kvm_bindings::KVMIO, 0x44);
+        // SAFETY: KVM_SET_NR_MMU_PAGES takes its argument by value (a page count).
+        let ret = unsafe { vmm_sys_util::ioctl::ioctl_with_val(vm, KVM_SET_NR_MMU_PAGES(), 64) };
+        if ret != 0 {
+            return Err(Error::Kvm { op: "KVM_SET_NR_MMU_PAGES", source: kvm_ioctls::Error::last() });
+        }
         Ok(())
     }
 

@@ -6,7 +6,10 @@
 //! whatever the guest's size.
 
 use super::layout::{PDPT, PD_BASE, PML4, PT_LOW};
-use crate::layout::{align_up, Layout};
+use std::ops::Range;
+
+use crate::layout::{align_up, Layout, RegionKind};
+use crate::Result;
 
 /// Present.
 pub const PTE_PRESENT: u64 = 1 << 0;
@@ -61,6 +64,20 @@ pub fn build(layout: &Layout) -> Vec<TablePage> {
     pages
 }
 
+/// The page-directory entries that map `range` (2 MiB-aligned, inside
+/// `layout.spare`) identity, writable, as `(guest address of the entry,
+/// value)`. RAM and MMIO are mapped alike on x86 (the tables already map the
+/// spare range so; writing them again is harmless).
+pub fn region_entries(layout: &Layout, range: Range<u64>, _kind: RegionKind) -> Result<Vec<(u64, u64)>> {
+    layout.check_spare(&range)?;
+    Ok((range.start / MIB2..range.end / MIB2)
+        .map(|j| {
+            let at = PD_BASE + (j / ENTRIES as u64) * PAGE + (j % ENTRIES as u64) * 8;
+            (at, (j * MIB2) | PTE_PRESENT | PTE_WRITABLE | PTE_HUGE)
+        })
+        .collect())
+}
+
 /// Walks `pages` as the MMU would; `None` if `va` is not mapped.
 pub fn translate(pages: &[TablePage], va: u64) -> Option<u64> {
     let table = |addr: u64| pages.iter().find(|p| p.0 == addr).map(|p| &p.1);
@@ -97,6 +114,22 @@ mod tests {
         assert_eq!(big, 3 + 5);
         let l = layout(4 << 30).unwrap();
         assert_eq!(translate(&build(&l), (4 << 30) - 4096), Some((4 << 30) - 4096));
+    }
+
+    #[test]
+    fn region_entries_map_the_spare_range_only() {
+        let l = layout(64 << 20).unwrap();
+        let mut pages = build(&l);
+        let at = l.spare.start + (2 << 20);
+        for (addr, value) in region_entries(&l, at..at + (4 << 20), RegionKind::Ram).unwrap() {
+            let page = pages.iter_mut().find(|p| p.0 == addr & !(PAGE - 1)).unwrap();
+            page.1[((addr % PAGE) / 8) as usize] = value;
+        }
+        assert_eq!(translate(&pages, at + 0x1234), Some(at + 0x1234));
+        assert_eq!(translate(&pages, at + (4 << 20) - 8), Some(at + (4 << 20) - 8));
+        assert!(region_entries(&l, 0..(2 << 20), RegionKind::Ram).is_err(), "RAM is not spare");
+        assert!(region_entries(&l, at..at + 4096, RegionKind::Ram).is_err(), "not 2 MiB-aligned");
+        assert!(region_entries(&l, l.spare.end..l.spare.end + (2 << 20), RegionKind::Ram).is_err());
     }
 
     #[test]

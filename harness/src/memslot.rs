@@ -1,0 +1,386 @@
+//! Memory slots beyond the harness's RAM (slot 0): added, moved and deleted
+//! while vCPUs run, each backed by an anonymous mapping of its own that the
+//! host reads and writes bounds-checked; dirty logging (KVM_GET_DIRTY_LOG,
+//! KVM_CLEAR_DIRTY_LOG); and [`BareVm`], a VM with no memory and no vCPU for
+//! the ioctl argument checks.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use kvm_bindings::{kvm_clear_dirty_log, kvm_userspace_memory_region, kvm_userspace_memory_region2};
+use kvm_ioctls::{Kvm, VmFd};
+use vm_memory::mmap::{MmapRegion, MmapRegionBuilder};
+use vm_memory::{Bytes, VolatileMemory};
+
+pub use kvm_bindings::{KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY};
+
+use crate::arch::{Arch, HostArch};
+use crate::kvm::open_kvm;
+use crate::{Error, Result};
+
+/// Guest page size the dirty bitmaps count in (4 KiB on both arches' VMs here).
+pub const PAGE_SIZE: u64 = 4096;
+
+/// The memory behind one added memslot, shared by the VM and the test: it
+/// stays mapped as long as either holds it, whatever the slot's GPA.
+#[derive(Clone)]
+pub struct SlotMemory {
+    region: Arc<MmapRegion>,
+}
+
+impl std::fmt::Debug for SlotMemory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SlotMemory({:#x} bytes)", self.region.size())
+    }
+}
+
+impl SlotMemory {
+    /// `size` bytes of anonymous, lazily backed memory (MAP_NORESERVE).
+    pub fn new(size: u64) -> Result<SlotMemory> {
+        let len = usize::try_from(size).map_err(|_| Error::Memory(format!("{size:#x} bytes do not fit usize")))?;
+        let region = MmapRegionBuilder::new(len)
+            .with_mmap_prot(libc::PROT_READ | libc::PROT_WRITE)
+            .with_mmap_flags(libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE)
+            .build()
+            .map_err(|e| Error::Memory(format!("mapping {size:#x} bytes for a memslot: {e}")))?;
+        Ok(SlotMemory { region: Arc::new(region) })
+    }
+
+    /// Bytes of memory.
+    pub fn len(&self) -> u64 {
+        self.region.size() as u64
+    }
+
+    /// Whether the mapping is empty (never, for a slot KVM accepted).
+    pub fn is_empty(&self) -> bool {
+        self.region.size() == 0
+    }
+
+    /// The host address KVM is given (`userspace_addr`).
+    pub fn host_addr(&self) -> u64 {
+        self.region.as_ptr() as u64
+    }
+
+    /// Reads the u64 at byte `offset` as one atomic load (READ_ONCE).
+    pub fn load_u64(&self, offset: u64) -> Result<u64> {
+        self.region
+            .as_volatile_slice()
+            .load(offset as usize, Ordering::SeqCst)
+            .map_err(|e| Error::Memory(format!("reading slot memory at {offset:#x}: {e}")))
+    }
+
+    /// Writes the u64 at byte `offset` as one atomic store (WRITE_ONCE).
+    pub fn store_u64(&self, offset: u64, value: u64) -> Result<()> {
+        self.region
+            .as_volatile_slice()
+            .store(value, offset as usize, Ordering::SeqCst)
+            .map_err(|e| Error::Memory(format!("writing slot memory at {offset:#x}: {e}")))
+    }
+
+    /// Zeroes `len` bytes from `offset`.
+    pub fn zero(&self, offset: u64, len: u64) -> Result<()> {
+        let slice = self
+            .region
+            .get_slice(offset as usize, len as usize)
+            .map_err(|e| Error::Memory(format!("zeroing slot memory [{offset:#x}, +{len:#x}): {e}")))?;
+        slice.write_slice(&vec![0u8; len as usize], 0).map_err(|e| Error::Memory(e.to_string()))
+    }
+}
+
+/// One added slot: where it is and what backs it.
+struct Slot {
+    gpa: u64,
+    flags: u32,
+    memory: SlotMemory,
+}
+
+/// The slots a VM added beyond its RAM; what [`Memslots`] works on.
+#[derive(Default)]
+pub(crate) struct MemslotTable {
+    slots: Mutex<BTreeMap<u32, Slot>>,
+}
+
+impl MemslotTable {
+    fn lock(&self) -> MutexGuard<'_, BTreeMap<u32, Slot>> {
+        // A panic while holding the lock left the table consistent (each
+        // update is one insert or remove after its ioctl): keep using it.
+        self.slots.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A VM's memslots beyond slot 0 (the harness's RAM), from
+/// [`crate::Vm::memslots`] or, beside the vCPUs while they run,
+/// [`crate::Vm::vcpus_and_memslots`]. Slot numbers are KVM's (the `slot`
+/// of KVM_SET_USER_MEMORY_REGION); pick them from 1 on.
+#[derive(Clone, Copy)]
+pub struct Memslots<'a> {
+    fd: &'a VmFd,
+    table: &'a MemslotTable,
+}
+
+impl<'a> Memslots<'a> {
+    pub(crate) fn new(fd: &'a VmFd, table: &'a MemslotTable) -> Self {
+        Memslots { fd, table }
+    }
+
+    /// Adds slot `slot` of `size` bytes at guest address `gpa` with `flags`
+    /// (KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY), backed by fresh zeroed
+    /// memory. Map it in the guest with [`crate::Vm::map_region`].
+    pub fn add(&self, slot: u32, gpa: u64, size: u64, flags: u32) -> Result<SlotMemory> {
+        let memory = SlotMemory::new(size)?;
+        let mut slots = self.table.lock();
+        if slots.contains_key(&slot) {
+            return Err(Error::Config(format!("memslot {slot} exists already: delete or move it")));
+        }
+        set_region(self.fd, slot, flags, gpa, &memory)?;
+        slots.insert(slot, Slot { gpa, flags, memory: memory.clone() });
+        Ok(memory)
+    }
+
+    /// Moves slot `slot` to guest address `new_gpa`, same memory and flags
+    /// (KVM_SET_USER_MEMORY_REGION with a new `guest_phys_addr`).
+    pub fn move_to(&self, slot: u32, new_gpa: u64) -> Result<()> {
+        let mut slots = self.table.lock();
+        let s = slots.get_mut(&slot).ok_or_else(|| no_slot(slot))?;
+        set_region(self.fd, slot, s.flags, new_gpa, &s.memory)?;
+        s.gpa = new_gpa;
+        Ok(())
+    }
+
+    /// Deletes slot `slot` (`memory_size` 0). Slot 0, the harness's RAM,
+    /// may be deleted too: its memory stays mapped for the host until the VM goes.
+    pub fn delete(&self, slot: u32) -> Result<()> {
+        let mut slots = self.table.lock();
+        let gpa = slots.get(&slot).map(|s| s.gpa).unwrap_or(0);
+        let r = kvm_userspace_memory_region { slot, flags: 0, guest_phys_addr: gpa, memory_size: 0, userspace_addr: 0 };
+        // SAFETY: a zero-sized region deletes the slot; KVM keeps no reference
+        // to any memory afterwards (the memory itself is dropped only after).
+        unsafe { self.fd.set_user_memory_region(r) }.map_err(Error::kvm("KVM_SET_USER_MEMORY_REGION (delete)"))?;
+        slots.remove(&slot);
+        Ok(())
+    }
+
+    /// The memory of slot `slot`.
+    pub fn memory(&self, slot: u32) -> Result<SlotMemory> {
+        self.table.lock().get(&slot).map(|s| s.memory.clone()).ok_or_else(|| no_slot(slot))
+    }
+
+    /// Guest address of slot `slot`.
+    pub fn gpa(&self, slot: u32) -> Result<u64> {
+        self.table.lock().get(&slot).map(|s| s.gpa).ok_or_else(|| no_slot(slot))
+    }
+
+    /// KVM_GET_DIRTY_LOG of slot `slot`: one bit per 4 KiB page, little-endian words.
+    pub fn get_dirty_log(&self, slot: u32) -> Result<DirtyBitmap> {
+        let pages = self.memory(slot)?.len() / PAGE_SIZE;
+        let words = self.fd.get_dirty_log(slot, (pages * PAGE_SIZE) as usize).map_err(Error::kvm("KVM_GET_DIRTY_LOG"))?;
+        let mut bitmap = DirtyBitmap::new(pages);
+        let n = bitmap.words.len().min(words.len());
+        bitmap.words[..n].copy_from_slice(&words[..n]);
+        Ok(bitmap)
+    }
+
+    /// KVM_CLEAR_DIRTY_LOG of slot `slot`: re-protects the pages
+    /// `[first_page, first_page + num_pages)` whose bits are set in `bitmap`
+    /// (bit 0 of `bitmap` is `first_page`). Needs
+    /// KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 enabled; `first_page` a multiple of 64.
+    pub fn clear_dirty_log(&self, slot: u32, first_page: u64, num_pages: u32, bitmap: &DirtyBitmap) -> Result<()> {
+        vmm_sys_util::ioctl_iowr_nr!(KVM_CLEAR_DIRTY_LOG, kvm_bindings::KVMIO, 0xc0, kvm_clear_dirty_log);
+        if bitmap.pages < u64::from(num_pages) {
+            return Err(Error::Config(format!(
+                "KVM_CLEAR_DIRTY_LOG of {num_pages} pages with a bitmap of {} pages",
+                bitmap.pages
+            )));
+        }
+        let mut arg = kvm_clear_dirty_log { slot, num_pages, first_page, ..Default::default() };
+        arg.__bindgen_anon_1.dirty_bitmap = bitmap.words.as_ptr() as *mut libc::c_void;
+        // SAFETY: KVM reads ALIGN(num_pages, 64) / 8 bytes of the bitmap, which
+        // `bitmap.words` holds (checked above: at least num_pages bits, in
+        // whole u64 words), and keeps no reference after the call.
+        let ret = unsafe { vmm_sys_util::ioctl::ioctl_with_ref(self.fd, KVM_CLEAR_DIRTY_LOG(), &arg) };
+        if ret != 0 {
+            return Err(Error::Kvm { op: "KVM_CLEAR_DIRTY_LOG", source: kvm_ioctls::Error::last() });
+        }
+        Ok(())
+    }
+}
+
+fn no_slot(slot: u32) -> Error {
+    Error::Config(format!("memslot {slot} was not added through Memslots::add"))
+}
+
+fn set_region(fd: &VmFd, slot: u32, flags: u32, gpa: u64, memory: &SlotMemory) -> Result<()> {
+    let r = kvm_userspace_memory_region {
+        slot,
+        flags,
+        guest_phys_addr: gpa,
+        memory_size: memory.len(),
+        userspace_addr: memory.host_addr(),
+    };
+    // SAFETY: `memory` is a live mapping of exactly `memory_size` bytes; the
+    // table keeps a reference to it until the slot is deleted or the VM (whose
+    // fd is dropped first, see Vm's field order) goes, so KVM never accesses
+    // unmapped or reused host memory.
+    unsafe { fd.set_user_memory_region(r) }.map_err(Error::kvm("KVM_SET_USER_MEMORY_REGION"))
+}
+
+/// A dirty bitmap: bit `n` is page `n` of the slot (or of the range cleared).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirtyBitmap {
+    pages: u64,
+    words: Vec<u64>,
+}
+
+impl DirtyBitmap {
+    /// All clear, for `pages` pages.
+    pub fn new(pages: u64) -> DirtyBitmap {
+        DirtyBitmap { pages, words: vec![0; pages.div_ceil(64) as usize] }
+    }
+    /// Pages the bitmap covers.
+    pub fn pages(&self) -> u64 {
+        self.pages
+    }
+    /// Whether page `page` is set (false beyond the end).
+    pub fn test(&self, page: u64) -> bool {
+        page < self.pages && self.words[(page / 64) as usize] & (1 << (page % 64)) != 0
+    }
+    /// Sets page `page` (ignored beyond the end).
+    pub fn set(&mut self, page: u64) {
+        if page < self.pages {
+            self.words[(page / 64) as usize] |= 1 << (page % 64);
+        }
+    }
+    /// Clears page `page`; returns whether it was set (`__test_and_clear_bit_le`).
+    pub fn test_and_clear(&mut self, page: u64) -> bool {
+        let was = self.test(page);
+        if was {
+            self.words[(page / 64) as usize] &= !(1 << (page % 64));
+        }
+        was
+    }
+    /// Number of pages set.
+    pub fn count(&self) -> u64 {
+        self.words.iter().map(|w| u64::from(w.count_ones())).sum()
+    }
+    /// Whether any bit beyond `pages` is set (KVM must leave them clear).
+    pub fn has_bits_past_end(&self) -> bool {
+        let tail = self.pages % 64;
+        tail != 0 && self.words.last().is_some_and(|w| w >> tail != 0)
+    }
+    /// The set pages, in order.
+    pub fn iter(&self) -> impl Iterator<Item = u64> + '_ {
+        (0..self.pages).filter(|&p| self.test(p))
+    }
+}
+
+/// A VM with no memory and no vCPU (`vm_create_barebones`), for the argument
+/// checks of KVM_SET_USER_MEMORY_REGION{,2}: as it never has a vCPU, KVM never
+/// touches the host memory a slot names, so any address may be passed.
+pub struct BareVm {
+    fd: VmFd,
+    _kvm: Kvm,
+}
+
+impl BareVm {
+    /// KVM_CREATE_VM of type 0 (KVM's default machine), nothing else.
+    pub fn new() -> Result<BareVm> {
+        let kvm = open_kvm()?;
+        let fd = kvm.create_vm_with_type(0).map_err(Error::kvm("KVM_CREATE_VM"))?;
+        Ok(BareVm { fd, _kvm: kvm })
+    }
+
+    /// The kvm-ioctls VM (for KVM_CHECK_EXTENSION on the VM).
+    pub fn fd(&self) -> &VmFd {
+        &self.fd
+    }
+
+    /// KVM_RUN of a vCPU in a fresh VM that has no memslot at all
+    /// (test_zero_memory_regions): the `exit_reason` KVM gives. A skip where
+    /// the arch's KVM gives no exit to check ([`crate::arch::Arch::NO_EXIT_WITHOUT_MEMORY`]).
+    pub fn run_without_memslots() -> Result<u32> {
+        if let Some(why) = HostArch::NO_EXIT_WITHOUT_MEMORY {
+            return Err(Error::Skip(why.to_string()));
+        }
+        let vm = BareVm::new()?;
+        HostArch::prepare_vm_without_memory(&vm.fd)?;
+        let mut vcpu = vm.fd.create_vcpu(0).map_err(Error::kvm("KVM_CREATE_VCPU"))?;
+        // A fresh VM of its own: no slot was ever set, so the vCPU can reach no
+        // host memory. Any exit or error is the answer; only the reason is read.
+        match vcpu.run() {
+            Ok(_) => {}
+            Err(e) => return Err(Error::Kvm { op: "KVM_RUN (no memslots)", source: e }),
+        }
+        Ok(vcpu.get_kvm_run().exit_reason)
+    }
+
+    /// KVM_SET_USER_MEMORY_REGION with exactly these fields.
+    pub fn set_user_memory_region(&self, slot: u32, flags: u32, gpa: u64, size: u64, host_addr: u64) -> Result<()> {
+        let r =
+            kvm_userspace_memory_region { slot, flags, guest_phys_addr: gpa, memory_size: size, userspace_addr: host_addr };
+        // SAFETY: a BareVm never has a vCPU, and nothing else makes KVM access
+        // a slot's host memory (no dirty logging is read through it), so the
+        // address need not be ours.
+        unsafe { self.fd.set_user_memory_region(r) }.map_err(Error::kvm("KVM_SET_USER_MEMORY_REGION"))
+    }
+
+    /// KVM_SET_USER_MEMORY_REGION2 (Linux 6.8+) with exactly these fields.
+    pub fn set_user_memory_region2(
+        &self,
+        slot: u32,
+        flags: u32,
+        gpa: u64,
+        size: u64,
+        host_addr: u64,
+        guest_memfd: u32,
+        guest_memfd_offset: u64,
+    ) -> Result<()> {
+        let r = kvm_userspace_memory_region2 {
+            slot,
+            flags,
+            guest_phys_addr: gpa,
+            memory_size: size,
+            userspace_addr: host_addr,
+            guest_memfd_offset,
+            guest_memfd,
+            ..Default::default()
+        };
+        // SAFETY: as in `set_user_memory_region`: no vCPU ever runs in a BareVm.
+        unsafe { self.fd.set_user_memory_region2(r) }.map_err(Error::kvm("KVM_SET_USER_MEMORY_REGION2"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bitmap_bits_are_pages_in_little_endian_words() {
+        let mut b = DirtyBitmap::new(67);
+        assert_eq!(b.words.len(), 2);
+        b.set(0);
+        b.set(64);
+        b.set(66);
+        b.set(67); // past the end: ignored
+        assert_eq!(b.words, vec![1, 0b101]);
+        assert!(b.test(66) && !b.test(65) && !b.test(67));
+        assert_eq!(b.count(), 3);
+        assert!(b.test_and_clear(64) && !b.test_and_clear(64));
+        assert_eq!(b.iter().collect::<Vec<_>>(), vec![0, 66]);
+        assert!(!b.has_bits_past_end());
+        b.words[1] |= 1 << 3;
+        assert!(b.has_bits_past_end());
+    }
+
+    #[test]
+    fn slot_memory_is_bounds_checked() {
+        let m = SlotMemory::new(2 * PAGE_SIZE).unwrap();
+        m.store_u64(PAGE_SIZE, 7).unwrap();
+        assert_eq!(m.load_u64(PAGE_SIZE).unwrap(), 7);
+        assert!(m.load_u64(2 * PAGE_SIZE - 4).is_err());
+        assert!(m.store_u64(2 * PAGE_SIZE, 1).is_err());
+        assert!(m.zero(PAGE_SIZE, 2 * PAGE_SIZE).is_err());
+        m.zero(0, 2 * PAGE_SIZE).unwrap();
+        assert_eq!(m.load_u64(PAGE_SIZE).unwrap(), 0);
+    }
+}
