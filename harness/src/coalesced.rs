@@ -83,7 +83,7 @@ impl CoalescedRing {
         let kvm = crate::kvm::open_kvm()?;
         let page_offset = kvm.check_extension_int(kvm_ioctls::Cap::CoalescedMmio);
         if page_offset <= 0 {
-            return Err(Error::Skip(format!(
+            return Err(Error::Unsupported(format!(
                 "requires KVM_CAP_COALESCED_MMIO ({KVM_CAP_COALESCED_MMIO}); KVM_CHECK_EXTENSION says {page_offset}"
             )));
         }
