@@ -1,8 +1,9 @@
 //! Memory slots beyond the harness's RAM (slot 0): added, moved and deleted
 //! while vCPUs run, each backed by an anonymous mapping of its own that the
 //! host reads and writes bounds-checked; dirty logging (KVM_GET_DIRTY_LOG,
-//! KVM_CLEAR_DIRTY_LOG); and [`BareVm`], a VM with no memory and no vCPU for
-//! the ioctl argument checks.
+//! KVM_CLEAR_DIRTY_LOG, and the per-vCPU dirty ring of
+//! KVM_CAP_DIRTY_LOG_RING[_ACQ_REL]); and [`BareVm`], a VM with no memory and
+//! no vCPU for the ioctl argument checks.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
@@ -271,6 +272,107 @@ impl DirtyBitmap {
     /// The set pages, in order.
     pub fn iter(&self) -> impl Iterator<Item = u64> + '_ {
         (0..self.pages).filter(|&p| self.test(p))
+    }
+}
+
+/// The capability that enables the dirty ring where KVM offers it, as
+/// upstream's vm_enable_dirty_ring() picks it: KVM_CAP_DIRTY_LOG_RING_ACQ_REL,
+/// else KVM_CAP_DIRTY_LOG_RING; `None` when KVM offers neither. Enable it
+/// with `VmBuilder::vm_cap(cap, &[ring_bytes])` (before any vCPU exists).
+pub fn dirty_ring_cap() -> Result<Option<u32>> {
+    use kvm_bindings::{KVM_CAP_DIRTY_LOG_RING, KVM_CAP_DIRTY_LOG_RING_ACQ_REL};
+    for cap in [KVM_CAP_DIRTY_LOG_RING_ACQ_REL, KVM_CAP_DIRTY_LOG_RING] {
+        if crate::kvm::check_cap_raw(u64::from(cap))? > 0 {
+            return Ok(Some(cap));
+        }
+    }
+    Ok(None)
+}
+
+/// Bytes of one dirty ring entry (`struct kvm_dirty_gfn`).
+pub const DIRTY_GFN_SIZE: u32 = std::mem::size_of::<kvm_bindings::kvm_dirty_gfn>() as u32;
+/// `KVM_DIRTY_GFN_F_DIRTY`: KVM published this entry.
+const DIRTY_GFN_F_DIRTY: u32 = 1 << 0;
+/// `KVM_DIRTY_GFN_F_RESET`: userspace harvested it.
+const DIRTY_GFN_F_RESET: u32 = 1 << 1;
+
+/// One vCPU's dirty ring, mapped at KVM_DIRTY_LOG_PAGE_OFFSET of its fd:
+/// `entries` `kvm_dirty_gfn`s that KVM fills and userspace harvests
+/// (Documentation/virt/kvm/api.rst, KVM_CAP_DIRTY_LOG_RING).
+pub struct DirtyRing {
+    ring: MmapRegion,
+    entries: u32,
+    /// The next entry to harvest (upstream's ring_buf_idx).
+    fetch_index: u32,
+}
+
+impl DirtyRing {
+    /// Maps `vcpu`'s ring of `entries` entries (what the VM's capability was
+    /// enabled with: `entries * DIRTY_GFN_SIZE` bytes).
+    pub fn map(vcpu: &crate::Vcpu, entries: u32) -> Result<DirtyRing> {
+        use std::os::fd::{AsRawFd, BorrowedFd};
+        // SAFETY: sysconf has no preconditions.
+        let page_size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as u64;
+        // SAFETY: the vCPU's fd is open while `vcpu` is borrowed; it is only duplicated.
+        let fd = unsafe { BorrowedFd::borrow_raw(vcpu.fd().as_raw_fd()) };
+        let file = fd.try_clone_to_owned().map_err(|e| Error::Memory(format!("dup of the vCPU fd: {e}")))?;
+        let offset = u64::from(kvm_bindings::KVM_DIRTY_LOG_PAGE_OFFSET) * page_size;
+        let bytes = entries as usize * DIRTY_GFN_SIZE as usize;
+        let ring = MmapRegionBuilder::new(bytes)
+            .with_file_offset(vm_memory::FileOffset::new(std::fs::File::from(file), offset))
+            .with_mmap_prot(libc::PROT_READ | libc::PROT_WRITE)
+            .with_mmap_flags(libc::MAP_SHARED)
+            .build()
+            .map_err(|e| Error::Memory(format!("mapping the dirty ring ({entries} entries): {e}")))?;
+        Ok(DirtyRing { ring, entries, fetch_index: 0 })
+    }
+
+    /// Entries in the ring.
+    pub fn entries(&self) -> u32 {
+        self.entries
+    }
+
+    /// Harvests every published entry from the fetch index on, in order:
+    /// `(slot, offset)` of each (the slot's id as KVM gives it, the page
+    /// offset inside the slot), marking each collected (flags = RESET, with
+    /// release order). KVM reuses them after KVM_RESET_DIRTY_RINGS.
+    pub fn collect(&mut self) -> Result<Vec<(u32, u64)>> {
+        let slice = self.ring.as_volatile_slice();
+        let mut out = Vec::new();
+        loop {
+            let at = (self.fetch_index % self.entries) as usize * DIRTY_GFN_SIZE as usize;
+            let err = |e: vm_memory::volatile_memory::Error| Error::Memory(format!("dirty ring entry at {at:#x}: {e}"));
+            let flags: u32 = slice.load(at, Ordering::Acquire).map_err(err)?;
+            if flags != DIRTY_GFN_F_DIRTY {
+                break;
+            }
+            let slot: u32 = slice.load(at + 4, Ordering::Relaxed).map_err(err)?;
+            let offset: u64 = slice.load(at + 8, Ordering::Relaxed).map_err(err)?;
+            out.push((slot, offset));
+            slice.store(DIRTY_GFN_F_RESET, at, Ordering::Release).map_err(err)?;
+            self.fetch_index = self.fetch_index.wrapping_add(1);
+            if out.len() > self.entries as usize {
+                return Err(Error::Check(format!(
+                    "the dirty ring published more than its {} entries at once",
+                    self.entries
+                )));
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl Memslots<'_> {
+    /// KVM_RESET_DIRTY_RINGS: KVM re-protects the harvested entries' pages
+    /// and reuses the entries; returns how many it reset.
+    pub fn reset_dirty_rings(&self) -> Result<u32> {
+        vmm_sys_util::ioctl_io_nr!(KVM_RESET_DIRTY_RINGS, kvm_bindings::KVMIO, 0xc7);
+        // SAFETY: KVM_RESET_DIRTY_RINGS takes no argument.
+        let ret = unsafe { vmm_sys_util::ioctl::ioctl(self.fd, KVM_RESET_DIRTY_RINGS()) };
+        if ret < 0 {
+            return Err(Error::Kvm { op: "KVM_RESET_DIRTY_RINGS", source: kvm_ioctls::Error::last() });
+        }
+        Ok(ret as u32)
     }
 }
 

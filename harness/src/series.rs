@@ -96,6 +96,10 @@ pub enum Feature {
     UserMemory2,
     /// KVM_X86_QUIRK_SLOT_ZAP_ALL, disabled through KVM_CAP_DISABLE_QUIRKS2 (x86).
     SlotZapAllQuirk,
+    /// The dirty ring, KVM_CAP_DIRTY_LOG_RING (x86).
+    DirtyLogRingX86,
+    /// The dirty ring, KVM_CAP_DIRTY_LOG_RING_ACQ_REL (arm64).
+    DirtyLogRingArm64,
 }
 
 /// One row of [`FEATURES`]: `feature` is in every series from `since` on.
@@ -197,6 +201,20 @@ pub const FEATURES: &[FeatureRow] = &[
         since: Series::new(6, 12),
         source: "Documentation/virt/kvm/api.rst, KVM_CAP_DISABLE_QUIRKS2 quirk table (6.12:8101); \
                  arch/x86/include/uapi/asm/kvm.h (6.12:442; absent from 6.1), new in v6.12",
+    },
+    FeatureRow {
+        feature: Feature::DirtyLogRingX86,
+        name: "KVM_CAP_DIRTY_LOG_RING (x86)",
+        since: Series::new(5, 11),
+        source: "arch/x86/kvm/Kconfig selects HAVE_KVM_DIRTY_RING_TSO and _ACQ_REL (6.1:31-32, 6.12:26-27); \
+                 Documentation/virt/kvm/api.rst 8.29 KVM_CAP_DIRTY_LOG_RING/KVM_CAP_DIRTY_LOG_RING_ACQ_REL (6.1:7932)",
+    },
+    FeatureRow {
+        feature: Feature::DirtyLogRingArm64,
+        name: "KVM_CAP_DIRTY_LOG_RING_ACQ_REL (arm64)",
+        since: Series::new(6, 2),
+        source: "arch/arm64/kvm/Kconfig selects HAVE_KVM_DIRTY_RING_ACQ_REL (6.12:31; absent from 6.1's), \
+                 \"KVM: arm64: Enable ring-based dirty memory tracking\" (v6.2)",
     },
 ];
 
@@ -436,6 +454,8 @@ mod tests {
             Feature::BinaryStatsFd,
             Feature::UserMemory2,
             Feature::SlotZapAllQuirk,
+            Feature::DirtyLogRingX86,
+            Feature::DirtyLogRingArm64,
         ] {
             assert_eq!(FEATURES.iter().filter(|r| r.feature == f).count(), 1, "{f:?}");
         }

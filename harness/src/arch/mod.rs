@@ -90,6 +90,8 @@ pub trait Arch {
     /// KVM_X86_QUIRK_SLOT_ZAP_ALL, the quirk upstream's set_memory_region
     /// test also runs with disabled (KVM_CAP_DISABLE_QUIRKS2); `None` off x86.
     const SLOT_ZAP_ALL_QUIRK: Option<u64>;
+    /// Which series row says this arch's KVM has the dirty ring.
+    const DIRTY_LOG_RING: crate::series::Feature;
     /// Arch set-up a VM without memslots needs before its vCPU runs (x86:
     /// KVM_SET_NR_MMU_PAGES, as upstream's test_zero_memory_regions does).
     fn prepare_vm_without_memory(_vm: &VmFd) -> Result<()> {

@@ -249,6 +249,8 @@ impl Arch for Aarch64 {
 
     const SLOT_ZAP_ALL_QUIRK: Option<u64> = None;
 
+    const DIRTY_LOG_RING: crate::series::Feature = crate::series::Feature::DirtyLogRingArm64;
+
     const NO_EXIT_WITHOUT_MEMORY: Option<&'static str> = Some(
         "arm64 KVM gives no exit to check: an instruction fetch outside every memslot is an abort injected into \
          the guest (arch/arm64/kvm/mmu.c kvm_handle_guest_abort), and KVM_RUN of a vCPU never initialised fails \
