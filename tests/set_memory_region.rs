@@ -7,6 +7,7 @@
 //! only and ten times each; here they run on both arches, once each (the
 //! loop repeats the same checks; under TCG ten would take minutes).
 
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
 use std::time::Duration;
@@ -35,6 +36,11 @@ const REENTER_DELAY: Duration = Duration::from_millis(100);
 /// KVM_CAP_MEMORY_ATTRIBUTES and KVM_MEMORY_ATTRIBUTE_PRIVATE (include/uapi/linux/kvm.h, 6.12).
 const KVM_CAP_MEMORY_ATTRIBUTES: u64 = 233;
 const KVM_MEMORY_ATTRIBUTE_PRIVATE: i32 = 1 << 3;
+/// KVM_CAP_GUEST_MEMFD and KVM_CAP_VM_TYPES (include/uapi/linux/kvm.h, 6.12:936-937).
+const KVM_CAP_GUEST_MEMFD: u64 = 234;
+const KVM_CAP_VM_TYPES: u64 = 235;
+/// Upstream's MEM_REGION_GPA for the private-memory checks, in VMs that never run.
+const PRIVATE_REGION_GPA: u64 = 0xc000_0000;
 
 /// MEM_REGION_GPA: upstream's 0xc0000000 is wherever the harness maps
 /// nothing; here the second 2 MiB of the spare range, so the misaligned move
@@ -350,11 +356,136 @@ fn test_add_max_memory_regions() -> kvmtest::Result<()> {
     })
 }
 
+/// The private-memory checks' VM type, or why they cannot run: x86 only,
+/// KVM_SET_USER_MEMORY_REGION2 (6.8+), and the KVM_X86_SW_PROTECTED_VM type,
+/// which only kernels built with CONFIG_KVM_SW_PROTECTED_VM (a debug option)
+/// offer: asked of KVM as upstream's main() does.
+fn sw_protected_vm_type() -> kvmtest::Result<u64> {
+    let Some(vm_type) = HostArch::SW_PROTECTED_VM_TYPE else {
+        return Err(kvmtest::Error::Skip("x86_64 only: KVM_X86_SW_PROTECTED_VM is an x86 VM type".into()));
+    };
+    Feature::UserMemory2.require()?;
+    let guest_memfd = kvmtest::kvm::check_cap_raw(KVM_CAP_GUEST_MEMFD)?;
+    let vm_types = kvmtest::kvm::check_cap_raw(KVM_CAP_VM_TYPES)?;
+    if guest_memfd == 0 || vm_types & (1 << vm_type) == 0 {
+        return Err(kvmtest::Error::Skip(format!(
+            "requires KVM_CAP_GUEST_MEMFD and the KVM_X86_SW_PROTECTED_VM type (CONFIG_KVM_SW_PROTECTED_VM); \
+             KVM says KVM_CAP_GUEST_MEMFD {guest_memfd}, KVM_CAP_VM_TYPES {vm_types:#x}"
+        )));
+    }
+    Ok(vm_type)
+}
+
+/// A guest_memfd of `size` bytes of `vm`, owned.
+fn guest_memfd(vm: &BareVm, size: u64) -> kvmtest::Result<OwnedFd> {
+    let gmem = kvmtest::kvm_bindings::kvm_create_guest_memfd { size, ..Default::default() };
+    let fd = vm.fd().create_guest_memfd(gmem).map_err(kvmtest::Error::kvm("KVM_CREATE_GUEST_MEMFD"))?;
+    // SAFETY: KVM_CREATE_GUEST_MEMFD returned a new fd that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// test_invalid_guest_memfd(): KVM_MEM_GUEST_MEMFD with `memfd` at `offset` is EINVAL.
+fn test_invalid_guest_memfd(vm: &BareVm, memfd: i32, offset: u64, msg: &str) -> kvmtest::Result<()> {
+    let r = vm.set_user_memory_region2(
+        MEM_REGION_SLOT,
+        KVM_MEM_GUEST_MEMFD,
+        PRIVATE_REGION_GPA,
+        MEM_REGION_SIZE,
+        0,
+        memfd as u32,
+        offset,
+    );
+    expect_einval(r, || format!("{msg} (guest_memfd offset {offset})"))
+}
+
+/// test_add_private_memory_region().
+fn test_add_private_memory_region() -> kvmtest::Result<()> {
+    let vm_type = sw_protected_vm_type()?;
+    let vm = BareVm::with_type(vm_type)?;
+    test_invalid_guest_memfd(&vm, vm.kvm().as_raw_fd(), 0, "KVM fd should fail")?;
+    test_invalid_guest_memfd(&vm, vm.fd().as_raw_fd(), 0, "VM's fd should fail")?;
+
+    // SAFETY: memfd_create takes a NUL-terminated name and flags; the fd it
+    // returns is new and owned here.
+    let memfd = unsafe { libc::memfd_create(c"kvm_selftest".as_ptr(), 0) };
+    ensure!(memfd >= 0, "memfd_create: {}", std::io::Error::last_os_error());
+    // SAFETY: a new fd nothing else owns.
+    let memfd = unsafe { OwnedFd::from_raw_fd(memfd) };
+    // SAFETY: ftruncate on an fd this function owns.
+    ensure!(unsafe { libc::ftruncate(memfd.as_raw_fd(), MEM_REGION_SIZE as i64) } == 0, "ftruncate of the memfd");
+    test_invalid_guest_memfd(&vm, memfd.as_raw_fd(), 0, "Regular memfd() should fail")?;
+    drop(memfd);
+
+    let vm2 = BareVm::with_type(vm_type)?;
+    let memfd = guest_memfd(&vm2, MEM_REGION_SIZE)?;
+    test_invalid_guest_memfd(&vm, memfd.as_raw_fd(), 0, "Other VM's guest_memfd() should fail")?;
+    vm2.set_user_memory_region2(
+        MEM_REGION_SLOT,
+        KVM_MEM_GUEST_MEMFD,
+        PRIVATE_REGION_GPA,
+        MEM_REGION_SIZE,
+        0,
+        memfd.as_raw_fd() as u32,
+        0,
+    )?;
+    drop((memfd, vm2));
+
+    let memfd = guest_memfd(&vm, MEM_REGION_SIZE)?;
+    for offset in 1..4096 {
+        test_invalid_guest_memfd(&vm, memfd.as_raw_fd(), offset, "Unaligned offset should fail")?;
+    }
+    vm.set_user_memory_region2(
+        MEM_REGION_SLOT,
+        KVM_MEM_GUEST_MEMFD,
+        PRIVATE_REGION_GPA,
+        MEM_REGION_SIZE,
+        0,
+        memfd.as_raw_fd() as u32,
+        0,
+    )
+}
+
+/// test_add_overlapping_private_memory_regions(): guest_memfd bindings
+/// that overlap another slot's are EEXIST.
+fn test_add_overlapping_private_memory_regions() -> kvmtest::Result<()> {
+    let vm = BareVm::with_type(sw_protected_vm_type()?)?;
+    let memfd = guest_memfd(&vm, MEM_REGION_SIZE * 4)?;
+    let fd = memfd.as_raw_fd() as u32;
+    let gpa = PRIVATE_REGION_GPA;
+    vm.set_user_memory_region2(MEM_REGION_SLOT, KVM_MEM_GUEST_MEMFD, gpa, MEM_REGION_SIZE * 2, 0, fd, 0)?;
+    vm.set_user_memory_region2(
+        MEM_REGION_SLOT + 1,
+        KVM_MEM_GUEST_MEMFD,
+        gpa * 2,
+        MEM_REGION_SIZE * 2,
+        0,
+        fd,
+        MEM_REGION_SIZE * 2,
+    )?;
+    // Delete the first memslot, and then attempt to recreate it except with
+    // a "bad" offset that results in overlap in the guest_memfd().
+    vm.set_user_memory_region2(MEM_REGION_SLOT, KVM_MEM_GUEST_MEMFD, gpa, 0, 0, u32::MAX, 0)?;
+    for (at, half) in [(gpa * 2 - MEM_REGION_SIZE, "front"), (gpa * 2 + MEM_REGION_SIZE, "back")] {
+        match vm.set_user_memory_region2(MEM_REGION_SLOT, KVM_MEM_GUEST_MEMFD, at, MEM_REGION_SIZE * 2, 0, fd, 0) {
+            Err(e) if e.errno() == Some(libc::EEXIST) => {}
+            other => bail!(
+                "Overlapping guest_memfd() bindings should fail with EEXIST ({half} half of the other slot), got {other:?}"
+            ),
+        }
+    }
+    Ok(())
+}
+
 fn main() -> std::process::ExitCode {
     let mut trials = vec![
         runner::test("set_memory_region::zero_memory_regions", test_zero_memory_regions),
         runner::test("set_memory_region::invalid_memory_region_flags", test_invalid_memory_region_flags),
         runner::test("set_memory_region::add_max_memory_regions", test_add_max_memory_regions),
+        runner::test("set_memory_region::add_private_memory_region", test_add_private_memory_region),
+        runner::test(
+            "set_memory_region::add_overlapping_private_memory_regions",
+            test_add_overlapping_private_memory_regions,
+        ),
     ];
     for (quirk, suffix) in [(false, "slot_zap_quirk_enabled"), (true, "slot_zap_quirk_disabled")] {
         trials.push(runner::test(format!("set_memory_region::move_memory_region::{suffix}"), move || {

@@ -381,20 +381,31 @@ impl Memslots<'_> {
 /// touches the host memory a slot names, so any address may be passed.
 pub struct BareVm {
     fd: VmFd,
-    _kvm: Kvm,
+    kvm: Kvm,
 }
 
 impl BareVm {
     /// KVM_CREATE_VM of type 0 (KVM's default machine), nothing else.
     pub fn new() -> Result<BareVm> {
-        let kvm = open_kvm()?;
-        let fd = kvm.create_vm_with_type(0).map_err(Error::kvm("KVM_CREATE_VM"))?;
-        Ok(BareVm { fd, _kvm: kvm })
+        BareVm::with_type(0)
     }
 
-    /// The kvm-ioctls VM (for KVM_CHECK_EXTENSION on the VM).
+    /// KVM_CREATE_VM of machine type `vm_type` (e.g. x86's
+    /// KVM_X86_SW_PROTECTED_VM, [`crate::arch::Arch::SW_PROTECTED_VM_TYPE`]).
+    pub fn with_type(vm_type: u64) -> Result<BareVm> {
+        let kvm = open_kvm()?;
+        let fd = kvm.create_vm_with_type(vm_type).map_err(Error::kvm("KVM_CREATE_VM"))?;
+        Ok(BareVm { fd, kvm })
+    }
+
+    /// The kvm-ioctls VM (KVM_CHECK_EXTENSION on the VM, KVM_CREATE_GUEST_MEMFD).
     pub fn fd(&self) -> &VmFd {
         &self.fd
+    }
+
+    /// The /dev/kvm handle the VM was created from.
+    pub fn kvm(&self) -> &Kvm {
+        &self.kvm
     }
 
     /// KVM_RUN of a vCPU in a fresh VM that has no memslot at all

@@ -90,6 +90,9 @@ pub trait Arch {
     /// KVM_X86_QUIRK_SLOT_ZAP_ALL, the quirk upstream's set_memory_region
     /// test also runs with disabled (KVM_CAP_DISABLE_QUIRKS2); `None` off x86.
     const SLOT_ZAP_ALL_QUIRK: Option<u64>;
+    /// KVM_X86_SW_PROTECTED_VM, the VM type with guest_memfd-backed private
+    /// memory upstream's private-memslot checks create; `None` off x86.
+    const SW_PROTECTED_VM_TYPE: Option<u64>;
     /// Which series row says this arch's KVM has the dirty ring.
     const DIRTY_LOG_RING: crate::series::Feature;
     /// Arch set-up a VM without memslots needs before its vCPU runs (x86:

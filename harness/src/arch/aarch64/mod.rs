@@ -249,6 +249,8 @@ impl Arch for Aarch64 {
 
     const SLOT_ZAP_ALL_QUIRK: Option<u64> = None;
 
+    const SW_PROTECTED_VM_TYPE: Option<u64> = None;
+
     const DIRTY_LOG_RING: crate::series::Feature = crate::series::Feature::DirtyLogRingArm64;
 
     const NO_EXIT_WITHOUT_MEMORY: Option<&'static str> = Some(

@@ -211,6 +211,8 @@ impl Arch for X86_64 {
 
     const SLOT_ZAP_ALL_QUIRK: Option<u64> = Some(kvm_bindings::KVM_X86_QUIRK_SLOT_ZAP_ALL as u64);
 
+    const SW_PROTECTED_VM_TYPE: Option<u64> = Some(kvm_bindings::KVM_X86_SW_PROTECTED_VM as u64);
+
     const DIRTY_LOG_RING: crate::series::Feature = crate::series::Feature::DirtyLogRingX86;
 
     const NO_EXIT_WITHOUT_MEMORY: Option<&'static str> = None;
