@@ -11,6 +11,7 @@ pub mod print_test;
 pub mod probe;
 pub mod smccc;
 pub mod ucall_test;
+pub mod userspace_io;
 
 /// `"UCAL"` in little-endian: marks a buffer the guest really filled in.
 pub const UCALL_MAGIC: u32 = 0x4c41_4355;
