@@ -380,6 +380,44 @@ impl Series {
 }
 // End of the x86 KVM_SET_SREGS rows (breadth-x86).
 
+// x86 vCPU state (x86-state): KVM_CAP_SYNC_REGS (sync_regs).
+
+/// What x86's KVM_CAP_SYNC_REGS offers an ordinary VM in one series.
+#[derive(Debug, Clone, Copy)]
+pub struct X86SyncRegsRow {
+    /// The first series this row holds for.
+    pub since: Series,
+    /// KVM_SYNC_X86_VALID_FIELDS: the capability's value, and every bit
+    /// `kvm_valid_regs`/`kvm_dirty_regs` may hold (any other is EINVAL).
+    pub valid_fields: u64,
+    /// Where the kernel says so.
+    pub source: &'static str,
+}
+
+/// x86 KVM_CAP_SYNC_REGS per series.
+pub const X86_SYNC_REGS: &[X86SyncRegsRow] = &[X86SyncRegsRow {
+    since: Series::new(4, 17),
+    valid_fields: 0b111,
+    source: "uapi asm/kvm.h KVM_SYNC_X86_VALID_FIELDS = KVM_SYNC_X86_REGS|_SREGS|_EVENTS; x86.c \
+             kvm_vm_ioctl_check_extension(KVM_CAP_SYNC_REGS) (6.1:4466; 6.12:4181 kvm_sync_valid_fields(), 0 only \
+             for VMs with protected state), kvm_arch_vcpu_ioctl_run()'s EINVAL for other bits (6.1:11293, 6.12:11145)",
+}];
+
+/// The first series whose KVM copies `s.regs` out of kvm_run before using
+/// it, so a VMM thread rewriting kvm_run during KVM_RUN cannot change what
+/// KVM validated (sync_regs_test.c's race_* cases, which came with the fix).
+pub const X86_SYNC_REGS_COPIED: Series = Series::new(6, 6);
+/// Where the kernel says so.
+pub const X86_SYNC_REGS_COPIED_SOURCE: &str = "0d033770d43a (\"KVM: x86: Fix KVM_CAP_SYNC_REGS's sync_regs() TOCTOU \
+     issues\"); 6.1 x86.c:11959-11975 hands run->s.regs to __set_sregs()/set_vcpu_events() in place, 6.12 \
+     regs.c:729 and x86.c:11504 copy it first";
+
+/// KVM_CAP_SYNC_REGS on x86 as `series` has it; `None` before Linux 4.17.
+pub fn x86_sync_regs(series: Series) -> Option<&'static X86SyncRegsRow> {
+    X86_SYNC_REGS.iter().filter(|r| series.at_least(r.since)).max_by_key(|r| r.since)
+}
+// End of the x86 vCPU state rows (x86-state).
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -443,5 +481,13 @@ mod tests {
         assert_eq!(Series::new(6, 11).get_reg_list(), Some(GetRegList::Linux6_1));
         assert_eq!(Series::new(6, 12).get_reg_list(), Some(GetRegList::Linux6_12));
         assert_eq!(Series::new(7, 3).get_reg_list(), Some(GetRegList::Linux6_12));
+    }
+
+    #[test]
+    fn x86_sync_regs_rows_per_series() {
+        for s in [Series::new(6, 1), Series::new(6, 12), Series::new(7, 2)] {
+            assert_eq!(x86_sync_regs(s).map(|r| r.valid_fields), Some(0b111));
+        }
+        assert!(x86_sync_regs(Series::new(4, 16)).is_none());
     }
 }

@@ -4,8 +4,8 @@
 //! every MSR of KVM_GET_MSR_INDEX_LIST, debug registers.
 
 use kvm_bindings::{
-    kvm_debugregs, kvm_mp_state, kvm_msr_entry, kvm_regs, kvm_sregs, kvm_vcpu_events, kvm_xcrs, kvm_xsave,
-    Msrs, Xsave, KVM_CAP_NESTED_STATE, KVM_CAP_XCRS, KVM_CAP_XSAVE2,
+    kvm_debugregs, kvm_mp_state, kvm_msr_entry, kvm_regs, kvm_sregs, kvm_vcpu_events, kvm_xcrs, kvm_xsave, Msrs, Xsave,
+    KVM_CAP_NESTED_STATE, KVM_CAP_XCRS, KVM_CAP_XSAVE2,
 };
 
 use kvm_ioctls::KvmNestedStateBuffer;
@@ -111,8 +111,10 @@ impl Vcpu {
             None
         };
         let indices = msr_index_list()?;
-        let entries: Vec<kvm_msr_entry> = indices.iter().map(|&index| kvm_msr_entry { index, ..Default::default() }).collect();
-        let mut msrs = Msrs::from_entries(&entries).map_err(|e| Error::Config(format!("{} MSRs: {e:?}", entries.len())))?;
+        let entries: Vec<kvm_msr_entry> =
+            indices.iter().map(|&index| kvm_msr_entry { index, ..Default::default() }).collect();
+        let mut msrs =
+            Msrs::from_entries(&entries).map_err(|e| Error::Config(format!("{} MSRs: {e:?}", entries.len())))?;
         let n = fd.get_msrs(&mut msrs).map_err(Error::kvm("KVM_GET_MSRS"))?;
         if n != entries.len() {
             let failed = msrs.as_slice().get(n).map(|m| m.index).unwrap_or_default();
@@ -130,8 +132,8 @@ impl Vcpu {
     pub fn load_state(&self, state: &VcpuState) -> Result<()> {
         let fd = self.fd();
         fd.set_sregs(&state.sregs).map_err(Error::kvm("KVM_SET_SREGS"))?;
-        let msrs = Msrs::from_entries(&state.msrs)
-            .map_err(|e| Error::Config(format!("{} MSRs: {e:?}", state.msrs.len())))?;
+        let msrs =
+            Msrs::from_entries(&state.msrs).map_err(|e| Error::Config(format!("{} MSRs: {e:?}", state.msrs.len())))?;
         let n = fd.set_msrs(&msrs).map_err(Error::kvm("KVM_SET_MSRS"))?;
         if n != state.msrs.len() {
             let failed = state.msrs.get(n).map(|m| (m.index, m.data)).unwrap_or_default();
