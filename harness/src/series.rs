@@ -416,6 +416,24 @@ pub const X86_SYNC_REGS_COPIED_SOURCE: &str = "0d033770d43a (\"KVM: x86: Fix KVM
 pub fn x86_sync_regs(series: Series) -> Option<&'static X86SyncRegsRow> {
     X86_SYNC_REGS.iter().filter(|r| series.at_least(r.since)).max_by_key(|r| r.since)
 }
+
+// x86 CPUID ioctls (cpuid).
+
+/// The first series whose KVM_SET_CPUID2 after KVM_RUN accepts the identical
+/// table and refuses (EINVAL) any other; 5.16 refused every call after KVM_RUN.
+pub const X86_SET_CPUID_AFTER_RUN_IDENTICAL: Series = Series::new(5, 17);
+/// Where the kernel says so.
+pub const X86_SET_CPUID_AFTER_RUN_SOURCE: &str = "c6617c61e8fe (\"KVM: x86: Partially allow KVM_SET_CPUID{,2} after \
+     KVM_RUN\"); cpuid.c kvm_set_cpuid() -> kvm_cpuid_check_equal(), -EINVAL on any difference (6.1:427 and 176-195, \
+     6.12:475 and 191-207)";
+
+/// The first series whose KVM_GET_CPUID2 writes the table's size to `nent`
+/// on success (and leaves the caller's struct alone on E2BIG, as before).
+pub const X86_GET_CPUID2_NENT_ON_SUCCESS: Series = Series::new(6, 5);
+/// Where the kernel says so.
+pub const X86_GET_CPUID2_NENT_SOURCE: &str = "\"KVM: x86: Update number of entries for KVM_GET_CPUID2 on success, not \
+     failure\" (Sean Christopherson, v3 2023-05-26, with selftests' test_get_cpuid2(), merged for 6.5); 6.1 \
+     cpuid.c:525-541 sets nent only on the E2BIG path, which x86.c:5672 does not copy back; 6.12 cpuid.c:589";
 // End of the x86 vCPU state rows (x86-state).
 
 #[cfg(test)]
@@ -489,5 +507,14 @@ mod tests {
             assert_eq!(x86_sync_regs(s).map(|r| r.valid_fields), Some(0b111));
         }
         assert!(x86_sync_regs(Series::new(4, 16)).is_none());
+    }
+
+    #[test]
+    fn x86_cpuid_rows_per_series() {
+        assert!(Series::new(6, 1).at_least(X86_SET_CPUID_AFTER_RUN_IDENTICAL));
+        assert!(!Series::new(6, 1).at_least(X86_GET_CPUID2_NENT_ON_SUCCESS));
+        assert!(Series::new(6, 12).at_least(X86_GET_CPUID2_NENT_ON_SUCCESS));
+        assert!(!Series::new(6, 1).at_least(X86_SYNC_REGS_COPIED));
+        assert!(Series::new(6, 12).at_least(X86_SYNC_REGS_COPIED));
     }
 }

@@ -6,6 +6,7 @@
 //! trust: the host reads these structures from guest memory with bounds checks.
 #![no_std]
 
+pub mod cpuid_test;
 pub mod faults;
 pub mod print_test;
 pub mod probe;
