@@ -434,6 +434,26 @@ pub const X86_GET_CPUID2_NENT_ON_SUCCESS: Series = Series::new(6, 5);
 pub const X86_GET_CPUID2_NENT_SOURCE: &str = "\"KVM: x86: Update number of entries for KVM_GET_CPUID2 on success, not \
      failure\" (Sean Christopherson, v3 2023-05-26, with selftests' test_get_cpuid2(), merged for 6.5); 6.1 \
      cpuid.c:525-541 sets nent only on the E2BIG path, which x86.c:5672 does not copy back; 6.12 cpuid.c:589";
+
+// x86 MSR_PLATFORM_INFO (platform_info).
+
+/// The first series with KVM_CAP_MSR_PLATFORM_INFO (guest reads of
+/// MSR_PLATFORM_INFO allowed by default, refused with #GP when disabled).
+pub const X86_MSR_PLATFORM_INFO_CAP: Series = Series::new(4, 19);
+/// Where the kernel says so.
+pub const X86_MSR_PLATFORM_INFO_SOURCE: &str =
+    "6fbbde9a1969 (\"KVM: x86: Control guest reads of MSR_PLATFORM_INFO\"); \
+     api.rst KVM_CAP_MSR_PLATFORM_INFO; x86.c kvm_get_msr_common() MSR_PLATFORM_INFO (6.12:4047-4052), \
+     kvm_arch_init_vm() guest_can_read_msr_platform_info = true (6.1:12569, 6.12:12022)";
+/// The first series whose selftest no longer writes MSR_PLATFORM_INFO back
+/// after KVM_RUN: it became a feature MSR, immutable once the vCPU ran.
+/// 6.1 and 6.12 take the write (their tests assert it); newer series are
+/// not pinned further, so the write is not attempted there.
+pub const X86_PLATFORM_INFO_IMMUTABLE_AFTER_RUN: Series = Series::new(6, 13);
+/// Where the kernel says so.
+pub const X86_PLATFORM_INFO_IMMUTABLE_SOURCE: &str = "platform_info_test.c's closing vcpu_set_msr() (6.1:87, \
+     6.12:75; gone in 7.2); 7.2 api.rst KVM_X86_QUIRK_STUFF_FEATURE_MSRS lists MSR_PLATFORM_INFO among the feature \
+     MSRs; 6.12 x86.c:1821 refuses changing an immutable feature MSR after KVM_RUN";
 // End of the x86 vCPU state rows (x86-state).
 
 #[cfg(test)]

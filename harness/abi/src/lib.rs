@@ -8,6 +8,7 @@
 
 pub mod cpuid_test;
 pub mod faults;
+pub mod platform_info;
 pub mod print_test;
 pub mod probe;
 pub mod smccc;

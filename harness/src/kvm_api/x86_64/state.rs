@@ -1,7 +1,8 @@
 //! A vCPU's whole state as a VMM migrates it: selftests' vcpu_save_state()
 //! and vcpu_load_state() (lib/x86_64/processor.c), the same ioctls in the
 //! same order: events, MP state, regs, XSAVE, XCRs, sregs, nested state,
-//! every MSR of KVM_GET_MSR_INDEX_LIST, debug registers.
+//! every MSR of KVM_GET_MSR_INDEX_LIST, debug registers; and one MSR read
+//! or written as the VMM (vcpu_get_msr(), vcpu_set_msr()).
 
 use kvm_bindings::{
     kvm_debugregs, kvm_mp_state, kvm_msr_entry, kvm_regs, kvm_sregs, kvm_vcpu_events, kvm_xcrs, kvm_xsave, Msrs, Xsave,
@@ -161,6 +162,32 @@ impl Vcpu {
         fd.set_regs(&state.regs).map_err(Error::kvm("KVM_SET_REGS"))?;
         if let Some(nested) = &state.nested {
             fd.set_nested_state(nested).map_err(Error::kvm("KVM_SET_NESTED_STATE"))?;
+        }
+        Ok(())
+    }
+}
+
+impl Vcpu {
+    /// vcpu_get_msr(): KVM_GET_MSRS of one MSR, host-initiated; an MSR KVM
+    /// does not read is an error naming it.
+    pub fn get_msr(&self, index: u32) -> Result<u64> {
+        let mut msrs = Msrs::from_entries(&[kvm_msr_entry { index, ..Default::default() }])
+            .map_err(|e| Error::Config(format!("one MSR: {e:?}")))?;
+        let n = self.fd().get_msrs(&mut msrs).map_err(Error::kvm("KVM_GET_MSRS"))?;
+        if n != 1 {
+            return Err(Error::Check(format!("KVM_GET_MSRS of MSR {index:#x}: KVM read {n} of 1")));
+        }
+        Ok(msrs.as_slice()[0].data)
+    }
+
+    /// vcpu_set_msr(): KVM_SET_MSRS of one MSR, host-initiated; a value KVM
+    /// refuses is an error naming it.
+    pub fn set_msr(&self, index: u32, data: u64) -> Result<()> {
+        let msrs = Msrs::from_entries(&[kvm_msr_entry { index, data, ..Default::default() }])
+            .map_err(|e| Error::Config(format!("one MSR: {e:?}")))?;
+        let n = self.fd().set_msrs(&msrs).map_err(Error::kvm("KVM_SET_MSRS"))?;
+        if n != 1 {
+            return Err(Error::Check(format!("KVM_SET_MSRS of MSR {index:#x} = {data:#x}: KVM wrote {n} of 1")));
         }
         Ok(())
     }
