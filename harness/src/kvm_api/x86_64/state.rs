@@ -9,7 +9,7 @@ use kvm_bindings::{
     KVM_CAP_NESTED_STATE, KVM_CAP_XCRS, KVM_CAP_XSAVE2,
 };
 
-use kvm_ioctls::KvmNestedStateBuffer;
+use kvm_ioctls::{KvmNestedStateBuffer, VcpuFd};
 
 use crate::{Error, Result, Vcpu};
 
@@ -64,6 +64,41 @@ fn xsave_buffer(size: usize) -> Result<Xsave> {
     let entry = std::mem::size_of::<u32>();
     let fam = (size - std::mem::size_of::<kvm_xsave>()).div_ceil(entry);
     Xsave::new(fam).map_err(|e| Error::Config(format!("an XSAVE buffer of {size} bytes: {e:?}")))
+}
+
+/// KVM_SET_XSAVE of `xsave` on any vCPU fd (vcpu_xsave_set()), e.g. a
+/// second vCPU that never had KVM_SET_CPUID2.
+pub fn set_xsave(fd: &VcpuFd, xsave: &Xsave) -> Result<()> {
+    let size = xsave_size()?;
+    let have = std::mem::size_of::<kvm_xsave>() + xsave.as_slice().len() * std::mem::size_of::<u32>();
+    if have < size {
+        return Err(Error::Config(format!("an XSAVE buffer of {have} bytes, KVM_SET_XSAVE reads {size}")));
+    }
+    // SAFETY: the buffer holds at least KVM_CAP_XSAVE2's size (checked
+    // above), all KVM_SET_XSAVE reads while no dynamic XSTATE feature is enabled.
+    unsafe { fd.set_xsave2(xsave) }.map_err(Error::kvm("KVM_SET_XSAVE"))
+}
+
+/// Byte offset of XSTATE_BV in the XSAVE area: the XSAVE header follows the
+/// 512-byte legacy region (SDM vol. 1, 13.4.2).
+const XSTATE_BV_WORD: usize = 512 / 4;
+
+impl VcpuState {
+    /// XSTATE_BV of the saved XSAVE area: which state components are out of
+    /// their init state.
+    pub fn xstate_bv(&self) -> u64 {
+        let region = &self.xsave.as_fam_struct_ref().xsave.region;
+        u64::from(region[XSTATE_BV_WORD]) | u64::from(region[XSTATE_BV_WORD + 1]) << 32
+    }
+
+    /// Rewrites XSTATE_BV of the saved XSAVE area.
+    pub fn set_xstate_bv(&mut self, bv: u64) {
+        // SAFETY: only the fixed-size legacy part of the struct is written,
+        // not its length.
+        let region = unsafe { &mut self.xsave.as_mut_fam_struct().xsave.region };
+        region[XSTATE_BV_WORD] = bv as u32;
+        region[XSTATE_BV_WORD + 1] = (bv >> 32) as u32;
+    }
 }
 
 /// The indices KVM_GET_MSR_INDEX_LIST returns (kvm_get_msr_index_list()).
@@ -148,14 +183,7 @@ impl Vcpu {
         if let Some(xcrs) = &state.xcrs {
             fd.set_xcrs(xcrs).map_err(Error::kvm("KVM_SET_XCRS"))?;
         }
-        let size = xsave_size()?;
-        let have = std::mem::size_of::<kvm_xsave>() + state.xsave.as_slice().len() * std::mem::size_of::<u32>();
-        if have < size {
-            return Err(Error::Config(format!("an XSAVE buffer of {have} bytes, KVM_SET_XSAVE reads {size}")));
-        }
-        // SAFETY: the buffer holds at least KVM_CAP_XSAVE2's size (checked
-        // above), all KVM_SET_XSAVE reads while no dynamic XSTATE feature is enabled.
-        unsafe { fd.set_xsave2(&state.xsave) }.map_err(Error::kvm("KVM_SET_XSAVE"))?;
+        set_xsave(fd, &state.xsave)?;
         fd.set_vcpu_events(&state.events).map_err(Error::kvm("KVM_SET_VCPU_EVENTS"))?;
         fd.set_mp_state(state.mp_state).map_err(Error::kvm("KVM_SET_MP_STATE"))?;
         fd.set_debug_regs(&state.debugregs).map_err(Error::kvm("KVM_SET_DEBUGREGS"))?;
