@@ -418,6 +418,82 @@ impl Series {
 }
 // End of the x86 KVM_SET_SREGS rows (breadth-x86).
 
+// x86 vCPU state (x86-state): KVM_CAP_SYNC_REGS (sync_regs).
+
+/// What x86's KVM_CAP_SYNC_REGS offers an ordinary VM in one series.
+#[derive(Debug, Clone, Copy)]
+pub struct X86SyncRegsRow {
+    /// The first series this row holds for.
+    pub since: Series,
+    /// KVM_SYNC_X86_VALID_FIELDS: the capability's value, and every bit
+    /// `kvm_valid_regs`/`kvm_dirty_regs` may hold (any other is EINVAL).
+    pub valid_fields: u64,
+    /// Where the kernel says so.
+    pub source: &'static str,
+}
+
+/// x86 KVM_CAP_SYNC_REGS per series.
+pub const X86_SYNC_REGS: &[X86SyncRegsRow] = &[X86SyncRegsRow {
+    since: Series::new(4, 17),
+    valid_fields: 0b111,
+    source: "uapi asm/kvm.h KVM_SYNC_X86_VALID_FIELDS = KVM_SYNC_X86_REGS|_SREGS|_EVENTS; x86.c \
+             kvm_vm_ioctl_check_extension(KVM_CAP_SYNC_REGS) (6.1:4466; 6.12:4181 kvm_sync_valid_fields(), 0 only \
+             for VMs with protected state), kvm_arch_vcpu_ioctl_run()'s EINVAL for other bits (6.1:11293, 6.12:11145)",
+}];
+
+/// The first series whose KVM copies `s.regs` out of kvm_run before using
+/// it, so a VMM thread rewriting kvm_run during KVM_RUN cannot change what
+/// KVM validated (sync_regs_test.c's race_* cases, which came with the fix).
+pub const X86_SYNC_REGS_COPIED: Series = Series::new(6, 6);
+/// Where the kernel says so.
+pub const X86_SYNC_REGS_COPIED_SOURCE: &str = "0d033770d43a (\"KVM: x86: Fix KVM_CAP_SYNC_REGS's sync_regs() TOCTOU \
+     issues\"); 6.1 x86.c:11959-11975 hands run->s.regs to __set_sregs()/set_vcpu_events() in place, 6.12 \
+     regs.c:729 and x86.c:11504 copy it first";
+
+/// KVM_CAP_SYNC_REGS on x86 as `series` has it; `None` before Linux 4.17.
+pub fn x86_sync_regs(series: Series) -> Option<&'static X86SyncRegsRow> {
+    X86_SYNC_REGS.iter().filter(|r| series.at_least(r.since)).max_by_key(|r| r.since)
+}
+
+// x86 CPUID ioctls (cpuid).
+
+/// The first series whose KVM_SET_CPUID2 after KVM_RUN accepts the identical
+/// table and refuses (EINVAL) any other; 5.16 refused every call after KVM_RUN.
+pub const X86_SET_CPUID_AFTER_RUN_IDENTICAL: Series = Series::new(5, 17);
+/// Where the kernel says so.
+pub const X86_SET_CPUID_AFTER_RUN_SOURCE: &str = "c6617c61e8fe (\"KVM: x86: Partially allow KVM_SET_CPUID{,2} after \
+     KVM_RUN\"); cpuid.c kvm_set_cpuid() -> kvm_cpuid_check_equal(), -EINVAL on any difference (6.1:427 and 176-195, \
+     6.12:475 and 191-207)";
+
+/// The first series whose KVM_GET_CPUID2 writes the table's size to `nent`
+/// on success (and leaves the caller's struct alone on E2BIG, as before).
+pub const X86_GET_CPUID2_NENT_ON_SUCCESS: Series = Series::new(6, 5);
+/// Where the kernel says so.
+pub const X86_GET_CPUID2_NENT_SOURCE: &str = "\"KVM: x86: Update number of entries for KVM_GET_CPUID2 on success, not \
+     failure\" (Sean Christopherson, v3 2023-05-26, with selftests' test_get_cpuid2(), merged for 6.5); 6.1 \
+     cpuid.c:525-541 sets nent only on the E2BIG path, which x86.c:5672 does not copy back; 6.12 cpuid.c:589";
+
+// x86 MSR_PLATFORM_INFO (platform_info).
+
+/// The first series with KVM_CAP_MSR_PLATFORM_INFO (guest reads of
+/// MSR_PLATFORM_INFO allowed by default, refused with #GP when disabled).
+pub const X86_MSR_PLATFORM_INFO_CAP: Series = Series::new(4, 19);
+/// Where the kernel says so.
+pub const X86_MSR_PLATFORM_INFO_SOURCE: &str =
+    "6fbbde9a1969 (\"KVM: x86: Control guest reads of MSR_PLATFORM_INFO\"); \
+     api.rst KVM_CAP_MSR_PLATFORM_INFO; x86.c kvm_get_msr_common() MSR_PLATFORM_INFO (6.12:4047-4052), \
+     kvm_arch_init_vm() guest_can_read_msr_platform_info = true (6.1:12569, 6.12:12022)";
+/// The first series whose selftest no longer writes MSR_PLATFORM_INFO back
+/// after KVM_RUN: it became a feature MSR, immutable once the vCPU ran.
+/// 6.1 and 6.12 take the write (their tests assert it); newer series are
+/// not pinned further, so the write is not attempted there.
+pub const X86_PLATFORM_INFO_IMMUTABLE_AFTER_RUN: Series = Series::new(6, 13);
+/// Where the kernel says so.
+pub const X86_PLATFORM_INFO_IMMUTABLE_SOURCE: &str = "platform_info_test.c's closing vcpu_set_msr() (6.1:87, \
+     6.12:75; gone in 7.2); 7.2 api.rst KVM_X86_QUIRK_STUFF_FEATURE_MSRS lists MSR_PLATFORM_INFO among the feature \
+     MSRs; 6.12 x86.c:1821 refuses changing an immutable feature MSR after KVM_RUN";
+// End of the x86 vCPU state rows (x86-state).
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -485,5 +561,22 @@ mod tests {
         assert_eq!(Series::new(6, 11).get_reg_list(), Some(GetRegList::Linux6_1));
         assert_eq!(Series::new(6, 12).get_reg_list(), Some(GetRegList::Linux6_12));
         assert_eq!(Series::new(7, 3).get_reg_list(), Some(GetRegList::Linux6_12));
+    }
+
+    #[test]
+    fn x86_sync_regs_rows_per_series() {
+        for s in [Series::new(6, 1), Series::new(6, 12), Series::new(7, 2)] {
+            assert_eq!(x86_sync_regs(s).map(|r| r.valid_fields), Some(0b111));
+        }
+        assert!(x86_sync_regs(Series::new(4, 16)).is_none());
+    }
+
+    #[test]
+    fn x86_cpuid_rows_per_series() {
+        assert!(Series::new(6, 1).at_least(X86_SET_CPUID_AFTER_RUN_IDENTICAL));
+        assert!(!Series::new(6, 1).at_least(X86_GET_CPUID2_NENT_ON_SUCCESS));
+        assert!(Series::new(6, 12).at_least(X86_GET_CPUID2_NENT_ON_SUCCESS));
+        assert!(!Series::new(6, 1).at_least(X86_SYNC_REGS_COPIED));
+        assert!(Series::new(6, 12).at_least(X86_SYNC_REGS_COPIED));
     }
 }

@@ -87,6 +87,34 @@ impl Vcpu {
         self.fd.get_kvm_run()
     }
 
+    /// This vCPU's kvm_run page, borrowed with the vCPU, so only between
+    /// KVM_RUNs (e.g. KVM_CAP_SYNC_REGS's `kvm_valid_regs`/`kvm_dirty_regs`).
+    pub fn kvm_run(&mut self) -> &mut kvm_bindings::kvm_run {
+        self.fd.get_kvm_run()
+    }
+
+    /// Completes a pending I/O or MMIO exit without entering the guest:
+    /// KVM_RUN with `immediate_exit` set, which KVM ends with EINTR after
+    /// finishing the instruction (Documentation/virt/kvm/api.rst, KVM_RUN:
+    /// the vCPU's state is consistent only after userspace re-entered
+    /// KVM_RUN; selftests' vcpu_run_complete_io()).
+    pub fn complete_io(&mut self) -> Result<()> {
+        self.fd.get_kvm_run().immediate_exit = 1;
+        let ret = self.fd.run().map(|exit| describe_exit(&exit).text);
+        self.fd.get_kvm_run().immediate_exit = 0;
+        match ret {
+            Err(e) if e.errno() == libc::EINTR => Ok(()),
+            Err(e) => Err(Error::Kvm { op: "KVM_RUN (immediate_exit, completing I/O)", source: e }),
+            Ok(exit) => Err(Error::UnexpectedExit {
+                vcpu: self.id,
+                exit: format!("{exit} from KVM_RUN with immediate_exit set (expected EINTR)"),
+                pc: HostArch::pc(&self.fd).unwrap_or(u64::MAX),
+                hint: String::new(),
+                regs: Box::new(HostArch::dump_regs(&self.fd)),
+            }),
+        }
+    }
+
     /// Changes the watchdog timeout of this vCPU.
     pub fn set_timeout(&mut self, timeout: Duration) {
         self.timeout = timeout;

@@ -377,6 +377,36 @@ impl Vm {
         Ok(())
     }
 
+    /// Copies every page of `source`'s guest RAM that is not all zero into
+    /// this VM's (whose RAM starts zeroed), as a migration moves memory; both
+    /// VMs must have the same memory size. With the vCPU state
+    /// (`x86_64::state`) this is selftests' vm_recreate_with_one_vcpu().
+    pub fn copy_memory_from(&self, source: &Vm) -> Result<()> {
+        const PAGE: usize = 4096;
+        let (from, to) = (&source.shared.mem, &self.shared.mem);
+        let size = |m: &GuestMemoryMmap| m.iter().map(|r| r.len()).sum::<u64>();
+        if size(from) != size(to) {
+            return Err(Error::Config(format!(
+                "copying {} bytes of guest RAM into a VM of {} bytes",
+                size(from),
+                size(to)
+            )));
+        }
+        let mut page = vec![0u8; PAGE];
+        for region in from.iter() {
+            let start = region.start_addr().0;
+            for offset in (0..region.len()).step_by(PAGE) {
+                let at = GuestAddress(start + offset);
+                let n = PAGE.min((region.len() - offset) as usize);
+                from.read_slice(&mut page[..n], at).map_err(|e| Error::Memory(format!("reading {at:?}: {e}")))?;
+                if page[..n].iter().any(|&b| b != 0) {
+                    to.write_slice(&page[..n], at).map_err(|e| Error::Memory(format!("writing {at:?}: {e}")))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Allocates `size` bytes of guest memory shared with the host
     /// (`ucall_shared_alloc`); returns its guest address.
     pub fn shared_alloc(&mut self, size: u64) -> Result<u64> {

@@ -6,12 +6,15 @@
 //! trust: the host reads these structures from guest memory with bounds checks.
 #![no_std]
 
+pub mod cpuid_test;
 pub mod faults;
 pub mod memslots;
+pub mod platform_info;
 pub mod print_test;
 pub mod probe;
 pub mod smccc;
 pub mod ucall_test;
+pub mod userspace_io;
 
 /// `"UCAL"` in little-endian: marks a buffer the guest really filled in.
 pub const UCALL_MAGIC: u32 = 0x4c41_4355;

@@ -219,3 +219,37 @@ impl Vcpu {
         self.set_cpuid(&c)
     }
 }
+
+/// What one KVM_GET_CPUID2 did with a buffer: its errno (`None` on success)
+/// and the `nent` KVM left in the header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GetCpuid2Outcome {
+    /// The ioctl's errno, `None` when it succeeded.
+    pub errno: Option<i32>,
+    /// The header's `nent` afterwards.
+    pub nent: u32,
+}
+
+impl Vcpu {
+    /// KVM_GET_CPUID2 into a buffer of `capacity` entries whose header says
+    /// `nent` (at most `capacity`), as a VMM probing the table's size does;
+    /// returns the errno and the `nent` KVM left (cpuid_test.c test_get_cpuid2()).
+    pub fn get_cpuid2_nent(&self, capacity: usize, nent: u32) -> Result<GetCpuid2Outcome> {
+        vmm_sys_util::ioctl_iowr_nr!(KVM_GET_CPUID2, kvm_bindings::KVMIO, 0x91, kvm_bindings::kvm_cpuid2);
+        if nent as usize > capacity {
+            return Err(Error::Config(format!("KVM_GET_CPUID2 with nent {nent} in a buffer of {capacity} entries")));
+        }
+        let mut buffer =
+            CpuId::new(capacity).map_err(|e| Error::Config(format!("a CPUID buffer of {capacity}: {e:?}")))?;
+        // SAFETY: lowering the header's nent to at most the allocated
+        // capacity keeps the wrapper's entries in bounds.
+        unsafe { buffer.as_mut_fam_struct().nent = nent };
+        // SAFETY: the buffer holds `capacity` >= nent entries after the
+        // header, and KVM writes entries only when nent covers the table.
+        let ret = unsafe {
+            vmm_sys_util::ioctl::ioctl_with_mut_ptr(self.fd(), KVM_GET_CPUID2(), buffer.as_mut_fam_struct_ptr())
+        };
+        let errno = (ret != 0).then(|| std::io::Error::last_os_error().raw_os_error().unwrap_or(0));
+        Ok(GetCpuid2Outcome { errno, nent: buffer.as_fam_struct_ref().nent })
+    }
+}

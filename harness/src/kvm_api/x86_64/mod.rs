@@ -1,11 +1,14 @@
 //! x86_64 KVM API for the scenarios under tests/x86_64/: guest CPUID
 //! (`cpuid`), KVM's PV interface (`kvm_para`), Hyper-V (`hyperv`), Xen
 //! (`xen`), the host side of the `hypercall_probe` payload (`probe`), and
-//! KVM_SET_SREGS's bits and a bare vCPU (`sregs`).
+//! KVM_SET_SREGS's bits and a bare vCPU (`sregs`), KVM_CAP_SYNC_REGS
+//! (`sync_regs`), the whole vCPU state saved and loaded (`state`).
 
 pub mod cpuid;
 pub mod hyperv;
 pub mod kvm_para;
 pub mod probe;
 pub mod sregs;
+pub mod state;
+pub mod sync_regs;
 pub mod xen;
