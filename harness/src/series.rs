@@ -91,6 +91,10 @@ pub enum Feature {
     // Generic KVM API (kvm_binary_stats).
     /// KVM_GET_STATS_FD on VM and vCPU fds, KVM_CAP_BINARY_STATS_FD.
     BinaryStatsFd,
+    // In-kernel irqchip (irqchip).
+    /// A vGIC whose first-run set-up (kvm_vgic_map_resources) fails kills the
+    /// VM: every later VM ioctl is EIO (arm64).
+    VgicInitFailureKillsVm,
 }
 
 /// One row of [`FEATURES`]: `feature` is in every series from `since` on.
@@ -177,6 +181,15 @@ pub const FEATURES: &[FeatureRow] = &[
         source: "Documentation/virt/kvm/api.rst 4.133 KVM_GET_STATS_FD (6.12:5845, 6.1:5603); \
                  virt/kvm/kvm_main.c kvm_vm_ioctl_get_stats_fd (6.12:5183, 6.1:4692), \
                  kvm_vcpu_ioctl_get_stats_fd (6.12:4428, 6.1:4051) (\"KVM: stats: Support binary stats retrieval for a VM\")",
+    },
+    // In-kernel irqchip (irqchip).
+    FeatureRow {
+        feature: Feature::VgicInitFailureKillsVm,
+        name: "kvm_vm_dead() on a failed vGIC set-up",
+        since: Series::new(6, 12),
+        source: "arch/arm64/kvm/vgic/vgic-init.c kvm_vgic_map_resources(): kvm_vm_dead(kvm) when the set-up fails \
+                 (6.12:568-569) (df5fd75ee305 \"KVM: arm64: Don't eagerly teardown the vgic on init error\", v6.12; \
+                 backported to 6.1.y stable: Debian's 6.1 source has it at 6.1:497-498)",
     },
 ];
 
