@@ -8,14 +8,23 @@
 //! - [`arch`]: per-CPU boot info, hypercall wrappers, MSR / system register
 //!   probes that return the exception instead of dying.
 //! - [`smccc`] (arm64): named SMCCC/PSCI function ids and HVC/SMC wrappers.
+//! - [`irq`] (arm64): a per-vCPU interrupt handler, unmask/mask/wait;
+//!   [`gic`]: the GICv3 (distributor, redistributor, ICC_* EOI); [`timer`]:
+//!   the generic timers (CNTV_*, CNTP_*).
 //!
 //! A panic is reported as a guest assertion failure at the panic's location.
 #![no_std]
 
 pub mod arch;
+#[cfg(target_arch = "aarch64")]
+pub mod gic;
+#[cfg(target_arch = "aarch64")]
+pub mod irq;
 mod macros;
 #[cfg(target_arch = "aarch64")]
 pub mod smccc;
+#[cfg(target_arch = "aarch64")]
+pub mod timer;
 pub mod ucall;
 
 pub use kvmtest_abi as abi;
