@@ -22,7 +22,6 @@ mod scenario {
     use std::time::Duration;
 
     use kvmtest::abi::arch_timer::*;
-    use kvmtest::arch::aarch64::layout::{gicd_base, gicr_base, GICR_STRIDE};
     use kvmtest::{bail, ensure, runner, Payload, Result, Ucall, Vm};
     use kvmtest_tests::payloads::ARCH_TIMER;
 
@@ -95,11 +94,11 @@ mod scenario {
             .arg(ARG_NR_ITER, NR_ITER)
             .arg(ARG_PERIOD_MS, TIMER_PERIOD_MS)
             .arg(ARG_MARGIN_MS, MARGIN_MS)
-            .arg(ARG_GICR_STRIDE, GICR_STRIDE)
             .arg(ARG_TIMER_IRQS, VTIMER_IRQ | PTIMER_IRQ << 32)
             .build()?;
-        vm.set_arg(ARG_GICD, gicd_base(vm.layout()))?;
-        vm.set_arg(ARG_GICR, gicr_base(vm.layout()))?;
+        for (i, value) in vm.irq_controller_args().into_iter().enumerate() {
+            vm.set_arg(ARG_IRQ_CONTROLLER + i, value)?;
+        }
 
         let tids: Vec<AtomicI32> = (0..NR_VCPUS).map(|_| AtomicI32::new(0)).collect();
         let done = AtomicUsize::new(0);

@@ -9,12 +9,8 @@ pub const ARG_PERIOD_MS: usize = 1;
 /// Boot argument: how long past the period an interrupt may take, in ms
 /// (`test_args.timer_err_margin_us`, in ms: emulated machines need more).
 pub const ARG_MARGIN_MS: usize = 2;
-/// Boot argument: the GICv3 distributor's guest address.
-pub const ARG_GICD: usize = 3;
-/// Boot argument: the first redistributor's guest address.
-pub const ARG_GICR: usize = 4;
-/// Boot argument: the distance between two vCPUs' redistributors.
-pub const ARG_GICR_STRIDE: usize = 5;
+/// Boot arguments 3-5: `Vm::irq_controller_args()` (the GICv3 frames).
+pub const ARG_IRQ_CONTROLLER: usize = 3;
 /// Boot argument: the virtual timer's INTID (low 32 bits) and the physical
 /// timer's (high 32 bits).
 pub const ARG_TIMER_IRQS: usize = 6;

@@ -8,6 +8,7 @@
 
 pub mod arch_timer;
 pub mod faults;
+pub mod irq_test;
 pub mod print_test;
 pub mod probe;
 pub mod smccc;

@@ -8,7 +8,7 @@
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use kvmtest_guest::abi::arch_timer::*;
-use kvmtest_guest::gic::{self, Gic, IAR_SPURIOUS};
+use kvmtest_guest::gic::IAR_SPURIOUS;
 use kvmtest_guest::timer::{cycles_to_usec, msecs_to_cycles, Timer, CTL_ENABLE, CTL_IMASK, CTL_ISTATUS};
 use kvmtest_guest::{boot_arg, guest_assert, guest_assert_eq, guest_sync, irq, vcpu_id};
 
@@ -85,11 +85,10 @@ fn validate_irq(intid: u32, shared: &Shared) {
     shared.nr_iter.fetch_add(1, Ordering::SeqCst);
 }
 
-/// guest_irq_handler(), called by the harness's firmware for each IRQ.
-extern "C" fn guest_irq_handler() {
-    let intid = gic::ack();
+/// guest_irq_handler(): the runtime acknowledges (gic_get_and_ack_irq)
+/// before and EOIs (gic_set_eoi) after.
+fn guest_irq_handler(intid: u32) {
     validate_irq(intid, shared());
-    gic::eoi(intid);
 }
 
 /// guest_run_stage(): upstream waits `period + margin` with udelay() and
@@ -122,11 +121,11 @@ fn run_stage(shared: &Shared, stage: Stage) {
 fn main() {
     let shared = shared();
     irq::disable();
-    let gic = Gic::init(boot_arg(ARG_GICD), boot_arg(ARG_GICR), boot_arg(ARG_GICR_STRIDE));
+    let gic = irq::Controller::init(ARG_IRQ_CONTROLLER);
     Timer::Virtual.set_ctl(CTL_IMASK);
     Timer::Physical.set_ctl(CTL_IMASK);
-    gic.irq_enable(timer_irq(Timer::Virtual));
-    gic.irq_enable(timer_irq(Timer::Physical));
+    gic.enable(timer_irq(Timer::Virtual));
+    gic.enable(timer_irq(Timer::Physical));
     irq::set_handler(guest_irq_handler);
     irq::enable();
 
