@@ -100,6 +100,10 @@ pub enum Feature {
     DirtyLogRingX86,
     /// The dirty ring, KVM_CAP_DIRTY_LOG_RING_ACQ_REL (arm64).
     DirtyLogRingArm64,
+    // In-kernel irqchip (irqchip).
+    /// A vGIC whose first-run set-up (kvm_vgic_map_resources) fails kills the
+    /// VM: every later VM ioctl is EIO (arm64).
+    VgicInitFailureKillsVm,
 }
 
 /// One row of [`FEATURES`]: `feature` is in every series from `since` on.
@@ -215,6 +219,15 @@ pub const FEATURES: &[FeatureRow] = &[
         since: Series::new(6, 2),
         source: "arch/arm64/kvm/Kconfig selects HAVE_KVM_DIRTY_RING_ACQ_REL (6.12:31; absent from 6.1's), \
                  \"KVM: arm64: Enable ring-based dirty memory tracking\" (v6.2)",
+    },
+    // In-kernel irqchip (irqchip).
+    FeatureRow {
+        feature: Feature::VgicInitFailureKillsVm,
+        name: "kvm_vm_dead() on a failed vGIC set-up",
+        since: Series::new(6, 12),
+        source: "arch/arm64/kvm/vgic/vgic-init.c kvm_vgic_map_resources(): kvm_vm_dead(kvm) when the set-up fails \
+                 (6.12:568-569) (df5fd75ee305 \"KVM: arm64: Don't eagerly teardown the vgic on init error\", v6.12; \
+                 backported to 6.1.y stable: Debian's 6.1 source has it at 6.1:497-498)",
     },
 ];
 

@@ -221,6 +221,7 @@ impl VmBuilder {
             arena,
             transport: self.transport,
             entry,
+            irqchip: self.irqchip,
         })
     }
 }
@@ -288,9 +289,14 @@ pub struct Vm {
     arena: SharedArena,
     transport: TransportKind,
     entry: u64,
+    irqchip: bool,
 }
 
 impl Vm {
+    /// An interrupt number free for tests to drive with [`Vm::irq_line`]
+    /// (arm64 PPI 20, x86_64 vector 0x40).
+    pub const TEST_IRQ: u32 = <HostArch as Arch>::TEST_IRQ;
+
     /// A builder with the defaults: one vCPU, the default transport and memory size.
     pub fn builder() -> VmBuilder {
         VmBuilder::default()
@@ -359,6 +365,29 @@ impl Vm {
     /// KVM_ENABLE_CAP on the VM: `vm.enable_cap(KVM_CAP_X, &[mask])?`.
     pub fn enable_cap(&self, cap: u32, args: &[u64]) -> Result<()> {
         self.fd.enable_cap(&enable_cap_arg(cap, args)?).map_err(Error::kvm("KVM_ENABLE_CAP (VM)"))
+    }
+
+    /// Drives interrupt `intid` of vCPU `vcpu` from the host (needs
+    /// `irqchip(true)`): on arm64 KVM_IRQ_LINE of the vCPU's PPI (`intid` <
+    /// 32) or of SPI `intid` at `level`; on x86_64 KVM_SIGNAL_MSI of vector
+    /// `intid` to the vCPU's APIC when `level` rises (MSIs are edges). A
+    /// guest that must see one interrupt per rise reports from its handler
+    /// (a ucall) before the host lowers the line.
+    pub fn irq_line(&self, vcpu: usize, intid: u32, level: bool) -> Result<()> {
+        if !self.irqchip {
+            return Err(Error::Config("Vm::irq_line needs the in-kernel irqchip (irqchip(true))".into()));
+        }
+        if vcpu >= self.vcpus.len() {
+            return Err(Error::Config(format!("Vm::irq_line: no vCPU {vcpu} (the VM has {})", self.vcpus.len())));
+        }
+        HostArch::irq_line(&self.fd, vcpu, intid, level)
+    }
+
+    /// What the guest runtime's `irq::Controller::init` needs to find the
+    /// interrupt controller, to pass as three boot arguments (arm64: the
+    /// GICv3 frames; x86_64: nothing, the x2APIC is MSRs).
+    pub fn irq_controller_args(&self) -> [u64; 3] {
+        HostArch::irq_controller_args(&self.layout)
     }
 
     /// Changes boot argument `i` of every vCPU (e.g. to pass an address

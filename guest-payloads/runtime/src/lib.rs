@@ -8,14 +8,25 @@
 //! - [`arch`]: per-CPU boot info, hypercall wrappers, MSR / system register
 //!   probes that return the exception instead of dying.
 //! - [`smccc`] (arm64): named SMCCC/PSCI function ids and HVC/SMC wrappers.
+//! - [`irq`]: an interrupt handler, unmask/mask/wait, the controller's
+//!   set-up, the same on both arches; [`gic`] (arm64: GICv3 distributor,
+//!   redistributor, ICC_*), [`apic`] (x86_64: x2APIC); [`timer`] (arm64
+//!   generic timers CNTV_*/CNTP_*).
 //!
 //! A panic is reported as a guest assertion failure at the panic's location.
 #![no_std]
 
+#[cfg(target_arch = "x86_64")]
+pub mod apic;
 pub mod arch;
+#[cfg(target_arch = "aarch64")]
+pub mod gic;
+pub mod irq;
 mod macros;
 #[cfg(target_arch = "aarch64")]
 pub mod smccc;
+#[cfg(target_arch = "aarch64")]
+pub mod timer;
 pub mod ucall;
 
 pub use kvmtest_abi as abi;

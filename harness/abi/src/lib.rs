@@ -6,8 +6,10 @@
 //! trust: the host reads these structures from guest memory with bounds checks.
 #![no_std]
 
+pub mod arch_timer;
 pub mod cpuid_test;
 pub mod faults;
+pub mod irq_test;
 pub mod memslots;
 pub mod platform_info;
 pub mod print_test;
@@ -165,6 +167,11 @@ pub struct VcpuBootInfo {
     pub transport: u64,
     /// Test-defined arguments.
     pub args: [u64; BOOT_ARGS],
+    /// If non-zero, the guest address of a C-ABI function the firmware calls
+    /// for each interrupt (arm64 IRQ vector), which then returns to the
+    /// interrupted code; zero reports an interrupt as an exception. Set by the
+    /// guest (the runtime's `irq::set_handler`).
+    pub irq_handler: u64,
 }
 
 /// Number of test-defined boot arguments.
@@ -186,6 +193,8 @@ pub mod boot_offsets {
     pub const TRANSPORT: usize = 40;
     /// Of `VcpuBootInfo::args`.
     pub const ARGS: usize = 48;
+    /// Of `VcpuBootInfo::irq_handler`.
+    pub const IRQ_HANDLER: usize = 112;
 }
 
 /// Size of one vCPU's boot-info record in guest memory.
@@ -214,4 +223,5 @@ const _: () = {
     assert!(core::mem::offset_of!(UcallHeader, msg_len) == ucall_offsets::MSG_LEN);
     assert!(core::mem::offset_of!(VcpuBootInfo, args) == boot_offsets::ARGS);
     assert!(core::mem::offset_of!(VcpuBootInfo, transport) == boot_offsets::TRANSPORT);
+    assert!(core::mem::offset_of!(VcpuBootInfo, irq_handler) == boot_offsets::IRQ_HANDLER);
 };

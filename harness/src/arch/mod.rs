@@ -100,6 +100,20 @@ pub trait Arch {
     fn prepare_vm_without_memory(_vm: &VmFd) -> Result<()> {
         Ok(())
     }
+    /// Drives interrupt `intid` of vCPU `vcpu` from the host, with the
+    /// in-kernel irqchip: arm64 KVM_IRQ_LINE of that vCPU's PPI (`intid` <
+    /// 32) or of SPI `intid` (routed by the guest's GICD_IROUTER) at `level`;
+    /// x86_64 KVM_SIGNAL_MSI of vector `intid` to the vCPU's APIC ID when
+    /// `level` rises (an MSI is an edge: lowering does nothing).
+    fn irq_line(vm: &VmFd, vcpu: usize, intid: u32, level: bool) -> Result<()>;
+    /// An interrupt number no device of KVM's uses, for tests to drive with
+    /// `irq_line`: arm64 PPI 20 (KVM's timers are PPIs 26-30, the PMU 23,
+    /// the GIC maintenance interrupt 25); x86_64 vector 0x40.
+    const TEST_IRQ: u32;
+    /// The boot arguments the runtime's `irq::Controller::init` takes to
+    /// find the interrupt controller (arm64: GICD, first GICR, GICR stride;
+    /// x86_64: none, the x2APIC is MSRs).
+    fn irq_controller_args(layout: &Layout) -> [u64; 3];
     /// Guest program counter.
     fn pc(vcpu: &VcpuFd) -> Result<u64>;
     /// All general and control registers, for failure reports.

@@ -17,7 +17,8 @@
 //! `read_sysreg_safe`-style probes): it resumes there with the vector stored
 //! in `exc_vector`, x0-x3 intact. Otherwise it fills an EXCEPTION ucall
 //! (EC, ESR, ELR, FAR, SP, slot) and rings the doorbell, so any transport
-//! reports it. No FP/SIMD anywhere (CPACR_EL1.FPEN stays 0: a stray FP
+//! reports it. An IRQ whose vCPU has set `VcpuBootInfo::irq_handler` calls
+//! that function instead and returns to the interrupted code. No FP/SIMD anywhere (CPACR_EL1.FPEN stays 0: a stray FP
 //! instruction is itself reported, as EC 0x07).
 
 use dynasmrt::aarch64::{Aarch64Relocation, RX};
@@ -42,6 +43,8 @@ pub use kvmtest_abi::smccc::{PSCI_0_2_FN_SYSTEM_OFF, PSCI_1_0_FN64_SYSTEM_SUSPEN
 
 /// Bytes the slot code pushes on the exception stack (x0-x3).
 const FRAME: u32 = 32;
+/// The IRQ path's further frame: x4-x18, x29, x30, ELR_EL1, SPSR_EL1, 16-byte aligned.
+const IRQ_FRAME: u32 = 160;
 
 /// The assembled firmware.
 pub struct Firmware {
@@ -97,6 +100,7 @@ pub fn assemble(doorbell: Doorbell) -> Result<Firmware> {
     let have_sp = ops.new_dynamic_label();
     let hang = ops.new_dynamic_label();
     let give_up = ops.new_dynamic_label();
+    let irq = ops.new_dynamic_label();
     let (tpidr, esr, elr, far, spsr, scratch) =
         (imm(TPIDR_EL1), imm(ESR_EL1), imm(ELR_EL1_SYSREG), imm(FAR_EL1), imm(SPSR_EL1_SYSREG), imm(TPIDRRO_EL0));
     const _: () = assert!(FIRMWARE % 4096 == 0 && FIRMWARE_SIZE % 4096 == 0 && (FIRMWARE >> 12) < 4096);
@@ -127,12 +131,59 @@ pub fn assemble(doorbell: Doorbell) -> Result<Firmware> {
             ; movz x0, slot as u32
         );
         match slot % 4 {
-            1 => load_imm64(&mut ops, RX::X1, VECTOR_IRQ),
+            1 => {
+                load_imm64(&mut ops, RX::X1, VECTOR_IRQ);
+                dynasm!(ops ; .arch aarch64 ; b =>irq ; .align 0x80);
+                continue;
+            }
             2 => load_imm64(&mut ops, RX::X1, VECTOR_FIQ),
             _ => dynasm!(ops ; .arch aarch64 ; mrs x1, esr ; lsr x1, x1, ESR_EC_SHIFT),
         }
         dynasm!(ops ; .arch aarch64 ; b =>common ; .align 0x80);
     }
+
+    // An IRQ with a guest handler (`VcpuBootInfo::irq_handler`): call it with
+    // the registers the C ABI lets it clobber saved (x4-x18, x29, x30, and
+    // ELR/SPSR), then return to the interrupted code. IRQs stay masked
+    // meanwhile (PSTATE.I is set on entry). Without a handler: reported.
+    // x0 = slot, x1 = vector; x0-x3 saved at [sp].
+    dynasm!(ops
+        ; .arch aarch64
+        ; =>irq
+        ; mrs x2, tpidr
+        ; ldr x3, [x2, boot::IRQ_HANDLER as u32]
+        ; cbz x3, =>common
+        ; sub sp, sp, IRQ_FRAME
+        ; stp x4, x5, [sp]
+        ; stp x6, x7, [sp, 16]
+        ; stp x8, x9, [sp, 32]
+        ; stp x10, x11, [sp, 48]
+        ; stp x12, x13, [sp, 64]
+        ; stp x14, x15, [sp, 80]
+        ; stp x16, x17, [sp, 96]
+        ; stp x18, x29, [sp, 112]
+        ; mrs x4, elr
+        ; mrs x5, spsr
+        ; stp x30, x4, [sp, 128]
+        ; str x5, [sp, 144]
+        ; blr x3
+        ; ldr x5, [sp, 144]
+        ; ldp x30, x4, [sp, 128]
+        ; msr elr, x4
+        ; msr spsr, x5
+        ; ldp x18, x29, [sp, 112]
+        ; ldp x16, x17, [sp, 96]
+        ; ldp x14, x15, [sp, 80]
+        ; ldp x12, x13, [sp, 64]
+        ; ldp x10, x11, [sp, 48]
+        ; ldp x8, x9, [sp, 32]
+        ; ldp x6, x7, [sp, 16]
+        ; ldp x4, x5, [sp]
+        ; add sp, sp, IRQ_FRAME
+        ; ldp x2, x3, [sp, 16]
+        ; ldp x0, x1, [sp], FRAME as i32
+        ; eret
+    );
 
     // x0 = slot, x1 = vector; x0-x3 saved at [sp].
     dynasm!(ops

@@ -13,8 +13,9 @@ pub mod smccc_filter;
 
 use kvm_bindings::{
     kvm_create_device, kvm_device_attr, kvm_device_type_KVM_DEV_TYPE_ARM_VGIC_V3, kvm_enable_cap, kvm_vcpu_init,
-    KVM_ARM_VCPU_PSCI_0_2, KVM_CAP_ARM_SYSTEM_SUSPEND, KVM_DEV_ARM_VGIC_CTRL_INIT, KVM_DEV_ARM_VGIC_GRP_ADDR,
-    KVM_DEV_ARM_VGIC_GRP_CTRL, KVM_VGIC_V3_ADDR_TYPE_DIST, KVM_VGIC_V3_ADDR_TYPE_REDIST,
+    KVM_ARM_IRQ_NUM_SHIFT, KVM_ARM_IRQ_TYPE_PPI, KVM_ARM_IRQ_TYPE_SHIFT, KVM_ARM_IRQ_TYPE_SPI, KVM_ARM_IRQ_VCPU_MASK,
+    KVM_ARM_IRQ_VCPU_SHIFT, KVM_ARM_VCPU_PSCI_0_2, KVM_CAP_ARM_SYSTEM_SUSPEND, KVM_DEV_ARM_VGIC_CTRL_INIT,
+    KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_DEV_ARM_VGIC_GRP_CTRL, KVM_VGIC_V3_ADDR_TYPE_DIST, KVM_VGIC_V3_ADDR_TYPE_REDIST,
 };
 use kvm_ioctls::{DeviceFd, Kvm, VcpuFd, VmFd};
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
@@ -33,6 +34,9 @@ use crate::{Error, Result};
 pub struct Aarch64;
 
 /// What every vCPU of a VM is initialised with.
+/// The first SPI's INTID (SGIs 0-15 and PPIs 16-31 are per vCPU).
+const FIRST_SPI: u32 = 32;
+
 /// KVM's `reset_unknown()` value for guest system registers
 /// (arch/arm64/kvm/sys_regs.h), TPIDR_EL0 among them.
 const KVM_RESET_UNKNOWN: u64 = 0x1de7_ec7e_dbad_c0de;
@@ -143,6 +147,7 @@ impl Arch for Aarch64 {
     const TRANSPORTS: &'static [TransportKind] =
         &[TransportKind::Mmio, TransportKind::Shared, TransportKind::Hvc, TransportKind::Halt];
     const HALT_DOORBELL: Doorbell = Doorbell::SystemSuspend;
+    const TEST_IRQ: u32 = 20;
     type VmState = Arm64VmState;
     type Options = Arm64Options;
 
@@ -270,6 +275,23 @@ impl Arch for Aarch64 {
             gic.set_device_attr(&init).map_err(Error::kvm("KVM_SET_DEVICE_ATTR(KVM_DEV_ARM_VGIC_CTRL_INIT)"))?;
         }
         Ok(())
+    }
+
+    fn irq_line(vm: &VmFd, vcpu: usize, intid: u32, level: bool) -> Result<()> {
+        // Documentation/virt/kvm/api.rst, KVM_IRQ_LINE (arm64): irq_type,
+        // vcpu_index (PPIs only) and irq_id fields.
+        let (kind, index) =
+            if intid < FIRST_SPI { (KVM_ARM_IRQ_TYPE_PPI, vcpu as u32) } else { (KVM_ARM_IRQ_TYPE_SPI, 0) };
+        if index > KVM_ARM_IRQ_VCPU_MASK {
+            return Err(Error::Config(format!("KVM_IRQ_LINE names vCPUs 0-255 here, not {vcpu}")));
+        }
+        let irq =
+            (kind << KVM_ARM_IRQ_TYPE_SHIFT) | (index << KVM_ARM_IRQ_VCPU_SHIFT) | (intid << KVM_ARM_IRQ_NUM_SHIFT);
+        vm.set_irq_line(irq, level).map_err(Error::kvm("KVM_IRQ_LINE"))
+    }
+
+    fn irq_controller_args(layout: &Layout) -> [u64; 3] {
+        [gicd_base(layout), gicr_base(layout), GICR_STRIDE]
     }
 
     fn pc(vcpu: &VcpuFd) -> Result<u64> {

@@ -20,8 +20,10 @@ use crate::layout::FIRMWARE_FAULT_MAGIC;
 use crate::transport::Doorbell;
 use crate::{Error, Result};
 
-/// Vectors 0..32 get stubs; nothing else can arrive without an irqchip.
+/// Exception vectors 0..32 get stubs of the exception path.
 pub const VECTORS: usize = 32;
+/// Vectors 32..256 (interrupts, with an irqchip) get stubs of the IRQ path.
+pub const FIRST_EXTERNAL_VECTOR: usize = 32;
 
 /// Vectors for which the CPU pushes an error code.
 pub fn has_error_code(vector: usize) -> bool {
@@ -32,8 +34,10 @@ pub fn has_error_code(vector: usize) -> bool {
 pub struct Firmware {
     /// The machine code, loaded at [`FIRMWARE`](super::layout::FIRMWARE).
     pub code: Vec<u8>,
-    /// Guest address of each vector's stub.
+    /// Guest address of each exception vector's stub.
     pub vectors: [u64; VECTORS],
+    /// Guest address of the stub of each interrupt vector (32..256).
+    pub irq_vectors: Vec<u64>,
     /// Guest address of the doorbell routine.
     pub doorbell: u64,
 }
@@ -58,6 +62,50 @@ pub fn assemble(doorbell: Doorbell) -> Result<Firmware> {
         }
         dynasm!(ops ; .arch x64 ; push v as i32 ; jmp =>common);
     }
+    let irq = ops.new_dynamic_label();
+    let irq_call = ops.new_dynamic_label();
+    let mut irq_vectors = Vec::with_capacity(256 - FIRST_EXTERNAL_VECTOR);
+    for v in FIRST_EXTERNAL_VECTOR..256 {
+        irq_vectors.push(FIRMWARE + ops.offset().0 as u64);
+        dynasm!(ops ; .arch x64 ; push 0 ; push v as i32 ; jmp =>irq);
+    }
+    // An interrupt with a guest handler (`VcpuBootInfo::irq_handler`): call
+    // it with the vector in rdi and the registers the SysV ABI lets it
+    // clobber saved, then IRETQ (IF stays clear meanwhile: interrupt gates).
+    // Without a handler: the exception path reports it. Frame as below;
+    // 40 + 16 + 9 * 8 bytes pushed keep the call 16-byte aligned.
+    dynasm!(ops
+        ; .arch x64
+        ; =>irq
+        ; push rax
+        ; gs mov rax, QWORD [boot::IRQ_HANDLER as i32]
+        ; test rax, rax
+        ; jnz =>irq_call
+        ; pop rax
+        ; jmp =>common
+        ; =>irq_call
+        ; push rcx
+        ; push rdx
+        ; push rsi
+        ; push rdi
+        ; push r8
+        ; push r9
+        ; push r10
+        ; push r11
+        ; mov rdi, [rsp + 72]
+        ; call rax
+        ; pop r11
+        ; pop r10
+        ; pop r9
+        ; pop r8
+        ; pop rdi
+        ; pop rsi
+        ; pop rdx
+        ; pop rcx
+        ; pop rax
+        ; add rsp, 16
+        ; iretq
+    );
     // Frame here: [rsp] saved rax, +8 vector, +16 error code, +24 rip, +32 cs,
     // +40 rflags, +48 rsp, +56 ss.
     dynasm!(ops
@@ -142,7 +190,7 @@ pub fn assemble(doorbell: Doorbell) -> Result<Firmware> {
             code.len()
         )));
     }
-    Ok(Firmware { code, vectors, doorbell: doorbell_addr })
+    Ok(Firmware { code, vectors, irq_vectors, doorbell: doorbell_addr })
 }
 
 #[cfg(test)]
@@ -158,6 +206,10 @@ mod tests {
             v.dedup();
             assert_eq!(v.len(), VECTORS);
             assert!(fw.doorbell > fw.vectors[VECTORS - 1]);
+            let mut irq = fw.irq_vectors.clone();
+            irq.dedup();
+            assert_eq!(irq.len(), 256 - FIRST_EXTERNAL_VECTOR);
+            assert!(irq.iter().all(|a| (FIRMWARE..FIRMWARE + FIRMWARE_SIZE).contains(a)));
         }
     }
 

@@ -9,7 +9,9 @@ pub mod paging;
 
 use std::sync::OnceLock;
 
-use kvm_bindings::{kvm_segment, CpuId, KVM_MAX_CPUID_ENTRIES};
+use kvm_bindings::{kvm_msi, kvm_segment, CpuId, KVM_MAX_CPUID_ENTRIES};
+
+use self::firmware::FIRST_EXTERNAL_VECTOR;
 use kvm_ioctls::{Kvm, VcpuFd, VmFd};
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
@@ -42,6 +44,11 @@ const IST_VECTORS: [usize; 3] = [8, 12, 14];
 
 /// The x86_64 architecture.
 pub struct X86_64;
+
+/// An MSI's address: 0xFEE in bits 31-20, the destination APIC ID in 19-12
+/// (Intel SDM vol. 3, 11.11.1).
+const MSI_ADDRESS_BASE: u32 = 0xfee0_0000;
+const MSI_DEST_ID_SHIFT: u32 = 12;
 
 /// CPUID the vCPUs get: what the kernel supports, unless the test changes it.
 pub struct X86VmState {
@@ -105,6 +112,7 @@ impl Arch for X86_64 {
     const TRANSPORTS: &'static [TransportKind] =
         &[TransportKind::Pio, TransportKind::Mmio, TransportKind::Halt, TransportKind::Shared];
     const HALT_DOORBELL: Doorbell = Doorbell::Halt;
+    const TEST_IRQ: u32 = 0x40;
     type VmState = X86VmState;
     type Options = ();
 
@@ -142,7 +150,7 @@ impl Arch for X86_64 {
         mem.write_obj(EXCEPTION_STACK_TOP, GuestAddress(TSS + TSS_IST1_OFFSET)).map_err(mem_err("TSS"))?;
         mem.write_obj(TSS_LIMIT as u16 + 1, GuestAddress(TSS + TSS_IOMAP_OFFSET)).map_err(mem_err("TSS"))?;
 
-        for (v, handler) in fw.vectors.iter().enumerate() {
+        for (v, handler) in fw.vectors.iter().chain(fw.irq_vectors.iter()).enumerate() {
             let ist = u64::from(IST_VECTORS.contains(&v));
             let [lo, hi] = idt_gate(*handler, ist);
             let at = IDT + 16 * v as u64;
@@ -229,6 +237,35 @@ impl Arch for X86_64 {
 
     fn finish_vm(_state: &X86VmState, _vm: &VmFd) -> Result<()> {
         Ok(())
+    }
+
+    fn irq_line(vm: &VmFd, vcpu: usize, intid: u32, level: bool) -> Result<()> {
+        if !level {
+            return Ok(());
+        }
+        if !(FIRST_EXTERNAL_VECTOR..256).contains(&(intid as usize)) || vcpu > 0xff {
+            return Err(Error::Config(format!(
+                "an MSI carries vectors 32-255 to xAPIC IDs 0-255, not {intid} to {vcpu}"
+            )));
+        }
+        // An MSI in the format of the SDM (vol. 3, 11.11 "Message Signalled
+        // Interrupts"): fixed delivery, edge, physical destination = APIC ID,
+        // which KVM sets to the vCPU id.
+        let msi = kvm_msi {
+            address_lo: MSI_ADDRESS_BASE | ((vcpu as u32) << MSI_DEST_ID_SHIFT),
+            data: intid,
+            ..Default::default()
+        };
+        match vm.signal_msi(msi).map_err(Error::kvm("KVM_SIGNAL_MSI"))? {
+            0 => Err(Error::Check(format!(
+                "KVM_SIGNAL_MSI of vector {intid} to vCPU {vcpu}: the APIC did not take it (returned 0)"
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    fn irq_controller_args(_layout: &Layout) -> [u64; 3] {
+        [0; 3]
     }
 
     fn pc(vcpu: &VcpuFd) -> Result<u64> {

@@ -1,0 +1,37 @@
+//! The irq_injection payload: brings up this vCPU's interrupt controller,
+//! enables the interrupt the host names, and for each round says READY,
+//! waits, and reports from its handler the interrupt it took.
+#![no_std]
+#![no_main]
+
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use kvmtest_guest::abi::irq_test::*;
+use kvmtest_guest::{boot_arg, guest_assert_eq, guest_sync, irq};
+
+/// Interrupts handled so far.
+static TAKEN: AtomicU64 = AtomicU64::new(0);
+
+fn handler(intid: u32) {
+    let round = TAKEN.load(Ordering::SeqCst);
+    // The host lowers the line before this returns (and the runtime EOIs).
+    guest_sync!(STAGE_GOT_IRQ, u64::from(intid), round);
+    TAKEN.store(round + 1, Ordering::SeqCst);
+}
+
+fn main() {
+    irq::disable();
+    let controller = irq::Controller::init(ARG_IRQ_CONTROLLER);
+    controller.enable(boot_arg(ARG_INTID) as u32);
+    irq::set_handler(handler);
+    for round in 0..boot_arg(ARG_ROUNDS) {
+        guest_sync!(STAGE_READY, round);
+        while TAKEN.load(Ordering::SeqCst) == round {
+            irq::wait();
+            irq::disable();
+        }
+    }
+    guest_assert_eq!(TAKEN.load(Ordering::SeqCst), boot_arg(ARG_ROUNDS));
+}
+
+kvmtest_guest::entry!(main); // DONE when main returns

@@ -1,0 +1,64 @@
+//! irq_injection: the in-kernel irqchip's host-to-guest path, the same on
+//! both arches. The host drives `Vm::TEST_IRQ` of vCPU 0 with
+//! `Vm::irq_line` (arm64: KVM_IRQ_LINE of a PPI through the vGICv3; x86_64:
+//! KVM_SIGNAL_MSI to the local APIC in x2APIC mode); the guest, its
+//! controller brought up by the runtime (`irq::Controller`), takes each in
+//! its handler (the firmware's IRQ path, `VcpuBootInfo::irq_handler`) and
+//! reports the number it got before the host lowers the line and the
+//! runtime EOIs. No interrupt arrives before the host raises the line, and
+//! each raise is taken once.
+
+use kvmtest::abi::irq_test::*;
+use kvmtest::{ensure, runner, Payload, Result, Ucall, Vm};
+use kvmtest_tests::payloads::IRQ_INJECTION;
+
+/// Interrupts sent per VM.
+const ROUNDS: u64 = 3;
+
+fn injected_irqs_reach_the_guest_handler() -> Result<()> {
+    let intid = Vm::TEST_IRQ;
+    let mut vm = Vm::builder()
+        .payload(Payload::elf(IRQ_INJECTION))
+        .irqchip(true)
+        .arg(ARG_INTID, intid.into())
+        .arg(ARG_ROUNDS, ROUNDS)
+        .build()?;
+    for (i, value) in vm.irq_controller_args().into_iter().enumerate() {
+        vm.set_arg(ARG_IRQ_CONTROLLER + i, value)?;
+    }
+    for round in 0..ROUNDS {
+        match vm.vcpu(0).run_until_ucall()? {
+            Ucall::Sync { stage: STAGE_READY, args } => {
+                ensure!(*args == [round], "READY: expected round {round}, got {args:?}")
+            }
+            other => return Err(other.into_failure(0)),
+        }
+        vm.irq_line(0, intid, true)?;
+        match vm.vcpu(0).run_until_ucall()? {
+            Ucall::Sync { stage: STAGE_GOT_IRQ, args } => ensure!(
+                *args == [u64::from(intid), round],
+                "the guest's handler: expected interrupt {intid} in round {round}, got [interrupt, round] {args:?}"
+            ),
+            other => return Err(other.into_failure(0)),
+        }
+        vm.irq_line(0, intid, false)?;
+    }
+    vm.vcpu(0).expect_done()
+}
+
+fn irq_line_needs_the_irqchip() -> Result<()> {
+    let vm = Vm::builder().payload(Payload::elf(IRQ_INJECTION)).build()?;
+    match vm.irq_line(0, Vm::TEST_IRQ, true) {
+        Err(kvmtest::Error::Config(why)) if why.contains("irqchip(true)") => Ok(()),
+        other => {
+            Err(kvmtest::Error::Check(format!("irq_line without an irqchip: expected a Config error, got {other:?}")))
+        }
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    runner::main(vec![
+        runner::test("irq_injection::injected_irqs_reach_the_guest_handler", injected_irqs_reach_the_guest_handler),
+        runner::test("irq_injection::irq_line_needs_the_irqchip", irq_line_needs_the_irqchip),
+    ])
+}
