@@ -100,6 +100,8 @@ pub enum Feature {
     DirtyLogRingX86,
     /// The dirty ring, KVM_CAP_DIRTY_LOG_RING_ACQ_REL (arm64).
     DirtyLogRingArm64,
+    /// The coalesced MMIO ring fills up to one free entry before a write exits.
+    CoalescedRingFillsUp,
 }
 
 /// One row of [`FEATURES`]: `feature` is in every series from `since` on.
@@ -215,6 +217,15 @@ pub const FEATURES: &[FeatureRow] = &[
         since: Series::new(6, 2),
         source: "arch/arm64/kvm/Kconfig selects HAVE_KVM_DIRTY_RING_ACQ_REL (6.12:31; absent from 6.1's), \
                  \"KVM: arm64: Enable ring-based dirty memory tracking\" (v6.2)",
+    },
+    FeatureRow {
+        feature: Feature::CoalescedRingFillsUp,
+        name: "a coalesced MMIO ring that fills up to one free entry",
+        since: Series::new(6, 11),
+        source: "virt/kvm/coalesced_mmio.c coalesced_mmio_write (6.12:56-64: full when (insert + 1) % MAX == first); \
+                 6.1's coalesced_mmio_has_room (6.1:43-60) computes the room as an unsigned (first - last - 1) % MAX, \
+                 which wraps wrong and exits early; fixed by \"KVM: Fix coalesced_mmio_has_room() to avoid premature \
+                 userspace exit\" (v6.11, with tools/testing/selftests/kvm/coalesced_io_test.c)",
     },
 ];
 
@@ -456,6 +467,7 @@ mod tests {
             Feature::SlotZapAllQuirk,
             Feature::DirtyLogRingX86,
             Feature::DirtyLogRingArm64,
+            Feature::CoalescedRingFillsUp,
         ] {
             assert_eq!(FEATURES.iter().filter(|r| r.feature == f).count(), 1, "{f:?}");
         }
