@@ -6,12 +6,15 @@
 //! others in order; a ucall is never coalesced; after unregistering, every
 //! write exits. Upstream starts the ring at every index; here at the
 //! indices where wrapping differs (0, 1, the middle, the last two), so the
-//! binary stays within seconds in emulated machines.
+//! binary stays within seconds in emulated machines. Linux 6.1's ring exits
+//! before it is full (a wrapping room computation fixed in 6.11, the fix
+//! this upstream test came with): the trial skips there, naming it.
 
 use kvmtest::abi::memslots::coalesced_io::*;
 use kvmtest::coalesced::{CoalescedRing, Zone};
 use kvmtest::kvm_ioctls::VcpuExit;
 use kvmtest::layout::RegionKind;
+use kvmtest::series::Feature;
 use kvmtest::{bail, ensure, runner, Error, ExitAction, Payload, TransportKind, Ucall, Vcpu, Vm};
 use kvmtest_tests::payloads;
 
@@ -170,6 +173,8 @@ fn test_coalesced_io(vm: &mut Vm, io: &CoalescedIo, ring_start: u32) -> kvmtest:
 }
 
 fn coalesced_io() -> kvmtest::Result<()> {
+    // Every check below starts from a ring filled up to its one free entry.
+    Feature::CoalescedRingFillsUp.require()?;
     // Every series has both (virt/kvm/kvm_main.c, kvm_vm_ioctl_check_extension_generic
     // under CONFIG_KVM_MMIO, which x86 and arm64 select): missing is a failure.
     let offset = kvmtest::check_cap(kvmtest::Cap::CoalescedMmio)?;

@@ -104,6 +104,8 @@ pub enum Feature {
     /// A vGIC whose first-run set-up (kvm_vgic_map_resources) fails kills the
     /// VM: every later VM ioctl is EIO (arm64).
     VgicInitFailureKillsVm,
+    /// The coalesced MMIO ring fills up to one free entry before a write exits.
+    CoalescedRingFillsUp,
 }
 
 /// One row of [`FEATURES`]: `feature` is in every series from `since` on.
@@ -228,6 +230,15 @@ pub const FEATURES: &[FeatureRow] = &[
         source: "arch/arm64/kvm/vgic/vgic-init.c kvm_vgic_map_resources(): kvm_vm_dead(kvm) when the set-up fails \
                  (6.12:568-569) (df5fd75ee305 \"KVM: arm64: Don't eagerly teardown the vgic on init error\", v6.12; \
                  backported to 6.1.y stable: Debian's 6.1 source has it at 6.1:497-498)",
+    },
+    FeatureRow {
+        feature: Feature::CoalescedRingFillsUp,
+        name: "a coalesced MMIO ring that fills up to one free entry",
+        since: Series::new(6, 11),
+        source: "virt/kvm/coalesced_mmio.c coalesced_mmio_write (6.12:56-64: full when (insert + 1) % MAX == first); \
+                 6.1's coalesced_mmio_has_room (6.1:43-60) computes the room as an unsigned (first - last - 1) % MAX, \
+                 which wraps wrong and exits early; fixed by \"KVM: Fix coalesced_mmio_has_room() to avoid premature \
+                 userspace exit\" (v6.11, with tools/testing/selftests/kvm/coalesced_io_test.c)",
     },
 ];
 
@@ -545,6 +556,7 @@ mod tests {
             Feature::SlotZapAllQuirk,
             Feature::DirtyLogRingX86,
             Feature::DirtyLogRingArm64,
+            Feature::CoalescedRingFillsUp,
         ] {
             assert_eq!(FEATURES.iter().filter(|r| r.feature == f).count(), 1, "{f:?}");
         }
