@@ -16,7 +16,7 @@ mod scenario {
     use kvmtest::kvm_bindings::{CpuId, KVM_CAP_NESTED_STATE};
     use kvmtest::vm_memory::{Bytes, GuestAddress};
     use kvmtest::x86_64::cpuid::{Cpuid, CpuidBit, Reg};
-    use kvmtest::x86_64::sregs::{X86_CR4_OSXSAVE, X86_CR4_PKE};
+    use kvmtest::x86_64::sregs::{X86_CR4_OSFXSR, X86_CR4_OSXSAVE, X86_CR4_PKE};
     use kvmtest::x86_64::state::{self, VcpuState};
     use kvmtest::{ensure, runner, Error, Payload, Result, Ucall, Vm, VmBuilder};
     use libtest_mimic::Trial;
@@ -146,8 +146,21 @@ mod scenario {
             g.ops().extend([0x0f, 0x01, 0xd1]); // xsetbv
                                                 // Take every supported xfeature out of its init state.
             g.ops().extend([0xd9, 0xf7]); // fincstp
-            dynasm!(g.ops() ; .arch x64 ; mov rax, QWORD BUFFER as i64);
-            g.ops().extend([0xc5, 0xfa, 0x6f, 0x00]); // vmovdqu xmm0, [rax]
+            if p.supported_xcr0 & XFEATURE_MASK_YMM != 0 {
+                dynasm!(g.ops() ; .arch x64 ; mov rax, QWORD BUFFER as i64);
+                g.ops().extend([0xc5, 0xfa, 0x6f, 0x00]); // vmovdqu xmm0, [rax]
+            } else {
+                // Without YMM in XCR0 the VEX form is #UD: the legacy
+                // encoding, which needs CR4.OSFXSR.
+                dynasm!(g.ops()
+                    ; .arch x64
+                    ; mov rax, cr4
+                    ; or rax, X86_CR4_OSFXSR as i32
+                    ; mov cr4, rax
+                    ; mov rax, QWORD BUFFER as i64
+                );
+                g.ops().extend([0xf3, 0x0f, 0x6f, 0x00]); // movdqu xmm0, [rax]
+            }
             if p.supported_xcr0 & XFEATURE_MASK_YMM != 0 {
                 g.ops().extend([0xc5, 0xfe, 0x6f, 0x00]); // vmovdqu ymm0, [rax]
             }
@@ -314,6 +327,9 @@ mod scenario {
         if pku {
             ensure!(supported_xcr0 & XFEATURE_MASK_PKRU != 0, "PKU without PKRU in supported XCR0 {supported_xcr0:#x}");
         }
+        runner::announce(format!(
+            "state_test: XSAVE stage with supported XCR0 {supported_xcr0:#x}, MPX {mpx}, PKU {pku}"
+        ));
         Ok(XsavePlan { supported_xcr0, mpx, pku })
     }
 
