@@ -393,8 +393,7 @@ mod scenario {
     /// Whether this host runs under qemu's TCG (hypervisor signature
     /// "TCGTCGTCGTCG" at CPUID 0x40000000), the emulated machines' CPU.
     fn host_is_qemu_tcg() -> bool {
-        // SAFETY: CPUID is always available on x86_64.
-        let r = unsafe { std::arch::x86_64::__cpuid(0x4000_0000) };
+        let r = std::arch::x86_64::__cpuid(0x4000_0000);
         let sig: Vec<u8> = [r.ebx, r.ecx, r.edx].iter().flat_map(|w| w.to_le_bytes()).collect();
         sig == b"TCGTCGTCGTCG"
     }
