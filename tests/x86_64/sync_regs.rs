@@ -11,6 +11,7 @@ kvmtest_tests::arch_only_main!("x86_64", scenario::trials, "KVM_SYNC_X86_* are x
 
 #[cfg(target_arch = "x86_64")]
 mod scenario {
+    use std::ptr::addr_of_mut;
     use std::time::{Duration, Instant};
 
     use dynasmrt::{dynasm, DynasmApi, DynasmLabelApi};
@@ -264,53 +265,79 @@ mod scenario {
     // concurrently is the race under test.
     unsafe impl Send for RunPage {}
 
-    /// The racer threads' loops. Each writes with write_volatile only the
-    /// fields upstream's WRITE_ONCEs write, which the main thread does not
-    /// touch while the racer runs.
+    /// The kvm_run fields the racers write, as raw pointers into the page.
+    struct RaceFields {
+        dirty: *mut u64,
+        cr4: *mut u64,
+        flags: *mut u32,
+        nr: *mut u8,
+        injected: *mut u8,
+        pending: *mut u8,
+    }
+
+    impl RaceFields {
+        fn of(page: &RunPage) -> Self {
+            let run = page.0;
+            // SAFETY: `run` is the live kvm_run mapping (see RunPage);
+            // addr_of_mut! takes the fields' addresses without reading or
+            // making references, and s.regs is x86's member of the union.
+            unsafe {
+                RaceFields {
+                    dirty: addr_of_mut!((*run).kvm_dirty_regs),
+                    cr4: addr_of_mut!((*run).s.regs.sregs.cr4),
+                    flags: addr_of_mut!((*run).s.regs.events.flags),
+                    nr: addr_of_mut!((*run).s.regs.events.exception.nr),
+                    injected: addr_of_mut!((*run).s.regs.events.exception.injected),
+                    pending: addr_of_mut!((*run).s.regs.events.exception.pending),
+                }
+            }
+        }
+    }
+
+    /// WRITE_ONCE() of one racer field.
+    fn write_once<T>(field: *mut T, value: T) {
+        // SAFETY: `field` is one of RaceFields', a plain integer in the
+        // kvm_run mapping that outlives the racer; KVM reads it
+        // concurrently, which is the race under test.
+        unsafe { field.write_volatile(value) }
+    }
+
+    /// The racer threads' loops: upstream's WRITE_ONCEs, of fields the main
+    /// thread does not touch while the racer runs.
     fn racer_loop(racer: Racer, page: RunPage, stop: &std::sync::atomic::AtomicBool) {
-        use std::ptr::{addr_of_mut, write_volatile};
         use std::sync::atomic::Ordering;
-        let run = page.0;
-        // SAFETY (every block below): `run` is the live kvm_run mapping (see
-        // RunPage); the fields are plain integers of the x86 sync-regs union member.
+        let f = RaceFields::of(&page);
         match racer {
             Racer::Cr4 => {
-                let cr4 = unsafe { addr_of_mut!((*run).s.regs.sregs.cr4) };
-                let pae_enabled = unsafe { cr4.read_volatile() };
+                // SAFETY: as in write_once; the main thread wrote s.regs
+                // before the racer started.
+                let pae_enabled = unsafe { f.cr4.read_volatile() };
                 let pae_disabled = pae_enabled & !X86_CR4_PAE;
                 while !stop.load(Ordering::Relaxed) {
-                    unsafe {
-                        write_volatile(addr_of_mut!((*run).kvm_dirty_regs), KVM_SYNC_X86_SREGS.into());
-                        write_volatile(cr4, pae_enabled);
-                    }
+                    write_once(f.dirty, KVM_SYNC_X86_SREGS.into());
+                    write_once(f.cr4, pae_enabled);
                     for _ in 0..512 {
                         std::hint::spin_loop();
                     }
-                    unsafe { write_volatile(cr4, pae_disabled) };
+                    write_once(f.cr4, pae_disabled);
                 }
             }
             Racer::Exc => {
                 while !stop.load(Ordering::Relaxed) {
-                    unsafe {
-                        let events = addr_of_mut!((*run).s.regs.events);
-                        write_volatile(addr_of_mut!((*run).kvm_dirty_regs), KVM_SYNC_X86_EVENTS.into());
-                        write_volatile(addr_of_mut!((*events).flags), 0);
-                        write_volatile(addr_of_mut!((*events).exception.nr), UD_VECTOR);
-                        write_volatile(addr_of_mut!((*events).exception.pending), 1);
-                        write_volatile(addr_of_mut!((*events).exception.nr), 255);
-                    }
+                    write_once(f.dirty, KVM_SYNC_X86_EVENTS.into());
+                    write_once(f.flags, 0);
+                    write_once(f.nr, UD_VECTOR);
+                    write_once(f.pending, 1);
+                    write_once(f.nr, 255);
                 }
             }
             Racer::InjPen => {
-                unsafe { write_volatile(addr_of_mut!((*run).s.regs.events.exception.nr), UD_VECTOR) };
+                write_once(f.nr, UD_VECTOR);
                 while !stop.load(Ordering::Relaxed) {
-                    unsafe {
-                        let events = addr_of_mut!((*run).s.regs.events);
-                        write_volatile(addr_of_mut!((*run).kvm_dirty_regs), KVM_SYNC_X86_EVENTS.into());
-                        write_volatile(addr_of_mut!((*events).flags), 0);
-                        write_volatile(addr_of_mut!((*events).exception.injected), 1);
-                        write_volatile(addr_of_mut!((*events).exception.pending), 1);
-                    }
+                    write_once(f.dirty, KVM_SYNC_X86_EVENTS.into());
+                    write_once(f.flags, 0);
+                    write_once(f.injected, 1);
+                    write_once(f.pending, 1);
                 }
             }
         }

@@ -70,7 +70,7 @@ fn xsave_buffer(size: usize) -> Result<Xsave> {
 /// second vCPU that never had KVM_SET_CPUID2.
 pub fn set_xsave(fd: &VcpuFd, xsave: &Xsave) -> Result<()> {
     let size = xsave_size()?;
-    let have = std::mem::size_of::<kvm_xsave>() + xsave.as_slice().len() * std::mem::size_of::<u32>();
+    let have = std::mem::size_of::<kvm_xsave>() + std::mem::size_of_val(xsave.as_slice());
     if have < size {
         return Err(Error::Config(format!("an XSAVE buffer of {have} bytes, KVM_SET_XSAVE reads {size}")));
     }
