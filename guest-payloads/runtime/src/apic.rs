@@ -36,7 +36,9 @@ pub fn rdmsr(msr: u32) -> u64 {
 /// WRMSR.
 pub fn wrmsr(msr: u32, value: u64) {
     // SAFETY: as in `rdmsr`.
-    unsafe { asm!("wrmsr", in("ecx") msr, in("eax") value as u32, in("edx") (value >> 32) as u32, options(nostack, nomem)) };
+    unsafe {
+        asm!("wrmsr", in("ecx") msr, in("eax") value as u32, in("edx") (value >> 32) as u32, options(nostack, nomem))
+    };
 }
 
 /// `x2apic_enable()`: xAPIC then x2APIC mode in IA32_APIC_BASE, the APIC

@@ -41,8 +41,8 @@ extern "C" fn irq_entry(vector: u64) {
 /// Makes `handler` run for each interrupt this vCPU takes (interrupts
 /// masked meanwhile), after the acknowledge and before the EOI.
 pub fn set_handler(handler: fn(u32)) {
-    HANDLER.store(handler as usize, Ordering::SeqCst);
-    crate::arch::set_boot_field(boot_offsets::IRQ_HANDLER, irq_entry as usize as u64);
+    HANDLER.store(handler as *const () as usize, Ordering::SeqCst);
+    crate::arch::set_boot_field(boot_offsets::IRQ_HANDLER, irq_entry as *const () as usize as u64);
 }
 
 /// The interrupt controller as this vCPU uses it.
