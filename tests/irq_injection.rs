@@ -6,7 +6,9 @@
 //! its handler (the firmware's IRQ path, `VcpuBootInfo::irq_handler`) and
 //! reports the number it got before the host lowers the line and the
 //! runtime EOIs. No interrupt arrives before the host raises the line, and
-//! each raise is taken once.
+//! each raise is taken once. `guest_timer`: the same with the guest's own
+//! one-shot timer (arm64 CNTV, virtual timer PPI 27; x86_64 the local APIC
+//! timer), which KVM emulates and delivers through the same controller.
 
 use kvmtest::abi::irq_test::*;
 use kvmtest::{ensure, runner, Payload, Result, Ucall, Vm};
@@ -46,6 +48,32 @@ fn injected_irqs_reach_the_guest_handler() -> Result<()> {
     vm.vcpu(0).expect_done()
 }
 
+fn guest_timer_irqs_reach_the_guest_handler() -> Result<()> {
+    let mut vm = Vm::builder()
+        .payload(Payload::elf(IRQ_INJECTION))
+        .irqchip(true)
+        .arg(ARG_INTID, Vm::GUEST_TIMER_IRQ.into())
+        .arg(ARG_ROUNDS, ROUNDS)
+        .arg(ARG_SOURCE, SOURCE_GUEST_TIMER)
+        .build()?;
+    for (i, value) in vm.irq_controller_args().into_iter().enumerate() {
+        vm.set_arg(ARG_IRQ_CONTROLLER + i, value)?;
+    }
+    for round in 0..ROUNDS {
+        vm.vcpu(0).expect_sync(STAGE_READY).and_then(|args| {
+            ensure!(*args == [round], "READY: expected round {round}, got {args:?}");
+            Ok(())
+        })?;
+        let args = vm.vcpu(0).expect_sync(STAGE_GOT_IRQ)?;
+        ensure!(
+            *args == [u64::from(Vm::GUEST_TIMER_IRQ), round],
+            "the guest's handler: expected its timer's interrupt {} in round {round}, got [interrupt, round] {args:?}",
+            Vm::GUEST_TIMER_IRQ
+        );
+    }
+    vm.vcpu(0).expect_done()
+}
+
 fn irq_line_needs_the_irqchip() -> Result<()> {
     let vm = Vm::builder().payload(Payload::elf(IRQ_INJECTION)).build()?;
     match vm.irq_line(0, Vm::TEST_IRQ, true) {
@@ -59,6 +87,10 @@ fn irq_line_needs_the_irqchip() -> Result<()> {
 fn main() -> std::process::ExitCode {
     runner::main(vec![
         runner::test("irq_injection::injected_irqs_reach_the_guest_handler", injected_irqs_reach_the_guest_handler),
+        runner::test(
+            "irq_injection::guest_timer_irqs_reach_the_guest_handler",
+            guest_timer_irqs_reach_the_guest_handler,
+        ),
         runner::test("irq_injection::irq_line_needs_the_irqchip", irq_line_needs_the_irqchip),
     ])
 }

@@ -296,6 +296,9 @@ impl Vm {
     /// An interrupt number free for tests to drive with [`Vm::irq_line`]
     /// (arm64 PPI 20, x86_64 vector 0x40).
     pub const TEST_IRQ: u32 = <HostArch as Arch>::TEST_IRQ;
+    /// The interrupt of the guest runtime's one-shot timer (arm64 virtual
+    /// timer PPI 27, x86_64 APIC timer vector 0xef).
+    pub const GUEST_TIMER_IRQ: u32 = <HostArch as Arch>::GUEST_TIMER_IRQ;
 
     /// A builder with the defaults: one vCPU, the default transport and memory size.
     pub fn builder() -> VmBuilder {

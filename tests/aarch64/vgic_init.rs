@@ -427,6 +427,19 @@ mod scenario {
         Ok(())
     }
 
+    /// kvmtest adds: once the vGIC is initialised, KVM_CREATE_VCPU is EBUSY
+    /// (arch/arm64/kvm/arm.c kvm_arch_vcpu_precreate(), 6.12:452-453,
+    /// 6.1:323-324): its redistributors are laid out for the vCPUs it had.
+    fn vcpu_after_init_refused() -> Result<()> {
+        let mut vm = GicVm::with_vcpus(&[0])?;
+        require_gic(&vm, Gic::V3)?;
+        let dev = vm.create_device(KVM_DEV_TYPE_ARM_VGIC_V3)?;
+        vm.add_vcpu(1)?;
+        dev.init()?;
+        expect_errno!(vm.add_vcpu(2), EBUSY, "KVM_CREATE_VCPU after KVM_DEV_ARM_VGIC_CTRL_INIT");
+        Ok(())
+    }
+
     /// Why upstream's C test fails on these kernels: after the failed first
     /// run of test_vcpus_then_vgic(), KVM has killed the VM and every VM
     /// ioctl (the memslot delete of kvm_vm_free(), KVM_CHECK_EXTENSION) is EIO.
@@ -457,6 +470,7 @@ mod scenario {
             v3_redist_ipa_range_check_at_vcpu_run,
         ));
         trials.push(runner::test("vgic_init::v3_its_region", v3_its_region));
+        trials.push(runner::test("vgic_init::vcpu_after_init_refused", vcpu_after_init_refused));
         trials.push(runner::test("vgic_init::failed_init_kills_vm", failed_init_kills_vm));
         trials
     }

@@ -36,7 +36,9 @@ pub fn rdmsr(msr: u32) -> u64 {
 /// WRMSR.
 pub fn wrmsr(msr: u32, value: u64) {
     // SAFETY: as in `rdmsr`.
-    unsafe { asm!("wrmsr", in("ecx") msr, in("eax") value as u32, in("edx") (value >> 32) as u32, options(nostack, nomem)) };
+    unsafe {
+        asm!("wrmsr", in("ecx") msr, in("eax") value as u32, in("edx") (value >> 32) as u32, options(nostack, nomem))
+    };
 }
 
 /// `x2apic_enable()`: xAPIC then x2APIC mode in IA32_APIC_BASE, the APIC
@@ -52,4 +54,34 @@ pub fn enable_x2apic() {
 /// Ends the interrupt in service.
 pub fn eoi() {
     wrmsr(X2APIC_EOI, 0);
+}
+
+/// LVT timer mode bits 18:17: one-shot.
+const APIC_LVT_TIMER_ONESHOT: u64 = 0;
+/// LVT mask bit.
+const APIC_LVT_MASKED: u64 = 1 << 16;
+/// TDCR value for divide by 1.
+const APIC_TDCR_DIV_1: u64 = 0xb;
+
+/// Arms the APIC timer once: vector `vector` after `count` bus cycles
+/// (divide by 1; KVM's APIC bus runs at 1 GHz unless
+/// KVM_CAP_X86_APIC_BUS_CYCLES_NS changes it, so a cycle is a nanosecond).
+pub fn timer_oneshot(vector: u32, count: u32) {
+    wrmsr(X2APIC_TDCR, APIC_TDCR_DIV_1);
+    wrmsr(X2APIC_LVT_TIMER, APIC_LVT_TIMER_ONESHOT | u64::from(vector));
+    wrmsr(X2APIC_TMICT, u64::from(count));
+}
+
+/// Stops the APIC timer (count 0) and masks its LVT entry.
+pub fn timer_stop() {
+    wrmsr(X2APIC_TMICT, 0);
+    wrmsr(X2APIC_LVT_TIMER, APIC_LVT_MASKED);
+}
+
+/// RDTSC.
+pub fn rdtsc() -> u64 {
+    let (lo, hi): (u32, u32);
+    // SAFETY: RDTSC reads the time-stamp counter.
+    unsafe { asm!("rdtsc", out("eax") lo, out("edx") hi, options(nostack, nomem)) };
+    (u64::from(hi) << 32) | u64::from(lo)
 }

@@ -41,8 +41,8 @@ extern "C" fn irq_entry(vector: u64) {
 /// Makes `handler` run for each interrupt this vCPU takes (interrupts
 /// masked meanwhile), after the acknowledge and before the EOI.
 pub fn set_handler(handler: fn(u32)) {
-    HANDLER.store(handler as usize, Ordering::SeqCst);
-    crate::arch::set_boot_field(boot_offsets::IRQ_HANDLER, irq_entry as usize as u64);
+    HANDLER.store(handler as *const () as usize, Ordering::SeqCst);
+    crate::arch::set_boot_field(boot_offsets::IRQ_HANDLER, irq_entry as *const () as usize as u64);
 }
 
 /// The interrupt controller as this vCPU uses it.
@@ -84,6 +84,38 @@ impl Controller {
     pub fn gic(&self) -> &crate::gic::Gic {
         &self.gic
     }
+}
+
+/// The per-vCPU timer interrupt [`oneshot_timer_us`] arms: arm64 the EL1
+/// virtual timer's PPI, x86_64 the vector this runtime gives the APIC timer
+/// (the host's `Vm::GUEST_TIMER_IRQ`).
+#[cfg(target_arch = "aarch64")]
+pub const TIMER_INTID: u32 = kvmtest_abi::irq_test::ARM64_VTIMER_INTID;
+/// See above.
+#[cfg(target_arch = "x86_64")]
+pub const TIMER_INTID: u32 = kvmtest_abi::irq_test::X86_APIC_TIMER_VECTOR;
+
+/// Arms this vCPU's timer to raise [`TIMER_INTID`] once, `us` microseconds
+/// from now: arm64 CNTV_TVAL_EL0 + CNTV_CTL_EL0.ENABLE; x86_64 the local
+/// APIC timer one-shot (x2APIC). Enable the INTID on the controller first.
+pub fn oneshot_timer_us(us: u32) {
+    #[cfg(target_arch = "aarch64")]
+    {
+        let t = crate::timer::Timer::Virtual;
+        t.set_tval((u64::from(us) * crate::timer::cntfrq() / 1_000_000) as u32);
+        t.set_ctl(crate::timer::CTL_ENABLE);
+    }
+    #[cfg(target_arch = "x86_64")]
+    crate::apic::timer_oneshot(TIMER_INTID, us.saturating_mul(1000));
+}
+
+/// Stops the timer [`oneshot_timer_us`] armed (from its handler: an arm64
+/// timer interrupt is level-triggered and stays pending until masked).
+pub fn stop_timer() {
+    #[cfg(target_arch = "aarch64")]
+    crate::timer::Timer::Virtual.set_ctl(crate::timer::CTL_IMASK);
+    #[cfg(target_arch = "x86_64")]
+    crate::apic::timer_stop();
 }
 
 /// Unmasks interrupts (`local_irq_enable`: arm64 DAIF.I clear, x86 STI).

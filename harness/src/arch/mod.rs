@@ -110,6 +110,10 @@ pub trait Arch {
     /// `irq_line`: arm64 PPI 20 (KVM's timers are PPIs 26-30, the PMU 23,
     /// the GIC maintenance interrupt 25); x86_64 vector 0x40.
     const TEST_IRQ: u32;
+    /// The interrupt of the guest runtime's one-shot timer
+    /// (`irq::oneshot_timer_us`): arm64 the virtual timer's PPI, x86_64 the
+    /// APIC timer's vector (kvmtest-abi `irq_test`).
+    const GUEST_TIMER_IRQ: u32;
     /// The boot arguments the runtime's `irq::Controller::init` takes to
     /// find the interrupt controller (arm64: GICD, first GICR, GICR stride;
     /// x86_64: none, the x2APIC is MSRs).

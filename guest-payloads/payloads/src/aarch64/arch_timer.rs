@@ -24,7 +24,12 @@ struct Shared {
 }
 
 static SHARED: [Shared; MAX_VCPUS] = [const {
-    Shared { nr_iter: AtomicU32::new(0), stage: AtomicU64::new(0), xcnt: AtomicU64::new(0), worst_latency_us: AtomicU64::new(0) }
+    Shared {
+        nr_iter: AtomicU32::new(0),
+        stage: AtomicU64::new(0),
+        xcnt: AtomicU64::new(0),
+        worst_latency_us: AtomicU64::new(0),
+    }
 }; MAX_VCPUS];
 
 fn shared() -> &'static Shared {

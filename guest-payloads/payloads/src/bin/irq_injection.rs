@@ -1,6 +1,7 @@
 //! The irq_injection payload: brings up this vCPU's interrupt controller,
 //! enables the interrupt the host names, and for each round says READY,
-//! waits, and reports from its handler the interrupt it took.
+//! waits, and reports from its handler the interrupt it took. With
+//! SOURCE_GUEST_TIMER the interrupt is its own one-shot timer's instead.
 #![no_std]
 #![no_main]
 
@@ -14,6 +15,9 @@ static TAKEN: AtomicU64 = AtomicU64::new(0);
 
 fn handler(intid: u32) {
     let round = TAKEN.load(Ordering::SeqCst);
+    if boot_arg(ARG_SOURCE) == SOURCE_GUEST_TIMER {
+        irq::stop_timer();
+    }
     // The host lowers the line before this returns (and the runtime EOIs).
     guest_sync!(STAGE_GOT_IRQ, u64::from(intid), round);
     TAKEN.store(round + 1, Ordering::SeqCst);
@@ -26,6 +30,9 @@ fn main() {
     irq::set_handler(handler);
     for round in 0..boot_arg(ARG_ROUNDS) {
         guest_sync!(STAGE_READY, round);
+        if boot_arg(ARG_SOURCE) == SOURCE_GUEST_TIMER {
+            irq::oneshot_timer_us(TIMER_US);
+        }
         while TAKEN.load(Ordering::SeqCst) == round {
             irq::wait();
             irq::disable();
