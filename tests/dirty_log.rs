@@ -15,11 +15,11 @@ use std::sync::mpsc::{channel, Receiver, Sender};
 use std::time::Duration;
 
 use kvmtest::abi::memslots::dirty_log::*;
+use kvmtest::arch::{Arch, HostArch};
+use kvmtest::kvm_bindings::KVM_EXIT_DIRTY_RING_FULL;
 use kvmtest::kvm_bindings::{
     KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, KVM_DIRTY_LOG_INITIALLY_SET, KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE,
 };
-use kvmtest::arch::{Arch, HostArch};
-use kvmtest::kvm_bindings::KVM_EXIT_DIRTY_RING_FULL;
 use kvmtest::kvm_ioctls::VcpuExit;
 use kvmtest::layout::{align_up, RegionKind};
 use kvmtest::memslot::{
@@ -121,7 +121,13 @@ struct Verifier {
 
 impl Verifier {
     /// vm_dirty_log_verify().
-    fn verify(&mut self, mode: LogMode, mem: &SlotMemory, bmap: &mut DirtyBitmap, iteration: u64) -> kvmtest::Result<()> {
+    fn verify(
+        &mut self,
+        mode: LogMode,
+        mem: &SlotMemory,
+        bmap: &mut DirtyBitmap,
+        iteration: u64,
+    ) -> kvmtest::Result<()> {
         ensure!(!bmap.has_bits_past_end(), "the dirty bitmap has bits set past its {} pages", bmap.pages());
         for page in 0..GUEST_NUM_PAGES {
             let value = mem.load_u64(page * PAGE_SIZE)?;
@@ -199,9 +205,9 @@ impl VcpuStops<'_> {
     /// Asks the vCPU to stop; returns whether it stopped because the ring was full.
     fn wait_vcpu(&self) -> kvmtest::Result<bool> {
         self.stop_requested.store(true, Ordering::SeqCst);
-        self.stopped.recv_timeout(STOP_TIMEOUT).map_err(|e| {
-            kvmtest::Error::Check(format!("the vCPU did not stop within {STOP_TIMEOUT:?}: {e}"))
-        })
+        self.stopped
+            .recv_timeout(STOP_TIMEOUT)
+            .map_err(|e| kvmtest::Error::Check(format!("the vCPU did not stop within {STOP_TIMEOUT:?}: {e}")))
     }
     fn continue_vcpu(&self) {
         self.cont.send(()).ok();
@@ -256,8 +262,7 @@ fn run_test(mode: LogMode) -> kvmtest::Result<()> {
         let kvm = kvmtest::kvm::open_kvm()?;
         let manual_caps = kvm.check_extension_raw(u64::from(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2)) as u64;
         ensure!(manual_caps != 0, "MANUAL_CAPS is zero!");
-        let manual_caps =
-            manual_caps & u64::from(KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE | KVM_DIRTY_LOG_INITIALLY_SET);
+        let manual_caps = manual_caps & u64::from(KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE | KVM_DIRTY_LOG_INITIALLY_SET);
         builder = builder.vm_cap(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, &[manual_caps]);
     }
     let ring_count = dirty_ring_count();
@@ -294,15 +299,14 @@ fn run_test(mode: LogMode) -> kvmtest::Result<()> {
 
     let mut iteration = 1;
     write_iteration(vm.mem(), iteration_at, iteration)?;
-    let mut verifier =
-        Verifier {
-            track: DirtyBitmap::new(GUEST_NUM_PAGES),
-            dirty_count: 0,
-            clear_count: 0,
-            track_next_count: 0,
-            ring_last_page: None,
-            min_iter: 0,
-        };
+    let mut verifier = Verifier {
+        track: DirtyBitmap::new(GUEST_NUM_PAGES),
+        dirty_count: 0,
+        clear_count: 0,
+        track_next_count: 0,
+        ring_last_page: None,
+        min_iter: 0,
+    };
     let (stop_requested, quit) = (AtomicBool::new(false), AtomicBool::new(false));
     let (stopped_tx, stopped) = channel();
     let (cont, cont_rx) = channel();
