@@ -112,7 +112,10 @@ fn vcpu_run_and_verify_coalesced_io(
         let entry = io.ring.entry((first + i) % io.ring_size)?;
         if io.has_pio && i & 1 == 1 {
             ensure!(
-                entry.phys_addr == io.pio_port && entry.len == 4 && entry.pio && entry.value() == io.pio_port + u64::from(i),
+                entry.phys_addr == io.pio_port
+                    && entry.len == 4
+                    && entry.pio
+                    && entry.value() == io.pio_port + u64::from(i),
                 "Wanted 4-byte port I/O {:#x} = {:#x} in entry {i}, got {}-byte {} {:#x} = {:#x}",
                 io.pio_port,
                 io.pio_port + u64::from(i),
@@ -124,7 +127,10 @@ fn vcpu_run_and_verify_coalesced_io(
         } else {
             // (kvmtest adds the data: upstream prints it but checks only address, size and kind.)
             ensure!(
-                entry.phys_addr == io.mmio_gpa && entry.len == 8 && !entry.pio && entry.value() == io.mmio_gpa + u64::from(i),
+                entry.phys_addr == io.mmio_gpa
+                    && entry.len == 8
+                    && !entry.pio
+                    && entry.value() == io.mmio_gpa + u64::from(i),
                 "Wanted 8-byte MMIO to {:#x} = {:#x} in entry {i}, got {}-byte {} {:#x} = {:#x}",
                 io.mmio_gpa,
                 io.mmio_gpa + u64::from(i),

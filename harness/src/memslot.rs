@@ -9,12 +9,12 @@ use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use kvm_bindings::{kvm_clear_dirty_log, kvm_userspace_memory_region, kvm_userspace_memory_region2};
+use kvm_bindings::{kvm_clear_dirty_log, kvm_userspace_memory_region};
 use kvm_ioctls::{Kvm, VmFd};
 use vm_memory::mmap::{MmapRegion, MmapRegionBuilder};
 use vm_memory::{Bytes, VolatileMemory};
 
-pub use kvm_bindings::{KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY};
+pub use kvm_bindings::{kvm_userspace_memory_region2, KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY};
 
 use crate::arch::{Arch, HostArch};
 use crate::kvm::open_kvm;
@@ -175,7 +175,8 @@ impl<'a> Memslots<'a> {
     /// KVM_GET_DIRTY_LOG of slot `slot`: one bit per 4 KiB page, little-endian words.
     pub fn get_dirty_log(&self, slot: u32) -> Result<DirtyBitmap> {
         let pages = self.memory(slot)?.len() / PAGE_SIZE;
-        let words = self.fd.get_dirty_log(slot, (pages * PAGE_SIZE) as usize).map_err(Error::kvm("KVM_GET_DIRTY_LOG"))?;
+        let words =
+            self.fd.get_dirty_log(slot, (pages * PAGE_SIZE) as usize).map_err(Error::kvm("KVM_GET_DIRTY_LOG"))?;
         let mut bitmap = DirtyBitmap::new(pages);
         let n = bitmap.words.len().min(words.len());
         bitmap.words[..n].copy_from_slice(&words[..n]);
@@ -429,37 +430,23 @@ impl BareVm {
 
     /// KVM_SET_USER_MEMORY_REGION with exactly these fields.
     pub fn set_user_memory_region(&self, slot: u32, flags: u32, gpa: u64, size: u64, host_addr: u64) -> Result<()> {
-        let r =
-            kvm_userspace_memory_region { slot, flags, guest_phys_addr: gpa, memory_size: size, userspace_addr: host_addr };
+        let r = kvm_userspace_memory_region {
+            slot,
+            flags,
+            guest_phys_addr: gpa,
+            memory_size: size,
+            userspace_addr: host_addr,
+        };
         // SAFETY: a BareVm never has a vCPU, and nothing else makes KVM access
         // a slot's host memory (no dirty logging is read through it), so the
         // address need not be ours.
         unsafe { self.fd.set_user_memory_region(r) }.map_err(Error::kvm("KVM_SET_USER_MEMORY_REGION"))
     }
 
-    /// KVM_SET_USER_MEMORY_REGION2 (Linux 6.8+) with exactly these fields.
-    pub fn set_user_memory_region2(
-        &self,
-        slot: u32,
-        flags: u32,
-        gpa: u64,
-        size: u64,
-        host_addr: u64,
-        guest_memfd: u32,
-        guest_memfd_offset: u64,
-    ) -> Result<()> {
-        let r = kvm_userspace_memory_region2 {
-            slot,
-            flags,
-            guest_phys_addr: gpa,
-            memory_size: size,
-            userspace_addr: host_addr,
-            guest_memfd_offset,
-            guest_memfd,
-            ..Default::default()
-        };
+    /// KVM_SET_USER_MEMORY_REGION2 (Linux 6.8+) of exactly `region`.
+    pub fn set_user_memory_region2(&self, region: kvm_userspace_memory_region2) -> Result<()> {
         // SAFETY: as in `set_user_memory_region`: no vCPU ever runs in a BareVm.
-        unsafe { self.fd.set_user_memory_region2(r) }.map_err(Error::kvm("KVM_SET_USER_MEMORY_REGION2"))
+        unsafe { self.fd.set_user_memory_region2(region) }.map_err(Error::kvm("KVM_SET_USER_MEMORY_REGION2"))
     }
 }
 
