@@ -160,6 +160,7 @@ fn run_split(mut cmd: Command, echo: bool) -> Result<(Vec<BinaryRun>, bool)> {
                 Verdict::Pass => p.passed += 1,
                 Verdict::Fail => p.failed += 1,
                 Verdict::Skip(_) => p.skipped += 1,
+                Verdict::Interrupted => {}
             }
         }
     }

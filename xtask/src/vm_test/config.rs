@@ -4,6 +4,8 @@
 //! runs as its own boot; a verdict table (test binary × configuration)
 //! names the failing trials, so a failure that shows only with, say,
 //! kvm_amd.npt=0 stands out beside the default configuration's PASS.
+//! Each configuration's results are kept in a directory of its own inside
+//! the run's (summary.rs).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -14,8 +16,8 @@ use serde::Deserialize;
 use super::arch::Arch;
 use super::kernel::{kernel_for, Kernel};
 use super::options::{ArmKvmMode, VmOptions};
-use super::trials::{per_binary, BinaryOutput};
 use super::{boot, build, build_init, qemu, summary};
+use crate::results::BinaryRun;
 use crate::util::root;
 use crate::Result;
 
@@ -196,18 +198,16 @@ struct Outcome {
     wall: Duration,
 }
 
-/// The verdicts of `tests` in a run.
+/// The verdicts of `tests` in a run, from the console's reading of each
+/// binary's output (console.rs, results.rs's `BinaryRun`).
 fn verdicts(tests: &[(String, PathBuf)], run: &qemu::Run) -> Vec<(String, Verdict)> {
-    let outputs = per_binary(&run.console.log);
     tests
         .iter()
         .map(|(name, _)| {
-            let output = outputs.get(name).cloned().unwrap_or_default();
+            let output = run.console.logs.iter().rev().find(|l| l.name == *name).cloned().unwrap_or_default();
             let result = run.console.results.iter().find(|r| r.name == *name);
             let verdict = match result.and_then(|r| r.exit) {
-                Some(e) if e.success() && output.finished && output.passed == 0 && output.ignored > 0 => {
-                    Verdict::SkipOnly
-                }
+                Some(e) if e.success() && output.skip_only() => Verdict::SkipOnly,
                 Some(e) if e.success() => Verdict::Pass,
                 None if crate::interrupt::interrupted() => Verdict::Interrupted,
                 Some(e) => fail(output, format!("{e}")),
@@ -219,11 +219,12 @@ fn verdicts(tests: &[(String, PathBuf)], run: &qemu::Run) -> Vec<(String, Verdic
         .collect()
 }
 
-fn fail(output: BinaryOutput, otherwise: String) -> Verdict {
-    if output.failed.is_empty() {
+fn fail(output: BinaryRun, otherwise: String) -> Verdict {
+    let failed = output.failed_trials();
+    if failed.is_empty() {
         Verdict::Fail(vec![format!("(no trial named: {otherwise})")])
     } else {
-        Verdict::Fail(output.failed)
+        Verdict::Fail(failed)
     }
 }
 

@@ -9,7 +9,7 @@
 //! console markers (qemu.rs, console.rs) → summary and exit code (summary.rs).
 //! `--kselftest` runs the kernel CI bundle instead (kselftest.rs);
 //! `--config` boots the named configurations of xtask/vm-configs.toml one
-//! after another and prints a verdict table (config.rs, trials.rs).
+//! after another and prints a verdict table (config.rs).
 
 mod arch;
 mod archive;
@@ -23,7 +23,6 @@ mod kselftest;
 mod options;
 mod qemu;
 mod summary;
-mod trials;
 
 /// The plan and console markers shared with the VM's init. Compiled from the
 /// init crate's source rather than depended on, because that crate's other
