@@ -182,7 +182,14 @@ fn summary_md(title: &str, binaries: &[BinaryRun]) -> String {
     let interrupted: Vec<String> = binaries
         .iter()
         .flat_map(|b| {
-            b.trials.iter().filter(|(_, v)| *v == Verdict::Interrupted).map(move |(t, _)| format!("- `{}::{t}`", b.name))
+            b.trials.iter().filter(|(_, v)| *v == Verdict::Interrupted).map(move |(t, _)| {
+                // Scenario trials already start with their binary's name.
+                if t.starts_with(&format!("{}::", b.name)) {
+                    format!("- `{t}`")
+                } else {
+                    format!("- `{}::{t}`", b.name)
+                }
+            })
         })
         .collect();
     if !interrupted.is_empty() {
