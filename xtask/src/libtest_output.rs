@@ -117,7 +117,6 @@ pub fn parse_verdict(line: &str) -> Option<(String, Verdict)> {
     Some((name.trim().to_string(), verdict))
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -90,7 +90,10 @@ pub fn junit(b: &BinaryRun) -> String {
                 writeln!(out, "{case}>\n      <skipped message=\"{}\"/>\n    </testcase>", escape(why.as_str()))
             }
             Verdict::Interrupted => {
-                writeln!(out, "{case}>\n      <error message=\"interrupted (Ctrl-C) before it finished\"/>\n    </testcase>")
+                writeln!(
+                    out,
+                    "{case}>\n      <error message=\"interrupted (Ctrl-C) before it finished\"/>\n    </testcase>"
+                )
             }
         };
     }
@@ -148,10 +151,7 @@ mod tests {
     #[test]
     fn junit_counts_escapes_and_carries_the_failure_report() {
         let x = junit(&run());
-        assert!(
-            x.contains(r#"<testsuite name="ucall" tests="4" failures="1" errors="1" skipped="1">"#),
-            "{x}"
-        );
+        assert!(x.contains(r#"<testsuite name="ucall" tests="4" failures="1" errors="1" skipped="1">"#), "{x}");
         assert!(x.contains(r#"<testcase name="ucall::a" classname="ucall"/>"#), "{x}");
         assert!(
             x.contains("<failure message=\"failed\">SYNC(1): expected 43, got 42 &amp; &lt;more&gt;\n</failure>"),

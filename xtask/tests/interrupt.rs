@@ -95,7 +95,11 @@ fn sigint_during_test_keeps_what_finished_and_marks_the_rest_interrupted() {
     let cargo = bin_dir.join("cargo");
     script(
         &cargo,
-        &format!("#!/bin/sh\necho '     Running tests/fake.rs ({})'\nexec {} \"$@\"\n", binary.display(), binary.display()),
+        &format!(
+            "#!/bin/sh\necho '     Running tests/fake.rs ({})'\nexec {} \"$@\"\n",
+            binary.display(),
+            binary.display()
+        ),
     );
 
     let mut xtask = Command::new(env!("CARGO_BIN_EXE_xtask"))
@@ -145,8 +149,11 @@ fn sigint_during_test_keeps_what_finished_and_marks_the_rest_interrupted() {
     // No temporary file left: none in TMPDIR, no half-made `latest` link.
     let left: Vec<_> = std::fs::read_dir(&tmp).expect("tmp").flatten().map(|e| e.path()).collect();
     assert!(left.is_empty(), "left in TMPDIR: {left:?}");
-    let names: Vec<String> =
-        std::fs::read_dir(&results).expect("results").flatten().map(|e| e.file_name().to_string_lossy().into()).collect();
+    let names: Vec<String> = std::fs::read_dir(&results)
+        .expect("results")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into())
+        .collect();
     assert!(names.iter().all(|n| !n.starts_with('.')), "temporary files in the results: {names:?}");
     let _ = std::fs::remove_dir_all(&work);
 }

@@ -18,8 +18,8 @@ pub mod x86_64;
 /// is N; with Y KVM completes the RDMSR with 0 (`x86_64::msr_params`).
 pub fn undefined_register_read_faults() -> crate::Result<bool> {
     #[cfg(target_arch = "x86_64")]
-    let faults = x86_64::msr_params::UnsupportedMsrAccess::configured()?
-        == x86_64::msr_params::UnsupportedMsrAccess::Fault;
+    let faults =
+        x86_64::msr_params::UnsupportedMsrAccess::configured()? == x86_64::msr_params::UnsupportedMsrAccess::Fault;
     #[cfg(not(target_arch = "x86_64"))]
     let faults = true;
     Ok(faults)

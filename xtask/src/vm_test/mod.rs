@@ -55,6 +55,10 @@ pub struct Args {
     /// name, a matrix (`default`) or `all`; prints configuration × binary
     #[arg(long, value_name = "NAME", conflicts_with_all = ["arch", "kernel_version", "kernel", "modules", "kvm_mode", "smoke", "kselftest"])]
     pub config: Option<String>,
+    /// A label for the results directory (target/kvmtest-results/<UTC
+    /// time>-LABEL) [default: vm-test-<arch>; with --config vm-test-config-<NAME>]
+    #[arg(long)]
+    pub label: Option<String>,
     /// Arguments for the test binaries (libtest's), after the options or `--`
     #[arg(trailing_var_arg = true, value_name = "TEST-ARGS")]
     pub test_args: Vec<String>,
@@ -63,12 +67,12 @@ pub struct Args {
 /// `cargo xtask vm-test`.
 pub fn vm_test(args: &Args) -> Result {
     if let Some(name) = &args.config {
-        return config::run_configs(name, &args.vm, &args.test_args);
+        return config::run_configs(name, &args.vm, &args.test_args, args.label.as_deref());
     }
     let o = args.vm.resolve(args.test_args.clone())?;
     require_qemu(o.arch)?;
     if o.kselftest {
-        return kselftest::vm_kselftest(&o);
+        return kselftest::vm_kselftest(&o, args.label.as_deref());
     }
     let t0 = Instant::now();
     let kernel = kernel_for(&o)?;
@@ -83,8 +87,9 @@ pub fn vm_test(args: &Args) -> Result {
         build_time.as_secs_f64(),
         tests.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")
     );
+    let dir = summary::run_dir(args.label.as_deref(), &format!("vm-test-{}", o.arch.name))?;
     let run = boot(&o, &kernel, &init, &tests, "vm-test")?;
-    let failed = summary::summarize(&o, &kernel, &tests, &run);
+    let failed = summary::summarize(&o, &kernel, &tests, &run, &dir, None);
     if crate::interrupt::interrupted() {
         println!("vm-test: interrupted (Ctrl-C): the machine was stopped; the verdicts above are what finished");
     }
