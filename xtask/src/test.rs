@@ -225,7 +225,16 @@ const LIST_TIMEOUT: Duration = Duration::from_secs(4);
 /// [`Verdict::Interrupted`], named by its own `--list` (with the same
 /// filters). Returns the line that says so.
 fn mark_interrupted(binaries: &mut [BinaryRun], test_args: &[&String]) -> Option<String> {
-    let b = binaries.last_mut().filter(|b| b.result.is_none())?;
+    let b = match binaries.last_mut() {
+        Some(b) if b.result.is_none() => b,
+        Some(b) => {
+            return Some(format!(
+                "test: interrupted (Ctrl-C) after {} finished; cargo had not started the test binaries after it",
+                b.name
+            ))
+        }
+        None => return None,
+    };
     b.interrupted = true;
     if b.name == "cargo-build" {
         return Some("test: interrupted (Ctrl-C) while cargo was building; no test binary ran".into());

@@ -80,12 +80,17 @@ pub fn summarize(
             }
             Some((e @ Exit::NotStarted, _)) => ("FAIL", format!("{e}")),
             Some((e, t)) => ("FAIL", format!("{e}, {:.1} s", t.as_secs_f64())),
+            // Ctrl-C stopped the machine: not a failure of the binary.
+            None if crate::interrupt::interrupted() => {
+                ("INTERRUPTED", if r.is_some() { "stopped by Ctrl-C" } else { "not run: Ctrl-C" }.into())
+            }
             None if r.is_some() => ("FAIL", "did not finish".into()),
             None => ("FAIL", "not run".into()),
         };
         println!("vm-test: {verdict} {name} ({detail})");
         let mut log = c.logs.iter().find(|l| l.name == *name).cloned().unwrap_or_else(|| BinaryRun::new(name.clone()));
         log.failed = verdict == "FAIL";
+        log.interrupted = verdict == "INTERRUPTED";
         log.trouble = log.failed.then_some(detail);
         kept.push(log);
     }
