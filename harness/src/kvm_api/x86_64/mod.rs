@@ -1,8 +1,7 @@
 //! x86_64 KVM API for the scenarios under tests/x86_64/: guest CPUID
 //! (`cpuid`), KVM's PV interface (`kvm_para`), Hyper-V (`hyperv`), Xen
 //! (`xen`), the host side of the `hypercall_probe` payload (`probe`), and
-//! KVM_SET_SREGS's bits and a bare vCPU (`sregs`), and what kvm.ignore_msrs
-//! makes of an unsupported MSR (`msr_params`).
+//! KVM_SET_SREGS's bits and a bare vCPU (`sregs`).
 
 pub mod cpuid;
 pub mod hyperv;
