@@ -37,6 +37,7 @@ pub fn ci(_: &Args) -> Result {
             },
             test_args: Vec::new(),
             config: None,
+            label: None,
         })
     };
     // From here every step runs, whatever the one before it did, and the
@@ -81,6 +82,7 @@ pub fn ci(_: &Args) -> Result {
             vm: VmOptions::default(),
             test_args: Vec::new(),
             config: Some("default".into()),
+            label: None,
         })
     }));
     for arch in ["aarch64", "x86_64"] {

@@ -1,8 +1,9 @@
 //! Kept results of `cargo xtask test` and `vm-test`: each run writes
 //! `target/kvmtest-results/<UTC time>[-label]/` (never overwritten; `latest`
-//! points to the newest) with each binary's log, `summary.md` and
-//! `summary.json` (the verdict of every trial), and every summary ends with
-//! the failed `binary::trial` names and where their logs are.
+//! points to the newest) with each binary's log, KTAP and JUnit report
+//! (reports.rs), `summary.md` and `summary.json` (the verdict of every
+//! trial), and every summary ends with the failed `binary::trial` names and
+//! where their logs are.
 
 use std::fmt::Write as _;
 use std::fs;
@@ -10,72 +11,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+pub use crate::libtest_output::{BinaryRun, Verdict};
 use crate::Result;
-
-/// A trial's verdict, read from libtest's `test NAME ... VERDICT` line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
-    Pass,
-    Fail,
-    /// Skipped or ignored, with libtest's reason (`SKIP: …`) if it gave one.
-    Skip(String),
-}
-
-/// One test binary's run: its output and what it said of each trial.
-#[derive(Debug, Clone, Default)]
-pub struct BinaryRun {
-    /// `ucall`, `kvmtest` (a crate's unit tests), `doc-tests-kvmtest`.
-    pub name: String,
-    pub lines: Vec<String>,
-    pub trials: Vec<(String, Verdict)>,
-    /// Whether the binary as a whole failed (its exit status, or a failed
-    /// trial when the status is unknown).
-    pub failed: bool,
-    /// Why the binary failed beyond its trials (a crash, a timeout), if known.
-    pub trouble: Option<String>,
-}
-
-impl BinaryRun {
-    pub fn new(name: impl Into<String>) -> Self {
-        BinaryRun { name: name.into(), ..BinaryRun::default() }
-    }
-
-    /// Takes one line of the binary's output, noting a trial's verdict;
-    /// returns the verdict when the line carried one.
-    pub fn feed(&mut self, line: &str) -> Option<&(String, Verdict)> {
-        self.lines.push(line.to_string());
-        let (name, verdict) = parse_verdict(line)?;
-        if verdict == Verdict::Fail {
-            self.failed = true;
-        }
-        self.trials.push((name, verdict));
-        self.trials.last()
-    }
-
-    /// The log file's name in the results directory.
-    pub fn log_name(&self) -> String {
-        format!("{}.log", self.name.replace(['/', ' '], "_"))
-    }
-}
-
-/// `test NAME ... ok|FAILED|ignored[, reason| (reason)]` as libtest prints it.
-pub fn parse_verdict(line: &str) -> Option<(String, Verdict)> {
-    let rest = line.strip_prefix("test ")?;
-    let (name, verdict) = rest.rsplit_once(" ... ")?;
-    let verdict = verdict.trim();
-    let verdict = if verdict == "ok" {
-        Verdict::Pass
-    } else if verdict == "FAILED" {
-        Verdict::Fail
-    } else if let Some(why) = verdict.strip_prefix("ignored") {
-        let why = why.trim_start_matches(',').trim();
-        let why = why.strip_prefix('(').and_then(|w| w.strip_suffix(')')).unwrap_or(why);
-        Verdict::Skip(why.to_string())
-    } else {
-        return None;
-    };
-    Some((name.trim().to_string(), verdict))
-}
 
 /// A KTAP result line: `ok N name`, `not ok N name`, `ok N name # SKIP reason`.
 pub fn parse_ktap_result(line: &str) -> Option<(String, Verdict)> {
@@ -172,6 +109,8 @@ pub fn write_run(dir: &Path, title: &str, binaries: &[BinaryRun]) -> Result {
         let mut log = b.lines.join("\n");
         log.push('\n');
         write(&b.log_name(), &log)?;
+        write(&format!("{}.ktap", b.file_stem()), &crate::reports::ktap(b))?;
+        write(&format!("{}.junit.xml", b.file_stem()), &crate::reports::junit(b))?;
     }
     write("summary.md", &summary_md(title, binaries))?;
     let json = serde_json::json!({
@@ -180,12 +119,14 @@ pub fn write_run(dir: &Path, title: &str, binaries: &[BinaryRun]) -> Result {
             "name": b.name,
             "log": b.log_name(),
             "failed": b.failed,
+            "interrupted": b.interrupted,
             "trouble": b.trouble,
             "trials": b.trials.iter().map(|(name, v)| {
                 let (verdict, reason) = match v {
                     Verdict::Pass => ("pass", None),
                     Verdict::Fail => ("fail", None),
                     Verdict::Skip(r) => ("skip", Some(r.as_str())),
+                    Verdict::Interrupted => ("interrupted", None),
                 };
                 serde_json::json!({ "name": name, "verdict": verdict, "reason": reason })
             }).collect::<Vec<_>>(),
@@ -208,7 +149,13 @@ fn summary_md(title: &str, binaries: &[BinaryRun]) -> String {
     );
     for b in binaries {
         let (p, f, s) = counts(&b.trials);
-        let verdict = if b.failed { "FAIL" } else { "pass" };
+        let verdict = if b.failed {
+            "FAIL"
+        } else if b.interrupted {
+            "INTERRUPTED"
+        } else {
+            "pass"
+        };
         let _ = writeln!(md, "| {} | {verdict} | {p} | {f} | {s} | {} |", b.name, b.log_name());
     }
     let failed = failures(binaries);
@@ -230,6 +177,24 @@ fn summary_md(title: &str, binaries: &[BinaryRun]) -> String {
     if !skipped.is_empty() {
         md += "\n## Skipped\n\n";
         md += &skipped.join("\n");
+        md.push('\n');
+    }
+    let interrupted: Vec<String> = binaries
+        .iter()
+        .flat_map(|b| {
+            b.trials.iter().filter(|(_, v)| *v == Verdict::Interrupted).map(move |(t, _)| {
+                // Scenario trials already start with their binary's name.
+                if t.starts_with(&format!("{}::", b.name)) {
+                    format!("- `{t}`")
+                } else {
+                    format!("- `{}::{t}`", b.name)
+                }
+            })
+        })
+        .collect();
+    if !interrupted.is_empty() {
+        md += "\n## Interrupted (not finished)\n\n";
+        md += &interrupted.join("\n");
         md.push('\n');
     }
     md
@@ -264,8 +229,10 @@ pub fn trial_counts(binaries: &[BinaryRun]) -> (usize, usize, usize) {
 
 pub fn closing_lines(verb: &str, dir: &Path, binaries: &[BinaryRun]) -> Vec<String> {
     let (p, f, s) = trial_counts(binaries);
+    let i = binaries.iter().flat_map(|b| &b.trials).filter(|(_, v)| *v == Verdict::Interrupted).count();
+    let interrupted = if i > 0 { format!(", {i} interrupted") } else { String::new() };
     let mut lines = vec![format!(
-        "{verb}: {} test binaries, trials: {p} passed, {f} failed, {s} skipped; results in {}",
+        "{verb}: {} test binaries, trials: {p} passed, {f} failed, {s} skipped{interrupted}; results in {}",
         binaries.len(),
         dir.display()
     )];
@@ -282,25 +249,6 @@ pub fn closing_lines(verb: &str, dir: &Path, binaries: &[BinaryRun]) -> Vec<Stri
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn verdict_lines_of_libtest() {
-        assert_eq!(
-            parse_verdict("test ucall::pio::sync::elf   ... ok"),
-            Some(("ucall::pio::sync::elf".into(), Verdict::Pass))
-        );
-        assert_eq!(parse_verdict("test a::b ... FAILED"), Some(("a::b".into(), Verdict::Fail)));
-        assert_eq!(
-            parse_verdict("test x86::smm ... ignored (SKIP: requires KVM_CAP_X86_SMM)"),
-            Some(("x86::smm".into(), Verdict::Skip("SKIP: requires KVM_CAP_X86_SMM".into())))
-        );
-        assert_eq!(
-            parse_verdict("test soak::vms ... ignored, slow"),
-            Some(("soak::vms".into(), Verdict::Skip("slow".into())))
-        );
-        assert_eq!(parse_verdict("test result: ok. 3 passed"), None);
-        assert_eq!(parse_verdict("running 3 tests"), None);
-    }
 
     #[test]
     fn ktap_result_lines() {
@@ -348,6 +296,10 @@ mod tests {
             "{md}"
         );
         assert!(fs::read_to_string(second.join("ucall.log")).unwrap().contains("test b ... FAILED"));
+        let ktap = fs::read_to_string(second.join("ucall.ktap")).unwrap();
+        assert!(ktap.starts_with("KTAP version 1\n") && ktap.contains("not ok 2 ucall::b\n"), "{ktap}");
+        let junit = fs::read_to_string(second.join("ucall.junit.xml")).unwrap();
+        assert!(junit.contains(r#"<testsuite name="ucall" tests="3" failures="1" errors="0" skipped="1">"#), "{junit}");
         let closing = closing_lines("test", &second, &[b]);
         assert!(closing[0].contains("1 passed, 1 failed, 1 skipped"), "{closing:?}");
         assert_eq!(closing[2], format!("  ucall::b  (log: {})", second.join("ucall.log").display()));

@@ -5,16 +5,21 @@
 //! trials by name, and off a terminal a progress line every 10 s.
 //! `--without-kvm hidden|unprivileged` runs the built suite the way a new
 //! user without KVM access would: every trial must skip, none fail.
+//! Ctrl-C stops cargo and the test binaries (their process group), keeps
+//! what finished with the running binary's other trials marked interrupted,
+//! and exits 130 (xtask/tests/interrupt.rs).
 
 use std::ffi::CString;
 use std::io::{BufRead, BufReader, IsTerminal, Write};
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use crate::interrupt;
 use crate::results::{self, BinaryRun, Verdict};
 use crate::util::libtest_count as count;
 use crate::util::{cargo_executables, root};
@@ -40,6 +45,12 @@ pub struct Args {
     /// A label for the results directory (target/kvmtest-results/<UTC time>-LABEL)
     #[arg(long)]
     pub label: Option<String>,
+    /// Run this program instead of cargo (xtask's own tests: a fake cargo)
+    #[arg(long, hide = true, value_name = "PATH")]
+    pub cargo: Option<PathBuf>,
+    /// Keep the results under DIR instead of target/kvmtest-results (xtask's own tests)
+    #[arg(long, hide = true, value_name = "DIR")]
+    pub results_root: Option<PathBuf>,
     /// Arguments for the test binaries (libtest's: filters, --exact, ...)
     #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "ARGS")]
     pub test_args: Vec<String>,
@@ -58,17 +69,23 @@ pub fn test(args: &Args) -> Result {
     if let Some(how) = args.without_kvm {
         return test_without_kvm(how, &args.test_args);
     }
-    let dir = results::new_run_dir(&results::results_root(), args.label.as_deref())?;
-    let mut cmd = Command::new(env!("CARGO"));
+    let results_root = args.results_root.clone().unwrap_or_else(results::results_root);
+    let dir = results::new_run_dir(&results_root, args.label.as_deref())?;
+    let mut cmd = Command::new(args.cargo.as_deref().unwrap_or(Path::new(env!("CARGO"))));
     cmd.current_dir(root()).args(["test", "--workspace", "--no-fail-fast"]);
-    if !args.test_args.is_empty() {
-        cmd.arg("--").args(args.test_args.iter().filter(|a| *a != "--"));
+    let test_args: Vec<&String> = args.test_args.iter().filter(|a| *a != "--").collect();
+    if !test_args.is_empty() {
+        cmd.arg("--").args(&test_args);
     }
-    let (binaries, success) = run_split(cmd, true)?;
+    let (mut binaries, success) = run_split(cmd, true)?;
+    let unfinished = if interrupt::interrupted() { mark_interrupted(&mut binaries, &test_args) } else { None };
     let title = format!("cargo xtask test {}", args.test_args.join(" "));
     results::write_run(&dir, title.trim_end(), &binaries)?;
     println!();
     for line in results::closing_lines("test", &dir, &binaries) {
+        println!("{line}");
+    }
+    if let Some(line) = unfinished {
         println!("{line}");
     }
     let (passed, failed, skipped) = results::trial_counts(&binaries);
@@ -105,7 +122,12 @@ fn run_split(mut cmd: Command, echo: bool) -> Result<(Vec<BinaryRun>, bool)> {
     let write_err = write_end.try_clone().map_err(|e| format!("dup: {e}"))?;
     cmd.stdout(Stdio::from(write_end)).stderr(Stdio::from(write_err)).stdin(Stdio::null());
     eprintln!("+ {cmd:?}");
+    // Cargo and the test binaries it starts in a process group of their
+    // own, so Ctrl-C (crate::interrupt) stops all of them.
+    interrupt::own_process_group(&mut cmd);
+    let base = cmd.get_current_dir().map(Path::to_path_buf).unwrap_or_default();
     let mut child = cmd.spawn().map_err(|e| format!("running cargo test: {e}"))?;
+    let watched = interrupt::watch(&child, true);
     // The pipe's write ends now live in the child only: EOF when it exits.
     drop(cmd);
 
@@ -145,9 +167,11 @@ fn run_split(mut cmd: Command, echo: bool) -> Result<(Vec<BinaryRun>, bool)> {
         if echo {
             let _ = writeln!(stdout.lock(), "{line}");
         }
-        if let Some(name) = binary_started(line) {
+        if let Some((name, exe)) = binary_started(line) {
             progress.lock().unwrap_or_else(PoisonError::into_inner).binary = name.clone();
-            binaries.push(BinaryRun::new(name));
+            let mut b = BinaryRun::new(name);
+            b.executable = exe.map(|e| base.join(e));
+            binaries.push(b);
         }
         let current = binaries.last_mut().expect("the build log is always there");
         if line.starts_with("error: test failed") {
@@ -160,10 +184,12 @@ fn run_split(mut cmd: Command, echo: bool) -> Result<(Vec<BinaryRun>, bool)> {
                 Verdict::Pass => p.passed += 1,
                 Verdict::Fail => p.failed += 1,
                 Verdict::Skip(_) => p.skipped += 1,
+                Verdict::Interrupted => {}
             }
         }
     }
     let status = child.wait().map_err(|e| format!("waiting for cargo test: {e}"))?;
+    drop(watched);
     drop(stop);
     if let Some(h) = heartbeat {
         let _ = h.join();
@@ -173,12 +199,13 @@ fn run_split(mut cmd: Command, echo: bool) -> Result<(Vec<BinaryRun>, bool)> {
     Ok((binaries, status.success()))
 }
 
-/// The binary a cargo line announces: `Running tests/ucall.rs
-/// (target/debug/deps/ucall-1a2b)` → `ucall`, `Doc-tests kvmtest` → `doc-tests-kvmtest`.
-fn binary_started(line: &str) -> Option<String> {
+/// The binary a cargo line announces and its executable (relative to
+/// cargo's directory): `Running tests/ucall.rs (target/debug/deps/ucall-1a2b)`
+/// → `ucall`, `Doc-tests kvmtest` → `doc-tests-kvmtest` (no executable).
+fn binary_started(line: &str) -> Option<(String, Option<PathBuf>)> {
     let t = line.trim_start();
     if let Some(krate) = t.strip_prefix("Doc-tests ") {
-        return Some(format!("doc-tests-{}", krate.trim()));
+        return Some((format!("doc-tests-{}", krate.trim()), None));
     }
     let rest = t.strip_prefix("Running ")?;
     let path = rest.rsplit_once('(').map_or(rest, |(_, p)| p.trim_end_matches(')'));
@@ -187,7 +214,80 @@ fn binary_started(line: &str) -> Option<String> {
         Some((n, hash)) if hash.len() >= 8 && hash.chars().all(|c| c.is_ascii_hexdigit()) => n,
         _ => file,
     };
-    Some(name.to_string())
+    Some((name.to_string(), Some(PathBuf::from(path))))
+}
+
+/// How long listing the interrupted binary's trials may take.
+const LIST_TIMEOUT: Duration = Duration::from_secs(4);
+
+/// After Ctrl-C: the binary that was running (no `test result:` line yet)
+/// is marked interrupted and its trials that had not finished are added as
+/// [`Verdict::Interrupted`], named by its own `--list` (with the same
+/// filters). Returns the line that says so.
+fn mark_interrupted(binaries: &mut [BinaryRun], test_args: &[&String]) -> Option<String> {
+    let b = match binaries.last_mut() {
+        Some(b) if b.result.is_none() => b,
+        Some(b) => {
+            return Some(format!(
+                "test: interrupted (Ctrl-C) after {} finished; cargo had not started the test binaries after it",
+                b.name
+            ))
+        }
+        None => return None,
+    };
+    b.interrupted = true;
+    if b.name == "cargo-build" {
+        return Some("test: interrupted (Ctrl-C) while cargo was building; no test binary ran".into());
+    }
+    let listed = b.executable.as_deref().map(|exe| list_trials(exe, test_args));
+    let finished = b.trials.len();
+    let not_finished: Vec<String> = match listed {
+        Some(Ok(names)) => names.into_iter().filter(|n| !b.trials.iter().any(|(t, _)| t == n)).collect(),
+        Some(Err(why)) => {
+            b.trouble = Some(format!("interrupted; its other trials could not be listed: {why}"));
+            Vec::new()
+        }
+        None => Vec::new(),
+    };
+    b.trials.extend(not_finished.iter().map(|n| (n.clone(), Verdict::Interrupted)));
+    Some(format!(
+        "test: interrupted (Ctrl-C) in {}: {finished} of its trials finished, {} did not ({}); \
+         cargo had not started the test binaries after it",
+        b.name,
+        not_finished.len(),
+        if not_finished.is_empty() { "none listed".to_string() } else { not_finished.join(", ") }
+    ))
+}
+
+/// The trials `exe --list ARGS` names (libtest's `NAME: test` lines).
+fn list_trials(exe: &Path, test_args: &[&String]) -> Result<Vec<String>> {
+    let mut child = Command::new(exe)
+        .arg("--list")
+        .args(test_args)
+        .env("KVMTEST_FORMAT", "libtest")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("{} --list: {e}", exe.display()))?;
+    let started = Instant::now();
+    loop {
+        match child.try_wait().map_err(|e| format!("{} --list: {e}", exe.display()))? {
+            Some(_) => break,
+            None if started.elapsed() > LIST_TIMEOUT => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("{} --list took over {LIST_TIMEOUT:?}", exe.display()));
+            }
+            None => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+    let mut text = String::new();
+    if let Some(mut out) = child.stdout.take() {
+        use std::io::Read;
+        out.read_to_string(&mut text).map_err(|e| format!("{} --list: {e}", exe.display()))?;
+    }
+    Ok(text.lines().filter_map(|l| l.strip_suffix(": test")).map(str::to_string).collect())
 }
 
 /// nobody:nogroup on Debian.
@@ -305,15 +405,16 @@ mod tests {
 
     #[test]
     fn cargo_lines_name_the_binaries() {
+        let name = |line: &str| binary_started(line).map(|(n, _)| n);
         assert_eq!(
-            binary_started("     Running tests/ucall.rs (target/debug/deps/ucall-1a2b3c4d5e6f7a8b)").as_deref(),
-            Some("ucall")
+            binary_started("     Running tests/ucall.rs (target/debug/deps/ucall-1a2b3c4d5e6f7a8b)"),
+            Some(("ucall".into(), Some(PathBuf::from("target/debug/deps/ucall-1a2b3c4d5e6f7a8b"))))
         );
         assert_eq!(
-            binary_started("     Running unittests src/lib.rs (target/debug/deps/kvmtest-0123456789abcdef)").as_deref(),
+            name("     Running unittests src/lib.rs (target/debug/deps/kvmtest-0123456789abcdef)").as_deref(),
             Some("kvmtest")
         );
-        assert_eq!(binary_started("   Doc-tests kvmtest_abi").as_deref(), Some("doc-tests-kvmtest_abi"));
+        assert_eq!(binary_started("   Doc-tests kvmtest_abi"), Some(("doc-tests-kvmtest_abi".into(), None)));
         assert_eq!(binary_started("test a ... ok"), None);
     }
 

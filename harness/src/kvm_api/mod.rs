@@ -11,3 +11,16 @@
 pub mod aarch64;
 #[cfg(target_arch = "x86_64")]
 pub mod x86_64;
+
+/// Whether a guest's read of the register the `faults` payload's
+/// PROBE_FAULT mode reads (x86: a bogus MSR; arm64: SP_EL1 at EL1) faults.
+/// arm64: always (an UNDEF, architectural). x86: only while kvm.ignore_msrs
+/// is N; with Y KVM completes the RDMSR with 0 (`x86_64::msr_params`).
+pub fn undefined_register_read_faults() -> crate::Result<bool> {
+    #[cfg(target_arch = "x86_64")]
+    let faults =
+        x86_64::msr_params::UnsupportedMsrAccess::configured()? == x86_64::msr_params::UnsupportedMsrAccess::Fault;
+    #[cfg(not(target_arch = "x86_64"))]
+    let faults = true;
+    Ok(faults)
+}

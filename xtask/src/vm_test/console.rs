@@ -36,7 +36,7 @@ pub struct Console {
     pub logs: Vec<crate::results::BinaryRun>,
     /// Whether the last binary of `logs` is still running.
     log_open: bool,
-    /// Every line, for readers of the test binaries' own output (trials.rs).
+    /// Every line (config.rs reads the parameters init saw).
     pub log: Vec<String>,
     started: Option<Instant>,
     current: Option<Instant>,

@@ -38,7 +38,7 @@ const APPLETS: &[&str] = &[
     "echo", "printf", "test", "[", "true", "false", "head", "tail", "tee", "env", "ls", "mkdir", "rm", "readlink",
 ];
 
-pub fn vm_kselftest(o: &Options) -> Result {
+pub fn vm_kselftest(o: &Options, label: Option<&str>) -> Result {
     let t0 = Instant::now();
     let kernel = kernel_for(o)?;
     let (init, _) = build_init(o.arch)?;
@@ -87,14 +87,15 @@ pub fn vm_kselftest(o: &Options) -> Result {
         run.wall.as_secs_f64(),
         log.display()
     );
-    keep_results(o, &log)?;
+    keep_results(o, &log, label)?;
     crate::kernel_ci::check_log(&bundle, &log)
 }
 
-/// Keeps the run in target/kvmtest-results/<UTC>-vm-kselftest-<arch>/: the
+/// Keeps the run in target/kvmtest-results/<UTC>-LABEL/ (--label, default
+/// vm-kselftest-<arch>): the
 /// whole run_kselftest.sh log, each binary's KTAP as its log, the summaries;
 /// prints the failed trials and where their KTAP is.
-fn keep_results(o: &Options, log: &Path) -> Result {
+fn keep_results(o: &Options, log: &Path, label: Option<&str>) -> Result {
     let text = fs::read_to_string(log).map_err(|e| format!("reading {}: {e}", log.display()))?;
     let mut binaries = Vec::new();
     for nested in crate::kernel_ci::nested_ktap(&text) {
@@ -108,7 +109,8 @@ fn keep_results(o: &Options, log: &Path) -> Result {
         }
         binaries.push(run);
     }
-    let dir = results::new_run_dir(&results::results_root(), Some(&format!("vm-kselftest-{}", o.arch.name)))?;
+    let default = format!("vm-kselftest-{}", o.arch.name);
+    let dir = results::new_run_dir(&results::results_root(), Some(label.unwrap_or(&default)))?;
     fs::copy(log, dir.join("kselftest.log")).map_err(|e| format!("keeping {}: {e}", log.display()))?;
     results::write_run(&dir, &format!("cargo xtask vm-test --kselftest --arch {}", o.arch.name), &binaries)?;
     for line in results::closing_lines("vm-test", &dir, &binaries) {

@@ -9,7 +9,7 @@
 //! console markers (qemu.rs, console.rs) → summary and exit code (summary.rs).
 //! `--kselftest` runs the kernel CI bundle instead (kselftest.rs);
 //! `--config` boots the named configurations of xtask/vm-configs.toml one
-//! after another and prints a verdict table (config.rs, trials.rs).
+//! after another and prints a verdict table (config.rs).
 
 mod arch;
 mod archive;
@@ -23,7 +23,6 @@ mod kselftest;
 mod options;
 mod qemu;
 mod summary;
-mod trials;
 
 /// The plan and console markers shared with the VM's init. Compiled from the
 /// init crate's source rather than depended on, because that crate's other
@@ -56,6 +55,10 @@ pub struct Args {
     /// name, a matrix (`default`) or `all`; prints configuration × binary
     #[arg(long, value_name = "NAME", conflicts_with_all = ["arch", "kernel_version", "kernel", "modules", "kvm_mode", "smoke", "kselftest"])]
     pub config: Option<String>,
+    /// A label for the results directory (target/kvmtest-results/<UTC
+    /// time>-LABEL) [default: vm-test-<arch>; with --config vm-test-config-<NAME>]
+    #[arg(long)]
+    pub label: Option<String>,
     /// Arguments for the test binaries (libtest's), after the options or `--`
     #[arg(trailing_var_arg = true, value_name = "TEST-ARGS")]
     pub test_args: Vec<String>,
@@ -64,12 +67,12 @@ pub struct Args {
 /// `cargo xtask vm-test`.
 pub fn vm_test(args: &Args) -> Result {
     if let Some(name) = &args.config {
-        return config::run_configs(name, &args.vm, &args.test_args);
+        return config::run_configs(name, &args.vm, &args.test_args, args.label.as_deref());
     }
     let o = args.vm.resolve(args.test_args.clone())?;
     require_qemu(o.arch)?;
     if o.kselftest {
-        return kselftest::vm_kselftest(&o);
+        return kselftest::vm_kselftest(&o, args.label.as_deref());
     }
     let t0 = Instant::now();
     let kernel = kernel_for(&o)?;
@@ -84,8 +87,9 @@ pub fn vm_test(args: &Args) -> Result {
         build_time.as_secs_f64(),
         tests.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")
     );
+    let dir = summary::run_dir(args.label.as_deref(), &format!("vm-test-{}", o.arch.name))?;
     let run = boot(&o, &kernel, &init, &tests, "vm-test")?;
-    let failed = summary::summarize(&o, &kernel, &tests, &run);
+    let failed = summary::summarize(&o, &kernel, &tests, &run, &dir, None);
     if crate::interrupt::interrupted() {
         println!("vm-test: interrupted (Ctrl-C): the machine was stopped; the verdicts above are what finished");
     }

@@ -31,6 +31,7 @@ fn progress(console: &Console) -> String {
             Verdict::Pass => p += 1,
             Verdict::Fail => f += 1,
             Verdict::Skip(_) => s += 1,
+            Verdict::Interrupted => {}
         }
     }
     format!("{running}; binaries done {done}; trials so far: {p} passed, {f} failed, {s} skipped")

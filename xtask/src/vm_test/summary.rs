@@ -1,9 +1,11 @@
 //! What a run of the emulated machine comes to: whether it can be trusted
 //! as a whole, and the summary vm-test prints (one line per test binary and
 //! the `N passed, N failed` closing line), ending with the failed trials by
-//! name; the logs and summary are kept in target/kvmtest-results/.
+//! name; each binary's log, KTAP and JUnit report and the summary are kept
+//! in the run's directory under target/kvmtest-results/, one directory per
+//! boot (configuration, or arch and kernel).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::console::Console;
@@ -34,8 +36,23 @@ pub fn trouble(run: &qemu::Run) -> Option<String> {
     None
 }
 
-/// Prints the summary; returns why the run failed, if it did.
-pub fn summarize(o: &Options, kernel: &Kernel, tests: &[(String, PathBuf)], run: &qemu::Run) -> Option<String> {
+/// The directory of the run's results (`target/kvmtest-results/<UTC
+/// time>-LABEL`), made once per vm-test run: LABEL is --label's, else `default`.
+pub fn run_dir(label: Option<&str>, default: &str) -> crate::Result<PathBuf> {
+    results::new_run_dir(&results::results_root(), Some(label.unwrap_or(default)))
+}
+
+/// Prints the summary and keeps the results of this boot in `run_dir/boot`
+/// (boot: the configuration's name; by default the arch and the kernel's
+/// release, `x86_64-6.12.48+deb12-amd64`); returns why the run failed, if it did.
+pub fn summarize(
+    o: &Options,
+    kernel: &Kernel,
+    tests: &[(String, PathBuf)],
+    run: &qemu::Run,
+    run_dir: &Path,
+    boot: Option<&str>,
+) -> Option<String> {
     let c: &Console = &run.console;
     println!();
     println!("vm-test: ---- summary ({}) ----", o.arch.name);
@@ -63,12 +80,17 @@ pub fn summarize(o: &Options, kernel: &Kernel, tests: &[(String, PathBuf)], run:
             }
             Some((e @ Exit::NotStarted, _)) => ("FAIL", format!("{e}")),
             Some((e, t)) => ("FAIL", format!("{e}, {:.1} s", t.as_secs_f64())),
+            // Ctrl-C stopped the machine: not a failure of the binary.
+            None if crate::interrupt::interrupted() => {
+                ("INTERRUPTED", if r.is_some() { "stopped by Ctrl-C" } else { "not run: Ctrl-C" }.into())
+            }
             None if r.is_some() => ("FAIL", "did not finish".into()),
             None => ("FAIL", "not run".into()),
         };
         println!("vm-test: {verdict} {name} ({detail})");
         let mut log = c.logs.iter().find(|l| l.name == *name).cloned().unwrap_or_else(|| BinaryRun::new(name.clone()));
         log.failed = verdict == "FAIL";
+        log.interrupted = verdict == "INTERRUPTED";
         log.trouble = log.failed.then_some(detail);
         kept.push(log);
     }
@@ -78,10 +100,13 @@ pub fn summarize(o: &Options, kernel: &Kernel, tests: &[(String, PathBuf)], run:
         println!("vm-test: VM FAILED: {w}");
     }
     println!("{passed} passed, {failed} failed");
-    let label = format!("vm-test-{}", o.arch.name);
-    let title = format!("cargo xtask vm-test --arch {} ({})", o.arch.name, kernel.origin);
-    let kept = results::new_run_dir(&results::results_root(), Some(&label))
-        .and_then(|dir| results::write_run(&dir, &title, &kept).map(|()| (dir, kept)));
+    let release = c.kernel_release.as_deref().unwrap_or("kernel-not-reported");
+    let boot = boot.map_or_else(|| format!("{}-{release}", o.arch.name), str::to_string);
+    let dir = run_dir.join(boot.replace(|c: char| !(c.is_ascii_alphanumeric() || "-_.+".contains(c)), "_"));
+    let title = format!("cargo xtask vm-test: {boot} ({})", kernel.origin);
+    let kept = std::fs::create_dir_all(&dir)
+        .map_err(|e| format!("creating {}: {e}", dir.display()))
+        .and_then(|()| results::write_run(&dir, &title, &kept).map(|()| (dir, kept)));
     match kept {
         Ok((dir, kept)) => results::closing_lines("vm-test", &dir, &kept).iter().for_each(|l| println!("{l}")),
         Err(e) => println!("vm-test: could not keep the results: {e}"),

@@ -7,6 +7,7 @@
 pub mod cpuid;
 pub mod hyperv;
 pub mod kvm_para;
+pub mod msr_params;
 pub mod probe;
 pub mod sregs;
 pub mod state;

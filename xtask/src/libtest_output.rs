@@ -1,0 +1,165 @@
+//! The one reader of libtest's output, for cargo's pipe (`cargo xtask
+//! test`) and the emulated machine's console (`vm-test`) alike: a test
+//! binary's lines cut into trials with their verdicts and its `test result:`
+//! counts ([`BinaryRun`]).
+
+use std::path::PathBuf;
+
+use crate::util::libtest_count as count;
+
+/// A trial's verdict, read from libtest's `test NAME ... VERDICT` line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Pass,
+    Fail,
+    /// Skipped or ignored, with libtest's reason (`SKIP: …`) if it gave one.
+    Skip(String),
+    /// Started, or listed to run, but not finished: the run was interrupted (Ctrl-C).
+    Interrupted,
+}
+
+/// One test binary's run: its output and what it said of each trial.
+#[derive(Debug, Clone, Default)]
+pub struct BinaryRun {
+    /// `ucall`, `kvmtest` (a crate's unit tests), `doc-tests-kvmtest`.
+    pub name: String,
+    pub lines: Vec<String>,
+    pub trials: Vec<(String, Verdict)>,
+    /// Whether the binary as a whole failed (its exit status, or a failed
+    /// trial when the status is unknown).
+    pub failed: bool,
+    /// Why the binary failed beyond its trials (a crash, a timeout), if known.
+    pub trouble: Option<String>,
+    /// Its `test result:` line: (passed, ignored), when it printed one.
+    pub result: Option<(usize, usize)>,
+    /// The run was interrupted (Ctrl-C) while this binary was running.
+    pub interrupted: bool,
+    /// Where the test binary is, when cargo said so (`Running … (target/debug/deps/ucall-…)`).
+    pub executable: Option<PathBuf>,
+}
+
+impl BinaryRun {
+    pub fn new(name: impl Into<String>) -> Self {
+        BinaryRun { name: name.into(), ..BinaryRun::default() }
+    }
+
+    /// Takes one line of the binary's output, noting a trial's verdict and
+    /// the `test result:` counts; returns the verdict when the line carried
+    /// a new one. A line the kernel's console output ran into is read from
+    /// its `test ` on; the same verdict twice (a binary that re-runs one of
+    /// its trials, as selftest does) counts once.
+    pub fn feed(&mut self, line: &str) -> Option<&(String, Verdict)> {
+        self.lines.push(line.to_string());
+        if let Some(at) = line.find("test result:") {
+            let result = &line[at..];
+            self.result = Some((count(result, " passed"), count(result, " ignored")));
+            return None;
+        }
+        let (name, verdict) = find_verdict(line)?;
+        if verdict == Verdict::Fail {
+            self.failed = true;
+        }
+        if self.trials.iter().any(|(n, v)| *n == name && *v == verdict) {
+            return None;
+        }
+        self.trials.push((name, verdict));
+        self.trials.last()
+    }
+
+    /// Exited well with every trial that ran skipped (its `test result:`
+    /// says 0 passed and some ignored).
+    pub fn skip_only(&self) -> bool {
+        matches!(self.result, Some((0, ignored)) if ignored > 0)
+    }
+
+    /// The trials that failed, in order.
+    pub fn failed_trials(&self) -> Vec<String> {
+        self.trials.iter().filter(|(_, v)| *v == Verdict::Fail).map(|(t, _)| t.clone()).collect()
+    }
+
+    /// The log file's name in the results directory.
+    pub fn log_name(&self) -> String {
+        format!("{}.log", self.file_stem())
+    }
+
+    /// The binary's name as a file name (without extension).
+    pub fn file_stem(&self) -> String {
+        self.name.replace(['/', ' '], "_")
+    }
+}
+
+/// A verdict line anywhere in `line`: at its start, or after what the
+/// kernel printed into the same console line (`[ 12.1] kvm: … test X ... FAILED`).
+fn find_verdict(line: &str) -> Option<(String, Verdict)> {
+    if let Some(v) = parse_verdict(line) {
+        return Some(v);
+    }
+    let at = line.find(" test ")?;
+    parse_verdict(&line[at + 1..])
+}
+
+/// `test NAME ... ok|FAILED|ignored[, reason| (reason)]` as libtest prints it.
+pub fn parse_verdict(line: &str) -> Option<(String, Verdict)> {
+    let rest = line.strip_prefix("test ")?;
+    let (name, verdict) = rest.rsplit_once(" ... ")?;
+    let verdict = verdict.trim();
+    let verdict = if verdict == "ok" {
+        Verdict::Pass
+    } else if verdict == "FAILED" {
+        Verdict::Fail
+    } else if let Some(why) = verdict.strip_prefix("ignored") {
+        let why = why.trim_start_matches(',').trim();
+        let why = why.strip_prefix('(').and_then(|w| w.strip_suffix(')')).unwrap_or(why);
+        Verdict::Skip(why.to_string())
+    } else {
+        return None;
+    };
+    Some((name.trim().to_string(), verdict))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verdict_lines_of_libtest() {
+        assert_eq!(
+            parse_verdict("test ucall::pio::sync::elf   ... ok"),
+            Some(("ucall::pio::sync::elf".into(), Verdict::Pass))
+        );
+        assert_eq!(parse_verdict("test a::b ... FAILED"), Some(("a::b".into(), Verdict::Fail)));
+        assert_eq!(
+            parse_verdict("test x86::smm ... ignored (SKIP: requires KVM_CAP_X86_SMM)"),
+            Some(("x86::smm".into(), Verdict::Skip("SKIP: requires KVM_CAP_X86_SMM".into())))
+        );
+        assert_eq!(
+            parse_verdict("test soak::vms ... ignored, slow"),
+            Some(("soak::vms".into(), Verdict::Skip("slow".into())))
+        );
+        assert_eq!(parse_verdict("test result: ok. 3 passed"), None);
+        assert_eq!(parse_verdict("running 3 tests"), None);
+    }
+
+    /// The console's case (vm-test): kernel text run
+    /// into a verdict line, a trial printed twice, the `test result:` counts.
+    #[test]
+    fn console_lines_of_one_binary() {
+        let mut b = BinaryRun::new("pv_features");
+        for line in [
+            "test pv_features::msr::kvm_system_time        ... FAILED",
+            "[   12.1] kvm: something test pv_features::cpuid ... FAILED",
+            "test pv_features::hypercall ... ignored, SKIP: no",
+            "test pv_features::msr::kvm_system_time ... FAILED",
+            "test result: FAILED. 3 passed; 2 failed; 1 ignored; 0 measured; 0 filtered out; finished in 2.00s",
+        ] {
+            b.feed(line);
+        }
+        assert_eq!(b.failed_trials(), ["pv_features::msr::kvm_system_time", "pv_features::cpuid"]);
+        assert_eq!((b.result, b.failed, b.skip_only()), (Some((3, 1)), true, false));
+        assert_eq!(b.trials.len(), 3);
+        let mut psci = BinaryRun::new("psci");
+        psci.feed("test result: ok. 0 passed; 0 failed; 9 ignored; 0 measured; 0 filtered out; finished in 0.10s");
+        assert!(psci.skip_only() && !psci.failed);
+        assert!(!BinaryRun::new("ucall").skip_only(), "no result line: not skip-only");
+    }
+}
