@@ -91,6 +91,10 @@ pub enum Feature {
     // Generic KVM API (kvm_binary_stats).
     /// KVM_GET_STATS_FD on VM and vCPU fds, KVM_CAP_BINARY_STATS_FD.
     BinaryStatsFd,
+    // Clocks and steal time (clocks).
+    /// MSR_KVM_STEAL_TIME and KVM_FEATURE_STEAL_TIME (x86; KVM also needs the
+    /// host's sched_info, which Debian's kernels have).
+    StealTime,
 }
 
 /// One row of [`FEATURES`]: `feature` is in every series from `since` on.
@@ -177,6 +181,15 @@ pub const FEATURES: &[FeatureRow] = &[
         source: "Documentation/virt/kvm/api.rst 4.133 KVM_GET_STATS_FD (6.12:5845, 6.1:5603); \
                  virt/kvm/kvm_main.c kvm_vm_ioctl_get_stats_fd (6.12:5183, 6.1:4692), \
                  kvm_vcpu_ioctl_get_stats_fd (6.12:4428, 6.1:4051) (\"KVM: stats: Support binary stats retrieval for a VM\")",
+    },
+    // Clocks and steal time (clocks).
+    FeatureRow {
+        feature: Feature::StealTime,
+        name: "MSR_KVM_STEAL_TIME",
+        since: Series::new(3, 1),
+        source: "Documentation/virt/kvm/x86/msr.rst MSR_KVM_STEAL_TIME; arch/x86/kvm/cpuid.c offers \
+                 KVM_FEATURE_STEAL_TIME if sched_info_on() (6.12:1256, 6.1:1159), x86.c kvm_set_msr_common \
+                 (6.12:3595, 6.1:3780) (c9aaa8957f20 \"KVM: Steal time implementation\", v3.1)",
     },
 ];
 
@@ -414,6 +427,7 @@ mod tests {
             Feature::HvTscInvariantControl,
             Feature::HvExtendedHypercalls,
             Feature::BinaryStatsFd,
+            Feature::StealTime,
         ] {
             assert_eq!(FEATURES.iter().filter(|r| r.feature == f).count(), 1, "{f:?}");
         }

@@ -10,6 +10,7 @@ pub mod faults;
 pub mod print_test;
 pub mod probe;
 pub mod smccc;
+pub mod steal_time;
 pub mod ucall_test;
 
 /// `"UCAL"` in little-endian: marks a buffer the guest really filled in.

@@ -1,11 +1,14 @@
 //! x86_64 KVM API for the scenarios under tests/x86_64/: guest CPUID
 //! (`cpuid`), KVM's PV interface (`kvm_para`), Hyper-V (`hyperv`), Xen
 //! (`xen`), the host side of the `hypercall_probe` payload (`probe`), and
-//! KVM_SET_SREGS's bits and a bare vCPU (`sregs`).
+//! KVM_SET_SREGS's bits and a bare vCPU (`sregs`), and steal time
+//! (`steal_time`, which the generic steal_time scenario reaches as
+//! `kvmtest::steal_time`).
 
 pub mod cpuid;
 pub mod hyperv;
 pub mod kvm_para;
 pub mod probe;
 pub mod sregs;
+pub mod steal_time;
 pub mod xen;
