@@ -95,6 +95,8 @@ pub enum Feature {
     /// MSR_KVM_STEAL_TIME and KVM_FEATURE_STEAL_TIME (x86; KVM also needs the
     /// host's sched_info, which Debian's kernels have).
     StealTime,
+    /// The vCPU attribute KVM_VCPU_TSC_CTRL / KVM_VCPU_TSC_OFFSET (x86).
+    VcpuTscOffset,
 }
 
 /// One row of [`FEATURES`]: `feature` is in every series from `since` on.
@@ -190,6 +192,14 @@ pub const FEATURES: &[FeatureRow] = &[
         source: "Documentation/virt/kvm/x86/msr.rst MSR_KVM_STEAL_TIME; arch/x86/kvm/cpuid.c offers \
                  KVM_FEATURE_STEAL_TIME if sched_info_on() (6.12:1256, 6.1:1159), x86.c kvm_set_msr_common \
                  (6.12:3595, 6.1:3780) (c9aaa8957f20 \"KVM: Steal time implementation\", v3.1)",
+    },
+    FeatureRow {
+        feature: Feature::VcpuTscOffset,
+        name: "KVM_VCPU_TSC_OFFSET",
+        since: Series::new(5, 16),
+        source: "Documentation/virt/kvm/devices/vcpu.rst 4. GROUP: KVM_VCPU_TSC_CTRL; arch/x86/kvm/x86.c \
+                 kvm_arch_tsc_has_attr/get/set (6.12:5251-5325, 6.1:5414-5493) (828ca89628bf \"KVM: x86: Expose TSC \
+                 offset controls to userspace\", v5.16)",
     },
 ];
 
@@ -428,6 +438,7 @@ mod tests {
             Feature::HvExtendedHypercalls,
             Feature::BinaryStatsFd,
             Feature::StealTime,
+            Feature::VcpuTscOffset,
         ] {
             assert_eq!(FEATURES.iter().filter(|r| r.feature == f).count(), 1, "{f:?}");
         }

@@ -3,7 +3,7 @@
 //! (`xen`), the host side of the `hypercall_probe` payload (`probe`), and
 //! KVM_SET_SREGS's bits and a bare vCPU (`sregs`), and steal time
 //! (`steal_time`, which the generic steal_time scenario reaches as
-//! `kvmtest::steal_time`).
+//! `kvmtest::steal_time`), the vCPU's TSC offset (`tsc`).
 
 pub mod cpuid;
 pub mod hyperv;
@@ -11,4 +11,5 @@ pub mod kvm_para;
 pub mod probe;
 pub mod sregs;
 pub mod steal_time;
+pub mod tsc;
 pub mod xen;
