@@ -97,6 +97,8 @@ pub enum Feature {
     StealTime,
     /// The vCPU attribute KVM_VCPU_TSC_CTRL / KVM_VCPU_TSC_OFFSET (x86).
     VcpuTscOffset,
+    /// KVM_CLOCK_REALTIME and KVM_CLOCK_HOST_TSC of KVM_GET/SET_CLOCK (x86).
+    KvmClockRealtime,
 }
 
 /// One row of [`FEATURES`]: `feature` is in every series from `since` on.
@@ -200,6 +202,15 @@ pub const FEATURES: &[FeatureRow] = &[
         source: "Documentation/virt/kvm/devices/vcpu.rst 4. GROUP: KVM_VCPU_TSC_CTRL; arch/x86/kvm/x86.c \
                  kvm_arch_tsc_has_attr/get/set (6.12:5251-5325, 6.1:5414-5493) (828ca89628bf \"KVM: x86: Expose TSC \
                  offset controls to userspace\", v5.16)",
+    },
+    FeatureRow {
+        feature: Feature::KvmClockRealtime,
+        name: "KVM_CLOCK_REALTIME",
+        since: Series::new(5, 16),
+        source: "Documentation/virt/kvm/api.rst KVM_GET_CLOCK / KVM_SET_CLOCK; arch/x86/kvm/x86.c \
+                 KVM_CAP_ADJUST_CLOCK = KVM_CLOCK_VALID_FLAGS (6.12:4294, 6.1:4468), __get_kvmclock \
+                 (6.12:2688, 6.1:3016) (c68dc1b577ea \"KVM: x86: Report host tsc and realtime values in \
+                 KVM_GET_CLOCK\", v5.16)",
     },
 ];
 
@@ -439,6 +450,7 @@ mod tests {
             Feature::BinaryStatsFd,
             Feature::StealTime,
             Feature::VcpuTscOffset,
+            Feature::KvmClockRealtime,
         ] {
             assert_eq!(FEATURES.iter().filter(|r| r.feature == f).count(), 1, "{f:?}");
         }

@@ -7,6 +7,7 @@
 #![no_std]
 
 pub mod faults;
+pub mod kvm_clock;
 pub mod print_test;
 pub mod probe;
 pub mod smccc;
