@@ -71,10 +71,37 @@ fn test_vcpu_creation(first_vcpu_id: u64, num_vcpus: u64) -> Result<()> {
     Ok(())
 }
 
+/// main()'s RLIMIT_NOFILE check: room for `nr_fds_wanted` descriptors,
+/// raising the soft (and if need be the hard) limit; a hard limit this
+/// process may not raise is a skip, as upstream.
+fn ensure_fd_limit(nr_fds_wanted: u64) -> Result<()> {
+    let mut rl = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit writes one rlimit, `rl`.
+    ensure!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) } == 0, "getrlimit() failed!");
+    if rl.rlim_cur >= nr_fds_wanted {
+        return Ok(());
+    }
+    let old_rlim_max = rl.rlim_max;
+    rl.rlim_cur = nr_fds_wanted;
+    rl.rlim_max = rl.rlim_max.max(nr_fds_wanted);
+    // SAFETY: setrlimit reads one rlimit, `rl`.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &rl) } != 0 {
+        if old_rlim_max < nr_fds_wanted {
+            return Err(Error::Skip(format!(
+                "RLIMIT_NOFILE hard limit is too low ({old_rlim_max}, wanted {nr_fds_wanted})"
+            )));
+        }
+        kvmtest::bail!("setrlimit() failed!");
+    }
+    Ok(())
+}
+
 /// main() of the C test: the range from id 0, then, when the id space is
 /// larger than the count, the range ending at the highest id.
 fn creation() -> Result<()> {
     let (kvm_max_vcpu_id, kvm_max_vcpus) = limits()?;
+    // vCPU fds of one range plus "an arbitrary number for everything else".
+    ensure_fd_limit(sparse_ids(0, kvm_max_vcpus).len() as u64 + 100)?;
     test_vcpu_creation(0, kvm_max_vcpus)?;
     if kvm_max_vcpu_id > kvm_max_vcpus {
         test_vcpu_creation(kvm_max_vcpu_id - kvm_max_vcpus, kvm_max_vcpus)?;
