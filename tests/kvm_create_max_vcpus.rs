@@ -120,7 +120,9 @@ fn past_max_id() -> Result<()> {
             "KVM_CREATE_VCPU({kvm_max_vcpu_id}) = KVM_CAP_MAX_VCPU_ID: expected EINVAL, got errno {}",
             e.errno()
         ))),
-        Ok(_) => Err(Error::Check(format!("KVM_CREATE_VCPU({kvm_max_vcpu_id}) = KVM_CAP_MAX_VCPU_ID: expected EINVAL, got a vCPU"))),
+        Ok(_) => Err(Error::Check(format!(
+            "KVM_CREATE_VCPU({kvm_max_vcpu_id}) = KVM_CAP_MAX_VCPU_ID: expected EINVAL, got a vCPU"
+        ))),
     }
 }
 

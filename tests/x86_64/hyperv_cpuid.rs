@@ -94,10 +94,12 @@ mod scenario {
     fn test_hv_cpuid_e2big(got: Result<Cpuid>, which: &str) -> Result<()> {
         match got {
             Err(e) if e.errno() == Some(libc::E2BIG) => Ok(()),
-            Err(e) => Err(Error::Check(format!(
-                "{which} KVM_GET_SUPPORTED_HV_CPUID with nent 0: expected E2BIG, got {e}"
-            ))),
-            Ok(_) => Err(Error::Check(format!("{which} KVM_GET_SUPPORTED_HV_CPUID with nent 0: expected E2BIG, got Ok"))),
+            Err(e) => {
+                Err(Error::Check(format!("{which} KVM_GET_SUPPORTED_HV_CPUID with nent 0: expected E2BIG, got {e}")))
+            }
+            Ok(_) => {
+                Err(Error::Check(format!("{which} KVM_GET_SUPPORTED_HV_CPUID with nent 0: expected E2BIG, got Ok")))
+            }
         }
     }
 
@@ -119,7 +121,9 @@ mod scenario {
     /// The vCPU ioctl after vcpu_enable_evmcs() (Intel VMX only).
     fn vcpu_evmcs() -> Result<()> {
         let mut vm = one_vcpu_vm()?;
-        if !Cpuid::supported()?.has(X86_FEATURE_VMX) || kvmtest::kvm::check_cap_raw(KVM_CAP_HYPERV_ENLIGHTENED_VMCS.into())? == 0 {
+        if !Cpuid::supported()?.has(X86_FEATURE_VMX)
+            || kvmtest::kvm::check_cap_raw(KVM_CAP_HYPERV_ENLIGHTENED_VMCS.into())? == 0
+        {
             return Err(Error::Skip(format!(
                 "Enlightened VMCS is unsupported: needs VMX and KVM_CAP_HYPERV_ENLIGHTENED_VMCS ({})",
                 kvmtest::backend()?

@@ -14,7 +14,10 @@ use kvmtest_guest::{boot_arg, guest_assert, guest_sync};
 fn main() {
     let pvti_pa = boot_arg(PVTI_ARG);
     let pvti = pvti_pa as *const PvclockVcpuTimeInfo;
-    guest_assert!(wrmsr_safe(MSR_KVM_SYSTEM_TIME_NEW, pvti_pa | KVM_MSR_ENABLED).is_ok(), "WRMSR(MSR_KVM_SYSTEM_TIME_NEW) faulted");
+    guest_assert!(
+        wrmsr_safe(MSR_KVM_SYSTEM_TIME_NEW, pvti_pa | KVM_MSR_ENABLED).is_ok(),
+        "WRMSR(MSR_KVM_SYSTEM_TIME_NEW) faulted"
+    );
     for i in 0..boot_arg(CASES_ARG) {
         // SAFETY: the record is 32 bytes of identity-mapped guest RAM KVM
         // writes between runs; a volatile read of it as upstream's plain one.

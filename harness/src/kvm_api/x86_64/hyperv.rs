@@ -35,7 +35,8 @@ pub const HV_X64_NO_NONARCH_CORESHARING: CpuidBit =
     bit("HV_X64_NO_NONARCH_CORESHARING", HYPERV_CPUID_ENLIGHTMENT_INFO, Reg::Eax, 18);
 /// `HV_X64_NESTED_MSR_BITMAP`: HYPERV_CPUID_NESTED_FEATURES.EAX bit 19, the
 /// enlightened MSR bitmap.
-pub const HV_X64_NESTED_MSR_BITMAP: CpuidBit = bit("HV_X64_NESTED_MSR_BITMAP", HYPERV_CPUID_NESTED_FEATURES, Reg::Eax, 19);
+pub const HV_X64_NESTED_MSR_BITMAP: CpuidBit =
+    bit("HV_X64_NESTED_MSR_BITMAP", HYPERV_CPUID_NESTED_FEATURES, Reg::Eax, 19);
 /// End of the hypervisor CPUID range KVM's own leaves live in.
 pub const KVM_CPUID_RANGE_END: u32 = 0x4000_0100;
 

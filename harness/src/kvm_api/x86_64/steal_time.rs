@@ -50,7 +50,10 @@ pub fn steal_time_init(vcpu: &Vcpu, gpa: u64) -> Result<()> {
         "KVM_SET_MSRS(MSR_KVM_STEAL_TIME, {bad:#x}) with reserved bits {KVM_STEAL_RESERVED_MASK:#x}: expected refused, got taken"
     );
     let good = gpa | KVM_MSR_ENABLED;
-    ensure!(set_msr(vcpu, MSR_KVM_STEAL_TIME, good)?, "KVM_SET_MSRS(MSR_KVM_STEAL_TIME, {good:#x}): expected taken, got refused");
+    ensure!(
+        set_msr(vcpu, MSR_KVM_STEAL_TIME, good)?,
+        "KVM_SET_MSRS(MSR_KVM_STEAL_TIME, {good:#x}): expected taken, got refused"
+    );
     Ok(())
 }
 

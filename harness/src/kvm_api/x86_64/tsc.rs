@@ -24,12 +24,7 @@ pub const KVM_VCPU_TSC_CTRL: u32 = 0;
 pub const KVM_VCPU_TSC_OFFSET: u64 = 0;
 
 fn tsc_offset_attr(value: &mut u64) -> kvm_device_attr {
-    kvm_device_attr {
-        group: KVM_VCPU_TSC_CTRL,
-        attr: KVM_VCPU_TSC_OFFSET,
-        addr: value as *mut u64 as u64,
-        flags: 0,
-    }
+    kvm_device_attr { group: KVM_VCPU_TSC_CTRL, attr: KVM_VCPU_TSC_OFFSET, addr: value as *mut u64 as u64, flags: 0 }
 }
 
 /// RDTSC on the host (the selftests' rdtsc()).
