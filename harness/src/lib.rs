@@ -32,6 +32,8 @@ pub use kvm::{backend, check_cap, require_cap, require_cap_raw, Backend};
 /// arm64-only KVM API (firmware registers, SMCCC services and filter), for tests under tests/aarch64/.
 #[cfg(target_arch = "aarch64")]
 pub use kvm_api::aarch64;
+/// The host arch's paravirtual steal time, for the generic steal_time scenario.
+pub use kvm_api::steal_time;
 /// x86-only KVM API (CPUID, PV/Hyper-V/Xen interfaces, the hypercall probe), for tests under tests/x86_64/.
 #[cfg(target_arch = "x86_64")]
 pub use kvm_api::x86_64;

@@ -106,6 +106,16 @@ pub enum Feature {
     VgicInitFailureKillsVm,
     /// The coalesced MMIO ring fills up to one free entry before a write exits.
     CoalescedRingFillsUp,
+    // Clocks and steal time (clocks).
+    /// MSR_KVM_STEAL_TIME and KVM_FEATURE_STEAL_TIME (x86; KVM also needs the
+    /// host's sched_info, which Debian's kernels have).
+    StealTime,
+    /// The vCPU attribute KVM_VCPU_TSC_CTRL / KVM_VCPU_TSC_OFFSET (x86).
+    VcpuTscOffset,
+    /// KVM_CLOCK_REALTIME and KVM_CLOCK_HOST_TSC of KVM_GET/SET_CLOCK (x86).
+    KvmClockRealtime,
+    /// KVM_GET_SUPPORTED_HV_CPUID as a system ioctl, KVM_CAP_SYS_HYPERV_CPUID (x86).
+    SysHypervCpuid,
 }
 
 /// One row of [`FEATURES`]: `feature` is in every series from `since` on.
@@ -240,7 +250,70 @@ pub const FEATURES: &[FeatureRow] = &[
                  which wraps wrong and exits early; fixed by \"KVM: Fix coalesced_mmio_has_room() to avoid premature \
                  userspace exit\" (v6.11, with tools/testing/selftests/kvm/coalesced_io_test.c)",
     },
+    // Clocks and steal time (clocks).
+    FeatureRow {
+        feature: Feature::StealTime,
+        name: "MSR_KVM_STEAL_TIME",
+        since: Series::new(3, 1),
+        source: "Documentation/virt/kvm/x86/msr.rst MSR_KVM_STEAL_TIME; arch/x86/kvm/cpuid.c offers \
+                 KVM_FEATURE_STEAL_TIME if sched_info_on() (6.12:1256, 6.1:1159), x86.c kvm_set_msr_common \
+                 (6.12:3595, 6.1:3780) (c9aaa8957f20 \"KVM: Steal time implementation\", v3.1)",
+    },
+    FeatureRow {
+        feature: Feature::VcpuTscOffset,
+        name: "KVM_VCPU_TSC_OFFSET",
+        since: Series::new(5, 16),
+        source: "Documentation/virt/kvm/devices/vcpu.rst 4. GROUP: KVM_VCPU_TSC_CTRL; arch/x86/kvm/x86.c \
+                 kvm_arch_tsc_has_attr/get/set (6.12:5251-5325, 6.1:5414-5493) (828ca89628bf \"KVM: x86: Expose TSC \
+                 offset controls to userspace\", v5.16)",
+    },
+    FeatureRow {
+        feature: Feature::KvmClockRealtime,
+        name: "KVM_CLOCK_REALTIME",
+        since: Series::new(5, 16),
+        source: "Documentation/virt/kvm/api.rst KVM_GET_CLOCK / KVM_SET_CLOCK; arch/x86/kvm/x86.c \
+                 KVM_CAP_ADJUST_CLOCK = KVM_CLOCK_VALID_FLAGS (6.12:4294, 6.1:4468), __get_kvmclock \
+                 (6.12:2688, 6.1:3016) (c68dc1b577ea \"KVM: x86: Report host tsc and realtime values in \
+                 KVM_GET_CLOCK\", v5.16)",
+    },
+    FeatureRow {
+        feature: Feature::SysHypervCpuid,
+        name: "KVM_CAP_SYS_HYPERV_CPUID",
+        since: Series::new(5, 11),
+        source: "Documentation/virt/kvm/api.rst 4.118 KVM_GET_SUPPORTED_HV_CPUID (\"Type: system ioctl, vcpu ioctl\"); \
+                 x86.c kvm_arch_dev_ioctl (c21d54f0307f \"KVM: x86: hyper-v: allow KVM_GET_SUPPORTED_HV_CPUID as a \
+                 system ioctl\", v5.11, as remembered: 6.1 and 6.12 have it)",
+    },
 ];
+
+/// What KVM_GET_SUPPORTED_HV_CPUID answers in a series (x86 Hyper-V).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HvCpuidRow {
+    /// The first series this row holds for.
+    pub since: Series,
+    /// How many leaves (kvm_get_hv_cpuid's `cpuid_entries[]`).
+    pub nent: usize,
+    /// The highest leaf, HYPERV_CPUID_VENDOR_AND_MAX_FUNCTIONS.EAX.
+    pub max_leaf: u32,
+    /// Where the kernel says so.
+    pub source: &'static str,
+}
+
+/// KVM_GET_SUPPORTED_HV_CPUID per series. Read from the 6.1 and 6.12
+/// sources; older series have no row.
+pub const HV_CPUID: &[HvCpuidRow] = &[HvCpuidRow {
+    since: Series::new(6, 1),
+    nent: 10,
+    max_leaf: 0x4000_0082,
+    source: "arch/x86/kvm/hyperv.c kvm_get_hv_cpuid: cpuid_entries[] of 10 leaves 0x40000000-0x4000000A and \
+             0x40000080-0x40000082, max leaf HYPERV_CPUID_SYNDBG_PLATFORM_CAPABILITIES (6.12:2786-2801, \
+             6.1:2442-2458); selftests x86_64/hyperv_cpuid.c nent_expected = 10, 0x40000082 (6.12:47-80)",
+}];
+
+/// KVM_GET_SUPPORTED_HV_CPUID as `series` has it; `None` before 6.1.
+pub fn hv_cpuid(series: Series) -> Option<&'static HvCpuidRow> {
+    HV_CPUID.iter().filter(|r| series.at_least(r.since)).max_by_key(|r| r.since)
+}
 
 /// What a hypercall-service bitmap register is in a series: the bits KVM
 /// knows (a write with any other bit is EINVAL) and the value a new VM reads.
@@ -557,6 +630,10 @@ mod tests {
             Feature::DirtyLogRingX86,
             Feature::DirtyLogRingArm64,
             Feature::CoalescedRingFillsUp,
+            Feature::StealTime,
+            Feature::VcpuTscOffset,
+            Feature::KvmClockRealtime,
+            Feature::SysHypervCpuid,
         ] {
             assert_eq!(FEATURES.iter().filter(|r| r.feature == f).count(), 1, "{f:?}");
         }

@@ -10,11 +10,13 @@ pub mod arch_timer;
 pub mod cpuid_test;
 pub mod faults;
 pub mod irq_test;
+pub mod kvm_clock;
 pub mod memslots;
 pub mod platform_info;
 pub mod print_test;
 pub mod probe;
 pub mod smccc;
+pub mod steal_time;
 pub mod ucall_test;
 pub mod userspace_io;
 

@@ -24,3 +24,12 @@ pub fn undefined_register_read_faults() -> crate::Result<bool> {
     let faults = true;
     Ok(faults)
 }
+// Interfaces generic scenarios use, one module of the same shape per arch.
+/// Paravirtual steal time (upstream steal_time.c): x86 MSR_KVM_STEAL_TIME
+/// or arm64 PV_TIME_ST, behind the same functions.
+#[cfg(target_arch = "aarch64")]
+pub use self::aarch64::steal_time;
+/// Paravirtual steal time (upstream steal_time.c): x86 MSR_KVM_STEAL_TIME
+/// or arm64 PV_TIME_ST, behind the same functions.
+#[cfg(target_arch = "x86_64")]
+pub use self::x86_64::steal_time;

@@ -13,12 +13,14 @@ fn main() {
     guest_sync!(STAGE_ENABLED);
     // Upstream's plain rdmsr(): a fault here is the failure, reported with its vector.
     match arch::rdmsr_safe(MSR_PLATFORM_INFO) {
-        Ok(msr_platform_info) => guest_assert_eq!(
-            msr_platform_info & MSR_PLATFORM_INFO_MAX_TURBO_RATIO,
-            MSR_PLATFORM_INFO_MAX_TURBO_RATIO
-        ),
+        Ok(msr_platform_info) => {
+            guest_assert_eq!(msr_platform_info & MSR_PLATFORM_INFO_MAX_TURBO_RATIO, MSR_PLATFORM_INFO_MAX_TURBO_RATIO)
+        }
         Err(vector) => {
-            guest_assert!(false, "RDMSR(MSR_PLATFORM_INFO) with the capability on: expected a value, got vector {vector}")
+            guest_assert!(
+                false,
+                "RDMSR(MSR_PLATFORM_INFO) with the capability on: expected a value, got vector {vector}"
+            )
         }
     }
 

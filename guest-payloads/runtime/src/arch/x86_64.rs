@@ -84,6 +84,14 @@ pub fn cpuid(leaf: u32, subleaf: u32) -> (u32, u32, u32, u32) {
     (r.eax, r.ebx, r.ecx, r.edx)
 }
 
+/// RDTSC: the guest's time-stamp counter (the selftests' rdtsc()).
+pub fn rdtsc() -> u64 {
+    let (lo, hi): (u32, u32);
+    // SAFETY: RDTSC only reads the time-stamp counter into edx:eax.
+    unsafe { asm!("rdtsc", out("eax") lo, out("edx") hi, options(nomem, nostack, preserves_flags)) };
+    (u64::from(hi) << 32) | u64::from(lo)
+}
+
 /// True on an AMD (or Hygon) CPU, whose native hypercall is VMMCALL.
 pub fn is_amd() -> bool {
     let (_, b, c, d) = cpuid(0, 0);

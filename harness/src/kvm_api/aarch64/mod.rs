@@ -1,11 +1,13 @@
 //! arm64 KVM API for the scenarios under tests/aarch64/: the firmware
 //! pseudo-registers (`fw_regs`), the SMCCC services and filter (`smccc`),
 //! KVM_GET_REG_LIST with the ONE_REG ids and vCPU features (`reg_list`),
-//! and the vGIC as a KVM device on a bare VM (`vgic`).
+//! the vGIC as a KVM device on a bare VM (`vgic`), and PV stolen time (`steal_time`, reached as `kvmtest::steal_time` by the
+//! generic steal_time scenario).
 
 pub mod fw_regs;
 pub mod reg_list;
 pub mod smccc;
+pub mod steal_time;
 pub mod vgic;
 
 pub use self::fw_regs::{FwBit, FwReg, FwRegs};

@@ -2,6 +2,8 @@
 //! (KVM_GET_SUPPORTED_HV_CPUID), the synthetic MSRs and hypercall codes,
 //! with the names of the kernel's selftests/hyperv.h and the TLFS.
 
+use std::os::fd::AsRawFd;
+
 use kvm_bindings::{kvm_cpuid2, CpuId, KVM_MAX_CPUID_ENTRIES};
 use vmm_sys_util::ioctl::ioctl_with_mut_ptr;
 use vmm_sys_util::ioctl_iowr_nr;
@@ -25,6 +27,16 @@ pub const HYPERV_CPUID_FEATURES: u32 = 0x4000_0003;
 pub const HYPERV_CPUID_ENLIGHTMENT_INFO: u32 = 0x4000_0004;
 /// `HYPERV_CPUID_SYNDBG_PLATFORM_CAPABILITIES`.
 pub const HYPERV_CPUID_SYNDBG_PLATFORM_CAPABILITIES: u32 = 0x4000_0082;
+/// `HYPERV_CPUID_NESTED_FEATURES`.
+pub const HYPERV_CPUID_NESTED_FEATURES: u32 = 0x4000_000a;
+/// `HV_X64_NO_NONARCH_CORESHARING`: HYPERV_CPUID_ENLIGHTMENT_INFO.EAX bit 18,
+/// set when SMT is impossible (hyperv.c: `!cpu_smt_possible()`).
+pub const HV_X64_NO_NONARCH_CORESHARING: CpuidBit =
+    bit("HV_X64_NO_NONARCH_CORESHARING", HYPERV_CPUID_ENLIGHTMENT_INFO, Reg::Eax, 18);
+/// `HV_X64_NESTED_MSR_BITMAP`: HYPERV_CPUID_NESTED_FEATURES.EAX bit 19, the
+/// enlightened MSR bitmap.
+pub const HV_X64_NESTED_MSR_BITMAP: CpuidBit =
+    bit("HV_X64_NESTED_MSR_BITMAP", HYPERV_CPUID_NESTED_FEATURES, Reg::Eax, 19);
 /// End of the hypervisor CPUID range KVM's own leaves live in.
 pub const KVM_CPUID_RANGE_END: u32 = 0x4000_0100;
 
@@ -192,20 +204,48 @@ pub const X86_FEATURE_INVTSC: CpuidBit = CpuidBit::new("X86_FEATURE_INVTSC", 0x8
 /// uses bit 0 as HV_PV_SPINLOCKS_TEST).
 pub const HV_PV_SPINLOCKS_TEST: CpuidBit = bit("HV_PV_SPINLOCKS_TEST", HYPERV_CPUID_ENLIGHTMENT_INFO, Reg::Ebx, 0);
 
+/// KVM_GET_SUPPORTED_HV_CPUID on `fd` (a vCPU, or /dev/kvm with
+/// KVM_CAP_SYS_HYPERV_CPUID) into a table of `capacity` entries; a table
+/// too small is E2BIG, kept in the error.
+fn get_supported_hv_cpuid(fd: &impl AsRawFd, capacity: usize, op: &'static str) -> Result<Cpuid> {
+    let mut cpuid = CpuId::new(capacity).map_err(|e| Error::Config(format!("allocating a CPUID table: {e:?}")))?;
+    // SAFETY: the kernel writes at most `nent` entries into the
+    // kvm_cpuid2 the FAM wrapper allocated with that capacity, and
+    // updates `nent` to the number written.
+    let ret = unsafe { ioctl_with_mut_ptr(fd, KVM_GET_SUPPORTED_HV_CPUID(), cpuid.as_mut_fam_struct_ptr()) };
+    if ret != 0 {
+        return Err(Error::Kvm { op, source: kvm_ioctls::Error::last() });
+    }
+    Ok(Cpuid::from_raw(cpuid))
+}
+
+/// The Hyper-V CPUID leaves KVM can emulate, asked of /dev/kvm
+/// (KVM_GET_SUPPORTED_HV_CPUID as a system ioctl, KVM_CAP_SYS_HYPERV_CPUID),
+/// into a table of `capacity` entries (E2BIG if too small).
+pub fn system_supported_hv_cpuid(capacity: usize) -> Result<Cpuid> {
+    let kvm = crate::kvm::open_kvm()?;
+    get_supported_hv_cpuid(&kvm, capacity, "KVM_GET_SUPPORTED_HV_CPUID (system)")
+}
+
 impl Vcpu {
     /// The Hyper-V CPUID leaves KVM can emulate for this vCPU
     /// (KVM_GET_SUPPORTED_HV_CPUID on the vCPU, KVM_CAP_HYPERV_CPUID).
     pub fn supported_hv_cpuid(&self) -> Result<Cpuid> {
-        let mut cpuid =
-            CpuId::new(KVM_MAX_CPUID_ENTRIES).map_err(|e| Error::Config(format!("allocating a CPUID table: {e:?}")))?;
-        // SAFETY: the kernel writes at most `nent` entries into the
-        // kvm_cpuid2 the FAM wrapper allocated with that capacity, and
-        // updates `nent` to the number written.
-        let ret = unsafe { ioctl_with_mut_ptr(self.fd(), KVM_GET_SUPPORTED_HV_CPUID(), cpuid.as_mut_fam_struct_ptr()) };
-        if ret != 0 {
-            return Err(Error::Kvm { op: "KVM_GET_SUPPORTED_HV_CPUID", source: kvm_ioctls::Error::last() });
-        }
-        Ok(Cpuid::from_raw(cpuid))
+        self.supported_hv_cpuid_in(KVM_MAX_CPUID_ENTRIES)
+    }
+
+    /// [`Vcpu::supported_hv_cpuid`] into a table of `capacity` entries (E2BIG if too small).
+    pub fn supported_hv_cpuid_in(&self, capacity: usize) -> Result<Cpuid> {
+        get_supported_hv_cpuid(self.fd(), capacity, "KVM_GET_SUPPORTED_HV_CPUID (vCPU)")
+    }
+
+    /// The selftests' vcpu_enable_evmcs(): KVM_ENABLE_CAP(KVM_CAP_HYPERV_ENLIGHTENED_VMCS)
+    /// on this vCPU (Intel VMX only); returns the supported eVMCS version
+    /// range KVM wrote back (low byte the lowest version, high byte the highest).
+    pub fn enable_evmcs(&self) -> Result<u16> {
+        let mut evmcs_ver: u16 = 0;
+        self.enable_cap(kvm_bindings::KVM_CAP_HYPERV_ENLIGHTENED_VMCS, &[&mut evmcs_ver as *mut u16 as u64])?;
+        Ok(evmcs_ver)
     }
 
     /// Gives the vCPU KVM_GET_SUPPORTED_CPUID with every Hyper-V leaf KVM

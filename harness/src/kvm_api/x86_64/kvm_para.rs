@@ -67,8 +67,7 @@ pub const MSR_KVM_WALL_CLOCK_NEW: u32 = 0x4b56_4d00;
 pub const MSR_KVM_SYSTEM_TIME_NEW: u32 = 0x4b56_4d01;
 /// `MSR_KVM_ASYNC_PF_EN`.
 pub const MSR_KVM_ASYNC_PF_EN: u32 = 0x4b56_4d02;
-/// `MSR_KVM_STEAL_TIME`.
-pub const MSR_KVM_STEAL_TIME: u32 = 0x4b56_4d03;
+pub use kvmtest_abi::steal_time::MSR_KVM_STEAL_TIME;
 /// `MSR_KVM_PV_EOI_EN`.
 pub const MSR_KVM_PV_EOI_EN: u32 = 0x4b56_4d04;
 /// `MSR_KVM_POLL_CONTROL`.

@@ -1,0 +1,152 @@
+//! steal_time: upstream steal_time.c. Each of four vCPUs gets a stolen-time
+//! record (x86 MSR_KVM_STEAL_TIME, arm64 PV_TIME_ST; `kvmtest::steal_time`
+//! is the host arch's), its guest checks the record's status words and
+//! reports the stolen time it reads; the host checks that time against the
+//! vCPU thread's run delay (/proc/thread-self/schedstat), before and after
+//! another thread pinned to the vCPU thread's CPU steals at least
+//! MIN_RUN_DELAY_NS from it. One trial per vCPU, `steal_time::vcpu<i>`, as
+//! upstream reports them; `steal_time::service_off` switches the service
+//! off as the VMM does (x86: KVM_CAP_ENFORCE_PV_FEATURE_CPUID with
+//! KVM_FEATURE_STEAL_TIME clear; arm64: KVM_REG_ARM_STD_HYP_BIT_PV_TIME
+//! clear, the hypercalls scenario's bitmap) and sees the calls refused.
+
+use std::time::{Duration, Instant};
+
+use kvmtest::abi::steal_time::{MODE_ARG, MODE_DISABLED, MODE_ENABLED, RECORDS_ARG};
+use kvmtest::steal_time::{self, STEAL_TIME_SIZE};
+use kvmtest::{bail, ensure, runner, Error, Payload, Result, TransportKind, Vm};
+use kvmtest_tests::payloads::STEAL_TIME;
+
+/// NR_VCPUS of the C test.
+const NR_VCPUS: usize = 4;
+/// MIN_RUN_DELAY_NS (test_util.h): what the stealing thread takes at least.
+const MIN_RUN_DELAY_NS: u64 = 200_000;
+/// Upstream yields until the stealing thread has taken MIN_RUN_DELAY_NS,
+/// without a bound; here the wait ends after this long (a slow emulated
+/// machine needs milliseconds) and the run_delay check below fails.
+const STEAL_WAIT: Duration = Duration::from_secs(10);
+
+/// get_run_delay() of test_util.c: the calling thread's time spent waiting
+/// on a run queue, field 2 of /proc/<tid>/schedstat, in nanoseconds.
+fn get_run_delay() -> Result<u64> {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat")
+        .map_err(|e| Error::Config(format!("reading /proc/thread-self/schedstat: {e}")))?;
+    text.split_whitespace()
+        .nth(1)
+        .and_then(|f| f.parse().ok())
+        .ok_or_else(|| Error::Config(format!("/proc/thread-self/schedstat: no run delay in {text:?}")))
+}
+
+/// Pins the calling thread to `cpu` (upstream pins main and the stealing
+/// thread to CPU 0; here the first CPU this thread may use).
+fn pin_to(cpu: usize) -> Result<()> {
+    // SAFETY: a zeroed cpu_set_t is an empty set; CPU_SET and
+    // sched_setaffinity(0 = this thread) read and write only `set`.
+    let rc = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
+    };
+    ensure!(rc == 0, "sched_setaffinity(CPU {cpu}): {}", std::io::Error::last_os_error());
+    Ok(())
+}
+
+/// The first CPU the calling thread may run on.
+fn first_allowed_cpu() -> Result<usize> {
+    // SAFETY: sched_getaffinity writes at most size_of::<cpu_set_t>() bytes
+    // into `set`; CPU_ISSET reads it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            bail!("sched_getaffinity: {}", std::io::Error::last_os_error());
+        }
+        (0..libc::CPU_SETSIZE as usize)
+            .find(|&c| libc::CPU_ISSET(c, &set))
+            .ok_or_else(|| Error::Config("sched_getaffinity: no CPU allowed".into()))
+    }
+}
+
+/// do_steal_time(): spin for MIN_RUN_DELAY_NS on the vCPU thread's CPU.
+fn do_steal_time(cpu: usize) -> Result<()> {
+    pin_to(cpu)?;
+    let stop = Instant::now() + Duration::from_nanos(MIN_RUN_DELAY_NS);
+    while Instant::now() < stop {
+        std::hint::spin_loop();
+    }
+    Ok(())
+}
+
+/// A VM of NR_VCPUS vCPUs running the steal_time guest in `mode`, with
+/// their records allocated (not yet given to KVM); returns vCPU 0's record.
+fn steal_time_vm(mode: u64) -> Result<(Vm, u64)> {
+    let mut vm = Vm::builder()
+        .payload(Payload::elf(STEAL_TIME))
+        .transport(TransportKind::Mmio)
+        .vcpus(NR_VCPUS)
+        .arg(MODE_ARG, mode)
+        .build()?;
+    let records = vm.shared_alloc(STEAL_TIME_SIZE * NR_VCPUS as u64)?;
+    vm.set_arg(RECORDS_ARG, records)?;
+    Ok((vm, records))
+}
+
+/// The C test's loop body for vCPU `i`.
+fn vcpu_trial(i: usize) -> Result<()> {
+    let (mut vm, records) = steal_time_vm(MODE_ENABLED)?;
+    steal_time::require_steal_time(vm.vcpu(0))?;
+    let cpu = first_allowed_cpu()?;
+    pin_to(cpu)?;
+
+    let record = records + i as u64 * STEAL_TIME_SIZE;
+    steal_time::steal_time_init(vm.vcpu(i), record)?;
+
+    // First vCPU run initializes steal time.
+    vm.vcpu(i).expect_sync(0)?;
+
+    // Second vCPU run: the guest's stolen time is at most the run delay.
+    let stolen_before = vm.vcpu(i).expect_sync(1)?[0];
+    let run_delay = get_run_delay()?;
+    ensure!(
+        stolen_before <= run_delay,
+        "vcpu{i}: expected stolen time <= {run_delay}, got {stolen_before} ({})",
+        steal_time::steal_time_dump(&vm, record)?
+    );
+
+    // Steal time from the vCPU: a thread on the vCPU thread's CPU.
+    let start = get_run_delay()?;
+    let thief = std::thread::spawn(move || do_steal_time(cpu));
+    let deadline = Instant::now() + STEAL_WAIT;
+    while get_run_delay()? - start < MIN_RUN_DELAY_NS && Instant::now() < deadline {
+        std::thread::yield_now();
+    }
+    thief.join().map_err(|_| Error::Config("the stealing thread panicked".into()))??;
+    let run_delay = get_run_delay()? - start;
+    ensure!(run_delay >= MIN_RUN_DELAY_NS, "vcpu{i}: expected run_delay >= {MIN_RUN_DELAY_NS}, got {run_delay}");
+
+    // Run the vCPU again: the stolen time covers the run delay.
+    let stolen = vm.vcpu(i).expect_sync(2)?[0].wrapping_sub(stolen_before);
+    ensure!(
+        stolen as i64 >= run_delay as i64,
+        "vcpu{i}: expected stolen time >= {run_delay}, got {} ({})",
+        stolen as i64,
+        steal_time::steal_time_dump(&vm, record)?
+    );
+    vm.vcpu(i).expect_done()
+}
+
+/// The service switched off by the VMM: the guest's calls are refused.
+fn service_off() -> Result<()> {
+    let (mut vm, _) = steal_time_vm(MODE_DISABLED)?;
+    steal_time::require_steal_time(vm.vcpu(0))?;
+    steal_time::disable_steal_time(&mut vm, 0)?;
+    let answers = vm.vcpu(0).expect_sync(0)?;
+    steal_time::check_disabled_answers(&answers)?;
+    vm.vcpu(0).expect_done()
+}
+
+fn main() -> std::process::ExitCode {
+    let mut trials: Vec<_> =
+        (0..NR_VCPUS).map(|i| runner::test(format!("steal_time::vcpu{i}"), move || vcpu_trial(i))).collect();
+    trials.push(runner::test("steal_time::service_off", service_off));
+    runner::main(trials)
+}
