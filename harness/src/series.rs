@@ -91,6 +91,9 @@ pub enum Feature {
     // Generic KVM API (kvm_binary_stats).
     /// KVM_GET_STATS_FD on VM and vCPU fds, KVM_CAP_BINARY_STATS_FD.
     BinaryStatsFd,
+    // arm64 ID registers (arm64-regs: set_id_regs).
+    /// Writable feature ID registers and KVM_ARM_GET_REG_WRITABLE_MASKS (arm64).
+    WritableIdRegs,
 }
 
 /// One row of [`FEATURES`]: `feature` is in every series from `since` on.
@@ -177,6 +180,16 @@ pub const FEATURES: &[FeatureRow] = &[
         source: "Documentation/virt/kvm/api.rst 4.133 KVM_GET_STATS_FD (6.12:5845, 6.1:5603); \
                  virt/kvm/kvm_main.c kvm_vm_ioctl_get_stats_fd (6.12:5183, 6.1:4692), \
                  kvm_vcpu_ioctl_get_stats_fd (6.12:4428, 6.1:4051) (\"KVM: stats: Support binary stats retrieval for a VM\")",
+    },
+    // arm64 ID registers (arm64-regs: set_id_regs).
+    FeatureRow {
+        feature: Feature::WritableIdRegs,
+        name: "KVM_ARM_GET_REG_WRITABLE_MASKS (writable ID registers, KVM_CAP_ARM_SUPPORTED_REG_MASK_RANGES)",
+        since: Series::new(6, 7),
+        source: "Documentation/virt/kvm/api.rst 4.139 KVM_ARM_GET_REG_WRITABLE_MASKS (6.12:6207; absent in 6.1); \
+                 arch/arm64/kvm/sys_regs.c kvm_vm_ioctl_get_reg_writable_masks (6.12:4685) and set_id_reg \
+                 through arm64_check_features (6.12:1910), where 6.1's set_id_reg refuses any change \
+                 (6.1:1262, \"This is what we mean by invariant\") (3f9cd0ca8484, v6.7)",
     },
 ];
 
@@ -414,6 +427,7 @@ mod tests {
             Feature::HvTscInvariantControl,
             Feature::HvExtendedHypercalls,
             Feature::BinaryStatsFd,
+            Feature::WritableIdRegs,
         ] {
             assert_eq!(FEATURES.iter().filter(|r| r.feature == f).count(), 1, "{f:?}");
         }

@@ -1,8 +1,12 @@
 //! arm64 KVM API for the scenarios under tests/aarch64/: the firmware
 //! pseudo-registers (`fw_regs`), the SMCCC services and filter (`smccc`),
-//! and KVM_GET_REG_LIST with the ONE_REG ids and vCPU features (`reg_list`).
+//! KVM_GET_REG_LIST with the ONE_REG ids and vCPU features (`reg_list`),
+//! memoryless VMs whose vCPUs are initialised one by one (`bare_vm`), and
+//! the writable feature ID registers' masks (`id_regs`).
 
+pub mod bare_vm;
 pub mod fw_regs;
+pub mod id_regs;
 pub mod reg_list;
 pub mod smccc;
 
