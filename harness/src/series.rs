@@ -94,6 +94,8 @@ pub enum Feature {
     // arm64 ID registers (arm64-regs: set_id_regs).
     /// Writable feature ID registers and KVM_ARM_GET_REG_WRITABLE_MASKS (arm64).
     WritableIdRegs,
+    /// ID_AA64MMFR0_EL1.ASIDBITS out of the writable mask: userspace may not change it (arm64).
+    AsidbitsImmutable,
 }
 
 /// One row of [`FEATURES`]: `feature` is in every series from `since` on.
@@ -190,6 +192,15 @@ pub const FEATURES: &[FeatureRow] = &[
                  arch/arm64/kvm/sys_regs.c kvm_vm_ioctl_get_reg_writable_masks (6.12:4685) and set_id_reg \
                  through arm64_check_features (6.12:1910), where 6.1's set_id_reg refuses any change \
                  (6.1:1262, \"This is what we mean by invariant\") (3f9cd0ca8484, v6.7)",
+    },
+    FeatureRow {
+        feature: Feature::AsidbitsImmutable,
+        name: "ID_AA64MMFR0_EL1.ASIDBITS read-only to userspace",
+        since: Series::new(6, 12),
+        source: "arch/arm64/kvm/sys_regs.c: ID_WRITABLE(ID_AA64MMFR0_EL1, ~(... | ID_AA64MMFR0_EL1_ASIDBITS)) \
+                 (6.12.118:2509-2513, 7.2:3357), so arm64_check_features() refuses a change (-E2BIG, EINVAL); \
+                 the 6.12 tree's set_id_regs.c:155 still lists ASIDBITS as FTR_LOWER_SAFE (and fails on its own \
+                 kernel), 7.2's arm64/set_id_regs.c no longer does. Read from 6.12 and 7.2 only: 6.7-6.11 not checked",
     },
 ];
 
@@ -428,6 +439,7 @@ mod tests {
             Feature::HvExtendedHypercalls,
             Feature::BinaryStatsFd,
             Feature::WritableIdRegs,
+            Feature::AsidbitsImmutable,
         ] {
             assert_eq!(FEATURES.iter().filter(|r| r.feature == f).count(), 1, "{f:?}");
         }
