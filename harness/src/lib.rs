@@ -10,6 +10,7 @@ pub mod asm;
 pub mod error;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
+pub mod guest_debug;
 pub mod kvm;
 pub mod kvm_api;
 pub mod layout;
