@@ -1,6 +1,20 @@
-//! debug_exceptions: single step from userspace, the part of upstream
-//! aarch64/debug-exceptions.c that is the host's (test_single_step_from_userspace()).
-//! The guest (guest_code_ss()) runs ITERATIONS rounds: a SYNC on which the
+//! debug_exceptions: debug exceptions of an arm64 guest (upstream
+//! aarch64/debug-exceptions.c, 6.1 and 6.12 alike; DebugVer >= 6, the
+//! Armv8 debug architecture, required).
+//!
+//! `guest_debug_exceptions_all` (test_guest_debug_exceptions_all()): for
+//! every combination of normal breakpoint, watchpoint and context-aware
+//! breakpoint the vCPU's ID_AA64DFR0_EL1 offers, a VM whose guest
+//! (guest-payloads/payloads/src/aarch64/debug_exceptions.rs, guest_code())
+//! takes its own debug exceptions through handlers it installed (BRK,
+//! hardware breakpoint, watchpoint, software step, SVC): breakpoints alone
+//! and on an SVC and a BRK, a watchpoint, three single steps, the OS Lock
+//! blocking all but BRK, and breakpoint and watchpoint linked to a
+//! context-ID breakpoint, each checked in the guest (where the exception
+//! came from); the host expects DONE.
+//!
+//! `single_step_from_userspace` (test_single_step_from_userspace()): the
+//! guest (guest_code_ss()) runs ITERATIONS rounds: a SYNC on which the
 //! host turns on KVM_SET_GUEST_DEBUG(ENABLE | SINGLESTEP), then writes i<<2
 //! to DBGBVR0_EL1 and DBGWVR0_EL1 and reads both back (trapped and
 //! emulated by KVM while the host debugs the guest). Every KVM_EXIT_DEBUG
@@ -12,24 +26,20 @@
 //! off. The guest asserts it read back what it wrote. Upstream runs 10,000
 //! rounds; ITERATIONS is sized for the emulated machines (every step is an
 //! exit to userspace).
-//!
-//! Not ported yet: guest_code(), the guest's own debug exceptions through
-//! its vector table (software/hardware breakpoints, watchpoints, single
-//! step, OS Lock, linked context breakpoints), which needs guest exception
-//! handlers that return; see tests/PARITY.md.
 
 kvmtest_tests::arch_only_main!("aarch64", scenario::trials);
 
 #[cfg(target_arch = "aarch64")]
 mod scenario {
+    use dynasmrt::{dynasm, DynasmApi, DynasmLabelApi};
     use kvmtest::aarch64::smccc::{pc, read_reg};
     use kvmtest::arch::aarch64::guest_debug::{DebugExit, ESR_EC_SOFTSTP_LOW};
     use kvmtest::arch::aarch64::regs::{DBGBVR0_EL1, DBGWVR0_EL1, ID_AA64DFR0_EL1};
     use kvmtest::asm::AsmGuest;
-    use dynasmrt::{dynasm, DynasmApi, DynasmLabelApi};
     use kvmtest::guest_debug::{debug_exit, GuestDebug};
     use kvmtest::kvm_ioctls::VcpuExit;
-    use kvmtest::{bail, ensure, runner, Error, ExitAction, Result, Ucall, Vm};
+    use kvmtest::{bail, ensure, runner, Error, ExitAction, Payload, Result, Ucall, Vm};
+    use kvmtest_tests::payloads::DEBUG_EXCEPTIONS;
 
     /// Rounds of the single-step guest (upstream: `ss_iteration = 10000`).
     const ITERATIONS: u64 = 100;
@@ -39,7 +49,59 @@ mod scenario {
     const DEBUGVER_ARMV8: u64 = 6;
 
     pub fn trials() -> Vec<runner::Trial> {
-        vec![runner::test("debug_exceptions::single_step_from_userspace", single_step_from_userspace)]
+        vec![
+            runner::test("debug_exceptions::guest_debug_exceptions_all", guest_debug_exceptions_all),
+            runner::test("debug_exceptions::single_step_from_userspace", single_step_from_userspace),
+        ]
+    }
+
+    /// main(): __TEST_REQUIRE(debug_version(aa64dfr0) >= 6); returns ID_AA64DFR0_EL1.
+    fn require_armv8_debug(vm: &mut Vm) -> Result<u64> {
+        let dfr0 = read_reg(vm.vcpu(0), ID_AA64DFR0_EL1.kvm_id(), "KVM_GET_ONE_REG(ID_AA64DFR0_EL1)")?;
+        if dfr0 & 0xf < DEBUGVER_ARMV8 {
+            return Err(Error::Skip(format!(
+                "Armv8 debug architecture not supported (ID_AA64DFR0_EL1.DebugVer = {})",
+                dfr0 & 0xf
+            )));
+        }
+        Ok(dfr0)
+    }
+
+    /// test_guest_debug_exceptions_all(): every breakpoint/watchpoint/
+    /// context-aware breakpoint combination, one VM each.
+    fn guest_debug_exceptions_all() -> Result<()> {
+        let dfr0 = require_armv8_debug(&mut Vm::builder().payload(Payload::elf(DEBUG_EXCEPTIONS)).build()?)?;
+        // Number of breakpoints, watchpoints, context-aware breakpoints.
+        let brp_num = ((dfr0 >> 12) & 0xf) + 1;
+        if brp_num < 2 {
+            return Err(Error::Skip(format!("At least two breakpoints are required (ID_AA64DFR0_EL1 {dfr0:#x})")));
+        }
+        let wrp_num = ((dfr0 >> 20) & 0xf) + 1;
+        let ctx_brp_num = ((dfr0 >> 28) & 0xf) + 1;
+        // Normal (non-context-aware) breakpoints come first.
+        let normal_brp_num = brp_num - ctx_brp_num;
+        let ctx_brp_base = normal_brp_num;
+        for c in ctx_brp_base..ctx_brp_base + ctx_brp_num {
+            for b in 0..normal_brp_num {
+                for w in 0..wrp_num {
+                    test_guest_debug_exceptions(b, w, c).map_err(|e| {
+                        if e.is_skip() {
+                            e
+                        } else {
+                            Error::Check(format!("bpn#{b}, wpn#{w}, ctx_bpn#{c}: {e}"))
+                        }
+                    })?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// test_guest_debug_exceptions(): the guest reports DONE or its failed assertion.
+    fn test_guest_debug_exceptions(bpn: u64, wpn: u64, ctx_bpn: u64) -> Result<()> {
+        let mut vm =
+            Vm::builder().payload(Payload::elf(DEBUG_EXCEPTIONS)).arg(0, bpn).arg(1, wpn).arg(2, ctx_bpn).build()?;
+        vm.vcpu(0).expect_done()
     }
 
     /// One round's single-stepped region: [begin, end).
@@ -86,14 +148,7 @@ mod scenario {
     fn single_step_from_userspace() -> Result<()> {
         let (payload, regions) = guest_code_ss()?;
         let mut vm = Vm::builder().payload(payload).build()?;
-        // main(): __TEST_REQUIRE(debug_version(aa64dfr0) >= 6).
-        let dfr0 = read_reg(vm.vcpu(0), ID_AA64DFR0_EL1.kvm_id(), "KVM_GET_ONE_REG(ID_AA64DFR0_EL1)")?;
-        if dfr0 & 0xf < DEBUGVER_ARMV8 {
-            return Err(Error::Skip(format!(
-                "Armv8 debug architecture not supported (ID_AA64DFR0_EL1.DebugVer = {})",
-                dfr0 & 0xf
-            )));
-        }
+        require_armv8_debug(&mut vm)?;
         let mut ss_enable = false;
         let mut test_pc = 0u64;
         let mut round: Option<usize> = None;
@@ -110,7 +165,10 @@ mod scenario {
             let exit = match (ucall, exit) {
                 (Ok(Ucall::Sync { stage: ENABLE_SS_STAGE, args }), None) => {
                     let i = args.first().copied().unwrap_or(u64::MAX) as usize;
-                    ensure!(i < regions.len() && round.map_or(i == 0, |r| r + 1 == i), "SYNC of round {i} after {round:?}");
+                    ensure!(
+                        i < regions.len() && round.map_or(i == 0, |r| r + 1 == i),
+                        "SYNC of round {i} after {round:?}"
+                    );
                     round = Some(i);
                     stepped.clear();
                     vm.vcpu(0).set_guest_debug(&GuestDebug::single_step())?;

@@ -75,24 +75,12 @@ mod scenario {
 
     macro_rules! reg_ftr_bits {
         ($type:ident, $reg:ident, $field:ident, $shift:literal, $safe:expr) => {
-            RegFtrBits {
-                name: stringify!($field),
-                sign: false,
-                ftr_type: $type,
-                shift: $shift,
-                safe_val: $safe,
-            }
+            RegFtrBits { name: stringify!($field), sign: false, ftr_type: $type, shift: $shift, safe_val: $safe }
         };
     }
     macro_rules! s_reg_ftr_bits {
         ($type:ident, $reg:ident, $field:ident, $shift:literal, $safe:expr) => {
-            RegFtrBits {
-                name: stringify!($field),
-                sign: true,
-                ftr_type: $type,
-                shift: $shift,
-                safe_val: $safe,
-            }
+            RegFtrBits { name: stringify!($field), sign: true, ftr_type: $type, shift: $shift, safe_val: $safe }
         };
     }
 
@@ -365,7 +353,9 @@ mod scenario {
         let val = with_field(old_val, f, ftr);
         match set(vcpu, reg.id(), val) {
             Err(e) if e.errno() == Some(libc::EINVAL) => {}
-            Err(e) => bail!("{}.{}: write of unsafe value {ftr:#x} ({val:#x}): expected EINVAL, got {e}", reg.name, f.name),
+            Err(e) => {
+                bail!("{}.{}: write of unsafe value {ftr:#x} ({val:#x}): expected EINVAL, got {e}", reg.name, f.name)
+            }
             Ok(()) => bail!(
                 "{}.{}: write of unsafe value {ftr:#x} ({val:#x}, was {old_val:#x}): expected EINVAL, got success",
                 reg.name,
@@ -373,7 +363,12 @@ mod scenario {
             ),
         }
         let now = get(vcpu, reg.id())?;
-        ensure!(now == old_val, "{}.{}: after the refused write: expected {old_val:#x}, got {now:#x}", reg.name, f.name);
+        ensure!(
+            now == old_val,
+            "{}.{}: after the refused write: expected {old_val:#x}, got {now:#x}",
+            reg.name,
+            f.name
+        );
         Ok(())
     }
 
@@ -383,7 +378,11 @@ mod scenario {
         let ftr = get_safe_value(f, (old_val & f.mask()) >> f.shift);
         let val = with_field(old_val, f, ftr);
         if let Err(e) = set(vcpu, reg.id(), val) {
-            bail!("{}.{}: write of safe value {ftr:#x} ({val:#x}, was {old_val:#x}): expected success, got {e}", reg.name, f.name);
+            bail!(
+                "{}.{}: write of safe value {ftr:#x} ({val:#x}, was {old_val:#x}): expected success, got {e}",
+                reg.name,
+                f.name
+            );
         }
         let new_val = get(vcpu, reg.id())?;
         ensure!(new_val == val, "{}.{}: read back: expected {val:#x}, got {new_val:#x}", reg.name, f.name);
@@ -416,11 +415,22 @@ mod scenario {
         let val = with_field(old_val, f, changed);
         match set(vcpu, reg.id(), val) {
             Err(e) if e.errno() == Some(libc::EINVAL) => {}
-            Err(e) => bail!("{}.{}: change to {changed:#x} of a read-only field: expected EINVAL, got {e}", reg.name, f.name),
-            Ok(()) => bail!("{}.{}: change to {changed:#x} of a read-only field: expected EINVAL, got success", reg.name, f.name),
+            Err(e) => {
+                bail!("{}.{}: change to {changed:#x} of a read-only field: expected EINVAL, got {e}", reg.name, f.name)
+            }
+            Ok(()) => bail!(
+                "{}.{}: change to {changed:#x} of a read-only field: expected EINVAL, got success",
+                reg.name,
+                f.name
+            ),
         }
         let now = get(vcpu, reg.id())?;
-        ensure!(now == old_val, "{}.{}: after the refused write: expected {old_val:#x}, got {now:#x}", reg.name, f.name);
+        ensure!(
+            now == old_val,
+            "{}.{}: after the refused write: expected {old_val:#x}, got {now:#x}",
+            reg.name,
+            f.name
+        );
         Ok(old_val)
     }
 

@@ -75,7 +75,8 @@ mod scenario {
     pub fn trials() -> Vec<runner::Trial> {
         let mut t = Vec::new();
         for case in CASES {
-            for (order, order_name) in [(Order::OneByOne, "init_one_by_one"), (Order::CreateBothFirst, "create_both_then_init")]
+            for (order, order_name) in
+                [(Order::OneByOne, "init_one_by_one"), (Order::CreateBothFirst, "create_both_then_init")]
             {
                 t.push(runner::test(format!("vcpu_width_config::{}::{order_name}", case.name), move || {
                     run_case(case, order)
