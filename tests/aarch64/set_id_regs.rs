@@ -44,12 +44,12 @@ mod scenario {
     /// `enum ftr_type`.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     enum FtrType {
-        /// Use a predefined safe value.
-        FtrExact,
-        /// Smaller value is safe.
-        FtrLowerSafe,
-        /// Bigger value is safe.
-        FtrHigherSafe,
+        /// FTR_EXACT: use a predefined safe value.
+        Exact,
+        /// FTR_LOWER_SAFE: smaller value is safe.
+        LowerSafe,
+        /// FTR_HIGHER_SAFE: bigger value is safe.
+        HigherSafe,
     }
     use FtrType::*;
 
@@ -116,121 +116,121 @@ mod scenario {
 
     /// `ftr_id_aa64dfr0_el1[]`.
     const FTR_ID_AA64DFR0_EL1: &[RegFtrBits] = &[
-        s_reg_ftr_bits!(FtrLowerSafe, ID_AA64DFR0_EL1, DoubleLock, 36, 0),
-        reg_ftr_bits!(FtrLowerSafe, ID_AA64DFR0_EL1, WRPs, 20, 0),
-        s_reg_ftr_bits!(FtrLowerSafe, ID_AA64DFR0_EL1, PMUVer, 8, 0),
-        reg_ftr_bits!(FtrLowerSafe, ID_AA64DFR0_EL1, DebugVer, 0, ID_AA64DFR0_EL1_DEBUGVER_IMP),
+        s_reg_ftr_bits!(LowerSafe, ID_AA64DFR0_EL1, DoubleLock, 36, 0),
+        reg_ftr_bits!(LowerSafe, ID_AA64DFR0_EL1, WRPs, 20, 0),
+        s_reg_ftr_bits!(LowerSafe, ID_AA64DFR0_EL1, PMUVer, 8, 0),
+        reg_ftr_bits!(LowerSafe, ID_AA64DFR0_EL1, DebugVer, 0, ID_AA64DFR0_EL1_DEBUGVER_IMP),
     ];
     /// `ftr_id_dfr0_el1[]`.
     const FTR_ID_DFR0_EL1: &[RegFtrBits] = &[
-        s_reg_ftr_bits!(FtrLowerSafe, ID_DFR0_EL1, PerfMon, 24, ID_DFR0_EL1_PERFMON_PMUV3),
-        reg_ftr_bits!(FtrLowerSafe, ID_DFR0_EL1, CopDbg, 0, ID_DFR0_EL1_COPDBG_ARMV8),
+        s_reg_ftr_bits!(LowerSafe, ID_DFR0_EL1, PerfMon, 24, ID_DFR0_EL1_PERFMON_PMUV3),
+        reg_ftr_bits!(LowerSafe, ID_DFR0_EL1, CopDbg, 0, ID_DFR0_EL1_COPDBG_ARMV8),
     ];
     /// `ftr_id_aa64isar0_el1[]`.
     const FTR_ID_AA64ISAR0_EL1: &[RegFtrBits] = &[
-        reg_ftr_bits!(FtrLowerSafe, ID_AA64ISAR0_EL1, RNDR, 60, 0),
-        reg_ftr_bits!(FtrLowerSafe, ID_AA64ISAR0_EL1, TLB, 56, 0),
-        reg_ftr_bits!(FtrLowerSafe, ID_AA64ISAR0_EL1, TS, 52, 0),
-        reg_ftr_bits!(FtrLowerSafe, ID_AA64ISAR0_EL1, FHM, 48, 0),
-        reg_ftr_bits!(FtrLowerSafe, ID_AA64ISAR0_EL1, DP, 44, 0),
-        reg_ftr_bits!(FtrLowerSafe, ID_AA64ISAR0_EL1, SM4, 40, 0),
-        reg_ftr_bits!(FtrLowerSafe, ID_AA64ISAR0_EL1, SM3, 36, 0),
-        reg_ftr_bits!(FtrLowerSafe, ID_AA64ISAR0_EL1, SHA3, 32, 0),
-        reg_ftr_bits!(FtrLowerSafe, ID_AA64ISAR0_EL1, RDM, 28, 0),
-        reg_ftr_bits!(FtrLowerSafe, ID_AA64ISAR0_EL1, TME, 24, 0),
-        reg_ftr_bits!(FtrLowerSafe, ID_AA64ISAR0_EL1, ATOMIC, 20, 0),
-        reg_ftr_bits!(FtrLowerSafe, ID_AA64ISAR0_EL1, CRC32, 16, 0),
-        reg_ftr_bits!(FtrLowerSafe, ID_AA64ISAR0_EL1, SHA2, 12, 0),
-        reg_ftr_bits!(FtrLowerSafe, ID_AA64ISAR0_EL1, SHA1, 8, 0),
-        reg_ftr_bits!(FtrLowerSafe, ID_AA64ISAR0_EL1, AES, 4, 0),
+        reg_ftr_bits!(LowerSafe, ID_AA64ISAR0_EL1, RNDR, 60, 0),
+        reg_ftr_bits!(LowerSafe, ID_AA64ISAR0_EL1, TLB, 56, 0),
+        reg_ftr_bits!(LowerSafe, ID_AA64ISAR0_EL1, TS, 52, 0),
+        reg_ftr_bits!(LowerSafe, ID_AA64ISAR0_EL1, FHM, 48, 0),
+        reg_ftr_bits!(LowerSafe, ID_AA64ISAR0_EL1, DP, 44, 0),
+        reg_ftr_bits!(LowerSafe, ID_AA64ISAR0_EL1, SM4, 40, 0),
+        reg_ftr_bits!(LowerSafe, ID_AA64ISAR0_EL1, SM3, 36, 0),
+        reg_ftr_bits!(LowerSafe, ID_AA64ISAR0_EL1, SHA3, 32, 0),
+        reg_ftr_bits!(LowerSafe, ID_AA64ISAR0_EL1, RDM, 28, 0),
+        reg_ftr_bits!(LowerSafe, ID_AA64ISAR0_EL1, TME, 24, 0),
+        reg_ftr_bits!(LowerSafe, ID_AA64ISAR0_EL1, ATOMIC, 20, 0),
+        reg_ftr_bits!(LowerSafe, ID_AA64ISAR0_EL1, CRC32, 16, 0),
+        reg_ftr_bits!(LowerSafe, ID_AA64ISAR0_EL1, SHA2, 12, 0),
+        reg_ftr_bits!(LowerSafe, ID_AA64ISAR0_EL1, SHA1, 8, 0),
+        reg_ftr_bits!(LowerSafe, ID_AA64ISAR0_EL1, AES, 4, 0),
     ];
     /// `ftr_id_aa64isar1_el1[]`.
     const FTR_ID_AA64ISAR1_EL1: &[RegFtrBits] = &[
-        reg_ftr_bits!(FtrLowerSafe, ID_AA64ISAR1_EL1, LS64, 60, 0),
-        reg_ftr_bits!(FtrLowerSafe, ID_AA64ISAR1_EL1, XS, 56, 0),
-        reg_ftr_bits!(FtrLowerSafe, ID_AA64ISAR1_EL1, I8MM, 52, 0),
-        reg_ftr_bits!(FtrLowerSafe, ID_AA64ISAR1_EL1, DGH, 48, 0),
-        reg_ftr_bits!(FtrLowerSafe, ID_AA64ISAR1_EL1, BF16, 44, 0),
-        reg_ftr_bits!(FtrLowerSafe, ID_AA64ISAR1_EL1, SPECRES, 40, 0),
-        reg_ftr_bits!(FtrLowerSafe, ID_AA64ISAR1_EL1, SB, 36, 0),
-        reg_ftr_bits!(FtrLowerSafe, ID_AA64ISAR1_EL1, FRINTTS, 32, 0),
-        reg_ftr_bits!(FtrLowerSafe, ID_AA64ISAR1_EL1, LRCPC, 20, 0),
-        reg_ftr_bits!(FtrLowerSafe, ID_AA64ISAR1_EL1, FCMA, 16, 0),
-        reg_ftr_bits!(FtrLowerSafe, ID_AA64ISAR1_EL1, JSCVT, 12, 0),
-        reg_ftr_bits!(FtrLowerSafe, ID_AA64ISAR1_EL1, DPB, 0, 0),
+        reg_ftr_bits!(LowerSafe, ID_AA64ISAR1_EL1, LS64, 60, 0),
+        reg_ftr_bits!(LowerSafe, ID_AA64ISAR1_EL1, XS, 56, 0),
+        reg_ftr_bits!(LowerSafe, ID_AA64ISAR1_EL1, I8MM, 52, 0),
+        reg_ftr_bits!(LowerSafe, ID_AA64ISAR1_EL1, DGH, 48, 0),
+        reg_ftr_bits!(LowerSafe, ID_AA64ISAR1_EL1, BF16, 44, 0),
+        reg_ftr_bits!(LowerSafe, ID_AA64ISAR1_EL1, SPECRES, 40, 0),
+        reg_ftr_bits!(LowerSafe, ID_AA64ISAR1_EL1, SB, 36, 0),
+        reg_ftr_bits!(LowerSafe, ID_AA64ISAR1_EL1, FRINTTS, 32, 0),
+        reg_ftr_bits!(LowerSafe, ID_AA64ISAR1_EL1, LRCPC, 20, 0),
+        reg_ftr_bits!(LowerSafe, ID_AA64ISAR1_EL1, FCMA, 16, 0),
+        reg_ftr_bits!(LowerSafe, ID_AA64ISAR1_EL1, JSCVT, 12, 0),
+        reg_ftr_bits!(LowerSafe, ID_AA64ISAR1_EL1, DPB, 0, 0),
     ];
     /// `ftr_id_aa64isar2_el1[]`.
     const FTR_ID_AA64ISAR2_EL1: &[RegFtrBits] = &[
-        reg_ftr_bits!(FtrLowerSafe, ID_AA64ISAR2_EL1, BC, 20, 0),
-        reg_ftr_bits!(FtrLowerSafe, ID_AA64ISAR2_EL1, RPRES, 4, 0),
-        reg_ftr_bits!(FtrLowerSafe, ID_AA64ISAR2_EL1, WFxT, 0, 0),
+        reg_ftr_bits!(LowerSafe, ID_AA64ISAR2_EL1, BC, 20, 0),
+        reg_ftr_bits!(LowerSafe, ID_AA64ISAR2_EL1, RPRES, 4, 0),
+        reg_ftr_bits!(LowerSafe, ID_AA64ISAR2_EL1, WFxT, 0, 0),
     ];
     /// `ftr_id_aa64pfr0_el1[]`.
     const FTR_ID_AA64PFR0_EL1: &[RegFtrBits] = &[
-        reg_ftr_bits!(FtrLowerSafe, ID_AA64PFR0_EL1, CSV3, 60, 0),
-        reg_ftr_bits!(FtrLowerSafe, ID_AA64PFR0_EL1, CSV2, 56, 0),
-        reg_ftr_bits!(FtrLowerSafe, ID_AA64PFR0_EL1, DIT, 48, 0),
-        reg_ftr_bits!(FtrLowerSafe, ID_AA64PFR0_EL1, SEL2, 36, 0),
-        reg_ftr_bits!(FtrExact, ID_AA64PFR0_EL1, GIC, 24, 0),
-        reg_ftr_bits!(FtrLowerSafe, ID_AA64PFR0_EL1, EL3, 12, 0),
-        reg_ftr_bits!(FtrLowerSafe, ID_AA64PFR0_EL1, EL2, 8, 0),
-        reg_ftr_bits!(FtrLowerSafe, ID_AA64PFR0_EL1, EL1, 4, 0),
-        reg_ftr_bits!(FtrLowerSafe, ID_AA64PFR0_EL1, EL0, 0, 0),
+        reg_ftr_bits!(LowerSafe, ID_AA64PFR0_EL1, CSV3, 60, 0),
+        reg_ftr_bits!(LowerSafe, ID_AA64PFR0_EL1, CSV2, 56, 0),
+        reg_ftr_bits!(LowerSafe, ID_AA64PFR0_EL1, DIT, 48, 0),
+        reg_ftr_bits!(LowerSafe, ID_AA64PFR0_EL1, SEL2, 36, 0),
+        reg_ftr_bits!(Exact, ID_AA64PFR0_EL1, GIC, 24, 0),
+        reg_ftr_bits!(LowerSafe, ID_AA64PFR0_EL1, EL3, 12, 0),
+        reg_ftr_bits!(LowerSafe, ID_AA64PFR0_EL1, EL2, 8, 0),
+        reg_ftr_bits!(LowerSafe, ID_AA64PFR0_EL1, EL1, 4, 0),
+        reg_ftr_bits!(LowerSafe, ID_AA64PFR0_EL1, EL0, 0, 0),
     ];
     /// `ftr_id_aa64pfr1_el1[]`.
     const FTR_ID_AA64PFR1_EL1: &[RegFtrBits] = &[
-        reg_ftr_bits!(FtrLowerSafe, ID_AA64PFR1_EL1, CSV2_frac, 32, 0),
-        reg_ftr_bits!(FtrLowerSafe, ID_AA64PFR1_EL1, SSBS, 4, ID_AA64PFR1_EL1_SSBS_NI),
-        reg_ftr_bits!(FtrLowerSafe, ID_AA64PFR1_EL1, BT, 0, 0),
+        reg_ftr_bits!(LowerSafe, ID_AA64PFR1_EL1, CSV2_frac, 32, 0),
+        reg_ftr_bits!(LowerSafe, ID_AA64PFR1_EL1, SSBS, 4, ID_AA64PFR1_EL1_SSBS_NI),
+        reg_ftr_bits!(LowerSafe, ID_AA64PFR1_EL1, BT, 0, 0),
     ];
     /// `ftr_id_aa64mmfr0_el1[]`.
     const FTR_ID_AA64MMFR0_EL1: &[RegFtrBits] = &[
-        reg_ftr_bits!(FtrLowerSafe, ID_AA64MMFR0_EL1, ECV, 60, 0),
-        reg_ftr_bits!(FtrLowerSafe, ID_AA64MMFR0_EL1, EXS, 44, 0),
-        s_reg_ftr_bits!(FtrLowerSafe, ID_AA64MMFR0_EL1, TGRAN4, 28, 0),
-        s_reg_ftr_bits!(FtrLowerSafe, ID_AA64MMFR0_EL1, TGRAN64, 24, 0),
-        reg_ftr_bits!(FtrLowerSafe, ID_AA64MMFR0_EL1, TGRAN16, 20, 0),
-        reg_ftr_bits!(FtrLowerSafe, ID_AA64MMFR0_EL1, BIGENDEL0, 16, 0),
-        reg_ftr_bits!(FtrLowerSafe, ID_AA64MMFR0_EL1, SNSMEM, 12, 0),
-        reg_ftr_bits!(FtrLowerSafe, ID_AA64MMFR0_EL1, BIGEND, 8, 0),
-        reg_ftr_bits!(FtrLowerSafe, ID_AA64MMFR0_EL1, ASIDBITS, 4, 0),
-        reg_ftr_bits!(FtrLowerSafe, ID_AA64MMFR0_EL1, PARANGE, 0, 0),
+        reg_ftr_bits!(LowerSafe, ID_AA64MMFR0_EL1, ECV, 60, 0),
+        reg_ftr_bits!(LowerSafe, ID_AA64MMFR0_EL1, EXS, 44, 0),
+        s_reg_ftr_bits!(LowerSafe, ID_AA64MMFR0_EL1, TGRAN4, 28, 0),
+        s_reg_ftr_bits!(LowerSafe, ID_AA64MMFR0_EL1, TGRAN64, 24, 0),
+        reg_ftr_bits!(LowerSafe, ID_AA64MMFR0_EL1, TGRAN16, 20, 0),
+        reg_ftr_bits!(LowerSafe, ID_AA64MMFR0_EL1, BIGENDEL0, 16, 0),
+        reg_ftr_bits!(LowerSafe, ID_AA64MMFR0_EL1, SNSMEM, 12, 0),
+        reg_ftr_bits!(LowerSafe, ID_AA64MMFR0_EL1, BIGEND, 8, 0),
+        reg_ftr_bits!(LowerSafe, ID_AA64MMFR0_EL1, ASIDBITS, 4, 0),
+        reg_ftr_bits!(LowerSafe, ID_AA64MMFR0_EL1, PARANGE, 0, 0),
     ];
     /// `ftr_id_aa64mmfr1_el1[]`.
     const FTR_ID_AA64MMFR1_EL1: &[RegFtrBits] = &[
-        reg_ftr_bits!(FtrLowerSafe, ID_AA64MMFR1_EL1, TIDCP1, 52, 0),
-        reg_ftr_bits!(FtrLowerSafe, ID_AA64MMFR1_EL1, AFP, 44, 0),
-        reg_ftr_bits!(FtrLowerSafe, ID_AA64MMFR1_EL1, ETS, 36, 0),
-        reg_ftr_bits!(FtrHigherSafe, ID_AA64MMFR1_EL1, SpecSEI, 24, 0),
-        reg_ftr_bits!(FtrLowerSafe, ID_AA64MMFR1_EL1, PAN, 20, 0),
-        reg_ftr_bits!(FtrLowerSafe, ID_AA64MMFR1_EL1, LO, 16, 0),
-        reg_ftr_bits!(FtrLowerSafe, ID_AA64MMFR1_EL1, HPDS, 12, 0),
-        reg_ftr_bits!(FtrLowerSafe, ID_AA64MMFR1_EL1, HAFDBS, 0, 0),
+        reg_ftr_bits!(LowerSafe, ID_AA64MMFR1_EL1, TIDCP1, 52, 0),
+        reg_ftr_bits!(LowerSafe, ID_AA64MMFR1_EL1, AFP, 44, 0),
+        reg_ftr_bits!(LowerSafe, ID_AA64MMFR1_EL1, ETS, 36, 0),
+        reg_ftr_bits!(HigherSafe, ID_AA64MMFR1_EL1, SpecSEI, 24, 0),
+        reg_ftr_bits!(LowerSafe, ID_AA64MMFR1_EL1, PAN, 20, 0),
+        reg_ftr_bits!(LowerSafe, ID_AA64MMFR1_EL1, LO, 16, 0),
+        reg_ftr_bits!(LowerSafe, ID_AA64MMFR1_EL1, HPDS, 12, 0),
+        reg_ftr_bits!(LowerSafe, ID_AA64MMFR1_EL1, HAFDBS, 0, 0),
     ];
     /// `ftr_id_aa64mmfr2_el1[]`.
     const FTR_ID_AA64MMFR2_EL1: &[RegFtrBits] = &[
-        reg_ftr_bits!(FtrLowerSafe, ID_AA64MMFR2_EL1, E0PD, 60, 0),
-        reg_ftr_bits!(FtrLowerSafe, ID_AA64MMFR2_EL1, BBM, 52, 0),
-        reg_ftr_bits!(FtrLowerSafe, ID_AA64MMFR2_EL1, TTL, 48, 0),
-        reg_ftr_bits!(FtrLowerSafe, ID_AA64MMFR2_EL1, AT, 32, 0),
-        reg_ftr_bits!(FtrLowerSafe, ID_AA64MMFR2_EL1, ST, 28, 0),
-        reg_ftr_bits!(FtrLowerSafe, ID_AA64MMFR2_EL1, VARange, 16, 0),
-        reg_ftr_bits!(FtrLowerSafe, ID_AA64MMFR2_EL1, IESB, 12, 0),
-        reg_ftr_bits!(FtrLowerSafe, ID_AA64MMFR2_EL1, LSM, 8, 0),
-        reg_ftr_bits!(FtrLowerSafe, ID_AA64MMFR2_EL1, UAO, 4, 0),
-        reg_ftr_bits!(FtrLowerSafe, ID_AA64MMFR2_EL1, CnP, 0, 0),
+        reg_ftr_bits!(LowerSafe, ID_AA64MMFR2_EL1, E0PD, 60, 0),
+        reg_ftr_bits!(LowerSafe, ID_AA64MMFR2_EL1, BBM, 52, 0),
+        reg_ftr_bits!(LowerSafe, ID_AA64MMFR2_EL1, TTL, 48, 0),
+        reg_ftr_bits!(LowerSafe, ID_AA64MMFR2_EL1, AT, 32, 0),
+        reg_ftr_bits!(LowerSafe, ID_AA64MMFR2_EL1, ST, 28, 0),
+        reg_ftr_bits!(LowerSafe, ID_AA64MMFR2_EL1, VARange, 16, 0),
+        reg_ftr_bits!(LowerSafe, ID_AA64MMFR2_EL1, IESB, 12, 0),
+        reg_ftr_bits!(LowerSafe, ID_AA64MMFR2_EL1, LSM, 8, 0),
+        reg_ftr_bits!(LowerSafe, ID_AA64MMFR2_EL1, UAO, 4, 0),
+        reg_ftr_bits!(LowerSafe, ID_AA64MMFR2_EL1, CnP, 0, 0),
     ];
     /// `ftr_id_aa64zfr0_el1[]`.
     const FTR_ID_AA64ZFR0_EL1: &[RegFtrBits] = &[
-        reg_ftr_bits!(FtrLowerSafe, ID_AA64ZFR0_EL1, F64MM, 56, 0),
-        reg_ftr_bits!(FtrLowerSafe, ID_AA64ZFR0_EL1, F32MM, 52, 0),
-        reg_ftr_bits!(FtrLowerSafe, ID_AA64ZFR0_EL1, I8MM, 44, 0),
-        reg_ftr_bits!(FtrLowerSafe, ID_AA64ZFR0_EL1, SM4, 40, 0),
-        reg_ftr_bits!(FtrLowerSafe, ID_AA64ZFR0_EL1, SHA3, 32, 0),
-        reg_ftr_bits!(FtrLowerSafe, ID_AA64ZFR0_EL1, BF16, 20, 0),
-        reg_ftr_bits!(FtrLowerSafe, ID_AA64ZFR0_EL1, BitPerm, 16, 0),
-        reg_ftr_bits!(FtrLowerSafe, ID_AA64ZFR0_EL1, AES, 4, 0),
-        reg_ftr_bits!(FtrLowerSafe, ID_AA64ZFR0_EL1, SVEver, 0, 0),
+        reg_ftr_bits!(LowerSafe, ID_AA64ZFR0_EL1, F64MM, 56, 0),
+        reg_ftr_bits!(LowerSafe, ID_AA64ZFR0_EL1, F32MM, 52, 0),
+        reg_ftr_bits!(LowerSafe, ID_AA64ZFR0_EL1, I8MM, 44, 0),
+        reg_ftr_bits!(LowerSafe, ID_AA64ZFR0_EL1, SM4, 40, 0),
+        reg_ftr_bits!(LowerSafe, ID_AA64ZFR0_EL1, SHA3, 32, 0),
+        reg_ftr_bits!(LowerSafe, ID_AA64ZFR0_EL1, BF16, 20, 0),
+        reg_ftr_bits!(LowerSafe, ID_AA64ZFR0_EL1, BitPerm, 16, 0),
+        reg_ftr_bits!(LowerSafe, ID_AA64ZFR0_EL1, AES, 4, 0),
+        reg_ftr_bits!(LowerSafe, ID_AA64ZFR0_EL1, SVEver, 0, 0),
     ];
 
     /// `test_regs[]`.
@@ -310,16 +310,16 @@ mod scenario {
     fn get_safe_value(ftr_bits: &RegFtrBits, mut ftr: u64) -> u64 {
         if !ftr_bits.sign {
             match ftr_bits.ftr_type {
-                FtrExact => ftr = ftr_bits.safe_val,
-                FtrLowerSafe if ftr > ftr_bits.safe_val => ftr -= 1,
-                FtrHigherSafe if ftr < FTR_MAX => ftr += 1,
+                Exact => ftr = ftr_bits.safe_val,
+                LowerSafe if ftr > ftr_bits.safe_val => ftr -= 1,
+                HigherSafe if ftr < FTR_MAX => ftr += 1,
                 _ => {}
             }
         } else if ftr != FTR_MAX {
             match ftr_bits.ftr_type {
-                FtrExact => ftr = ftr_bits.safe_val,
-                FtrLowerSafe if ftr > ftr_bits.safe_val => ftr -= 1,
-                FtrHigherSafe if ftr < FTR_MAX - 1 => ftr += 1,
+                Exact => ftr = ftr_bits.safe_val,
+                LowerSafe if ftr > ftr_bits.safe_val => ftr -= 1,
+                HigherSafe if ftr < FTR_MAX - 1 => ftr += 1,
                 _ => {}
             }
         }
@@ -332,9 +332,9 @@ mod scenario {
             return 0;
         }
         match ftr_bits.ftr_type {
-            FtrExact => (ftr_bits.safe_val + 1).max(ftr + 1),
-            FtrLowerSafe => ftr + 1,
-            FtrHigherSafe => ftr.wrapping_sub(1),
+            Exact => (ftr_bits.safe_val + 1).max(ftr + 1),
+            LowerSafe => ftr + 1,
+            HigherSafe => ftr.wrapping_sub(1),
         }
     }
 

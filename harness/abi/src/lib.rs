@@ -250,5 +250,5 @@ const _: () = {
     assert!(core::mem::offset_of!(ExRegs, pc) == ex_regs_offsets::PC);
     assert!(core::mem::offset_of!(ExRegs, pstate) == ex_regs_offsets::PSTATE);
     assert!(core::mem::offset_of!(ExRegs, slot) == ex_regs_offsets::SLOT);
-    assert!(core::mem::size_of::<ExRegs>() == ex_regs_offsets::SIZE && ex_regs_offsets::SIZE % 16 == 0);
+    assert!(core::mem::size_of::<ExRegs>() == ex_regs_offsets::SIZE && ex_regs_offsets::SIZE.is_multiple_of(16));
 };

@@ -18,7 +18,7 @@ pub struct HwDebugRegs {
 }
 
 impl HwDebugRegs {
-    pub(crate) fn to_kvm(&self) -> kvm_guest_debug_arch {
+    pub(crate) fn to_kvm(self) -> kvm_guest_debug_arch {
         kvm_guest_debug_arch { dbg_bcr: self.bcr, dbg_bvr: self.bvr, dbg_wcr: self.wcr, dbg_wvr: self.wvr }
     }
 }

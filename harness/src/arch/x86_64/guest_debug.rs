@@ -13,7 +13,7 @@ pub struct HwDebugRegs {
 }
 
 impl HwDebugRegs {
-    pub(crate) fn to_kvm(&self) -> kvm_guest_debug_arch {
+    pub(crate) fn to_kvm(self) -> kvm_guest_debug_arch {
         kvm_guest_debug_arch { debugreg: self.debugreg }
     }
 }
