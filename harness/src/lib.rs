@@ -11,6 +11,7 @@ pub mod coalesced;
 pub mod error;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
+pub mod guest_debug;
 pub mod kvm;
 pub mod kvm_api;
 pub mod layout;

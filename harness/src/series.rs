@@ -116,6 +116,11 @@ pub enum Feature {
     KvmClockRealtime,
     /// KVM_GET_SUPPORTED_HV_CPUID as a system ioctl, KVM_CAP_SYS_HYPERV_CPUID (x86).
     SysHypervCpuid,
+    // arm64 ID registers (arm64-regs: set_id_regs).
+    /// Writable feature ID registers and KVM_ARM_GET_REG_WRITABLE_MASKS (arm64).
+    WritableIdRegs,
+    /// ID_AA64MMFR0_EL1.ASIDBITS out of the writable mask: userspace may not change it (arm64).
+    AsidbitsImmutable,
 }
 
 /// One row of [`FEATURES`]: `feature` is in every series from `since` on.
@@ -283,6 +288,25 @@ pub const FEATURES: &[FeatureRow] = &[
         source: "Documentation/virt/kvm/api.rst 4.118 KVM_GET_SUPPORTED_HV_CPUID (\"Type: system ioctl, vcpu ioctl\"); \
                  x86.c kvm_arch_dev_ioctl (c21d54f0307f \"KVM: x86: hyper-v: allow KVM_GET_SUPPORTED_HV_CPUID as a \
                  system ioctl\", v5.11, as remembered: 6.1 and 6.12 have it)",
+    },
+    // arm64 ID registers (arm64-regs: set_id_regs).
+    FeatureRow {
+        feature: Feature::WritableIdRegs,
+        name: "KVM_ARM_GET_REG_WRITABLE_MASKS (writable ID registers, KVM_CAP_ARM_SUPPORTED_REG_MASK_RANGES)",
+        since: Series::new(6, 7),
+        source: "Documentation/virt/kvm/api.rst 4.139 KVM_ARM_GET_REG_WRITABLE_MASKS (6.12:6207; absent in 6.1); \
+                 arch/arm64/kvm/sys_regs.c kvm_vm_ioctl_get_reg_writable_masks (6.12:4685) and set_id_reg \
+                 through arm64_check_features (6.12:1910), where 6.1's set_id_reg refuses any change \
+                 (6.1:1262, \"This is what we mean by invariant\") (3f9cd0ca8484, v6.7)",
+    },
+    FeatureRow {
+        feature: Feature::AsidbitsImmutable,
+        name: "ID_AA64MMFR0_EL1.ASIDBITS read-only to userspace",
+        since: Series::new(6, 12),
+        source: "arch/arm64/kvm/sys_regs.c: ID_WRITABLE(ID_AA64MMFR0_EL1, ~(... | ID_AA64MMFR0_EL1_ASIDBITS)) \
+                 (6.12.118:2509-2513, 7.2:3357), so arm64_check_features() refuses a change (-E2BIG, EINVAL); \
+                 the 6.12 tree's set_id_regs.c:155 still lists ASIDBITS as FTR_LOWER_SAFE (and fails on its own \
+                 kernel), 7.2's arm64/set_id_regs.c no longer does. Read from 6.12 and 7.2 only: 6.7-6.11 not checked",
     },
 ];
 
@@ -634,6 +658,8 @@ mod tests {
             Feature::VcpuTscOffset,
             Feature::KvmClockRealtime,
             Feature::SysHypervCpuid,
+            Feature::WritableIdRegs,
+            Feature::AsidbitsImmutable,
         ] {
             assert_eq!(FEATURES.iter().filter(|r| r.feature == f).count(), 1, "{f:?}");
         }

@@ -267,7 +267,7 @@ fn register_memory(vm: &VmFd, mem: &GuestMemoryMmap) -> Result<()> {
 
 fn write_boot_info(mem: &GuestMemoryMmap, at: u64, info: &VcpuBootInfo) -> Result<()> {
     let words = [info.ucall_fn, info.ucall_buf, info.vcpu_id, info.exc_fixup, info.exc_vector, info.transport];
-    let all = words.iter().chain(info.args.iter());
+    let all = words.iter().chain(info.args.iter()).chain(std::iter::once(&info.exc_handler));
     for (i, w) in all.enumerate() {
         mem.write_obj(*w, GuestAddress(at + 8 * i as u64))
             .map_err(|e| Error::Memory(format!("writing boot info: {e}")))?;

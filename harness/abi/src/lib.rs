@@ -174,6 +174,40 @@ pub struct VcpuBootInfo {
     /// interrupted code; zero reports an interrupt as an exception. Set by the
     /// guest (the runtime's `irq::set_handler`).
     pub irq_handler: u64,
+    /// arm64: if non-zero, the guest's handler of synchronous exceptions at
+    /// EL1: the firmware calls `extern "C" fn(regs: *mut ExRegs, ec: u64) ->
+    /// u64` and, when it returns non-zero, resumes at `regs.pc` with
+    /// `regs.pstate` and the registers as the handler left them (the
+    /// selftests' vm_install_sync_handler()); zero reports the exception.
+    pub exc_handler: u64,
+}
+
+/// arm64: the frame the firmware passes to the guest's exception handler
+/// (the selftests' `struct ex_regs`): x0-x30 as interrupted, ELR_EL1 and
+/// SPSR_EL1 (written back on return), and the vector slot.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ExRegs {
+    /// x0-x30.
+    pub regs: [u64; 31],
+    /// ELR_EL1: where the guest resumes.
+    pub pc: u64,
+    /// SPSR_EL1: the PSTATE it resumes with.
+    pub pstate: u64,
+    /// The vector table slot the exception came through.
+    pub slot: u64,
+}
+
+/// Byte offsets into [`ExRegs`], for assembly.
+pub mod ex_regs_offsets {
+    /// Of `ExRegs::pc`.
+    pub const PC: usize = 31 * 8;
+    /// Of `ExRegs::pstate`.
+    pub const PSTATE: usize = 32 * 8;
+    /// Of `ExRegs::slot`.
+    pub const SLOT: usize = 33 * 8;
+    /// Size of the frame (a multiple of 16, as SP must stay aligned).
+    pub const SIZE: usize = 34 * 8;
 }
 
 /// Number of test-defined boot arguments.
@@ -197,6 +231,8 @@ pub mod boot_offsets {
     pub const ARGS: usize = 48;
     /// Of `VcpuBootInfo::irq_handler`.
     pub const IRQ_HANDLER: usize = 112;
+    /// Of `VcpuBootInfo::exc_handler`.
+    pub const EXC_HANDLER: usize = 120;
 }
 
 /// Size of one vCPU's boot-info record in guest memory.
@@ -226,4 +262,9 @@ const _: () = {
     assert!(core::mem::offset_of!(VcpuBootInfo, args) == boot_offsets::ARGS);
     assert!(core::mem::offset_of!(VcpuBootInfo, transport) == boot_offsets::TRANSPORT);
     assert!(core::mem::offset_of!(VcpuBootInfo, irq_handler) == boot_offsets::IRQ_HANDLER);
+    assert!(core::mem::offset_of!(VcpuBootInfo, exc_handler) == boot_offsets::EXC_HANDLER);
+    assert!(core::mem::offset_of!(ExRegs, pc) == ex_regs_offsets::PC);
+    assert!(core::mem::offset_of!(ExRegs, pstate) == ex_regs_offsets::PSTATE);
+    assert!(core::mem::offset_of!(ExRegs, slot) == ex_regs_offsets::SLOT);
+    assert!(core::mem::size_of::<ExRegs>() == ex_regs_offsets::SIZE && ex_regs_offsets::SIZE.is_multiple_of(16));
 };

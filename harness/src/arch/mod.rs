@@ -53,9 +53,18 @@ pub trait Arch {
     /// What a test may choose about this arch's vCPUs beyond the generic
     /// builder (arm64: PSCI 0.1 instead of 0.2+; x86_64: nothing).
     type Options: Default + Clone + std::fmt::Debug + Send + Sync;
+    /// The host's hardware breakpoint/watchpoint registers of
+    /// KVM_SET_GUEST_DEBUG (arm64: DBG{B,W}{C,V}Rn; x86_64: DR0-DR7).
+    type HwDebugRegs: Default + Clone + std::fmt::Debug + Send + Sync;
+    /// A decoded KVM_EXIT_DEBUG (arm64: ESR and FAR; x86_64: vector, RIP, DR6, DR7).
+    type DebugExit: Clone + Copy + std::fmt::Debug + PartialEq + Eq;
 
     /// The guest memory map for `mem_size` bytes of RAM.
     fn layout(mem_size: u64) -> Result<Layout>;
+    /// `struct kvm_guest_debug_arch` of `regs`.
+    fn guest_debug_arch(regs: &Self::HwDebugRegs) -> kvm_bindings::kvm_guest_debug_arch;
+    /// Decodes `struct kvm_debug_exit_arch`.
+    fn debug_exit(raw: &kvm_bindings::kvm_debug_exit_arch) -> Self::DebugExit;
     /// Arch set-up of a fresh VM (before any vCPU exists), including whatever
     /// makes `doorbell` exit to userspace (arm64: SMCCC filter, SYSTEM_SUSPEND).
     fn init_vm(

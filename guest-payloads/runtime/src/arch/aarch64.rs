@@ -1,8 +1,10 @@
 //! aarch64: the boot info is at TPIDR_EL1; the doorbell is `blr` to its
-//! first field. SMCCC calls over HVC/SMC, and system register probes that
-//! return the exception class instead of dying.
+//! first field. SMCCC calls over HVC/SMC, system register probes that
+//! return the exception class instead of dying, and handlers of the guest's
+//! own synchronous exceptions (`install_sync_handler`).
 
 use core::arch::{asm, global_asm};
+use core::sync::atomic::{AtomicUsize, Ordering};
 
 use kvmtest_abi::{boot_offsets, UcallMsg};
 
@@ -253,3 +255,37 @@ pub fn spin_loop_range() -> (u64, u64) {
 /// x86's IDT clobber has no counterpart the arm64 scenarios need (the host
 /// never deletes slot 0 under an arm64 guest: `Arch::NO_EXIT_WITHOUT_MEMORY`).
 pub fn clobber_exception_table() {}
+/// The frame a synchronous exception handler gets (`struct ex_regs`).
+pub use kvmtest_abi::ExRegs;
+
+/// A guest handler of one exception class (`handler_fn` of the selftests).
+pub type SyncHandler = fn(&mut ExRegs);
+
+/// Handlers by ESR_EL1.EC; 0 where none is installed (stored as addresses
+/// so that every vCPU sees one table without a lock).
+static SYNC_HANDLERS: [AtomicUsize; 64] = [const { AtomicUsize::new(0) }; 64];
+
+/// `vm_install_sync_handler(vm, VECTOR_SYNC_CURRENT, ec, handler)`: a
+/// synchronous exception of class `ec` taken from EL1 calls `handler`, then
+/// the guest resumes at `regs.pc` with `regs.pstate`. Exceptions of other
+/// classes are still reported to the host.
+pub fn install_sync_handler(ec: u8, handler: SyncHandler) {
+    SYNC_HANDLERS[usize::from(ec & 0x3f)].store(handler as usize, Ordering::Release);
+    set_boot_field(boot_offsets::EXC_HANDLER, sync_dispatch as *const () as usize as u64);
+}
+
+/// What the firmware calls (VcpuBootInfo::exc_handler): the handler of
+/// `ec`, if any; returns 1 when one ran (resume), 0 when none (report).
+extern "C" fn sync_dispatch(regs: *mut ExRegs, ec: u64) -> u64 {
+    let addr = SYNC_HANDLERS[(ec & 0x3f) as usize].load(Ordering::Acquire);
+    if addr == 0 {
+        return 0;
+    }
+    // SAFETY: only `install_sync_handler` stores here, and it stores a
+    // `SyncHandler`; `regs` is the firmware's frame on the exception stack,
+    // live and unaliased until this returns.
+    let handler: SyncHandler = unsafe { core::mem::transmute::<usize, SyncHandler>(addr) };
+    // SAFETY: as above.
+    handler(unsafe { &mut *regs });
+    1
+}

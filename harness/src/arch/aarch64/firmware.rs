@@ -15,7 +15,13 @@
 //! exceptions and SErrors, [`VECTOR_IRQ`] / [`VECTOR_FIQ`] for interrupts.
 //! The handler first honours a pending fixup (`VcpuBootInfo::exc_fixup`, for
 //! `read_sysreg_safe`-style probes): it resumes there with the vector stored
-//! in `exc_vector`, x0-x3 intact. Otherwise it fills an EXCEPTION ucall
+//! in `exc_vector`, x0-x3 intact. Then, for a synchronous exception from
+//! EL1 with SP_EL1 (the guest's own code), a guest handler
+//! (`VcpuBootInfo::exc_handler`, the guest runtime's `install_sync_handler`)
+//! is called with every register in an [`kvmtest_abi::ExRegs`] frame; if it
+//! handled the exception, the guest resumes where and how the frame says
+//! (the handler itself faulting comes through the SP_EL0 slot, which is
+//! reported, not handled again). Otherwise it fills an EXCEPTION ucall
 //! (EC, ESR, ELR, FAR, SP, slot) and rings the doorbell, so any transport
 //! reports it. An IRQ whose vCPU has set `VcpuBootInfo::irq_handler` calls
 //! that function instead and returns to the interrupted code. No FP/SIMD anywhere (CPACR_EL1.FPEN stays 0: a stray FP
@@ -23,7 +29,9 @@
 
 use dynasmrt::aarch64::{Aarch64Relocation, RX};
 use dynasmrt::{dynasm, DynasmApi, DynasmLabelApi, VecAssembler};
-use kvmtest_abi::{boot_offsets as boot, ucall_offsets as uc, ExceptionArgs, UcallCmd, UCALL_MAGIC};
+use kvmtest_abi::{
+    boot_offsets as boot, ex_regs_offsets as ex, ucall_offsets as uc, ExceptionArgs, UcallCmd, UCALL_MAGIC,
+};
 
 use super::layout::{FIRMWARE, FIRMWARE_SIZE};
 use super::regs::{SysReg, ELR_EL1_SYSREG, ESR_EL1, FAR_EL1, SPSR_EL1_SYSREG, TPIDRRO_EL0, TPIDR_EL1};
@@ -45,6 +53,9 @@ pub use kvmtest_abi::smccc::{PSCI_0_2_FN_SYSTEM_OFF, PSCI_1_0_FN64_SYSTEM_SUSPEN
 const FRAME: u32 = 32;
 /// The IRQ path's further frame: x4-x18, x29, x30, ELR_EL1, SPSR_EL1, 16-byte aligned.
 const IRQ_FRAME: u32 = 160;
+/// The slot of a synchronous exception from the current EL with SP_ELx:
+/// the guest's code (EL1h) faulting, what a guest handler may handle.
+const SYNC_EL1H_SLOT: u32 = 4;
 
 /// The assembled firmware.
 pub struct Firmware {
@@ -101,6 +112,8 @@ pub fn assemble(doorbell: Doorbell) -> Result<Firmware> {
     let hang = ops.new_dynamic_label();
     let give_up = ops.new_dynamic_label();
     let irq = ops.new_dynamic_label();
+    let no_fixup = ops.new_dynamic_label();
+    let unhandled = ops.new_dynamic_label();
     let (tpidr, esr, elr, far, spsr, scratch) =
         (imm(TPIDR_EL1), imm(ESR_EL1), imm(ELR_EL1_SYSREG), imm(FAR_EL1), imm(SPSR_EL1_SYSREG), imm(TPIDRRO_EL0));
     const _: () = assert!(FIRMWARE % 4096 == 0 && FIRMWARE_SIZE % 4096 == 0 && (FIRMWARE >> 12) < 4096);
@@ -191,13 +204,76 @@ pub fn assemble(doorbell: Doorbell) -> Result<Firmware> {
         ; =>common
         ; mrs x2, tpidr
         ; ldr x3, [x2, boot::EXC_FIXUP as u32]
-        ; cbz x3, =>report
+        ; cbz x3, =>no_fixup
         ; msr elr, x3
         ; str xzr, [x2, boot::EXC_FIXUP as u32]
         ; str x1, [x2, boot::EXC_VECTOR as u32]
         ; ldp x2, x3, [sp, 16]
         ; ldp x0, x1, [sp], FRAME as i32
         ; eret
+        // The guest's handler, for synchronous exceptions from EL1h only.
+        ; =>no_fixup
+        ; ldr x3, [x2, boot::EXC_HANDLER as u32]
+        ; cbz x3, =>report
+        ; cmp x0, SYNC_EL1H_SLOT
+        ; b.ne =>report
+        ; sub sp, sp, ex::SIZE as u32
+        ; stp x4, x5, [sp, 32]
+        ; stp x6, x7, [sp, 48]
+        ; stp x8, x9, [sp, 64]
+        ; stp x10, x11, [sp, 80]
+        ; stp x12, x13, [sp, 96]
+        ; stp x14, x15, [sp, 112]
+        ; stp x16, x17, [sp, 128]
+        ; stp x18, x19, [sp, 144]
+        ; stp x20, x21, [sp, 160]
+        ; stp x22, x23, [sp, 176]
+        ; stp x24, x25, [sp, 192]
+        ; stp x26, x27, [sp, 208]
+        ; stp x28, x29, [sp, 224]
+        ; str x30, [sp, 240]
+        ; ldp x4, x5, [sp, ex::SIZE as i32]
+        ; stp x4, x5, [sp]
+        ; ldp x4, x5, [sp, (ex::SIZE + 16) as i32]
+        ; stp x4, x5, [sp, 16]
+        ; mrs x4, elr
+        ; str x4, [sp, ex::PC as u32]
+        ; mrs x4, spsr
+        ; str x4, [sp, ex::PSTATE as u32]
+        ; str x0, [sp, ex::SLOT as u32]
+        ; mov x0, sp
+        ; blr x3
+        ; cbz x0, =>unhandled
+        ; ldr x4, [sp, ex::PC as u32]
+        ; msr elr, x4
+        ; ldr x4, [sp, ex::PSTATE as u32]
+        ; msr spsr, x4
+        ; ldp x0, x1, [sp]
+        ; ldp x2, x3, [sp, 16]
+        ; ldp x4, x5, [sp, 32]
+        ; ldp x6, x7, [sp, 48]
+        ; ldp x8, x9, [sp, 64]
+        ; ldp x10, x11, [sp, 80]
+        ; ldp x12, x13, [sp, 96]
+        ; ldp x14, x15, [sp, 112]
+        ; ldp x16, x17, [sp, 128]
+        ; ldp x18, x19, [sp, 144]
+        ; ldp x20, x21, [sp, 160]
+        ; ldp x22, x23, [sp, 176]
+        ; ldp x24, x25, [sp, 192]
+        ; ldp x26, x27, [sp, 208]
+        ; ldp x28, x29, [sp, 224]
+        ; ldr x30, [sp, 240]
+        ; add sp, sp, (ex::SIZE + FRAME as usize) as u32
+        ; eret
+        // Not handled: report it as if no handler were installed (x4-x30
+        // are the handler's now; the report needs x0-x3 only).
+        ; =>unhandled
+        ; ldr x0, [sp, ex::SLOT as u32]
+        ; mrs x1, esr
+        ; lsr x1, x1, ESR_EC_SHIFT
+        ; add sp, sp, ex::SIZE as u32
+        ; mrs x2, tpidr
         ; =>report
         ; ldr x3, [x2, boot::UCALL_BUF as u32]
     );

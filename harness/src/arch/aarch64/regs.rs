@@ -95,6 +95,13 @@ pub const ELR_EL1_SYSREG: SysReg = SysReg::new("elr_el1", 3, 0, 4, 0, 1);
 /// SP_EL0 by its MSR/MRS encoding (the exception stack of the firmware).
 pub const SP_EL0_SYSREG: SysReg = SysReg::new("sp_el0", 3, 0, 4, 1, 0);
 
+/// DBGBVR0_EL1: breakpoint value register 0 (op0 2: the debug registers).
+pub const DBGBVR0_EL1: SysReg = SysReg::new("dbgbvr0_el1", 2, 0, 0, 0, 4);
+/// DBGWVR0_EL1: watchpoint value register 0.
+pub const DBGWVR0_EL1: SysReg = SysReg::new("dbgwvr0_el1", 2, 0, 0, 0, 6);
+/// ID_AA64DFR0_EL1: the debug feature register (DebugVer, BRPs, WRPs, CTX_CMPs).
+pub const ID_AA64DFR0_EL1: SysReg = SysReg::new("id_aa64dfr0_el1", 3, 0, 0, 5, 0);
+
 /// PSTATE.M = EL1h: EL1 using SP_EL1.
 pub const PSR_MODE_EL1H: u64 = 0x5;
 /// PSTATE.{D,A,I,F}: all exceptions that can be masked are.
@@ -141,5 +148,7 @@ mod tests {
     fn mrs_field_matches_the_architecture() {
         // `mrs x1, esr_el1` is 0xd5385201: bits 19:5 hold 0x4290.
         assert_eq!(ESR_EL1.mrs_imm(), (0xd538_5201u32 >> 5) & 0x7fff);
+        // `msr dbgbvr0_el1, x0` is 0xd5100080.
+        assert_eq!(DBGBVR0_EL1.mrs_imm(), (0xd510_0080u32 >> 5) & 0x7fff);
     }
 }

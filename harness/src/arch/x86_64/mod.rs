@@ -4,6 +4,7 @@
 
 mod asm;
 pub mod firmware;
+pub mod guest_debug;
 pub mod layout;
 pub mod paging;
 
@@ -116,6 +117,16 @@ impl Arch for X86_64 {
     const GUEST_TIMER_IRQ: u32 = kvmtest_abi::irq_test::X86_APIC_TIMER_VECTOR;
     type VmState = X86VmState;
     type Options = ();
+    type HwDebugRegs = guest_debug::HwDebugRegs;
+    type DebugExit = guest_debug::DebugExit;
+
+    fn guest_debug_arch(regs: &guest_debug::HwDebugRegs) -> kvm_bindings::kvm_guest_debug_arch {
+        regs.to_kvm()
+    }
+
+    fn debug_exit(raw: &kvm_bindings::kvm_debug_exit_arch) -> guest_debug::DebugExit {
+        guest_debug::DebugExit::from_kvm(raw)
+    }
 
     fn host_pc(context: &libc::ucontext_t) -> u64 {
         context.uc_mcontext.gregs[libc::REG_RIP as usize] as u64

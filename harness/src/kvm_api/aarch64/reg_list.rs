@@ -286,6 +286,8 @@ pub enum VcpuFeature {
     PtrauthAddress,
     /// `KVM_ARM_VCPU_PTRAUTH_GENERIC` (KVM_CAP_ARM_PTRAUTH_GENERIC).
     PtrauthGeneric,
+    /// `KVM_ARM_VCPU_EL1_32BIT` (KVM_CAP_ARM_EL1_32BIT): the vCPU starts in AArch32 EL1.
+    El1_32bit,
 }
 
 impl VcpuFeature {
@@ -296,6 +298,7 @@ impl VcpuFeature {
             VcpuFeature::Sve => kvm_bindings::KVM_ARM_VCPU_SVE,
             VcpuFeature::PtrauthAddress => kvm_bindings::KVM_ARM_VCPU_PTRAUTH_ADDRESS,
             VcpuFeature::PtrauthGeneric => kvm_bindings::KVM_ARM_VCPU_PTRAUTH_GENERIC,
+            VcpuFeature::El1_32bit => kvm_bindings::KVM_ARM_VCPU_EL1_32BIT,
         }
     }
 
@@ -306,6 +309,7 @@ impl VcpuFeature {
             VcpuFeature::Sve => kvm_bindings::KVM_CAP_ARM_SVE,
             VcpuFeature::PtrauthAddress => kvm_bindings::KVM_CAP_ARM_PTRAUTH_ADDRESS,
             VcpuFeature::PtrauthGeneric => kvm_bindings::KVM_CAP_ARM_PTRAUTH_GENERIC,
+            VcpuFeature::El1_32bit => kvm_bindings::KVM_CAP_ARM_EL1_32BIT,
         }
     }
 
@@ -316,6 +320,7 @@ impl VcpuFeature {
             VcpuFeature::Sve => "KVM_CAP_ARM_SVE",
             VcpuFeature::PtrauthAddress => "KVM_CAP_ARM_PTRAUTH_ADDRESS",
             VcpuFeature::PtrauthGeneric => "KVM_CAP_ARM_PTRAUTH_GENERIC",
+            VcpuFeature::El1_32bit => "KVM_CAP_ARM_EL1_32BIT",
         }
     }
 
@@ -323,6 +328,15 @@ impl VcpuFeature {
     pub fn require(self) -> Result<()> {
         crate::require_cap_raw(self.cap_name(), self.cap().into()).map(|_| ())
     }
+}
+
+/// `kvm_vcpu_init.features` with exactly `features` set.
+pub fn features_word(features: &[VcpuFeature]) -> [u32; 7] {
+    let mut word = [0u32; 7];
+    for f in features {
+        word[(f.bit() / 32) as usize] |= 1 << (f.bit() % 32);
+    }
+    word
 }
 
 /// One vCPU of a VM with no memory, initialised with the preferred target
@@ -342,10 +356,7 @@ impl BareVcpu {
         let vm = kvm.create_vm().map_err(Error::kvm("KVM_CREATE_VM"))?;
         let mut init = kvm_vcpu_init::default();
         vm.get_preferred_target(&mut init).map_err(Error::kvm("KVM_ARM_PREFERRED_TARGET"))?;
-        init.features = [0; 7];
-        for f in features {
-            init.features[(f.bit() / 32) as usize] |= 1 << (f.bit() % 32);
-        }
+        init.features = features_word(features);
         let vcpu = vm.create_vcpu(0).map_err(Error::kvm("KVM_CREATE_VCPU"))?;
         vcpu.vcpu_init(&init).map_err(Error::kvm("KVM_ARM_VCPU_INIT"))?;
         Ok(BareVcpu { vcpu, _vm: vm })
