@@ -61,14 +61,15 @@ mod scenario {
                     row.max_leaf,
                     e.eax
                 ),
-                HYPERV_CPUID_ENLIGHTMENT_INFO => ensure!(
-                    HV_X64_NO_NONARCH_CORESHARING.in_regs(regs) == !smt_possible(),
-                    "{which}: NoNonArchitecturalCoreSharing bit doesn't reflect SMT setting: expected {}, got {} \
-                     (0x40000004.EAX {:#x})",
-                    !smt_possible(),
-                    HV_X64_NO_NONARCH_CORESHARING.in_regs(regs),
-                    e.eax
-                ),
+                HYPERV_CPUID_ENLIGHTMENT_INFO => {
+                    let (expected, got) = (!smt_possible(), HV_X64_NO_NONARCH_CORESHARING.in_regs(regs));
+                    ensure!(
+                        got == expected,
+                        "{which}: NoNonArchitecturalCoreSharing bit doesn't reflect SMT setting: expected {expected}, \
+                         got {got} (0x40000004.EAX {:#x})",
+                        e.eax
+                    )
+                }
                 HYPERV_CPUID_NESTED_FEATURES => {
                     ensure!(
                         HV_X64_NESTED_MSR_BITMAP.in_regs(regs),

@@ -53,8 +53,8 @@ mod scenario {
         let mut data = kvm_clock_data { clock: case.kvmclock_base, ..Default::default() };
         if case.realtime_offset != 0 {
             let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-            // SAFETY: clock_gettime writes one timespec, `ts`.
             let r = loop {
+                // SAFETY: clock_gettime writes one timespec, `ts`.
                 let r = unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
                 if r == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
                     break r;
@@ -62,7 +62,7 @@ mod scenario {
             };
             ensure!(r == 0, "clock_gettime() failed: {}", std::io::Error::last_os_error());
             data.flags |= KVM_CLOCK_REALTIME;
-            data.realtime = (ts.tv_sec as i64 * NSEC_PER_SEC + ts.tv_nsec as i64 + case.realtime_offset) as u64;
+            data.realtime = (ts.tv_sec * NSEC_PER_SEC + ts.tv_nsec + case.realtime_offset) as u64;
         }
         vm.fd().set_clock(&data).map_err(Error::kvm("KVM_SET_CLOCK"))
     }
