@@ -1,6 +1,7 @@
 //! irq_injection: the in-kernel irqchip's host-to-guest path, the same on
-//! both arches. The host drives `Vm::TEST_IRQ` of vCPU 0 with
-//! `Vm::irq_line` (arm64: KVM_IRQ_LINE of a PPI through the vGICv3; x86_64:
+//! both arches. The host drives each of `Vm::TEST_IRQS` at vCPU 0 with
+//! `Vm::irq_line` (arm64: KVM_IRQ_LINE of a PPI and of an SPI through the
+//! vGICv3; x86_64:
 //! KVM_SIGNAL_MSI to the local APIC in x2APIC mode); the guest, its
 //! controller brought up by the runtime (`irq::Controller`), takes each in
 //! its handler (the firmware's IRQ path, `VcpuBootInfo::irq_handler`) and
@@ -17,8 +18,7 @@ use kvmtest_tests::payloads::IRQ_INJECTION;
 /// Interrupts sent per VM.
 const ROUNDS: u64 = 3;
 
-fn injected_irqs_reach_the_guest_handler() -> Result<()> {
-    let intid = Vm::TEST_IRQ;
+fn injected_irqs_reach_the_guest_handler(intid: u32) -> Result<()> {
     let mut vm = Vm::builder()
         .payload(Payload::elf(IRQ_INJECTION))
         .irqchip(true)
@@ -76,7 +76,7 @@ fn guest_timer_irqs_reach_the_guest_handler() -> Result<()> {
 
 fn irq_line_needs_the_irqchip() -> Result<()> {
     let vm = Vm::builder().payload(Payload::elf(IRQ_INJECTION)).build()?;
-    match vm.irq_line(0, Vm::TEST_IRQ, true) {
+    match vm.irq_line(0, Vm::TEST_IRQS[0], true) {
         Err(kvmtest::Error::Config(why)) if why.contains("irqchip(true)") => Ok(()),
         other => {
             Err(kvmtest::Error::Check(format!("irq_line without an irqchip: expected a Config error, got {other:?}")))
@@ -85,12 +85,20 @@ fn irq_line_needs_the_irqchip() -> Result<()> {
 }
 
 fn main() -> std::process::ExitCode {
-    runner::main(vec![
-        runner::test("irq_injection::injected_irqs_reach_the_guest_handler", injected_irqs_reach_the_guest_handler),
+    let mut trials: Vec<_> = Vm::TEST_IRQS
+        .iter()
+        .map(|&intid| {
+            runner::test(format!("irq_injection::injected_irqs_reach_the_guest_handler::{intid}"), move || {
+                injected_irqs_reach_the_guest_handler(intid)
+            })
+        })
+        .collect();
+    trials.extend([
         runner::test(
             "irq_injection::guest_timer_irqs_reach_the_guest_handler",
             guest_timer_irqs_reach_the_guest_handler,
         ),
         runner::test("irq_injection::irq_line_needs_the_irqchip", irq_line_needs_the_irqchip),
-    ])
+    ]);
+    runner::main(trials)
 }

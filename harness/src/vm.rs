@@ -293,9 +293,9 @@ pub struct Vm {
 }
 
 impl Vm {
-    /// An interrupt number free for tests to drive with [`Vm::irq_line`]
-    /// (arm64 PPI 20, x86_64 vector 0x40).
-    pub const TEST_IRQ: u32 = <HostArch as Arch>::TEST_IRQ;
+    /// Interrupt numbers free for tests to drive with [`Vm::irq_line`] at
+    /// vCPU 0 (arm64 PPI 20 and SPI 40, x86_64 vector 0x40).
+    pub const TEST_IRQS: &'static [u32] = <HostArch as Arch>::TEST_IRQS;
     /// The interrupt of the guest runtime's one-shot timer (arm64 virtual
     /// timer PPI 27, x86_64 APIC timer vector 0xef).
     pub const GUEST_TIMER_IRQ: u32 = <HostArch as Arch>::GUEST_TIMER_IRQ;

@@ -115,10 +115,11 @@ pub trait Arch {
     /// x86_64 KVM_SIGNAL_MSI of vector `intid` to the vCPU's APIC ID when
     /// `level` rises (an MSI is an edge: lowering does nothing).
     fn irq_line(vm: &VmFd, vcpu: usize, intid: u32, level: bool) -> Result<()>;
-    /// An interrupt number no device of KVM's uses, for tests to drive with
-    /// `irq_line`: arm64 PPI 20 (KVM's timers are PPIs 26-30, the PMU 23,
-    /// the GIC maintenance interrupt 25); x86_64 vector 0x40.
-    const TEST_IRQ: u32;
+    /// Interrupt numbers no device of KVM's uses, for tests to drive with
+    /// `irq_line`, one of each kind: arm64 PPI 20 (KVM's timers are PPIs
+    /// 26-30, the PMU 23, the GIC maintenance interrupt 25) and SPI 40
+    /// (routed to vCPU 0 by GICD_IROUTER's reset value); x86_64 vector 0x40.
+    const TEST_IRQS: &'static [u32];
     /// The interrupt of the guest runtime's one-shot timer
     /// (`irq::oneshot_timer_us`): arm64 the virtual timer's PPI, x86_64 the
     /// APIC timer's vector (kvmtest-abi `irq_test`).

@@ -155,17 +155,20 @@ pub fn assemble(doorbell: Doorbell) -> Result<Firmware> {
         dynasm!(ops ; .arch aarch64 ; b =>common ; .align 0x80);
     }
 
-    // An IRQ with a guest handler (`VcpuBootInfo::irq_handler`): call it with
-    // the registers the C ABI lets it clobber saved (x4-x18, x29, x30, and
-    // ELR/SPSR), then return to the interrupted code. IRQs stay masked
+    // An IRQ with a guest handler (`VcpuBootInfo::irq_handler`): call it on
+    // the interrupted code's stack (SP_EL1: the vCPU's stack, with its guard
+    // page; the exception stack is too small for a handler written in Rust)
+    // with the registers the C ABI lets it clobber saved (x4-x18, x29, x30,
+    // and ELR/SPSR), then return to the interrupted code. IRQs stay masked
     // meanwhile (PSTATE.I is set on entry). Without a handler: reported.
-    // x0 = slot, x1 = vector; x0-x3 saved at [sp].
+    // x0 = slot, x1 = vector; x0-x3 saved at [sp] (SP_EL0).
     dynasm!(ops
         ; .arch aarch64
         ; =>irq
         ; mrs x2, tpidr
         ; ldr x3, [x2, boot::IRQ_HANDLER as u32]
         ; cbz x3, =>common
+        ; msr spsel, 1
         ; sub sp, sp, IRQ_FRAME
         ; stp x4, x5, [sp]
         ; stp x6, x7, [sp, 16]
@@ -193,6 +196,7 @@ pub fn assemble(doorbell: Doorbell) -> Result<Firmware> {
         ; ldp x6, x7, [sp, 16]
         ; ldp x4, x5, [sp]
         ; add sp, sp, IRQ_FRAME
+        ; msr spsel, 0
         ; ldp x2, x3, [sp, 16]
         ; ldp x0, x1, [sp], FRAME as i32
         ; eret

@@ -148,7 +148,7 @@ impl Arch for Aarch64 {
     const TRANSPORTS: &'static [TransportKind] =
         &[TransportKind::Mmio, TransportKind::Shared, TransportKind::Hvc, TransportKind::Halt];
     const HALT_DOORBELL: Doorbell = Doorbell::SystemSuspend;
-    const TEST_IRQ: u32 = 20;
+    const TEST_IRQS: &'static [u32] = &[20, 40];
     const GUEST_TIMER_IRQ: u32 = kvmtest_abi::irq_test::ARM64_VTIMER_INTID;
     type VmState = Arm64VmState;
     type Options = Arm64Options;

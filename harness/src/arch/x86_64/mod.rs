@@ -113,7 +113,7 @@ impl Arch for X86_64 {
     const TRANSPORTS: &'static [TransportKind] =
         &[TransportKind::Pio, TransportKind::Mmio, TransportKind::Halt, TransportKind::Shared];
     const HALT_DOORBELL: Doorbell = Doorbell::Halt;
-    const TEST_IRQ: u32 = 0x40;
+    const TEST_IRQS: &'static [u32] = &[0x40];
     const GUEST_TIMER_IRQ: u32 = kvmtest_abi::irq_test::X86_APIC_TIMER_VECTOR;
     type VmState = X86VmState;
     type Options = ();
