@@ -271,6 +271,18 @@ fn run_test(mode: LogMode) -> kvmtest::Result<()> {
     let ring_count = dirty_ring_count();
     if mode == LogMode::DirtyRing {
         HostArch::DIRTY_LOG_RING.require()?;
+        if kvmtest::backend()?.is_pvm() {
+            // Seen on this project's PVM hosts (Linux 6.18): the vCPU is not
+            // stopped at the ring's soft limit, KVM pushes past the end (the
+            // host logs WARNING at virt/kvm/dirty_ring.c kvm_dirty_ring_push)
+            // and the first harvested entry is the page after the ring's size:
+            // earlier pages are lost. Real KVM (SVM, arm64) passes.
+            return Err(kvmtest::Error::Skip(
+                "kvm_pvm: the dirty ring overflows instead of exiting with KVM_EXIT_DIRTY_RING_FULL at its soft \
+                 limit (host WARNING in kvm_dirty_ring_push); a backend defect"
+                    .into(),
+            ));
+        }
         let Some(cap) = kvmtest::memslot::dirty_ring_cap()? else {
             bail!("KVM_CAP_DIRTY_LOG_RING(_ACQ_REL): expected this series to offer the dirty ring, KVM offers neither")
         };
