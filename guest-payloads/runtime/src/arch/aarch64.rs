@@ -248,8 +248,8 @@ pub fn spin_while_eq(addr: u64, val: u64) -> u64 {
 
 /// The code addresses `[start, end)` of [`spin_while_eq`]'s loop.
 pub fn spin_loop_range() -> (u64, u64) {
-    // SAFETY: only the labels' addresses are taken, never their bytes.
-    unsafe { (core::ptr::addr_of!(kvmtest_spin_start) as u64, core::ptr::addr_of!(kvmtest_spin_end) as u64) }
+    // Only the labels' addresses are taken, never their bytes.
+    (core::ptr::addr_of!(kvmtest_spin_start) as u64, core::ptr::addr_of!(kvmtest_spin_end) as u64)
 }
 
 /// x86's IDT clobber has no counterpart the arm64 scenarios need (the host
