@@ -12,6 +12,12 @@
 //! (bench/upstream/, see [`upstream`]) is built for the arch and handed to
 //! the bench's build script, which embeds it; when it cannot be built, the
 //! reason goes there instead and the peer rows are skipped with it.
+//!
+//! With `--arch`, the scenario row's pair is built too (see
+//! [`upstream::scenario_peer`]: kvmtest's `pv_features` and upstream's
+//! kvm_pv_test on x86_64, `psci` and psci_test on aarch64), the kvmtest
+//! binary for the musl target and stripped, and both are embedded the same
+//! way; on this host the row is skipped with the reason.
 
 mod upstream;
 
@@ -96,6 +102,11 @@ pub fn bench(args: &Args) -> Result {
     let bins = suite_binaries()?;
     let mut cmd = Command::new(env!("CARGO"));
     with_upstream(&mut cmd, host_arch());
+    cmd.env_remove(SCENARIO_ENV).env_remove(SCENARIO_UPSTREAM_ENV).env(
+        SCENARIO_SKIP_ENV,
+        "run in the emulated machines (--arch): on this host the suite row times every binary, and a backend \
+         whose hypercalls never complete (PVM) would hang upstream's programs",
+    );
     cmd.current_dir(root()).args(["bench", "--quiet", "-p", "kvmtest-bench", "--bench", "kvmtest", "--"]);
     cmd.args(&bench_args).arg("--suite").args(&bins);
     run(&mut cmd)
@@ -114,12 +125,56 @@ fn with_upstream(cmd: &mut Command, arch: &str) {
     };
 }
 
+/// The scenario row's kvmtest binary, its upstream peer program, or why the
+/// row is skipped (the bench's build script reads them).
+const SCENARIO_ENV: &str = "KVMTEST_BENCH_SCENARIO";
+const SCENARIO_UPSTREAM_ENV: &str = "KVMTEST_BENCH_SCENARIO_UPSTREAM";
+const SCENARIO_SKIP_ENV: &str = "KVMTEST_BENCH_SCENARIO_SKIP";
+
+/// Builds the scenario row's pair for `arch` and points the bench's build
+/// script at them, or at the reason they could not be built.
+fn with_scenario_peer(cmd: &mut Command, arch: &str, target: &str) {
+    cmd.env_remove(SCENARIO_ENV).env_remove(SCENARIO_UPSTREAM_ENV).env_remove(SCENARIO_SKIP_ENV);
+    let built = || -> Result<(PathBuf, PathBuf)> {
+        let (test, upstream_file) = upstream::scenario_peer(arch).ok_or(format!("no scenario pair for {arch}"))?;
+        let upstream_program = upstream::build_selftest(arch, upstream_file)?;
+        let out = Command::new(env!("CARGO"))
+            .current_dir(root())
+            .args(["test", "--no-run", "-p", "kvmtest-tests", "--test", test, "--target", target])
+            .arg("--message-format=json-render-diagnostics")
+            .stderr(Stdio::inherit())
+            .output()
+            .map_err(|e| format!("running cargo test --no-run: {e}"))?;
+        if !out.status.success() {
+            return Err(format!("building the {test} scenario for {target} failed"));
+        }
+        let exe = suite_executables(&String::from_utf8_lossy(&out.stdout))?
+            .into_iter()
+            .next()
+            .ok_or(format!("cargo test --no-run --test {test} listed no executable"))?;
+        // Debug info would make it most of the bench binary it is embedded in.
+        let stripped = root().join("target/upstream-bench").join(arch).join(format!("{test}.stripped"));
+        // llvm-objcopy reads every arch; GNU objcopy only the host's.
+        run(Command::new("llvm-objcopy").arg("--strip-debug").arg(&exe).arg(&stripped))
+            .or_else(|_| run(Command::new("objcopy").arg("--strip-debug").arg(&exe).arg(&stripped)))?;
+        Ok((stripped, upstream_program))
+    };
+    match built() {
+        Ok((kvmtest, upstream)) => cmd.env(SCENARIO_ENV, kvmtest).env(SCENARIO_UPSTREAM_ENV, upstream),
+        Err(why) => {
+            eprintln!("bench: the scenario row will be skipped: {why}");
+            cmd.env(SCENARIO_SKIP_ENV, why)
+        }
+    };
+}
+
 /// Builds the bench target for `arch`'s musl target and runs it in the
 /// emulated machine with `target/debug/xtask vm-run` (this very binary).
 fn bench_in_vm(arch: &str, vm: &VmOptions, bench_args: Vec<String>) -> Result {
     let target = format!("{arch}-unknown-linux-musl");
     let mut build = Command::new(env!("CARGO"));
     with_upstream(&mut build, arch);
+    with_scenario_peer(&mut build, arch, &target);
     let out = build
         .current_dir(root())
         .args(["bench", "--no-run", "-p", "kvmtest-bench", "--bench", "kvmtest", "--target", &target])
