@@ -1,5 +1,6 @@
-//! The bench's peer program: bench/upstream/ucall_bench.c built statically on
-//! the kernel's own KVM selftest library (tools/testing/selftests/kvm/lib),
+//! The bench's peer programs: bench/upstream/ucall_bench.c, and for the
+//! scenario row one of the tree's own selftests, built statically on the
+//! kernel's own KVM selftest library (tools/testing/selftests/kvm/lib),
 //! compiled from a Linux source tree as its Makefile does, over the uapi
 //! headers of that tree (`make headers_install` into target/upstream-bench/).
 //!
