@@ -66,10 +66,13 @@ fn suite_binaries() -> Result<Vec<PathBuf>> {
     Ok(bins)
 }
 
-/// The executables of `cargo test --no-run`'s JSON that are tests, by the
-/// profile or by the target (what the line matched as text before).
+/// The executables of `cargo test --no-run`'s JSON that are tests: built
+/// with the test harness (profile.test), or test targets without it
+/// (`harness = false`: kind `test`, profile.test false). Not a binary
+/// target built for the tests beside it (xtask's own `target/debug/xtask`,
+/// whose target has `test: true` but which prints no libtest summary).
 fn suite_executables(json_lines: &str) -> Result<Vec<PathBuf>> {
-    let bins = cargo_executables(json_lines, |a| a.profile_test || a.target_test)?;
+    let bins = cargo_executables(json_lines, |a| a.profile_test || a.kind() == "test")?;
     Ok(bins.into_iter().map(|a| a.executable).collect())
 }
 
@@ -202,6 +205,16 @@ fn bench_executable(json_lines: &str) -> Result<Option<PathBuf>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_suite_is_the_test_executables_not_the_bins_built_beside_them() {
+        let json = r#"{"reason":"compiler-artifact","target":{"name":"xtask","kind":["bin"],"test":true},"profile":{"test":true},"executable":"/t/deps/xtask-1"}
+{"reason":"compiler-artifact","target":{"name":"xtask","kind":["bin"],"test":true},"profile":{"test":false},"executable":"/t/xtask"}
+{"reason":"compiler-artifact","target":{"name":"psci","kind":["test"],"test":true},"profile":{"test":false},"executable":"/t/deps/psci-2"}
+{"reason":"compiler-artifact","target":{"name":"kvmtest","kind":["lib"],"test":true},"profile":{"test":false},"executable":null}"#;
+        let want: Vec<PathBuf> = ["/t/deps/xtask-1", "/t/deps/psci-2"].iter().map(PathBuf::from).collect();
+        assert_eq!(suite_executables(json).unwrap(), want);
+    }
 
     #[test]
     fn the_bench_executable_comes_from_cargo_json() {
