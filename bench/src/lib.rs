@@ -8,6 +8,7 @@
 pub mod exits;
 pub mod raw;
 pub mod report;
+pub mod scenario;
 pub mod start;
 pub mod stats;
 pub mod suite;
@@ -64,6 +65,8 @@ pub fn run(suite: &[PathBuf], quick: bool) -> Result<Vec<report::Row>, String> {
     let (up_rounds, up_creates, up_batches) = if quick { (3, 2, 4) } else { (10, 3, 10) };
     rows.extend(upstream::rows(BENCH, up_rounds, up_creates, up_batches, batch)?);
     eprintln!("bench: upstream selftest lib");
+    rows.push(scenario::row(if quick { 2 } else { 5 })?);
+    eprintln!("bench: scenario vs upstream");
     if !suite.is_empty() {
         rows.push(suite::row(suite, suite_runs)?);
     }

@@ -170,8 +170,9 @@ fn resident(elf: &'static [u8], mem: u64, runs: usize) -> Result<(Vec<f64>, Vec<
 /// pages touched: with transparent huge pages the kernel would fill a whole
 /// 2 MiB page on the first touch of each 2 MiB region, for the raw VM alike
 /// (`always` is Debian's default: any VM that writes its low tables and a
-/// payload at 2 MiB is then 4 MiB resident). So the row runs with THP off
-/// for this process, and the note gives the figures under the system's mode.
+/// payload at 2 MiB is then 4 MiB resident). Both VMs now ask for 4 KiB
+/// pages (MADV_NOHUGEPAGE); the row still runs with THP off for this
+/// process, and the note gives the figures under the system's mode.
 pub fn memory_row(elf: &'static [u8], mem: u64, runs: usize) -> Result<Row> {
     let mode = thp_mode();
     let (h_sys, r_sys) = resident(elf, mem, runs)?;

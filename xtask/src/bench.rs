@@ -12,6 +12,12 @@
 //! (bench/upstream/, see [`upstream`]) is built for the arch and handed to
 //! the bench's build script, which embeds it; when it cannot be built, the
 //! reason goes there instead and the peer rows are skipped with it.
+//!
+//! With `--arch`, the scenario row's pair is built too (see
+//! [`upstream::scenario_peer`]: kvmtest's `pv_features` and upstream's
+//! kvm_pv_test on x86_64, `psci` and psci_test on aarch64), the kvmtest
+//! binary for the musl target and stripped, and both are embedded the same
+//! way; on this host the row is skipped with the reason.
 
 mod upstream;
 
@@ -60,10 +66,13 @@ fn suite_binaries() -> Result<Vec<PathBuf>> {
     Ok(bins)
 }
 
-/// The executables of `cargo test --no-run`'s JSON that are tests, by the
-/// profile or by the target (what the line matched as text before).
+/// The executables of `cargo test --no-run`'s JSON that are tests: built
+/// with the test harness (profile.test), or test targets without it
+/// (`harness = false`: kind `test`, profile.test false). Not a binary
+/// target built for the tests beside it (xtask's own `target/debug/xtask`,
+/// whose target has `test: true` but which prints no libtest summary).
 fn suite_executables(json_lines: &str) -> Result<Vec<PathBuf>> {
-    let bins = cargo_executables(json_lines, |a| a.profile_test || a.target_test)?;
+    let bins = cargo_executables(json_lines, |a| a.profile_test || a.kind() == "test")?;
     Ok(bins.into_iter().map(|a| a.executable).collect())
 }
 
@@ -96,6 +105,11 @@ pub fn bench(args: &Args) -> Result {
     let bins = suite_binaries()?;
     let mut cmd = Command::new(env!("CARGO"));
     with_upstream(&mut cmd, host_arch());
+    cmd.env_remove(SCENARIO_ENV).env_remove(SCENARIO_UPSTREAM_ENV).env(
+        SCENARIO_SKIP_ENV,
+        "run in the emulated machines (--arch): on this host the suite row times every binary, and a backend \
+         whose hypercalls never complete (PVM) would hang upstream's programs",
+    );
     cmd.current_dir(root()).args(["bench", "--quiet", "-p", "kvmtest-bench", "--bench", "kvmtest", "--"]);
     cmd.args(&bench_args).arg("--suite").args(&bins);
     run(&mut cmd)
@@ -114,12 +128,56 @@ fn with_upstream(cmd: &mut Command, arch: &str) {
     };
 }
 
+/// The scenario row's kvmtest binary, its upstream peer program, or why the
+/// row is skipped (the bench's build script reads them).
+const SCENARIO_ENV: &str = "KVMTEST_BENCH_SCENARIO";
+const SCENARIO_UPSTREAM_ENV: &str = "KVMTEST_BENCH_SCENARIO_UPSTREAM";
+const SCENARIO_SKIP_ENV: &str = "KVMTEST_BENCH_SCENARIO_SKIP";
+
+/// Builds the scenario row's pair for `arch` and points the bench's build
+/// script at them, or at the reason they could not be built.
+fn with_scenario_peer(cmd: &mut Command, arch: &str, target: &str) {
+    cmd.env_remove(SCENARIO_ENV).env_remove(SCENARIO_UPSTREAM_ENV).env_remove(SCENARIO_SKIP_ENV);
+    let built = || -> Result<(PathBuf, PathBuf)> {
+        let (test, upstream_file) = upstream::scenario_peer(arch).ok_or(format!("no scenario pair for {arch}"))?;
+        let upstream_program = upstream::build_selftest(arch, upstream_file)?;
+        let out = Command::new(env!("CARGO"))
+            .current_dir(root())
+            .args(["test", "--no-run", "-p", "kvmtest-tests", "--test", test, "--target", target])
+            .arg("--message-format=json-render-diagnostics")
+            .stderr(Stdio::inherit())
+            .output()
+            .map_err(|e| format!("running cargo test --no-run: {e}"))?;
+        if !out.status.success() {
+            return Err(format!("building the {test} scenario for {target} failed"));
+        }
+        let exe = suite_executables(&String::from_utf8_lossy(&out.stdout))?
+            .into_iter()
+            .next()
+            .ok_or(format!("cargo test --no-run --test {test} listed no executable"))?;
+        // Debug info would make it most of the bench binary it is embedded in.
+        let stripped = root().join("target/upstream-bench").join(arch).join(format!("{test}.stripped"));
+        // llvm-objcopy reads every arch; GNU objcopy only the host's.
+        run(Command::new("llvm-objcopy").arg("--strip-debug").arg(&exe).arg(&stripped))
+            .or_else(|_| run(Command::new("objcopy").arg("--strip-debug").arg(&exe).arg(&stripped)))?;
+        Ok((stripped, upstream_program))
+    };
+    match built() {
+        Ok((kvmtest, upstream)) => cmd.env(SCENARIO_ENV, kvmtest).env(SCENARIO_UPSTREAM_ENV, upstream),
+        Err(why) => {
+            eprintln!("bench: the scenario row will be skipped: {why}");
+            cmd.env(SCENARIO_SKIP_ENV, why)
+        }
+    };
+}
+
 /// Builds the bench target for `arch`'s musl target and runs it in the
 /// emulated machine with `target/debug/xtask vm-run` (this very binary).
 fn bench_in_vm(arch: &str, vm: &VmOptions, bench_args: Vec<String>) -> Result {
     let target = format!("{arch}-unknown-linux-musl");
     let mut build = Command::new(env!("CARGO"));
     with_upstream(&mut build, arch);
+    with_scenario_peer(&mut build, arch, &target);
     let out = build
         .current_dir(root())
         .args(["bench", "--no-run", "-p", "kvmtest-bench", "--bench", "kvmtest", "--target", &target])
@@ -147,6 +205,16 @@ fn bench_executable(json_lines: &str) -> Result<Option<PathBuf>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_suite_is_the_test_executables_not_the_bins_built_beside_them() {
+        let json = r#"{"reason":"compiler-artifact","target":{"name":"xtask","kind":["bin"],"test":true},"profile":{"test":true},"executable":"/t/deps/xtask-1"}
+{"reason":"compiler-artifact","target":{"name":"xtask","kind":["bin"],"test":true},"profile":{"test":false},"executable":"/t/xtask"}
+{"reason":"compiler-artifact","target":{"name":"psci","kind":["test"],"test":true},"profile":{"test":false},"executable":"/t/deps/psci-2"}
+{"reason":"compiler-artifact","target":{"name":"kvmtest","kind":["lib"],"test":true},"profile":{"test":false},"executable":null}"#;
+        let want: Vec<PathBuf> = ["/t/deps/xtask-1", "/t/deps/psci-2"].iter().map(PathBuf::from).collect();
+        assert_eq!(suite_executables(json).unwrap(), want);
+    }
 
     #[test]
     fn the_bench_executable_comes_from_cargo_json() {

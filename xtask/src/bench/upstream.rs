@@ -1,5 +1,6 @@
-//! The bench's peer program: bench/upstream/ucall_bench.c built statically on
-//! the kernel's own KVM selftest library (tools/testing/selftests/kvm/lib),
+//! The bench's peer programs: bench/upstream/ucall_bench.c, and for the
+//! scenario row one of the tree's own selftests, built statically on the
+//! kernel's own KVM selftest library (tools/testing/selftests/kvm/lib),
 //! compiled from a Linux source tree as its Makefile does, over the uapi
 //! headers of that tree (`make headers_install` into target/upstream-bench/).
 //!
@@ -53,6 +54,34 @@ const CFLAGS: &[&str] = &[
 
 /// Builds the program for `arch`; the error is the reason the peer rows are skipped.
 pub fn build(arch: &str) -> Result<PathBuf> {
+    build_on_selftest_lib(arch, Source::Bench)
+}
+
+/// A kvmtest scenario binary and the upstream selftest it is timed against
+/// (the bench's scenario row), per arch: the pairs the issue names.
+pub fn scenario_peer(arch: &str) -> Option<(&'static str, &'static str)> {
+    match arch {
+        "x86_64" => Some(("pv_features", "x86_64/kvm_pv_test.c")),
+        "aarch64" => Some(("psci", "aarch64/psci_test.c")),
+        _ => None,
+    }
+}
+
+/// Builds upstream's selftest `file` (relative to tools/testing/selftests/kvm)
+/// for `arch`, as its Makefile would, on the same library.
+pub fn build_selftest(arch: &str, file: &'static str) -> Result<PathBuf> {
+    build_on_selftest_lib(arch, Source::Selftest(file))
+}
+
+/// What to build on the selftest library.
+enum Source {
+    /// bench/upstream/ucall_bench.c.
+    Bench,
+    /// A selftest of the tree, relative to tools/testing/selftests/kvm.
+    Selftest(&'static str),
+}
+
+fn build_on_selftest_lib(arch: &str, what: Source) -> Result<PathBuf> {
     let (kernel_arch, libkvm_arch) = match arch {
         "x86_64" => ("x86", LIBKVM_X86_64),
         "aarch64" => ("arm64", LIBKVM_AARCH64),
@@ -105,8 +134,13 @@ pub fn build(arch: &str) -> Result<PathBuf> {
             .arg(format!("OUTPUT={}", tools.display())))?;
         includes.push(tools.join("arch/arm64/include/generated"));
     }
-    let source = root().join("bench/upstream/ucall_bench.c");
-    let program = out.join("ucall_bench");
+    let (source, program) = match what {
+        Source::Bench => (root().join("bench/upstream/ucall_bench.c"), out.join("ucall_bench")),
+        Source::Selftest(file) => {
+            let name = Path::new(file).file_stem().and_then(|n| n.to_str()).unwrap_or(file);
+            (selftest.join(file), out.join(name))
+        }
+    };
     let cc_cmd = || {
         let mut c = Command::new(&cc);
         c.args(CFLAGS).args(includes.iter().map(|i| format!("-I{}", i.display())));
