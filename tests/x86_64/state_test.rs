@@ -398,9 +398,10 @@ mod scenario {
         sig == b"TCGTCGTCGTCG"
     }
 
-    /// Under qemu's TCG, a guest's XSETBV may never reach KVM (qemu's SVM
-    /// does not intercept it): the guest's XCR0 then holds until the next
-    /// VM entry, when KVM loads its own copy and AVX faults. A guest sets
+    /// Under qemu's TCG (Debian's qemu 7.2, kvm_amd of 6.1 and 6.12) a
+    /// guest's XSETBV never reaches KVM (no XSETBV exit seen): the guest's
+    /// XCR0 holds until the next VM entry, when KVM loads its own copy and
+    /// AVX faults. A guest sets
     /// XCR0 = x87|SSE; KVM_GET_XCRS must say so, or the stage skips naming it.
     fn xsetbv_reaches_kvm() -> Result<()> {
         let mut g = AsmGuest::new();
@@ -424,7 +425,8 @@ mod scenario {
             let backend = kvmtest::backend()?;
             return Err(Error::Skip(format!(
                 "under qemu's TCG the guest's XSETBV does not reach KVM (guest set XCR0 {:#x}, KVM_GET_XCRS says \
-                 {xcr0:x?}): qemu's SVM does not intercept XSETBV, so AVX state cannot be set up (backend {backend})",
+                 {xcr0:x?}): KVM reloads its own XCR0 at the next entry and AVX faults, so the XSAVE stage cannot \
+                 run here (backend {backend})",
                 XFEATURE_MASK_FP | XFEATURE_MASK_SSE
             )));
         }

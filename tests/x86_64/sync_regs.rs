@@ -32,7 +32,7 @@ mod scenario {
     const UD_VECTOR: u8 = 6;
     /// How long each race runs (upstream: "2 seconds, roughly"; shorter so
     /// the binary stays within seconds under TCG).
-    const RACE_TIME: Duration = Duration::from_millis(400);
+    const RACE_TIME: Duration = Duration::from_millis(250);
 
     /// main()'s TEST_REQUIREs, as the series says: KVM_CAP_SYNC_REGS has
     /// exactly KVM_SYNC_X86_VALID_FIELDS (so all of TEST_SYNC_FIELDS and

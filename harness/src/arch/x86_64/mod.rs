@@ -98,7 +98,7 @@ fn segment(selector: u16, type_: u8, base: u64, long: bool) -> kvm_segment {
 /// KVM_GET_SUPPORTED_CPUID, asked once per process: the answer depends only
 /// on the kernel and the CPU, and the ioctl costs a third of a millisecond
 /// here, a third of a VM's start.
-fn supported_cpuid(kvm: &Kvm) -> Result<CpuId> {
+pub(crate) fn supported_cpuid(kvm: &Kvm) -> Result<CpuId> {
     static SUPPORTED: OnceLock<CpuId> = OnceLock::new();
     if let Some(c) = SUPPORTED.get() {
         return Ok(c.clone());

@@ -112,6 +112,16 @@ impl Cpuid {
         kvm.get_supported_cpuid(KVM_MAX_CPUID_ENTRIES).map(Cpuid).map_err(Error::kvm("KVM_GET_SUPPORTED_CPUID"))
     }
 
+    /// The KVM_GET_SUPPORTED_CPUID table every vCPU of this process was
+    /// given, asked once per process as selftests' kvm_get_supported_cpuid()
+    /// does: its per-CPU fields (leaf 1 EBX[31:24], the APIC ID of the host
+    /// CPU that answered) match the vCPUs', which a fresh [`Cpuid::supported`]
+    /// on another CPU would not.
+    pub fn supported_as_given() -> Result<Self> {
+        let kvm = crate::kvm::open_kvm()?;
+        crate::arch::x86_64::supported_cpuid(&kvm).map(Cpuid)
+    }
+
     /// The entries, as KVM_SET_CPUID2 takes them.
     pub fn entries(&self) -> &[kvm_cpuid_entry2] {
         self.0.as_slice()

@@ -164,7 +164,9 @@ impl Vcpu {
     }
 
     /// vcpu_load_state(): sregs, MSRs, XCRs, XSAVE, events, MP state, debug
-    /// registers, regs, nested state, in upstream's order.
+    /// registers, regs, nested state, in upstream's order. The VM needs an
+    /// in-kernel irqchip, as every selftests VM has (`VmBuilder::irqchip`):
+    /// KVM refuses the saved MSR_KVM_ASYNC_PF_INT without one.
     pub fn load_state(&self, state: &VcpuState) -> Result<()> {
         let fd = self.fd();
         fd.set_sregs(&state.sregs).map_err(Error::kvm("KVM_SET_SREGS"))?;
