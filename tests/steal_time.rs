@@ -81,14 +81,11 @@ fn do_steal_time(cpu: usize) -> Result<()> {
 /// The arch's default ucall transport, as upstream (x86 PIO, arm64 MMIO).
 /// Not MMIO on x86: under qemu 7.2's TCG SVM an MMIO ucall right after KVM
 /// injected the #GP of `service_off` now and then reached KVM 7.3 as an NPF
-/// "during event vectoring" (stale EXITINTINFO), which KVM 6.14+ ends with
+/// "during event vectoring" (most likely a stale EXITINTINFO in TCG; not
+/// seen on 6.1 or 6.12), which KVM 7.3 ends with
 /// KVM_EXIT_INTERNAL_ERROR (DELIVERY_EV) at the doorbell's GPA.
 fn steal_time_vm(mode: u64) -> Result<(Vm, u64)> {
-    let mut vm = Vm::builder()
-        .payload(Payload::elf(STEAL_TIME))
-        .vcpus(NR_VCPUS)
-        .arg(MODE_ARG, mode)
-        .build()?;
+    let mut vm = Vm::builder().payload(Payload::elf(STEAL_TIME)).vcpus(NR_VCPUS).arg(MODE_ARG, mode).build()?;
     let records = vm.shared_alloc(STEAL_TIME_SIZE * NR_VCPUS as u64)?;
     vm.set_arg(RECORDS_ARG, records)?;
     Ok((vm, records))
