@@ -27,13 +27,12 @@ mod scenario {
     use kvmtest::abi::xen_shinfo::*;
     use kvmtest::kvm_bindings::{
         kvm_irq_routing_entry, kvm_irq_routing_xen_evtchn, kvm_xen_hvm_attr, kvm_xen_hvm_config, kvm_xen_vcpu_attr,
-        KvmIrqRouting, KVM_CAP_XEN_HVM, KVM_CLOCK_REALTIME, KVM_IRQ_ROUTING_XEN_EVTCHN,
-        KVM_XEN_ATTR_TYPE_EVTCHN, KVM_XEN_ATTR_TYPE_LONG_MODE, KVM_XEN_ATTR_TYPE_RUNSTATE_UPDATE_FLAG,
-        KVM_XEN_ATTR_TYPE_SHARED_INFO, KVM_XEN_ATTR_TYPE_SHARED_INFO_HVA, KVM_XEN_ATTR_TYPE_UPCALL_VECTOR,
-        KVM_XEN_EVTCHN_RESET, KVM_XEN_EVTCHN_UPDATE, KVM_XEN_HVM_CONFIG_EVTCHN_2LEVEL,
-        KVM_XEN_HVM_CONFIG_EVTCHN_SEND, KVM_XEN_HVM_CONFIG_INTERCEPT_HCALL, KVM_XEN_HVM_CONFIG_RUNSTATE,
-        KVM_XEN_HVM_CONFIG_RUNSTATE_UPDATE_FLAG, KVM_XEN_HVM_CONFIG_SHARED_INFO,
-        KVM_XEN_HVM_CONFIG_SHARED_INFO_HVA, KVM_XEN_VCPU_ATTR_TYPE_RUNSTATE_ADDR,
+        KvmIrqRouting, KVM_CAP_XEN_HVM, KVM_CLOCK_REALTIME, KVM_IRQ_ROUTING_XEN_EVTCHN, KVM_XEN_ATTR_TYPE_EVTCHN,
+        KVM_XEN_ATTR_TYPE_LONG_MODE, KVM_XEN_ATTR_TYPE_RUNSTATE_UPDATE_FLAG, KVM_XEN_ATTR_TYPE_SHARED_INFO,
+        KVM_XEN_ATTR_TYPE_SHARED_INFO_HVA, KVM_XEN_ATTR_TYPE_UPCALL_VECTOR, KVM_XEN_EVTCHN_RESET,
+        KVM_XEN_EVTCHN_UPDATE, KVM_XEN_HVM_CONFIG_EVTCHN_2LEVEL, KVM_XEN_HVM_CONFIG_EVTCHN_SEND,
+        KVM_XEN_HVM_CONFIG_INTERCEPT_HCALL, KVM_XEN_HVM_CONFIG_RUNSTATE, KVM_XEN_HVM_CONFIG_RUNSTATE_UPDATE_FLAG,
+        KVM_XEN_HVM_CONFIG_SHARED_INFO, KVM_XEN_HVM_CONFIG_SHARED_INFO_HVA, KVM_XEN_VCPU_ATTR_TYPE_RUNSTATE_ADDR,
         KVM_XEN_VCPU_ATTR_TYPE_RUNSTATE_ADJUST, KVM_XEN_VCPU_ATTR_TYPE_RUNSTATE_CURRENT,
         KVM_XEN_VCPU_ATTR_TYPE_RUNSTATE_DATA, KVM_XEN_VCPU_ATTR_TYPE_TIMER, KVM_XEN_VCPU_ATTR_TYPE_VCPU_INFO,
         KVM_XEN_VCPU_ATTR_TYPE_VCPU_INFO_HVA, KVM_XEN_VCPU_ATTR_TYPE_VCPU_TIME_INFO,
@@ -341,6 +340,7 @@ mod scenario {
 
     fn xen_shinfo(by: ShinfoBy) -> Result<()> {
         let f = require(by)?;
+        let min_ts = realtime()?;
         let mut vm = Vm::builder().payload(Payload::elf(XEN_SHINFO)).irqchip(true).build()?;
         let [a0, a1, a2] = vm.irq_controller_args();
         for (i, v) in [a0, a1, a2].into_iter().enumerate() {
@@ -658,6 +658,7 @@ mod scenario {
             }
         }
 
+        let max_ts = realtime()?;
         let mut evt_reset = hvm_attr(KVM_XEN_ATTR_TYPE_EVTCHN);
         evt_reset.u.evtchn.flags = KVM_XEN_EVTCHN_RESET;
         vm.xen_hvm_set_attr(&evt_reset)?;
@@ -665,6 +666,26 @@ mod scenario {
         // Just a *really* basic check that things are being put in the right place.
         let wc_version = region.u32_at(SI_WC)?;
         ensure!(wc_version != 0 && wc_version & 1 == 0, "Bad wallclock version {wc_version:#x}");
+        // 6.1's check: the guest's epoch lies between CLOCK_REALTIME before
+        // the VM was made and after it ran.
+        let vm_ts = (region.u32_at(SI_WC + 4)?, region.u32_at(SI_WC + 8)?);
+        let vm_ts = (i64::from(vm_ts.0), i64::from(vm_ts.1));
+        ensure!(
+            min_ts <= vm_ts,
+            "VM time too old: wall clock {}.{:09} before {}.{:09}",
+            vm_ts.0,
+            vm_ts.1,
+            min_ts.0,
+            min_ts.1
+        );
+        ensure!(
+            max_ts >= vm_ts,
+            "VM time too new: wall clock {}.{:09} after {}.{:09}",
+            vm_ts.0,
+            vm_ts.1,
+            max_ts.0,
+            max_ts.1
+        );
         let kcdata = vm.fd().get_clock().map_err(Error::kvm("KVM_GET_CLOCK"))?;
         if kcdata.flags & KVM_CLOCK_REALTIME != 0 {
             let (sec, nsec) = (i64::from(region.u32_at(SI_WC + 4)?), i64::from(region.u32_at(SI_WC + 8)?));
@@ -738,6 +759,15 @@ mod scenario {
             check("64-bit", at, region.runstate(at)?)?;
         }
         Ok(())
+    }
+
+    /// CLOCK_REALTIME as (seconds, nanoseconds).
+    fn realtime() -> Result<(i64, i64)> {
+        let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        // SAFETY: clock_gettime writes one timespec, `ts`.
+        let r = unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
+        ensure!(r == 0, "clock_gettime(CLOCK_REALTIME): {}", std::io::Error::last_os_error());
+        Ok((ts.tv_sec as i64, ts.tv_nsec as i64))
     }
 
     fn rst_state(rst: &kvm_xen_vcpu_attr) -> usize {

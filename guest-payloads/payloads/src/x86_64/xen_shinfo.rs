@@ -78,8 +78,15 @@ struct SchedPoll {
     timeout: u64,
 }
 
-fn hcall(nr: u64, a0: u64, a1: u64) -> u64 {
+/// __xen_hypercall(): the raw result.
+fn raw_hcall(nr: u64, a0: u64, a1: u64) -> u64 {
     xen_hypercall(nr, [a0, a1, 0, 0, 0, 0])
+}
+
+/// xen_hypercall(): the call must succeed (6.12 processor.c asserts it;
+/// 6.1's test asserts `rax == 0` after each).
+fn hcall(nr: u64, a0: u64, a1: u64) {
+    guest_assert_eq!(raw_hcall(nr, a0, a1), 0);
 }
 
 fn main() {
@@ -220,7 +227,7 @@ fn main() {
         // re-arm the timer.
         let mut i = 0;
         while i < 100 && !GUEST_SAW_IRQ.load(Ordering::SeqCst) {
-            hcall(HYPERVISOR_SCHED_OP, SCHEDOP_POLL, &p as *const SchedPoll as u64);
+            raw_hcall(HYPERVISOR_SCHED_OP, SCHEDOP_POLL, &p as *const SchedPoll as u64);
             i += 1;
         }
         if GUEST_SAW_IRQ.load(Ordering::SeqCst) {
