@@ -767,7 +767,7 @@ mod scenario {
         // SAFETY: clock_gettime writes one timespec, `ts`.
         let r = unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
         ensure!(r == 0, "clock_gettime(CLOCK_REALTIME): {}", std::io::Error::last_os_error());
-        Ok((ts.tv_sec as i64, ts.tv_nsec as i64))
+        Ok((ts.tv_sec, ts.tv_nsec))
     }
 
     fn rst_state(rst: &kvm_xen_vcpu_attr) -> usize {
