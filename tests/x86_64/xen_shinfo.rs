@@ -613,7 +613,7 @@ mod scenario {
                     juggler = Some(Juggler::start(&vm, &region, f.shinfo_hva)?);
                     let uxe = kvm_irq_routing_xen_evtchn { port: 1, vcpu: 0, priority: PRIO_2LEVEL };
                     evtchn_irq_expected = true;
-                    let end = Instant::now() + Duration::from_secs(SHINFO_RACE_TIMEOUT);
+                    let end = Instant::now() + Duration::from_millis(SHINFO_RACE_TIMEOUT_MS);
                     while Instant::now() < end {
                         // Errors are expected while the page comes and goes.
                         let _ = vm.xen_hvm_evtchn_send(&uxe);
@@ -623,10 +623,7 @@ mod scenario {
                     ensure!(!evtchn_irq_expected, "{not_seen} (TEST_LOCKING_SEND_RACE)");
                     region.set_evtchn_pending0(1)?;
                     evtchn_irq_expected = true;
-                    set_timer_expires(
-                        &mut tmr,
-                        region.rs_state_entry_time()? + SHINFO_RACE_TIMEOUT * NSEC_PER_SEC as u64,
-                    );
+                    set_timer_expires(&mut tmr, region.rs_state_entry_time()? + SHINFO_RACE_TIMEOUT_MS * 1_000_000);
                     vm.vcpu(0).xen_vcpu_set_attr(&tmr)?;
                 }
                 TEST_LOCKING_POLL_TIMEOUT => {
@@ -635,10 +632,7 @@ mod scenario {
                     // expires; if it expired undelivered, rearm and retry.
                     vm.vcpu(0).xen_vcpu_get_attr(&mut tmr)?;
                     if timer_expires(&tmr) == 0 && evtchn_irq_expected {
-                        set_timer_expires(
-                            &mut tmr,
-                            region.rs_state_entry_time()? + SHINFO_RACE_TIMEOUT * NSEC_PER_SEC as u64,
-                        );
+                        set_timer_expires(&mut tmr, region.rs_state_entry_time()? + SHINFO_RACE_TIMEOUT_MS * 1_000_000);
                         vm.vcpu(0).xen_vcpu_set_attr(&tmr)?;
                     }
                 }
