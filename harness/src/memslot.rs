@@ -79,6 +79,22 @@ impl SlotMemory {
             .map_err(|e| Error::Memory(format!("writing slot memory at {offset:#x}: {e}")))
     }
 
+    /// Copies `buf.len()` bytes from byte `offset` into `buf`.
+    pub fn read(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        self.region
+            .as_volatile_slice()
+            .read_slice(buf, offset as usize)
+            .map_err(|e| Error::Memory(format!("reading slot memory [{offset:#x}, +{:#x}): {e}", buf.len())))
+    }
+
+    /// Copies `buf` to byte `offset`.
+    pub fn write(&self, offset: u64, buf: &[u8]) -> Result<()> {
+        self.region
+            .as_volatile_slice()
+            .write_slice(buf, offset as usize)
+            .map_err(|e| Error::Memory(format!("writing slot memory [{offset:#x}, +{:#x}): {e}", buf.len())))
+    }
+
     /// Zeroes `len` bytes from `offset`.
     pub fn zero(&self, offset: u64, len: u64) -> Result<()> {
         let slice = self
@@ -482,5 +498,11 @@ mod tests {
         assert!(m.zero(PAGE_SIZE, 2 * PAGE_SIZE).is_err());
         m.zero(0, 2 * PAGE_SIZE).unwrap();
         assert_eq!(m.load_u64(PAGE_SIZE).unwrap(), 0);
+        m.write(PAGE_SIZE - 2, &[1, 2, 3, 4]).unwrap();
+        let mut across = [0u8; 4];
+        m.read(PAGE_SIZE - 2, &mut across).unwrap();
+        assert_eq!(across, [1, 2, 3, 4]);
+        assert!(m.read(2 * PAGE_SIZE - 2, &mut across).is_err());
+        assert!(m.write(2 * PAGE_SIZE - 2, &across).is_err());
     }
 }

@@ -121,6 +121,16 @@ pub enum Feature {
     WritableIdRegs,
     /// ID_AA64MMFR0_EL1.ASIDBITS out of the writable mask: userspace may not change it (arm64).
     AsidbitsImmutable,
+    // Xen HVM emulation (xen-shinfo).
+    /// KVM_XEN_HVM_CONFIG_SHARED_INFO, _RUNSTATE, _EVTCHN_2LEVEL and
+    /// _EVTCHN_SEND in KVM_CAP_XEN_HVM (x86; RUNSTATE also needs the host's
+    /// sched_info, which Debian's kernels have).
+    XenShinfoEvtchnSend,
+    /// KVM_XEN_HVM_CONFIG_RUNSTATE_UPDATE_FLAG (x86).
+    XenRunstateUpdateFlag,
+    /// KVM_XEN_HVM_CONFIG_SHARED_INFO_HVA: KVM_XEN_ATTR_TYPE_SHARED_INFO_HVA
+    /// and KVM_XEN_VCPU_ATTR_TYPE_VCPU_INFO_HVA (x86).
+    XenSharedInfoHva,
 }
 
 /// One row of [`FEATURES`]: `feature` is in every series from `since` on.
@@ -307,6 +317,31 @@ pub const FEATURES: &[FeatureRow] = &[
                  (6.12.118:2509-2513, 7.2:3357), so arm64_check_features() refuses a change (-E2BIG, EINVAL); \
                  the 6.12 tree's set_id_regs.c:155 still lists ASIDBITS as FTR_LOWER_SAFE (and fails on its own \
                  kernel), 7.2's arm64/set_id_regs.c no longer does. Read from 6.12 and 7.2 only: 6.7-6.11 not checked",
+    },
+    // Xen HVM emulation (xen-shinfo).
+    FeatureRow {
+        feature: Feature::XenShinfoEvtchnSend,
+        name: "KVM_XEN_HVM_CONFIG_SHARED_INFO/RUNSTATE/EVTCHN_2LEVEL/EVTCHN_SEND",
+        since: Series::new(5, 18),
+        source: "include/uapi/linux/kvm.h KVM_XEN_HVM_CONFIG_* (6.1:1265-1270); arch/x86/kvm/x86.c \
+                 KVM_CAP_XEN_HVM (6.12:4279-4288; RUNSTATE if sched_info_on()); EVTCHN_SEND last of the four \
+                 (35025735a79e \"KVM: x86/xen: Support direct injection of event channel events\", v5.18, as remembered)",
+    },
+    FeatureRow {
+        feature: Feature::XenRunstateUpdateFlag,
+        name: "KVM_XEN_HVM_CONFIG_RUNSTATE_UPDATE_FLAG",
+        since: Series::new(6, 2),
+        source: "arch/x86/kvm/x86.c KVM_CAP_XEN_HVM (6.12:4287-4288), absent from 6.1's uapi kvm.h (6.1:1265-1270) \
+                 (d8ba8ba4c801 \"KVM: x86/xen: Allow XEN_RUNSTATE_UPDATE flag behaviour to be configured\", v6.2, \
+                 as remembered)",
+    },
+    FeatureRow {
+        feature: Feature::XenSharedInfoHva,
+        name: "KVM_XEN_HVM_CONFIG_SHARED_INFO_HVA",
+        since: Series::new(6, 9),
+        source: "arch/x86/kvm/x86.c KVM_CAP_XEN_HVM (6.12:4285), xen.c KVM_XEN_ATTR_TYPE_SHARED_INFO_HVA; \
+                 absent from 6.1's uapi kvm.h (6.1:1265-1270) (615451d8cb3f \"KVM: x86/xen: allow shared_info to \
+                 be mapped by fixed HVA\", v6.9)",
     },
 ];
 
@@ -660,6 +695,9 @@ mod tests {
             Feature::SysHypervCpuid,
             Feature::WritableIdRegs,
             Feature::AsidbitsImmutable,
+            Feature::XenShinfoEvtchnSend,
+            Feature::XenRunstateUpdateFlag,
+            Feature::XenSharedInfoHva,
         ] {
             assert_eq!(FEATURES.iter().filter(|r| r.feature == f).count(), 1, "{f:?}");
         }

@@ -1,19 +1,29 @@
-//! Xen hypercall interception (api.rst: KVM_XEN_HVM_CONFIG, KVM_EXIT_XEN).
-//! kvm-ioctls wraps neither the ioctl nor the exit, so this module holds a
-//! raw wrapper for each: [`Vm::xen_hvm_config`] and [`Vcpu::run_with_xen`].
+//! KVM's Xen HVM emulation (api.rst: KVM_XEN_HVM_CONFIG, KVM_EXIT_XEN,
+//! KVM_XEN_HVM_GET/SET_ATTR, KVM_XEN_VCPU_GET/SET_ATTR, KVM_XEN_HVM_EVTCHN_SEND).
+//! kvm-ioctls wraps none of them, so this module holds a raw wrapper for each.
 
-use kvm_bindings::{kvm_xen_hvm_config, KVM_EXIT_XEN};
+use std::os::fd::AsRawFd;
+
+use kvm_bindings::{kvm_irq_routing_xen_evtchn, kvm_xen_hvm_attr, kvm_xen_hvm_config, kvm_xen_vcpu_attr, KVM_EXIT_XEN};
 use kvm_ioctls::VcpuExit;
-use vmm_sys_util::ioctl::ioctl_with_ref;
-use vmm_sys_util::ioctl_iow_nr;
+use vmm_sys_util::ioctl::{ioctl_with_mut_ref, ioctl_with_ref};
+use vmm_sys_util::{ioctl_iow_nr, ioctl_iowr_nr};
 
 use crate::{Error, ExitAction, Result, Ucall, Vcpu, Vm};
 
 /// The ioctl number, private: vmm-sys-util's macro makes an undocumented `pub fn`.
 mod ioctl_nr {
     super::ioctl_iow_nr!(KVM_XEN_HVM_CONFIG, kvm_bindings::KVMIO, 0x7a, super::kvm_xen_hvm_config);
+    super::ioctl_iowr_nr!(KVM_XEN_HVM_GET_ATTR, kvm_bindings::KVMIO, 0xc8, super::kvm_xen_hvm_attr);
+    super::ioctl_iow_nr!(KVM_XEN_HVM_SET_ATTR, kvm_bindings::KVMIO, 0xc9, super::kvm_xen_hvm_attr);
+    super::ioctl_iowr_nr!(KVM_XEN_VCPU_GET_ATTR, kvm_bindings::KVMIO, 0xca, super::kvm_xen_vcpu_attr);
+    super::ioctl_iow_nr!(KVM_XEN_VCPU_SET_ATTR, kvm_bindings::KVMIO, 0xcb, super::kvm_xen_vcpu_attr);
+    super::ioctl_iow_nr!(KVM_XEN_HVM_EVTCHN_SEND, kvm_bindings::KVMIO, 0xd0, super::kvm_irq_routing_xen_evtchn);
 }
-use ioctl_nr::KVM_XEN_HVM_CONFIG;
+use ioctl_nr::{
+    KVM_XEN_HVM_CONFIG, KVM_XEN_HVM_EVTCHN_SEND, KVM_XEN_HVM_GET_ATTR, KVM_XEN_HVM_SET_ATTR, KVM_XEN_VCPU_GET_ATTR,
+    KVM_XEN_VCPU_SET_ATTR,
+};
 
 /// `KVM_XEN_HVM_CONFIG_HYPERCALL_MSR`.
 pub const KVM_XEN_HVM_CONFIG_HYPERCALL_MSR: u32 = kvm_bindings::KVM_XEN_HVM_CONFIG_HYPERCALL_MSR;
@@ -42,7 +52,48 @@ pub struct XenHcall<'a> {
     pub result: &'a mut u64,
 }
 
+/// The result of a raw ioctl: its errno kept as kvm-ioctls does.
+fn check(ret: i32, op: &'static str) -> Result<()> {
+    if ret != 0 {
+        return Err(Error::Kvm { op, source: kvm_ioctls::Error::last() });
+    }
+    Ok(())
+}
+
+/// KVM_XEN_HVM_SET_ATTR on any VM fd (a second thread may hold a dup of
+/// the VM's fd while the vCPU runs, as upstream's juggle_shinfo_state).
+pub fn hvm_set_attr(vm_fd: &impl AsRawFd, attr: &kvm_xen_hvm_attr) -> Result<()> {
+    // SAFETY: KVM_XEN_HVM_SET_ATTR reads one kvm_xen_hvm_attr, which `attr`
+    // is, and keeps no reference to it; on a fd that is not a VM the ioctl fails.
+    check(unsafe { ioctl_with_ref(vm_fd, KVM_XEN_HVM_SET_ATTR(), attr) }, "KVM_XEN_HVM_SET_ATTR")
+}
+
+/// KVM_XEN_HVM_EVTCHN_SEND on any VM fd.
+pub fn hvm_evtchn_send(vm_fd: &impl AsRawFd, evtchn: &kvm_irq_routing_xen_evtchn) -> Result<()> {
+    // SAFETY: KVM_XEN_HVM_EVTCHN_SEND reads one kvm_irq_routing_xen_evtchn,
+    // which `evtchn` is, and keeps no reference to it.
+    check(unsafe { ioctl_with_ref(vm_fd, KVM_XEN_HVM_EVTCHN_SEND(), evtchn) }, "KVM_XEN_HVM_EVTCHN_SEND")
+}
+
 impl Vm {
+    /// KVM_XEN_HVM_SET_ATTR: one VM-wide Xen attribute (`attr.type_`).
+    pub fn xen_hvm_set_attr(&self, attr: &kvm_xen_hvm_attr) -> Result<()> {
+        hvm_set_attr(self.fd(), attr)
+    }
+
+    /// KVM_XEN_HVM_GET_ATTR: fills in the attribute `attr.type_` names.
+    pub fn xen_hvm_get_attr(&self, attr: &mut kvm_xen_hvm_attr) -> Result<()> {
+        // SAFETY: KVM_XEN_HVM_GET_ATTR reads and writes one kvm_xen_hvm_attr,
+        // which `attr` is, and keeps no reference to it.
+        check(unsafe { ioctl_with_mut_ref(self.fd(), KVM_XEN_HVM_GET_ATTR(), attr) }, "KVM_XEN_HVM_GET_ATTR")
+    }
+
+    /// KVM_XEN_HVM_EVTCHN_SEND: delivers an event channel port as a guest's
+    /// EVTCHNOP_send would.
+    pub fn xen_hvm_evtchn_send(&self, evtchn: &kvm_irq_routing_xen_evtchn) -> Result<()> {
+        hvm_evtchn_send(self.fd(), evtchn)
+    }
+
     /// KVM_XEN_HVM_CONFIG: with `KVM_XEN_HVM_CONFIG_INTERCEPT_HCALL` the
     /// guest's hypercalls leave KVM as KVM_EXIT_XEN, and a write of a page
     /// address to `msr` fills that page with hypercall stubs.
@@ -58,6 +109,20 @@ impl Vm {
 }
 
 impl Vcpu {
+    /// KVM_XEN_VCPU_SET_ATTR: one per-vCPU Xen attribute (`attr.type_`).
+    pub fn xen_vcpu_set_attr(&self, attr: &kvm_xen_vcpu_attr) -> Result<()> {
+        // SAFETY: KVM_XEN_VCPU_SET_ATTR reads one kvm_xen_vcpu_attr, which
+        // `attr` is, and keeps no reference to it.
+        check(unsafe { ioctl_with_ref(self.fd(), KVM_XEN_VCPU_SET_ATTR(), attr) }, "KVM_XEN_VCPU_SET_ATTR")
+    }
+
+    /// KVM_XEN_VCPU_GET_ATTR: fills in the attribute `attr.type_` names.
+    pub fn xen_vcpu_get_attr(&self, attr: &mut kvm_xen_vcpu_attr) -> Result<()> {
+        // SAFETY: KVM_XEN_VCPU_GET_ATTR reads and writes one kvm_xen_vcpu_attr,
+        // which `attr` is, and keeps no reference to it.
+        check(unsafe { ioctl_with_mut_ref(self.fd(), KVM_XEN_VCPU_GET_ATTR(), attr) }, "KVM_XEN_VCPU_GET_ATTR")
+    }
+
     /// Runs until the next ucall; each KVM_EXIT_XEN hypercall goes to
     /// `on_hcall`, which fills in the result and says whether to resume.
     /// Any other exit, or a KVM_EXIT_XEN of another type, fails.
