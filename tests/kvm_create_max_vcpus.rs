@@ -55,7 +55,7 @@ fn sparse_ids(first: u64, num: u64) -> Vec<u64> {
 /// test_vcpu_creation(): a barebones VM takes vCPUs with the ids `ids`.
 fn test_vcpu_creation(first_vcpu_id: u64, num_vcpus: u64) -> Result<()> {
     let kvm = kvmtest::kvm::open_kvm()?;
-    let vm = kvm.create_vm().map_err(Error::kvm("KVM_CREATE_VM"))?;
+    let vm = kvmtest::kvm::create_default_vm(&kvm)?;
     let ids = sparse_ids(first_vcpu_id, num_vcpus);
     let mut vcpus = Vec::with_capacity(ids.len());
     for id in ids {
@@ -113,7 +113,7 @@ fn creation() -> Result<()> {
 fn past_max_id() -> Result<()> {
     let (kvm_max_vcpu_id, _) = limits()?;
     let kvm = kvmtest::kvm::open_kvm()?;
-    let vm = kvm.create_vm().map_err(Error::kvm("KVM_CREATE_VM"))?;
+    let vm = kvmtest::kvm::create_default_vm(&kvm)?;
     match vm.create_vcpu(kvm_max_vcpu_id) {
         Err(e) if e.errno() == libc::EINVAL => Ok(()),
         Err(e) => Err(Error::Check(format!(

@@ -168,11 +168,8 @@ impl VmBuilder {
         }
 
         let kvm = open_kvm()?;
-        // Type 0, KVM's default machine: on arm64 a 40-bit IPA, what the C
-        // selftests create (VM_MODE_P40V48_4K). kvm-ioctls' create_vm() asks for
-        // the host's largest IPA instead (52 bits under qemu's -cpu max), whose
-        // stage-2 teardown took Linux 7.3 25-30 s per VM under TCG (7-20 ms at 40).
-        let fd = kvm.create_vm_with_type(0).map_err(Error::kvm("KVM_CREATE_VM"))?;
+        // Type 0, KVM's default machine (on arm64 the selftests' 40-bit IPA).
+        let fd = crate::kvm::create_default_vm(&kvm)?;
         let mem = create_memory(self.mem_size)?;
         register_memory(&fd, &mem)?;
         let arch = HostArch::init_vm(&kvm, &fd, &layout, self.irqchip, transport.doorbell(), &self.arch_options)?;

@@ -20,7 +20,7 @@ impl BareVm {
     /// KVM_CREATE_VM with the default VM type.
     pub fn new() -> Result<BareVm> {
         let kvm = crate::kvm::open_kvm()?;
-        let vm = kvm.create_vm().map_err(Error::kvm("KVM_CREATE_VM"))?;
+        let vm = crate::kvm::create_default_vm(&kvm)?;
         Ok(BareVm { vcpus: Vec::new(), vm })
     }
 

@@ -353,7 +353,7 @@ impl BareVcpu {
     /// Creates the VM and vCPU 0 and runs KVM_ARM_VCPU_INIT with `features`.
     pub fn new(features: &[VcpuFeature]) -> Result<BareVcpu> {
         let kvm = crate::kvm::open_kvm()?;
-        let vm = kvm.create_vm().map_err(Error::kvm("KVM_CREATE_VM"))?;
+        let vm = crate::kvm::create_default_vm(&kvm)?;
         let mut init = kvm_vcpu_init::default();
         vm.get_preferred_target(&mut init).map_err(Error::kvm("KVM_ARM_PREFERRED_TARGET"))?;
         init.features = features_word(features);

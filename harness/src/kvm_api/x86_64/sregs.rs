@@ -118,7 +118,7 @@ impl BareVcpu {
     /// KVM_CREATE_VM and KVM_CREATE_VCPU(0), nothing else.
     pub fn new() -> Result<BareVcpu> {
         let kvm = crate::kvm::open_kvm()?;
-        let vm = kvm.create_vm().map_err(Error::kvm("KVM_CREATE_VM"))?;
+        let vm = crate::kvm::create_default_vm(&kvm)?;
         let vcpu = vm.create_vcpu(0).map_err(Error::kvm("KVM_CREATE_VCPU"))?;
         Ok(BareVcpu { vcpu, _vm: vm })
     }
