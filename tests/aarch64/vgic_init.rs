@@ -196,11 +196,16 @@ mod scenario {
             "register redist region with index not +1"
         );
         dev.set_u64(grp, region, redist_region(1, 0x240000, 0, 1))?;
-        expect_errno!(
-            dev.set_u64(grp, region, redist_region(1, max_phys_size, 0, 2)),
-            E2BIG,
-            "register redist region with base address beyond IPA range"
-        );
+        // With a 52-bit IPA (protected KVM on an LPA2 host) no base beyond
+        // the range fits the value's base field: REDIST_REGION_ATTR_ADDR
+        // would carry bit 52 into the count and name base 0.
+        if max_phys_size < REDIST_REGION_BASE_END {
+            expect_errno!(
+                dev.set_u64(grp, region, redist_region(1, max_phys_size, 0, 2)),
+                E2BIG,
+                "register redist region with base address beyond IPA range"
+            );
+        }
         // The last redist is above the pa range.
         expect_errno!(
             dev.set_u64(grp, region, redist_region(2, max_phys_size - 0x30000, 0, 2)),

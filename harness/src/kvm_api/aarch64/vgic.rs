@@ -79,6 +79,13 @@ pub const fn redist_region(count: u64, base: u64, flags: u64, index: u64) -> u64
     (count << 52) | ((base >> 16) << 16) | (flags << 12) | index
 }
 
+/// The end of the addresses a KVM_VGIC_V3_ADDR_TYPE_REDIST_REGION value can
+/// name: its base field is bits 51:16 of the address
+/// (Documentation/virt/kvm/devices/arm-vgic-v3.rst; vgic.h
+/// KVM_VGIC_V3_RDIST_BASE_MASK, 6.12:93). With a 52-bit IPA no region base
+/// lies beyond the IPA range.
+pub const REDIST_REGION_BASE_END: u64 = 1 << 52;
+
 /// KVM_CREATE_DEVICE: `_IOWR(KVMIO, 0xe0, struct kvm_create_device)`
 /// (include/uapi/linux/kvm.h), a 12-byte argument.
 const KVM_CREATE_DEVICE_IOCTL: u32 = (3 << 30) | (12 << 16) | (0xAE << 8) | 0xE0;
