@@ -85,6 +85,22 @@ impl std::fmt::Display for Backend {
     }
 }
 
+/// Whether a kernel command line puts arm64 KVM in protected mode (pKVM, arm64 only):
+/// its last `kvm-arm.mode=` before `--` says `protected` (the kernel's
+/// parameq() takes `kvm_arm.mode` alike). arch/arm64/kvm/arm.c
+/// early_kvm_mode_cfg() takes it when the kernel is not at EL2 (6.12:2891-2896),
+/// and arch/arm64/kernel/pi/idreg-override.c aliases it to `arm64_sw.hvhe=1`
+/// (6.12:223), which keeps the kernel at EL1.
+pub fn cmdline_asks_protected_kvm(cmdline: &str) -> bool {
+    cmdline
+        .split_ascii_whitespace()
+        .take_while(|word| *word != "--")
+        .filter_map(|word| word.split_once('='))
+        .filter(|(name, _)| name.replace('_', "-") == "kvm-arm.mode")
+        .last()
+        .is_some_and(|(_, mode)| mode == "protected")
+}
+
 fn kernel_release() -> String {
     std::fs::read_to_string("/proc/sys/kernel/osrelease")
         .map(|s| s.trim().to_string())
@@ -174,6 +190,16 @@ fn cap_name(cap: Cap) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn protected_kvm_is_the_last_kvm_arm_mode_before_init_args() {
+        assert!(cmdline_asks_protected_kvm("console=ttyAMA0 kvm-arm.mode=protected quiet\n"));
+        assert!(cmdline_asks_protected_kvm("kvm_arm.mode=protected"));
+        assert!(!cmdline_asks_protected_kvm("console=ttyAMA0 kvm-arm.mode=nvhe"));
+        assert!(!cmdline_asks_protected_kvm("kvm-arm.mode=protected kvm-arm.mode=nvhe"));
+        assert!(!cmdline_asks_protected_kvm("root=/dev/vda -- kvm-arm.mode=protected"));
+        assert!(!cmdline_asks_protected_kvm("console=ttyS0"));
+    }
 
     #[test]
     fn a_device_that_is_not_kvm_is_named() {

@@ -650,6 +650,18 @@ pub const X86_PLATFORM_INFO_IMMUTABLE_SOURCE: &str = "platform_info_test.c's clo
      MSRs; 6.12 x86.c:1821 refuses changing an immutable feature MSR after KVM_RUN";
 // End of the x86 vCPU state rows (x86-state).
 
+// arm64 protected KVM (pKVM): the VM's IPA size (fix-vgic-pkvm).
+
+/// The first series read here whose protected mode (`kvm-arm.mode=protected`)
+/// gives every VM the host's IPA limit (`get_kvm_ipa_limit()`, what
+/// KVM_CAP_ARM_VM_IPA_SIZE reports), ignoring the IPA size KVM_CREATE_VM's
+/// machine type asks for. Before it, protected mode honours the type as the
+/// other modes do. 6.2-6.11 are not read: the change lies somewhere between.
+pub const ARM64_PROTECTED_VM_HOST_IPA_SIZE: Series = Series::new(6, 12);
+/// Where the kernel says so.
+pub const ARM64_PROTECTED_VM_HOST_IPA_SIZE_SOURCE: &str = "arch/arm64/kvm/mmu.c kvm_init_ipa_range():      `if (is_protected_kvm_enabled()) phys_shift = kvm_ipa_limit;` before the type's IPA size is looked at      (6.12:884-886, 7.2:920-922); 6.1's reset.c kvm_arm_setup_stage2() has no such branch (6.1:425-441);      arm.c KVM_CAP_ARM_VM_IPA_SIZE returns get_kvm_ipa_limit() (6.12:405-406); the vGIC frames' range check      vgic-kvm-device.c vgic_check_iorange() is against kvm_phys_size() of that stage-2 (6.12:30-32)";
+// End of the arm64 protected-KVM rows (fix-vgic-pkvm).
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -735,6 +747,13 @@ mod tests {
             assert_eq!(x86_sync_regs(s).map(|r| r.valid_fields), Some(0b111));
         }
         assert!(x86_sync_regs(Series::new(4, 16)).is_none());
+    }
+
+    #[test]
+    fn arm64_protected_vm_ipa_size_per_series() {
+        assert!(!Series::new(6, 1).at_least(ARM64_PROTECTED_VM_HOST_IPA_SIZE));
+        assert!(Series::new(6, 12).at_least(ARM64_PROTECTED_VM_HOST_IPA_SIZE));
+        assert!(Series::new(7, 3).at_least(ARM64_PROTECTED_VM_HOST_IPA_SIZE));
     }
 
     #[test]

@@ -11,11 +11,12 @@ use kvm_bindings::{
     kvm_create_device, kvm_device_attr, kvm_userspace_memory_region, kvm_vcpu_init, KVM_ARM_VCPU_PSCI_0_2,
     KVM_CAP_USER_MEMORY, KVM_CREATE_DEVICE_TEST, KVM_DEV_ARM_VGIC_CTRL_INIT, KVM_DEV_ARM_VGIC_GRP_CTRL,
 };
-use kvm_ioctls::{DeviceFd, VcpuFd, VmFd};
+use kvm_ioctls::{Cap, DeviceFd, VcpuFd, VmFd};
 use vm_memory::mmap::MmapRegionBuilder;
 use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap, GuestMemoryRegion, GuestRegionMmap};
 
 use crate::arch::aarch64::regs::{x, PC};
+use crate::series::{self, Series};
 use crate::{Error, Result};
 
 pub use kvm_bindings::{
@@ -32,8 +33,28 @@ pub use kvm_bindings::{
 /// KVM_CAP_ARM_VM_IPA_SIZE; KVM_PHYS_SHIFT in arch/arm64/kvm/mmu.c
 /// kvm_init_stage2_mmu(), 6.1 and 6.12), asked for explicitly
 /// (`KVM_VM_TYPE_ARM_IPA_SIZE(40)`, as the 6.12 selftests do); the
-/// `max_phys_size` of vgic_init.c is `1 << 40`.
+/// `max_phys_size` of vgic_init.c is `1 << 40`. What KVM makes of the
+/// request depends on its mode: [`gic_vm_ipa_bits`].
 pub const DEFAULT_IPA_BITS: u32 = 40;
+
+/// The IPA size KVM gives a [`GicVm`], as the running kernel's source says
+/// its mode does: [`DEFAULT_IPA_BITS`], as asked for, except under protected
+/// KVM from [`series::ARM64_PROTECTED_VM_HOST_IPA_SIZE`] on, where every VM
+/// gets the host's IPA limit whatever KVM_CREATE_VM asks (that limit is
+/// KVM_CAP_ARM_VM_IPA_SIZE's value; [`series::ARM64_PROTECTED_VM_HOST_IPA_SIZE_SOURCE`]).
+pub fn gic_vm_ipa_bits() -> Result<u32> {
+    let cmdline = std::fs::read_to_string("/proc/cmdline")
+        .map_err(|e| Error::Config(format!("reading /proc/cmdline for arm64 KVM's mode: {e}")))?;
+    let protected = crate::kvm::cmdline_asks_protected_kvm(&cmdline);
+    if !protected || !Series::running()?.at_least(series::ARM64_PROTECTED_VM_HOST_IPA_SIZE) {
+        return Ok(DEFAULT_IPA_BITS);
+    }
+    let limit = crate::kvm::check_cap(Cap::ArmVmIPASize)?;
+    u32::try_from(limit)
+        .ok()
+        .filter(|bits| (32..=52).contains(bits))
+        .ok_or_else(|| Error::Config(format!("KVM_CAP_ARM_VM_IPA_SIZE is {limit}, not an IPA size (32 to 52 bits)")))
+}
 
 /// Offset of GICR_TYPER in a redistributor's RD frame (the GICv3
 /// architecture; vgic_init.c's `GICR_TYPER`).
@@ -57,6 +78,13 @@ pub const fn v2_cpu_reg(offset: u32, cpu: u64) -> u64 {
 pub const fn redist_region(count: u64, base: u64, flags: u64, index: u64) -> u64 {
     (count << 52) | ((base >> 16) << 16) | (flags << 12) | index
 }
+
+/// The end of the addresses a KVM_VGIC_V3_ADDR_TYPE_REDIST_REGION value can
+/// name: its base field is bits 51:16 of the address
+/// (Documentation/virt/kvm/devices/arm-vgic-v3.rst; vgic.h
+/// KVM_VGIC_V3_RDIST_BASE_MASK, 6.12:93). With a 52-bit IPA no region base
+/// lies beyond the IPA range.
+pub const REDIST_REGION_BASE_END: u64 = 1 << 52;
 
 /// KVM_CREATE_DEVICE: `_IOWR(KVMIO, 0xe0, struct kvm_create_device)`
 /// (include/uapi/linux/kvm.h), a 12-byte argument.
@@ -90,7 +118,7 @@ fn code() -> Result<Vec<u8>> {
 }
 
 impl GicVm {
-    /// KVM_CREATE_VM (a 40-bit IPA space) with one memslot of code
+    /// KVM_CREATE_VM (asking for a 40-bit IPA space) with one memslot of code
     /// and no vCPU.
     pub fn new() -> Result<GicVm> {
         let kvm = crate::kvm::open_kvm()?;
