@@ -1,27 +1,32 @@
 //! set_id_regs: userspace writes to the feature ID registers (upstream
-//! aarch64/set_id_regs.c of 6.12; the writable ID registers are Linux 6.7+,
-//! so on 6.1 every trial skips, naming the series: harness/src/series.rs
-//! `Feature::WritableIdRegs`).
+//! aarch64/set_id_regs.c of 6.12 and arm64/set_id_regs.c of 7.2; the
+//! writable ID registers are Linux 6.7+, so on 6.1 every trial skips,
+//! naming the series: harness/src/series.rs `Feature::WritableIdRegs`).
 //!
 //! `set_id_regs::<REG>::<FIELD>`, one per row of upstream's `ftr_*[]`
-//! tables, each on a new VM (test_vm_ftr_id_regs(), one field): the field
-//! is covered by the register's KVM_ARM_GET_REG_WRITABLE_MASKS mask; a
-//! value unsafe by the field's ftr rule (FTR_LOWER_SAFE: one higher,
-//! FTR_HIGHER_SAFE: one lower, FTR_EXACT: other than the safe value) is
-//! EINVAL and leaves the register unchanged; a safe value (one lower, one
-//! higher, the exact value) is accepted and read back. AArch32 registers
-//! (CRm < 4) skip on a CPU without AArch32, where they are RAZ/WI, as
-//! upstream does. One row differs from the 6.12 tree's test, which fails on
-//! its own kernel: 6.12's KVM keeps ID_AA64MMFR0_EL1.ASIDBITS out of the
-//! writable mask (series.rs `Feature::AsidbitsImmutable`; 7.2's test drops
-//! the row), so its trial checks the field is read-only: not in the mask,
-//! a change EINVAL.
+//! tables (the union of 6.12's and 7.2's), each on a new VM
+//! (test_vm_ftr_id_regs(), one field): the field is covered by the
+//! register's KVM_ARM_GET_REG_WRITABLE_MASKS mask; a value unsafe by the
+//! field's ftr rule (FTR_LOWER_SAFE: one higher, FTR_HIGHER_SAFE: one lower,
+//! FTR_EXACT: other than the safe value) is EINVAL and leaves the register
+//! unchanged; a safe value (one lower, one higher, the exact value) is
+//! accepted and read back. AArch32 registers (CRm < 4) skip on a CPU without
+//! AArch32, where they are RAZ/WI, as upstream does. Which rows the running
+//! series' KVM lets userspace write is series.rs `ID_REG_FIELDS`: a row
+//! read-only there (6.12's TME from 7.2, ASIDBITS from 6.12 — the 6.12 tree's
+//! test fails on its own kernel there —, 7.2's new rows before 7.2) is
+//! checked read-only: not in the mask, a change EINVAL, the register kept.
 //!
 //! `set_id_regs::guest_reg_read_and_reset`: upstream's main() on one VM:
 //! every field as above, cumulatively; CLIDR_EL1, CTR_EL0, MPIDR_EL1 set
-//! (test_vcpu_ftr_id_regs()); the guest reads each ID register and CTR_EL0
-//! and finds what userspace set (test_guest_reg_read()); KVM_ARM_VCPU_INIT
-//! (an architectural reset) keeps every value (test_reset_preserves_id_regs()).
+//! (test_vcpu_ftr_id_regs()); from 7.2 MIDR_EL1, REVIDR_EL1, AIDR_EL1 set
+//! under KVM_CAP_ARM_WRITABLE_IMP_ID_REGS (test_vcpu_non_ftr_id_regs());
+//! the guest reads each register and finds what userspace set
+//! (test_guest_reg_read(), from 7.2 with the mutable GIC field masked);
+//! KVM_ARM_VCPU_INIT (an architectural reset) keeps every value
+//! (test_reset_preserves_id_regs()). `set_id_regs::user_set_mpam_reg` and
+//! `::user_set_mte_reg`: 7.2's checks that the MPAM fields cannot be set
+//! arbitrarily and that MTE_frac = 0 is accepted.
 //! `set_id_regs::writable_masks::*`: a nonzero reserved word is refused,
 //! and KVM_CAP_ARM_SUPPORTED_REG_MASK_RANGES offers the Feature ID range.
 
@@ -719,9 +724,10 @@ mod scenario {
         init.features[0] |= 1 << KVM_ARM_VCPU_PSCI_0_2;
         let vcpu = vm.vcpu(0).fd();
         vcpu.vcpu_init(&init).map_err(Error::kvm("KVM_ARM_VCPU_INIT (reset)"))?;
-        let kept = TEST_REGS.iter().map(|r| (r.name, r.id(), r.idx())).chain(
-            OTHER_REGS.into_iter().map(|(n, r)| (n, sys_reg_id(r), feature_id_range_idx(r.0, r.1, r.2))),
-        );
+        let kept = TEST_REGS
+            .iter()
+            .map(|r| (r.name, r.id(), r.idx()))
+            .chain(OTHER_REGS.into_iter().map(|(n, r)| (n, sys_reg_id(r), feature_id_range_idx(r.0, r.1, r.2))));
         for (name, id, idx) in kept {
             let observed = reset_mutable_bits(idx, get(vcpu, id)?)?;
             let expected = reset_mutable_bits(idx, test_reg_vals[idx])?;
