@@ -119,8 +119,6 @@ pub enum Feature {
     // arm64 ID registers (arm64-regs: set_id_regs).
     /// Writable feature ID registers and KVM_ARM_GET_REG_WRITABLE_MASKS (arm64).
     WritableIdRegs,
-    /// ID_AA64MMFR0_EL1.ASIDBITS out of the writable mask: userspace may not change it (arm64).
-    AsidbitsImmutable,
     // Xen HVM emulation (xen-shinfo).
     /// KVM_XEN_HVM_CONFIG_SHARED_INFO, _RUNSTATE, _EVTCHN_2LEVEL and
     /// _EVTCHN_SEND in KVM_CAP_XEN_HVM (x86; RUNSTATE also needs the host's
@@ -131,6 +129,13 @@ pub enum Feature {
     /// KVM_XEN_HVM_CONFIG_SHARED_INFO_HVA: KVM_XEN_ATTR_TYPE_SHARED_INFO_HVA
     /// and KVM_XEN_VCPU_ATTR_TYPE_VCPU_INFO_HVA (x86).
     XenSharedInfoHva,
+    /// set_id_aa64pfr0_el1() refuses ID_AA64PFR0_EL1.EL0 or .EL1 = 0 (arm64).
+    IdAa64Pfr0El0El1Required,
+    /// The first KVM_RUN sets ID_AA64PFR0_EL1.GIC from the VM's irqchip, over
+    /// what userspace wrote (arm64, kvm_vgic_finalize_idregs()).
+    IdAa64Pfr0GicSetAtFirstRun,
+    /// KVM_CAP_ARM_WRITABLE_IMP_ID_REGS: MIDR_EL1, REVIDR_EL1, AIDR_EL1 writable (arm64).
+    WritableImpIdRegs,
 }
 
 /// One row of [`FEATURES`]: `feature` is in every series from `since` on.
@@ -310,13 +315,30 @@ pub const FEATURES: &[FeatureRow] = &[
                  (6.1:1262, \"This is what we mean by invariant\") (3f9cd0ca8484, v6.7)",
     },
     FeatureRow {
-        feature: Feature::AsidbitsImmutable,
-        name: "ID_AA64MMFR0_EL1.ASIDBITS read-only to userspace",
-        since: Series::new(6, 12),
-        source: "arch/arm64/kvm/sys_regs.c: ID_WRITABLE(ID_AA64MMFR0_EL1, ~(... | ID_AA64MMFR0_EL1_ASIDBITS)) \
-                 (6.12.118:2509-2513, 7.2:3357), so arm64_check_features() refuses a change (-E2BIG, EINVAL); \
-                 the 6.12 tree's set_id_regs.c:155 still lists ASIDBITS as FTR_LOWER_SAFE (and fails on its own \
-                 kernel), 7.2's arm64/set_id_regs.c no longer does. Read from 6.12 and 7.2 only: 6.7-6.11 not checked",
+        feature: Feature::IdAa64Pfr0El0El1Required,
+        name: "ID_AA64PFR0_EL1.EL0/EL1 = 0 refused",
+        since: Series::new(7, 2),
+        source: "arch/arm64/kvm/sys_regs.c set_id_aa64pfr0_el1(): \"Fail the guest's request to disable the AA64 \
+                 ISA at EL{0,1,2}\" (7.2:2272-2276), absent from 6.12's (6.12.118:1848-1869); 7.2's set_id_regs.c \
+                 raises ftr_id_aa64pfr0_el1[]'s EL3..EL0 safe values to 1 (7.2:148-151). Read from 6.12 and 7.2 \
+                 only: which of 6.13-7.2 added it is not pinned, so the rule starts at 7.2",
+    },
+    FeatureRow {
+        feature: Feature::IdAa64Pfr0GicSetAtFirstRun,
+        name: "ID_AA64PFR0_EL1.GIC set at the first KVM_RUN",
+        since: Series::new(7, 2),
+        source: "arch/arm64/kvm/vgic/vgic-init.c kvm_vgic_finalize_idregs() (7.2:680-700) and sys_regs.c \
+                 kvm_finalize_sys_regs() (7.2:5790-5800, no irqchip: GIC cleared) rewrite the field at the first \
+                 run; 6.12 has neither (only the reset value, sys_regs.c:1724-1727). 7.2's set_id_regs.c marks the \
+                 row REG_FTR_BITS_MUTABLE (7.2:145-146). Which of 6.13-7.2 added it is not pinned: starts at 7.2",
+    },
+    FeatureRow {
+        feature: Feature::WritableImpIdRegs,
+        name: "KVM_CAP_ARM_WRITABLE_IMP_ID_REGS",
+        since: Series::new(7, 2),
+        source: "Documentation/virt/kvm/api.rst 7.42 KVM_CAP_ARM_WRITABLE_IMP_ID_REGS (7.2:8876-8892); \
+                 include/uapi/linux/kvm.h 239 (7.2:989), absent from 6.12's. Which of 6.13-7.2 added it is not \
+                 pinned (6.15 as remembered, not verified): the rule starts at 7.2",
     },
     // Xen HVM emulation (xen-shinfo).
     FeatureRow {
@@ -483,6 +505,177 @@ pub fn psci(series: Series) -> Result<&'static PsciRow> {
         .ok_or_else(|| Error::Config(format!("Linux {series} is older than every PSCI row of series.rs")))
 }
 // End of the arm64 firmware-register rows (power-arm64).
+
+// arm64 ID register fields per series (set_id_regs).
+/// A field of upstream's set_id_regs.c `ftr_*[]` tables whose writability
+/// (the register's KVM_ARM_GET_REG_WRITABLE_MASKS mask, the `ID_WRITABLE`
+/// / `ID_FILTERED` mask of sys_regs.c) is not "writable since 6.7"
+/// ([`Feature::WritableIdRegs`]), the default for every other field.
+#[derive(Debug, Clone, Copy)]
+pub struct IdRegFieldRow {
+    /// The register, as sys_regs.c names it: `"ID_AA64ISAR0_EL1"`.
+    pub reg: &'static str,
+    /// The field, as arch/arm64/tools/sysreg names it: `"TME"`.
+    pub field: &'static str,
+    /// The first series whose KVM lets userspace write the field.
+    pub writable_since: Series,
+    /// The first series whose KVM keeps it read-only again (None: still writable).
+    pub read_only_since: Option<Series>,
+    /// Where the kernel says so.
+    pub source: &'static str,
+}
+
+const S6_7: Series = Series::new(6, 7);
+const S6_12: Series = Series::new(6, 12);
+const S7_2: Series = Series::new(7, 2);
+
+/// ID register fields whose writability changed: read from the 6.12 and 7.2
+/// trees only, so a change first seen in 7.2 is dated 7.2 (which of 6.13-7.2
+/// made it is not pinned) and one first seen in 6.12 is dated 6.12 (6.7-6.11
+/// not checked).
+pub const ID_REG_FIELDS: &[IdRegFieldRow] = &[
+    IdRegFieldRow {
+        reg: "ID_AA64ISAR0_EL1",
+        field: "TME",
+        writable_since: S6_7,
+        read_only_since: Some(S7_2),
+        source: "ID_WRITABLE(ID_AA64ISAR0_EL1, ~ID_AA64ISAR0_EL1_RES0) in both trees (6.12.118:2494, 7.2:3337), \
+                 so the field's writability follows arch/arm64/tools/sysreg's RES0 (not in the 7.2 extract): \
+                 FEAT_TME left the architecture and 7.2's arm64/set_id_regs.c drops the TME row the 6.12 tree's \
+                 has (6.12:94). Not pinned in 6.13-7.2",
+    },
+    IdRegFieldRow {
+        reg: "ID_AA64MMFR0_EL1",
+        field: "ASIDBITS",
+        writable_since: S6_7,
+        read_only_since: Some(S6_12),
+        source: "ID_WRITABLE(ID_AA64MMFR0_EL1, ~(... | ID_AA64MMFR0_EL1_ASIDBITS)) (6.12.118:2509-2513, \
+                 7.2:3355-3357 ID_FILTERED): arm64_check_features() refuses a change (-E2BIG, EINVAL); the 6.12 \
+                 tree's set_id_regs.c:155 still lists it (and fails on its own kernel), 7.2's drops it. \
+                 6.7-6.11 not checked",
+    },
+    IdRegFieldRow {
+        reg: "ID_AA64MMFR0_EL1",
+        field: "TGRAN4_2",
+        writable_since: S7_2,
+        read_only_since: None,
+        source: "excluded from ID_AA64MMFR0_EL1's mask in 6.12.118:2510-2512, not in 7.2:3355-3357; 7.2's \
+                 set_id_regs.c:166 adds the FTR_EXACT row",
+    },
+    IdRegFieldRow {
+        reg: "ID_AA64MMFR0_EL1",
+        field: "TGRAN64_2",
+        writable_since: S7_2,
+        read_only_since: None,
+        source: "as TGRAN4_2: 6.12.118:2511 excludes it, 7.2:3355-3357 does not; 7.2 set_id_regs.c:167",
+    },
+    IdRegFieldRow {
+        reg: "ID_AA64MMFR0_EL1",
+        field: "TGRAN16_2",
+        writable_since: S7_2,
+        read_only_since: None,
+        source: "as TGRAN4_2: 6.12.118:2512 excludes it, 7.2:3355-3357 does not; 7.2 set_id_regs.c:168",
+    },
+    IdRegFieldRow {
+        reg: "ID_AA64MMFR1_EL1",
+        field: "HCX",
+        writable_since: S7_2,
+        read_only_since: None,
+        source: "excluded from ID_AA64MMFR1_EL1's mask in 6.12.118:2515, not in 7.2:3358-3361; 7.2 \
+                 set_id_regs.c:182",
+    },
+    IdRegFieldRow {
+        reg: "ID_AA64MMFR1_EL1",
+        field: "TWED",
+        writable_since: S7_2,
+        read_only_since: None,
+        source: "excluded in 6.12.118:2516, not in 7.2:3358-3361; 7.2 set_id_regs.c:184",
+    },
+    IdRegFieldRow {
+        reg: "ID_AA64PFR1_EL1",
+        field: "DF2",
+        writable_since: S7_2,
+        read_only_since: None,
+        source: "excluded from ID_AA64PFR1_EL1's mask in 6.12.118:2444, not in 7.2:3287-3298; 7.2 \
+                 set_id_regs.c:156",
+    },
+    IdRegFieldRow {
+        reg: "ID_AA64ISAR3_EL1",
+        field: "FPRCVT",
+        writable_since: S7_2,
+        read_only_since: None,
+        source: "ID_UNALLOCATED(6,3) in 6.12.118:2502 (RAZ, mask 0); ID_WRITABLE(ID_AA64ISAR3_EL1, FPRCVT | LSFE | \
+                 LSUI | FAMINMAX) in 7.2:3345-3348; 7.2 set_id_regs.c:133-138",
+    },
+    IdRegFieldRow {
+        reg: "ID_AA64ISAR3_EL1",
+        field: "LSUI",
+        writable_since: S7_2,
+        read_only_since: None,
+        source: "as FPRCVT: 6.12.118:2502, 7.2:3345-3348",
+    },
+    IdRegFieldRow {
+        reg: "ID_AA64ISAR3_EL1",
+        field: "LSFE",
+        writable_since: S7_2,
+        read_only_since: None,
+        source: "as FPRCVT: 6.12.118:2502, 7.2:3345-3348",
+    },
+    IdRegFieldRow {
+        reg: "ID_AA64ISAR3_EL1",
+        field: "FAMINMAX",
+        writable_since: S7_2,
+        read_only_since: None,
+        source: "as FPRCVT: 6.12.118:2502, 7.2:3345-3348",
+    },
+    IdRegFieldRow {
+        reg: "ID_AA64MMFR3_EL1",
+        field: "S1POE",
+        writable_since: S6_12,
+        read_only_since: None,
+        source: "ID_WRITABLE(ID_AA64MMFR3_EL1, TCRX | S1PIE | S1POE) (6.12.118:2526-2528, 7.2:3369-3372); \
+                 only 7.2's set_id_regs.c:207-212 tests it. 6.7-6.11 not checked",
+    },
+    IdRegFieldRow {
+        reg: "ID_AA64MMFR3_EL1",
+        field: "S1PIE",
+        writable_since: S6_12,
+        read_only_since: None,
+        source: "as S1POE: 6.12.118:2526-2528, 7.2:3369-3372",
+    },
+    IdRegFieldRow {
+        reg: "ID_AA64MMFR3_EL1",
+        field: "SCTLRX",
+        writable_since: S7_2,
+        read_only_since: None,
+        source: "not in ID_AA64MMFR3_EL1's mask in 6.12.118:2526-2528, in 7.2:3369-3372",
+    },
+    IdRegFieldRow {
+        reg: "ID_AA64MMFR3_EL1",
+        field: "TCRX",
+        writable_since: S6_12,
+        read_only_since: None,
+        source: "as S1POE: 6.12.118:2526-2528, 7.2:3369-3372",
+    },
+];
+
+/// Whether `series`' KVM lets userspace write `reg`.`field` (a field of
+/// upstream's tables without a row in [`ID_REG_FIELDS`]: writable since 6.7).
+pub fn id_reg_field_writable(reg: &str, field: &str, series: Series) -> bool {
+    match ID_REG_FIELDS.iter().find(|r| r.reg == reg && r.field == field) {
+        Some(r) => series.at_least(r.writable_since) && r.read_only_since.is_none_or(|s| !series.at_least(s)),
+        None => series.at_least(S6_7),
+    }
+}
+
+/// Where [`id_reg_field_writable`]'s answer for `reg`.`field` comes from.
+pub fn id_reg_field_source(reg: &str, field: &str) -> &'static str {
+    match ID_REG_FIELDS.iter().find(|r| r.reg == reg && r.field == field) {
+        Some(r) => r.source,
+        None => Feature::WritableIdRegs.row().source,
+    }
+}
+// End of the arm64 ID register field rows (set_id_regs).
 
 impl Feature {
     /// This feature's row.
@@ -706,10 +899,12 @@ mod tests {
             Feature::KvmClockRealtime,
             Feature::SysHypervCpuid,
             Feature::WritableIdRegs,
-            Feature::AsidbitsImmutable,
             Feature::XenShinfoEvtchnSend,
             Feature::XenRunstateUpdateFlag,
             Feature::XenSharedInfoHva,
+            Feature::IdAa64Pfr0El0El1Required,
+            Feature::IdAa64Pfr0GicSetAtFirstRun,
+            Feature::WritableImpIdRegs,
         ] {
             assert_eq!(FEATURES.iter().filter(|r| r.feature == f).count(), 1, "{f:?}");
         }
@@ -730,6 +925,26 @@ mod tests {
         assert!(psci(Series::new(5, 4)).is_err());
         assert!(!Feature::VendorHypBmap2.in_series(Series::new(6, 14)));
         assert!(Feature::VendorHypBmap2.in_series(Series::new(6, 15)));
+    }
+
+    #[test]
+    fn id_reg_field_writability_per_series() {
+        let (s61, s612, s72, s73) = (Series::new(6, 1), Series::new(6, 12), Series::new(7, 2), Series::new(7, 3));
+        assert!(!id_reg_field_writable("ID_AA64ISAR0_EL1", "AES", s61));
+        assert!(id_reg_field_writable("ID_AA64ISAR0_EL1", "AES", s73));
+        assert!(id_reg_field_writable("ID_AA64ISAR0_EL1", "TME", s612));
+        assert!(!id_reg_field_writable("ID_AA64ISAR0_EL1", "TME", s72));
+        assert!(!id_reg_field_writable("ID_AA64ISAR0_EL1", "TME", s73));
+        assert!(id_reg_field_writable("ID_AA64MMFR0_EL1", "ASIDBITS", Series::new(6, 11)));
+        assert!(!id_reg_field_writable("ID_AA64MMFR0_EL1", "ASIDBITS", s612));
+        assert!(!id_reg_field_writable("ID_AA64PFR1_EL1", "DF2", s612));
+        assert!(id_reg_field_writable("ID_AA64PFR1_EL1", "DF2", s73));
+        assert!(id_reg_field_writable("ID_AA64MMFR3_EL1", "TCRX", s612));
+        assert!(!id_reg_field_writable("ID_AA64MMFR3_EL1", "SCTLRX", s612));
+        for r in ID_REG_FIELDS {
+            assert_eq!(ID_REG_FIELDS.iter().filter(|o| o.reg == r.reg && o.field == r.field).count(), 1, "{r:?}");
+            assert!(r.read_only_since.is_none_or(|s| s > r.writable_since), "{r:?}");
+        }
     }
 
     #[test]
