@@ -19,6 +19,11 @@
 //! Every other row is three trials: `<row>::cpuid_clear`, `<row>::cpuid_set`,
 //! `<row>::not_enforced`.
 //!
+//! As kvm_pv_test.c's guest_main walks all its MSRs and hypercalls in one
+//! guest, each mode is one VM whose guest probes every row of that mode in
+//! turn (five VMs, plus one per `pv_unhalt` case); each trial reports its
+//! row's verdict from that shared run.
+//!
 //! A refused MSR is one KVM does not support (`KVM_MSR_RET_UNSUPPORTED`):
 //! what the guest sees then is kvm.ignore_msrs's to say (x86.c, 6.12
 //! kvm_do_msr_access, 6.1 kvm_msr_ignored_check): #GP with N (the
@@ -49,9 +54,10 @@ mod scenario {
     };
     use kvmtest::x86_64::msr_params::UnsupportedMsrAccess;
     use kvmtest::x86_64::probe::{self, Access, Outcome, Probe, GP_VECTOR};
-    use kvmtest::{ensure, kvm_feature, runner, ExitAction, Result};
+    use kvmtest::{ensure, kvm_feature, runner, ExitAction, Result, Vm};
     use kvmtest_tests::payloads::HYPERCALL_PROBE;
     use libtest_mimic::Trial;
+    use std::sync::OnceLock;
 
     /// A service the VMM provides itself when it sets the bit.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -178,9 +184,65 @@ mod scenario {
         }
     }
 
-    fn check(row: &Row, mode: Mode) -> Result<()> {
-        let vmm_service = mode == Mode::VmmServiceOnCpuidClear;
-        let cpuid_set = matches!(mode, Mode::CpuidSet | Mode::VmmServiceOff);
+    impl Mode {
+        /// The trial-name suffix (`pv_features::<row>::<mode>`).
+        fn name(self) -> &'static str {
+            match self {
+                Mode::CpuidClear => "cpuid_clear",
+                Mode::CpuidSet => "cpuid_set",
+                Mode::NotEnforced => "not_enforced",
+                Mode::VmmServiceOff => "vmm_service_off",
+                Mode::VmmServiceOnCpuidClear => "vmm_service_on_cpuid_clear",
+            }
+        }
+        /// Whether `row` is walked in this mode: the VMM-served rows have their own two.
+        fn walks(self, row: &Row) -> bool {
+            row.vmm.is_some() == matches!(self, Mode::VmmServiceOff | Mode::VmmServiceOnCpuidClear)
+        }
+    }
+
+    /// Every mode, in the order of each row's trials.
+    const MODES: [Mode; 5] =
+        [Mode::CpuidClear, Mode::CpuidSet, Mode::NotEnforced, Mode::VmmServiceOff, Mode::VmmServiceOnCpuidClear];
+
+    /// A row's verdict from its mode's shared run, kept for its trial
+    /// (`Error` is not `Clone`).
+    #[derive(Debug, Clone)]
+    enum Verdict {
+        Pass,
+        Skip(String),
+        Fail(String),
+    }
+
+    impl Verdict {
+        fn of(r: Result<()>) -> Self {
+            match r {
+                Ok(()) => Verdict::Pass,
+                Err(e) if e.is_skip() => Verdict::Skip(e.to_string()),
+                Err(e) => Verdict::Fail(e.to_string()),
+            }
+        }
+        fn into_result(self) -> Result<()> {
+            match self {
+                Verdict::Pass => Ok(()),
+                Verdict::Skip(why) => Err(kvmtest::Error::Skip(why)),
+                Verdict::Fail(why) => Err(kvmtest::Error::Check(why)),
+            }
+        }
+    }
+
+    /// Each mode's shared run, made by the first of its trials to run
+    /// (indexed like [`MODES`]; the verdicts like [`ROWS`]).
+    static RUNS: [OnceLock<Vec<Verdict>>; MODES.len()] = [const { OnceLock::new() }; MODES.len()];
+
+    /// The trial of `ROWS[row]` in `MODES[mode]`: its verdict from the mode's shared run.
+    fn trial(mode: usize, row: usize) -> Result<()> {
+        RUNS[mode].get_or_init(|| run_mode(MODES[mode]))[row].clone().into_result()
+    }
+
+    /// What a row needs from this kernel in `mode`, before any VM: a row
+    /// that lacks it skips and the shared guest does not probe it.
+    fn requirements(row: &Row, mode: Mode) -> Result<()> {
         if mode != Mode::NotEnforced {
             kvmtest::require_cap_raw("KVM_CAP_ENFORCE_PV_FEATURE_CPUID", KVM_CAP_ENFORCE_PV_FEATURE_CPUID.into())?;
         }
@@ -189,7 +251,7 @@ mod scenario {
             Some(Vmm::UserSpaceMsr) => Some(("KVM_CAP_X86_USER_SPACE_MSR", KVM_CAP_X86_USER_SPACE_MSR)),
             None => None,
         };
-        if let (true, Some((name, cap))) = (vmm_service, vmm_cap) {
+        if let (Mode::VmmServiceOnCpuidClear, Some((name, cap))) = (mode, vmm_cap) {
             let v = kvmtest::require_cap_raw(name, cap.into())?;
             if row.vmm == Some(Vmm::ExitHypercall) && v as u64 & kvm_para::KVM_EXIT_HYPERCALL_VALID_MASK == 0 {
                 return Err(kvmtest::kvm::skip_missing("KVM_CAP_EXIT_HYPERCALL for KVM_HC_MAP_GPA_RANGE"));
@@ -205,32 +267,112 @@ mod scenario {
                 kvmtest::backend()?
             )));
         }
+        Ok(())
+    }
 
-        // In-kernel LAPIC: async PF interrupts and PV EOI are LAPIC features
-        // (MSR_KVM_ASYNC_PF_INT #GPs without one, x86.c).
+    /// One VM for `mode`, as kvm_pv_test.c's main: one guest walks every
+    /// row of the mode that meets its requirements, in table order (MSRs
+    /// first, then hypercalls), and the host judges each row as the guest
+    /// reports it. If the run ends early at a row, that row gets what ended
+    /// it and every later row fails naming it (or skips with the same
+    /// observation where PVM's hypercall hang is what ended it).
+    fn run_mode(mode: Mode) -> Vec<Verdict> {
+        let mut verdicts =
+            vec![Verdict::Fail(format!("not a row of the {} run (kvmtest bug)", mode.name())); ROWS.len()];
+        let mut walk = Vec::new();
+        for (i, row) in ROWS.iter().enumerate().filter(|(_, r)| mode.walks(r)) {
+            match requirements(row, mode) {
+                Ok(()) => walk.push(i),
+                Err(e) => verdicts[i] = Verdict::of(Err(e)),
+            }
+        }
+        if walk.is_empty() {
+            return verdicts;
+        }
+        let (mut vm, unsupported) = match shared_vm(mode, &walk) {
+            Ok(v) => v,
+            Err(e) => {
+                let v = if e.is_skip() {
+                    Verdict::Skip(e.to_string())
+                } else {
+                    Verdict::Fail(format!("the shared {} VM could not be set up: {e}", mode.name()))
+                };
+                for &i in &walk {
+                    verdicts[i] = v.clone();
+                }
+                return verdicts;
+            }
+        };
+        for (n, &i) in walk.iter().enumerate() {
+            let row = &ROWS[i];
+            let mut vmm_saw = Vec::new();
+            match probe::run_probe_with(&mut vm, &row.probe, |exit| vmm_answer(exit, &mut vmm_saw)) {
+                Ok(got) => verdicts[i] = Verdict::of(judge(row, mode, unsupported, got, &vmm_saw)),
+                Err(e) => {
+                    let skip = e.is_skip();
+                    let ended = format!("the shared {} run ended at {}: {e}", mode.name(), row.name);
+                    verdicts[i] = if skip { Verdict::Skip(e.to_string()) } else { Verdict::Fail(ended.clone()) };
+                    for &j in &walk[n + 1..] {
+                        let later = &ROWS[j];
+                        verdicts[j] = if skip && matches!(later.probe, Probe::Hcall { .. }) {
+                            // PVM's hang, already observed: as run_probe_with skips every later hypercall.
+                            Verdict::Skip(e.to_string())
+                        } else {
+                            Verdict::Fail(format!("{}: not probed: {ended}", later.name))
+                        };
+                    }
+                    return verdicts;
+                }
+            }
+        }
+        if let Err(e) = probe::finish(&mut vm) {
+            for &i in &walk {
+                if matches!(verdicts[i], Verdict::Pass) {
+                    verdicts[i] = Verdict::Fail(format!(
+                        "{}: the shared {} run did not end with DONE after its last row: {e}",
+                        ROWS[i].name,
+                        mode.name()
+                    ));
+                }
+            }
+        }
+        verdicts
+    }
+
+    /// The mode's VM: enforcement (unless `NotEnforced`), each walked
+    /// row's feature bit set or cleared, the walked rows' VMM services on
+    /// (`VmmServiceOnCpuidClear`). In-kernel LAPIC: async PF interrupts and
+    /// PV EOI are LAPIC features (MSR_KVM_ASYNC_PF_INT #GPs without one, x86.c).
+    fn shared_vm(mode: Mode, walk: &[usize]) -> Result<(Vm, UnsupportedMsrAccess)> {
+        let cpuid_set = matches!(mode, Mode::CpuidSet | Mode::VmmServiceOff);
         let unsupported = UnsupportedMsrAccess::configured()?;
         let mut vm = probe::vm_builder(HYPERCALL_PROBE).irqchip(true).build()?;
         let vcpu = vm.vcpu(0);
         if mode != Mode::NotEnforced {
             vcpu.enable_cap(KVM_CAP_ENFORCE_PV_FEATURE_CPUID, &[1])?;
         }
-        vcpu.update_cpuid(|c| c.set(row.feature, cpuid_set))?;
-        if vmm_service {
-            match row.vmm {
-                Some(Vmm::ExitHypercall) => {
-                    vm.enable_cap(KVM_CAP_EXIT_HYPERCALL, &[kvm_para::KVM_EXIT_HYPERCALL_VALID_MASK])?
+        vcpu.update_cpuid(|c| walk.iter().try_for_each(|&i| c.set(ROWS[i].feature, cpuid_set)))?;
+        if mode == Mode::VmmServiceOnCpuidClear {
+            for &i in walk {
+                match ROWS[i].vmm {
+                    Some(Vmm::ExitHypercall) => {
+                        vm.enable_cap(KVM_CAP_EXIT_HYPERCALL, &[kvm_para::KVM_EXIT_HYPERCALL_VALID_MASK])?
+                    }
+                    Some(Vmm::UserSpaceMsr) => {
+                        vm.enable_cap(KVM_CAP_X86_USER_SPACE_MSR, &[KVM_MSR_EXIT_REASON_UNKNOWN.into()])?
+                    }
+                    None => {}
                 }
-                Some(Vmm::UserSpaceMsr) => {
-                    vm.enable_cap(KVM_CAP_X86_USER_SPACE_MSR, &[KVM_MSR_EXIT_REASON_UNKNOWN.into()])?
-                }
-                None => {}
             }
         }
+        Ok((vm, unsupported))
+    }
 
-        let mut vmm_saw = Vec::new();
-        let got = probe::run_probe_with(&mut vm, &row.probe, |exit| vmm_answer(exit, &mut vmm_saw))?;
-        probe::finish(&mut vm)?;
-
+    /// Judges what the guest reported for `row` in `mode` (and which exits
+    /// reached the VMM meanwhile) against the documented rule.
+    fn judge(row: &Row, mode: Mode, unsupported: UnsupportedMsrAccess, got: Outcome, vmm_saw: &[String]) -> Result<()> {
+        let vmm_service = mode == Mode::VmmServiceOnCpuidClear;
+        let cpuid_set = matches!(mode, Mode::CpuidSet | Mode::VmmServiceOff);
         let want = expected(row, mode, unsupported);
         let ok = match (want, got) {
             (Expect::MsrFaults, Outcome::Msr { read, write }) => {
@@ -415,17 +557,12 @@ mod scenario {
             table += &format!("  {:<40} {}{vmm}\n", r.name, r.feature);
         }
         runner::announce(table);
-        const KVM_MODES: &[(&str, Mode)] =
-            &[("cpuid_clear", Mode::CpuidClear), ("cpuid_set", Mode::CpuidSet), ("not_enforced", Mode::NotEnforced)];
-        const VMM_MODES: &[(&str, Mode)] =
-            &[("vmm_service_off", Mode::VmmServiceOff), ("vmm_service_on_cpuid_clear", Mode::VmmServiceOnCpuidClear)];
         let mut trials: Vec<Trial> = ROWS
             .iter()
             .enumerate()
             .flat_map(|(i, r)| {
-                let modes = if r.vmm.is_some() { VMM_MODES } else { KVM_MODES };
-                modes.iter().map(move |&(m, mode)| {
-                    runner::test(format!("pv_features::{}::{m}", r.name), move || check(&ROWS[i], mode))
+                MODES.iter().enumerate().filter(|(_, mode)| mode.walks(r)).map(move |(m, mode)| {
+                    runner::test(format!("pv_features::{}::{}", r.name, mode.name()), move || trial(m, i))
                 })
             })
             .collect();
