@@ -20,9 +20,11 @@
 //! `<row>::not_enforced`.
 //!
 //! As kvm_pv_test.c's guest_main walks all its MSRs and hypercalls in one
-//! guest, each mode is one VM whose guest probes every row of that mode in
-//! turn (five VMs, plus one per `pv_unhalt` case); each trial reports its
-//! row's verdict from that shared run.
+//! guest, each VM configuration is one VM whose guest probes every row of
+//! its modes in turn (four: `cpuid_clear`, `cpuid_set` with
+//! `vmm_service_off`, `not_enforced`, `vmm_service_on_cpuid_clear`; plus
+//! one per `pv_unhalt` case); each trial reports its row's verdict from
+//! that shared run.
 //!
 //! A refused MSR is one KVM does not support (`KVM_MSR_RET_UNSUPPORTED`):
 //! what the guest sees then is kvm.ignore_msrs's to say (x86.c, 6.12
@@ -205,6 +207,23 @@ mod scenario {
     const MODES: [Mode; 5] =
         [Mode::CpuidClear, Mode::CpuidSet, Mode::NotEnforced, Mode::VmmServiceOff, Mode::VmmServiceOnCpuidClear];
 
+    /// The shared runs: one VM each, walking the rows of its modes. A run
+    /// holds the modes that set the VM up alike: `cpuid_set` and
+    /// `vmm_service_off` are both enforcement on, each walked row's bit set,
+    /// no VMM service; the VMM-served rows' other mode turns the services on,
+    /// so it is a VM of its own.
+    const RUNS: [&[Mode]; 4] = [
+        &[Mode::CpuidClear],
+        &[Mode::CpuidSet, Mode::VmmServiceOff],
+        &[Mode::NotEnforced],
+        &[Mode::VmmServiceOnCpuidClear],
+    ];
+
+    /// The run that walks `mode`'s rows (an index into [`RUNS`]).
+    fn run_of(mode: Mode) -> usize {
+        RUNS.iter().position(|modes| modes.contains(&mode)).unwrap_or_else(|| unreachable!("every mode is in a run"))
+    }
+
     /// A row's verdict from its mode's shared run, kept for its trial
     /// (`Error` is not `Clone`).
     #[derive(Debug, Clone)]
@@ -231,13 +250,24 @@ mod scenario {
         }
     }
 
-    /// Each mode's shared run, made by the first of its trials to run
-    /// (indexed like [`MODES`]; the verdicts like [`ROWS`]).
-    static RUNS: [OnceLock<Vec<Verdict>>; MODES.len()] = [const { OnceLock::new() }; MODES.len()];
+    /// Each run's verdicts (indexed like [`ROWS`]), made by the first of
+    /// its trials to run.
+    static VERDICTS: [OnceLock<Vec<Verdict>>; RUNS.len()] = [const { OnceLock::new() }; RUNS.len()];
 
-    /// The trial of `ROWS[row]` in `MODES[mode]`: its verdict from the mode's shared run.
-    fn trial(mode: usize, row: usize) -> Result<()> {
-        RUNS[mode].get_or_init(|| run_mode(MODES[mode]))[row].clone().into_result()
+    /// The trial of `ROWS[row]` in `mode`: its verdict from the mode's shared run.
+    fn trial(mode: Mode, row: usize) -> Result<()> {
+        let run = run_of(mode);
+        VERDICTS[run].get_or_init(|| shared_run(RUNS[run]))[row].clone().into_result()
+    }
+
+    /// KVM_GET_SUPPORTED_CPUID, asked once per process.
+    fn supported_cpuid() -> Result<&'static Cpuid> {
+        static SUPPORTED: OnceLock<Cpuid> = OnceLock::new();
+        if let Some(c) = SUPPORTED.get() {
+            return Ok(c);
+        }
+        let c = Cpuid::supported()?;
+        Ok(SUPPORTED.get_or_init(|| c))
     }
 
     /// What a row needs from this kernel in `mode`, before any VM: a row
@@ -260,7 +290,7 @@ mod scenario {
         // KVM only implements what KVM_GET_SUPPORTED_CPUID offers (e.g.
         // steal time needs the host's schedstats); the VMM-served bits are
         // the VMM's to offer.
-        if matches!(mode, Mode::CpuidSet | Mode::NotEnforced) && !Cpuid::supported()?.has(row.feature) {
+        if matches!(mode, Mode::CpuidSet | Mode::NotEnforced) && !supported_cpuid()?.has(row.feature) {
             return Err(kvmtest::Error::Skip(format!(
                 "KVM_GET_SUPPORTED_CPUID does not offer {} on {}",
                 row.feature,
@@ -270,49 +300,50 @@ mod scenario {
         Ok(())
     }
 
-    /// One VM for `mode`, as kvm_pv_test.c's main: one guest walks every
-    /// row of the mode that meets its requirements, in table order (MSRs
-    /// first, then hypercalls), and the host judges each row as the guest
-    /// reports it. If the run ends early at a row, that row gets what ended
-    /// it and every later row fails naming it (or skips with the same
-    /// observation where PVM's hypercall hang is what ended it).
-    fn run_mode(mode: Mode) -> Vec<Verdict> {
-        let mut verdicts =
-            vec![Verdict::Fail(format!("not a row of the {} run (kvmtest bug)", mode.name())); ROWS.len()];
+    /// One VM for a run's `modes`, as kvm_pv_test.c's main: one guest
+    /// walks every row of those modes that meets its requirements, in table
+    /// order (MSRs first, then hypercalls), and the host judges each row as
+    /// the guest reports it. If the run ends early at a row, that row gets
+    /// what ended it and every later row fails naming it (or skips with the
+    /// same observation where PVM's hypercall hang is what ended it).
+    fn shared_run(modes: &[Mode]) -> Vec<Verdict> {
+        let run = modes.iter().map(|m| m.name()).collect::<Vec<_>>().join("/");
+        let mut verdicts = vec![Verdict::Fail(format!("not a row of the {run} run (kvmtest bug)")); ROWS.len()];
         let mut walk = Vec::new();
-        for (i, row) in ROWS.iter().enumerate().filter(|(_, r)| mode.walks(r)) {
+        for (i, row) in ROWS.iter().enumerate() {
+            let Some(&mode) = modes.iter().find(|m| m.walks(row)) else { continue };
             match requirements(row, mode) {
-                Ok(()) => walk.push(i),
+                Ok(()) => walk.push((i, mode)),
                 Err(e) => verdicts[i] = Verdict::of(Err(e)),
             }
         }
         if walk.is_empty() {
             return verdicts;
         }
-        let (mut vm, unsupported) = match shared_vm(mode, &walk) {
+        let (mut vm, unsupported) = match shared_vm(&walk) {
             Ok(v) => v,
             Err(e) => {
                 let v = if e.is_skip() {
                     Verdict::Skip(e.to_string())
                 } else {
-                    Verdict::Fail(format!("the shared {} VM could not be set up: {e}", mode.name()))
+                    Verdict::Fail(format!("the shared {run} VM could not be set up: {e}"))
                 };
-                for &i in &walk {
+                for &(i, _) in &walk {
                     verdicts[i] = v.clone();
                 }
                 return verdicts;
             }
         };
-        for (n, &i) in walk.iter().enumerate() {
+        for (n, &(i, mode)) in walk.iter().enumerate() {
             let row = &ROWS[i];
             let mut vmm_saw = Vec::new();
             match probe::run_probe_with(&mut vm, &row.probe, |exit| vmm_answer(exit, &mut vmm_saw)) {
                 Ok(got) => verdicts[i] = Verdict::of(judge(row, mode, unsupported, got, &vmm_saw)),
                 Err(e) => {
                     let skip = e.is_skip();
-                    let ended = format!("the shared {} run ended at {}: {e}", mode.name(), row.name);
+                    let ended = format!("the shared {run} run ended at {}: {e}", row.name);
                     verdicts[i] = if skip { Verdict::Skip(e.to_string()) } else { Verdict::Fail(ended.clone()) };
-                    for &j in &walk[n + 1..] {
+                    for &(j, _) in &walk[n + 1..] {
                         let later = &ROWS[j];
                         verdicts[j] = if skip && matches!(later.probe, Probe::Hcall { .. }) {
                             // PVM's hang, already observed: as run_probe_with skips every later hypercall.
@@ -326,12 +357,11 @@ mod scenario {
             }
         }
         if let Err(e) = probe::finish(&mut vm) {
-            for &i in &walk {
+            for &(i, _) in &walk {
                 if matches!(verdicts[i], Verdict::Pass) {
                     verdicts[i] = Verdict::Fail(format!(
-                        "{}: the shared {} run did not end with DONE after its last row: {e}",
-                        ROWS[i].name,
-                        mode.name()
+                        "{}: the shared {run} run did not end with DONE after its last row: {e}",
+                        ROWS[i].name
                     ));
                 }
             }
@@ -339,30 +369,34 @@ mod scenario {
         verdicts
     }
 
-    /// The mode's VM: enforcement (unless `NotEnforced`), each walked
-    /// row's feature bit set or cleared, the walked rows' VMM services on
-    /// (`VmmServiceOnCpuidClear`). In-kernel LAPIC: async PF interrupts and
-    /// PV EOI are LAPIC features (MSR_KVM_ASYNC_PF_INT #GPs without one, x86.c).
-    fn shared_vm(mode: Mode, walk: &[usize]) -> Result<(Vm, UnsupportedMsrAccess)> {
-        let cpuid_set = matches!(mode, Mode::CpuidSet | Mode::VmmServiceOff);
+    /// The run's VM: enforcement (unless `NotEnforced`), each walked row's
+    /// feature bit set or cleared as its mode says, the walked rows' VMM
+    /// services on (`VmmServiceOnCpuidClear`). In-kernel LAPIC: async PF
+    /// interrupts and PV EOI are LAPIC features (MSR_KVM_ASYNC_PF_INT #GPs
+    /// without one, x86.c).
+    fn shared_vm(walk: &[(usize, Mode)]) -> Result<(Vm, UnsupportedMsrAccess)> {
         let unsupported = UnsupportedMsrAccess::configured()?;
         let mut vm = probe::vm_builder(HYPERCALL_PROBE).irqchip(true).build()?;
         let vcpu = vm.vcpu(0);
-        if mode != Mode::NotEnforced {
+        if walk.iter().any(|&(_, mode)| mode != Mode::NotEnforced) {
             vcpu.enable_cap(KVM_CAP_ENFORCE_PV_FEATURE_CPUID, &[1])?;
         }
-        vcpu.update_cpuid(|c| walk.iter().try_for_each(|&i| c.set(ROWS[i].feature, cpuid_set)))?;
-        if mode == Mode::VmmServiceOnCpuidClear {
-            for &i in walk {
-                match ROWS[i].vmm {
-                    Some(Vmm::ExitHypercall) => {
-                        vm.enable_cap(KVM_CAP_EXIT_HYPERCALL, &[kvm_para::KVM_EXIT_HYPERCALL_VALID_MASK])?
-                    }
-                    Some(Vmm::UserSpaceMsr) => {
-                        vm.enable_cap(KVM_CAP_X86_USER_SPACE_MSR, &[KVM_MSR_EXIT_REASON_UNKNOWN.into()])?
-                    }
-                    None => {}
+        vcpu.update_cpuid(|c| {
+            walk.iter()
+                .try_for_each(|&(i, mode)| c.set(ROWS[i].feature, matches!(mode, Mode::CpuidSet | Mode::VmmServiceOff)))
+        })?;
+        for &(i, mode) in walk {
+            if mode != Mode::VmmServiceOnCpuidClear {
+                continue;
+            }
+            match ROWS[i].vmm {
+                Some(Vmm::ExitHypercall) => {
+                    vm.enable_cap(KVM_CAP_EXIT_HYPERCALL, &[kvm_para::KVM_EXIT_HYPERCALL_VALID_MASK])?
                 }
+                Some(Vmm::UserSpaceMsr) => {
+                    vm.enable_cap(KVM_CAP_X86_USER_SPACE_MSR, &[KVM_MSR_EXIT_REASON_UNKNOWN.into()])?
+                }
+                None => {}
             }
         }
         Ok((vm, unsupported))
@@ -561,8 +595,8 @@ mod scenario {
             .iter()
             .enumerate()
             .flat_map(|(i, r)| {
-                MODES.iter().enumerate().filter(|(_, mode)| mode.walks(r)).map(move |(m, mode)| {
-                    runner::test(format!("pv_features::{}::{}", r.name, mode.name()), move || trial(m, i))
+                MODES.iter().filter(|mode| mode.walks(r)).map(move |&mode| {
+                    runner::test(format!("pv_features::{}::{}", r.name, mode.name()), move || trial(mode, i))
                 })
             })
             .collect();
