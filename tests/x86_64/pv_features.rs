@@ -45,8 +45,8 @@ kvmtest_tests::arch_only_main!("x86_64", scenario::trials, "KVM's x86 paravirtua
 #[cfg(target_arch = "x86_64")]
 mod scenario {
     use kvmtest::kvm_bindings::{
-        KVM_CAP_ENFORCE_PV_FEATURE_CPUID, KVM_CAP_EXIT_HYPERCALL, KVM_CAP_X86_DISABLE_EXITS,
-        KVM_CAP_X86_USER_SPACE_MSR, KVM_MSR_EXIT_REASON_UNKNOWN, KVM_X86_DISABLE_EXITS_HLT,
+        kvm_mp_state, KVM_CAP_ENFORCE_PV_FEATURE_CPUID, KVM_CAP_EXIT_HYPERCALL, KVM_CAP_X86_DISABLE_EXITS,
+        KVM_CAP_X86_USER_SPACE_MSR, KVM_MP_STATE_RUNNABLE, KVM_MSR_EXIT_REASON_UNKNOWN, KVM_X86_DISABLE_EXITS_HLT,
     };
     use kvmtest::kvm_ioctls::VcpuExit;
     use kvmtest::series::Feature;
@@ -56,7 +56,7 @@ mod scenario {
     };
     use kvmtest::x86_64::msr_params::UnsupportedMsrAccess;
     use kvmtest::x86_64::probe::{self, Access, Outcome, Probe, GP_VECTOR};
-    use kvmtest::{ensure, kvm_feature, runner, ExitAction, Result, Vm};
+    use kvmtest::{ensure, kvm_feature, runner, ExitAction, Result, Vcpu, Vm};
     use kvmtest_tests::payloads::HYPERCALL_PROBE;
     use libtest_mimic::Trial;
     use std::sync::OnceLock;
@@ -250,14 +250,26 @@ mod scenario {
         }
     }
 
-    /// Each run's verdicts (indexed like [`ROWS`]), made by the first of
-    /// its trials to run.
-    static VERDICTS: [OnceLock<Vec<Verdict>>; RUNS.len()] = [const { OnceLock::new() }; RUNS.len()];
+    /// The VMs, each a list of runs (indices into [`RUNS`]), one vCPU per
+    /// run: enforcement and CPUID are each vCPU's own, so runs share a VM
+    /// unless the VM-wide setup differs. The VMM services are VM-wide
+    /// capabilities (and KVM_CAP_X86_USER_SPACE_MSR would also take the
+    /// refused PV MSRs of the other runs to the VMM), so their run has its own.
+    const VMS: [&[usize]; 2] = [&[0, 1, 2], &[3]];
+
+    /// Each VM's verdicts, per run in it (indexed like [`ROWS`]), made by the
+    /// first of its trials to run.
+    static VERDICTS: [OnceLock<Vec<Vec<Verdict>>>; VMS.len()] = [const { OnceLock::new() }; VMS.len()];
 
     /// The trial of `ROWS[row]` in `mode`: its verdict from the mode's shared run.
     fn trial(mode: Mode, row: usize) -> Result<()> {
         let run = run_of(mode);
-        VERDICTS[run].get_or_init(|| shared_run(RUNS[run]))[row].clone().into_result()
+        let (vm, vcpu) = VMS
+            .iter()
+            .enumerate()
+            .find_map(|(v, runs)| runs.iter().position(|&r| r == run).map(|k| (v, k)))
+            .unwrap_or_else(|| unreachable!("every run is in a VM"));
+        VERDICTS[vm].get_or_init(|| shared_vm_runs(VMS[vm]))[vcpu][row].clone().into_result()
     }
 
     /// KVM_GET_SUPPORTED_CPUID, asked once per process.
@@ -300,44 +312,80 @@ mod scenario {
         Ok(())
     }
 
-    /// One VM for a run's `modes`, as kvm_pv_test.c's main: one guest
-    /// walks every row of those modes that meets its requirements, in table
-    /// order (MSRs first, then hypercalls), and the host judges each row as
-    /// the guest reports it. If the run ends early at a row, that row gets
-    /// what ended it and every later row fails naming it (or skips with the
-    /// same observation where PVM's hypercall hang is what ended it).
-    fn shared_run(modes: &[Mode]) -> Vec<Verdict> {
-        let run = modes.iter().map(|m| m.name()).collect::<Vec<_>>().join("/");
-        let mut verdicts = vec![Verdict::Fail(format!("not a row of the {run} run (kvmtest bug)")); ROWS.len()];
-        let mut walk = Vec::new();
-        for (i, row) in ROWS.iter().enumerate() {
-            let Some(&mode) = modes.iter().find(|m| m.walks(row)) else { continue };
-            match requirements(row, mode) {
-                Ok(()) => walk.push((i, mode)),
-                Err(e) => verdicts[i] = Verdict::of(Err(e)),
+    /// One VM for `runs` (indices into [`RUNS`]), run `k` on vCPU `k`, as
+    /// kvm_pv_test.c's main: each vCPU's guest walks every row of its run's
+    /// modes that meets its requirements, in table order (MSRs first, then
+    /// hypercalls), and the host judges each row as the guest reports it.
+    /// If a run ends early at a row, that row gets what ended it and every
+    /// later row of the run fails naming it (or skips with the same
+    /// observation where PVM's hypercall hang is what ended it).
+    fn shared_vm_runs(runs: &[usize]) -> Vec<Vec<Verdict>> {
+        let names: Vec<String> =
+            runs.iter().map(|&r| RUNS[r].iter().map(|m| m.name()).collect::<Vec<_>>().join("/")).collect();
+        let mut verdicts: Vec<Vec<Verdict>> = names
+            .iter()
+            .map(|run| vec![Verdict::Fail(format!("not a row of the {run} run (kvmtest bug)")); ROWS.len()])
+            .collect();
+        let mut walks: Vec<Vec<(usize, Mode)>> = Vec::new();
+        for (k, &r) in runs.iter().enumerate() {
+            let mut walk = Vec::new();
+            for (i, row) in ROWS.iter().enumerate() {
+                let Some(&mode) = RUNS[r].iter().find(|m| m.walks(row)) else { continue };
+                match requirements(row, mode) {
+                    Ok(()) => walk.push((i, mode)),
+                    Err(e) => verdicts[k][i] = Verdict::of(Err(e)),
+                }
             }
+            walks.push(walk);
         }
-        if walk.is_empty() {
+        let setup_failed = |verdicts: &mut [Vec<Verdict>], k: usize, walk: &[(usize, Mode)], e: &kvmtest::Error| {
+            let v = if e.is_skip() {
+                Verdict::Skip(e.to_string())
+            } else {
+                Verdict::Fail(format!("the shared {} VM could not be set up: {e}", names[k]))
+            };
+            for &(i, _) in walk {
+                verdicts[k][i] = v.clone();
+            }
+        };
+        if walks.iter().all(|w| w.is_empty()) {
             return verdicts;
         }
-        let (mut vm, unsupported) = match shared_vm(&walk) {
+        let (mut vm, unsupported) = match shared_vm(&walks) {
             Ok(v) => v,
             Err(e) => {
-                let v = if e.is_skip() {
-                    Verdict::Skip(e.to_string())
-                } else {
-                    Verdict::Fail(format!("the shared {run} VM could not be set up: {e}"))
-                };
-                for &(i, _) in &walk {
-                    verdicts[i] = v.clone();
+                for (k, walk) in walks.iter().enumerate() {
+                    setup_failed(&mut verdicts, k, walk, &e);
                 }
                 return verdicts;
             }
         };
+        for (k, walk) in walks.iter().enumerate() {
+            if walk.is_empty() {
+                continue;
+            }
+            if let Err(e) = set_up_vcpu(&mut vm, k, walk) {
+                setup_failed(&mut verdicts, k, walk, &e);
+                continue;
+            }
+            walk_rows(&mut vm, k, &names[k], walk, unsupported, &mut verdicts[k]);
+        }
+        verdicts
+    }
+
+    /// Walks `walk` on vCPU `k` of the shared VM, judging each row.
+    fn walk_rows(
+        vm: &mut Vm,
+        k: usize,
+        run: &str,
+        walk: &[(usize, Mode)],
+        unsupported: UnsupportedMsrAccess,
+        verdicts: &mut [Verdict],
+    ) {
         for (n, &(i, mode)) in walk.iter().enumerate() {
             let row = &ROWS[i];
             let mut vmm_saw = Vec::new();
-            match probe::run_probe_with(&mut vm, &row.probe, |exit| vmm_answer(exit, &mut vmm_saw)) {
+            match probe::run_probe_on(vm, k, &row.probe, |exit| vmm_answer(exit, &mut vmm_saw)) {
                 Ok(got) => verdicts[i] = Verdict::of(judge(row, mode, unsupported, got, &vmm_saw)),
                 Err(e) => {
                     let skip = e.is_skip();
@@ -346,18 +394,18 @@ mod scenario {
                     for &(j, _) in &walk[n + 1..] {
                         let later = &ROWS[j];
                         verdicts[j] = if skip && matches!(later.probe, Probe::Hcall { .. }) {
-                            // PVM's hang, already observed: as run_probe_with skips every later hypercall.
+                            // PVM's hang, already observed: as run_probe_on skips every later hypercall.
                             Verdict::Skip(e.to_string())
                         } else {
                             Verdict::Fail(format!("{}: not probed: {ended}", later.name))
                         };
                     }
-                    return verdicts;
+                    return;
                 }
             }
         }
-        if let Err(e) = probe::finish(&mut vm) {
-            for &(i, _) in &walk {
+        if let Err(e) = probe::finish_on(vm, k) {
+            for &(i, _) in walk {
                 if matches!(verdicts[i], Verdict::Pass) {
                     verdicts[i] = Verdict::Fail(format!(
                         "{}: the shared {run} run did not end with DONE after its last row: {e}",
@@ -366,26 +414,16 @@ mod scenario {
                 }
             }
         }
-        verdicts
     }
 
-    /// The run's VM: enforcement (unless `NotEnforced`), each walked row's
-    /// feature bit set or cleared as its mode says, the walked rows' VMM
-    /// services on (`VmmServiceOnCpuidClear`). In-kernel LAPIC: async PF
-    /// interrupts and PV EOI are LAPIC features (MSR_KVM_ASYNC_PF_INT #GPs
+    /// The shared VM, one vCPU per walk, with the VMM services the walked
+    /// rows' modes turn on (`VmmServiceOnCpuidClear`). In-kernel LAPIC: async
+    /// PF interrupts and PV EOI are LAPIC features (MSR_KVM_ASYNC_PF_INT #GPs
     /// without one, x86.c).
-    fn shared_vm(walk: &[(usize, Mode)]) -> Result<(Vm, UnsupportedMsrAccess)> {
+    fn shared_vm(walks: &[Vec<(usize, Mode)>]) -> Result<(Vm, UnsupportedMsrAccess)> {
         let unsupported = UnsupportedMsrAccess::configured()?;
-        let mut vm = probe::vm_builder(HYPERCALL_PROBE).irqchip(true).build()?;
-        let vcpu = vm.vcpu(0);
-        if walk.iter().any(|&(_, mode)| mode != Mode::NotEnforced) {
-            vcpu.enable_cap(KVM_CAP_ENFORCE_PV_FEATURE_CPUID, &[1])?;
-        }
-        vcpu.update_cpuid(|c| {
-            walk.iter()
-                .try_for_each(|&(i, mode)| c.set(ROWS[i].feature, matches!(mode, Mode::CpuidSet | Mode::VmmServiceOff)))
-        })?;
-        for &(i, mode) in walk {
+        let vm = probe::vm_builder(HYPERCALL_PROBE).irqchip(true).vcpus(walks.len()).build()?;
+        for &(i, mode) in walks.iter().flatten() {
             if mode != Mode::VmmServiceOnCpuidClear {
                 continue;
             }
@@ -400,6 +438,31 @@ mod scenario {
             }
         }
         Ok((vm, unsupported))
+    }
+
+    /// With the in-kernel LAPIC an AP (vCPU `k` > 0) waits for INIT/SIPI; as
+    /// upstream's vm_arch_vcpu_add (lib/x86_64/processor.c:686-687), make it
+    /// runnable at its entry.
+    fn make_runnable(vcpu: &mut Vcpu, k: usize) -> Result<()> {
+        if k == 0 {
+            return Ok(());
+        }
+        let runnable = kvm_mp_state { mp_state: KVM_MP_STATE_RUNNABLE };
+        vcpu.fd().set_mp_state(runnable).map_err(kvmtest::Error::kvm("KVM_SET_MP_STATE(KVM_MP_STATE_RUNNABLE)"))
+    }
+
+    /// vCPU `k` for its walk: enforcement (unless `NotEnforced`), each walked
+    /// row's feature bit set or cleared as its mode says.
+    fn set_up_vcpu(vm: &mut Vm, k: usize, walk: &[(usize, Mode)]) -> Result<()> {
+        let vcpu = vm.vcpu(k);
+        make_runnable(vcpu, k)?;
+        if walk.iter().any(|&(_, mode)| mode != Mode::NotEnforced) {
+            vcpu.enable_cap(KVM_CAP_ENFORCE_PV_FEATURE_CPUID, &[1])?;
+        }
+        vcpu.update_cpuid(|c| {
+            walk.iter()
+                .try_for_each(|&(i, mode)| c.set(ROWS[i].feature, matches!(mode, Mode::CpuidSet | Mode::VmmServiceOff)))
+        })
     }
 
     /// Judges what the guest reported for `row` in `mode` (and which exits
@@ -493,22 +556,65 @@ mod scenario {
     /// kvm_pv_test's 0xdeadbeef in the KVM signature's EBX.
     const BROKEN_SIGNATURE: u32 = 0xdead_beef;
 
-    fn pv_unhalt(case: &PvUnhaltCase) -> Result<()> {
-        if let Some(f) = case.since {
-            f.require()?;
+    /// pv_unhalt's VMs: the cases alike in KVM_CAP_X86_DISABLE_EXITS (a VM
+    /// capability) share one, a vCPU each (enforcement and CPUID are each
+    /// vCPU's own); indexed by `hlt_exits_disabled`, verdicts like [`PV_UNHALT`].
+    static UNHALT_VERDICTS: [OnceLock<Vec<Verdict>>; 2] = [const { OnceLock::new() }; 2];
+
+    /// The trial of `PV_UNHALT[case]`: its verdict from its VM's run.
+    fn pv_unhalt_trial(case: usize) -> Result<()> {
+        let hlt = PV_UNHALT[case].hlt_exits_disabled;
+        UNHALT_VERDICTS[usize::from(hlt)].get_or_init(|| pv_unhalt_vm(hlt))[case].clone().into_result()
+    }
+
+    /// The cases with this `hlt_exits_disabled` that the series has, case
+    /// `k` on vCPU `k` of one VM, each judged on its own vCPU.
+    fn pv_unhalt_vm(hlt_exits_disabled: bool) -> Vec<Verdict> {
+        let mut verdicts = vec![Verdict::Fail("not a case of this VM (kvmtest bug)".into()); PV_UNHALT.len()];
+        let mut cases = Vec::new();
+        for (i, case) in PV_UNHALT.iter().enumerate().filter(|(_, c)| c.hlt_exits_disabled == hlt_exits_disabled) {
+            match case.since.map_or(Ok(()), |f| f.require()) {
+                Ok(()) => cases.push(i),
+                Err(e) => verdicts[i] = Verdict::of(Err(e)),
+            }
         }
+        if cases.is_empty() {
+            return verdicts;
+        }
+        let mut vm = match pv_unhalt_build(hlt_exits_disabled, cases.len()) {
+            Ok(vm) => vm,
+            Err(e) => {
+                let v = Verdict::of(Err(e));
+                for &i in &cases {
+                    verdicts[i] = v.clone();
+                }
+                return verdicts;
+            }
+        };
+        for (k, &i) in cases.iter().enumerate() {
+            verdicts[i] = Verdict::of(pv_unhalt(&mut vm, k, &PV_UNHALT[i]));
+        }
+        verdicts
+    }
+
+    fn pv_unhalt_build(hlt_exits_disabled: bool, vcpus: usize) -> Result<Vm> {
         kvmtest::require_cap_raw("KVM_CAP_ENFORCE_PV_FEATURE_CPUID", KVM_CAP_ENFORCE_PV_FEATURE_CPUID.into())?;
-        let mut builder = probe::vm_builder(HYPERCALL_PROBE).irqchip(true);
-        if case.hlt_exits_disabled {
+        let mut builder = probe::vm_builder(HYPERCALL_PROBE).irqchip(true).vcpus(vcpus);
+        if hlt_exits_disabled {
             let exits = kvmtest::require_cap_raw("KVM_CAP_X86_DISABLE_EXITS", KVM_CAP_X86_DISABLE_EXITS.into())? as u32;
             if exits & KVM_X86_DISABLE_EXITS_HLT == 0 {
                 return Err(kvmtest::kvm::skip_missing("KVM_X86_DISABLE_EXITS_HLT in KVM_CAP_X86_DISABLE_EXITS"));
             }
             builder = builder.vm_cap(KVM_CAP_X86_DISABLE_EXITS, &[KVM_X86_DISABLE_EXITS_HLT.into()]);
         }
+        builder.build()
+    }
+
+    /// One case on vCPU `k` of its VM.
+    fn pv_unhalt(vm: &mut Vm, k: usize, case: &PvUnhaltCase) -> Result<()> {
         let unhalt = kvm_feature!(KVM_FEATURE_PV_UNHALT);
-        let mut vm = builder.build()?;
-        let vcpu = vm.vcpu(0);
+        let vcpu = vm.vcpu(k);
+        make_runnable(vcpu, k)?;
         vcpu.enable_cap(KVM_CAP_ENFORCE_PV_FEATURE_CPUID, &[1])?;
         if case.signature_broken_first {
             vcpu.update_cpuid(|c| c.set_reg(KVM_CPUID_SIGNATURE, 0, Reg::Ebx, BROKEN_SIGNATURE))?;
@@ -528,7 +634,8 @@ mod scenario {
             "KVM_SET_CPUID2 with {unhalt}: expected KVM_GET_CPUID2 to show it {what}, it is {}",
             if has { "set" } else { "clear" }
         );
-        let got = probe::run_probe(&mut vm, &Probe::Cpuid { leaf: KVM_CPUID_FEATURES, subleaf: 0 })?;
+        let cpuid = Probe::Cpuid { leaf: KVM_CPUID_FEATURES, subleaf: 0 };
+        let got = probe::run_probe_on(vm, k, &cpuid, |_| ExitAction::Unhandled)?;
         let Outcome::Cpuid(regs) = got else { unreachable!("a CPUID probe") };
         ensure!(
             unhalt.in_regs(regs) == kept,
@@ -537,14 +644,14 @@ mod scenario {
         );
         // The bit takes effect: KVM_HC_KICK_CPU (to this vCPU) under enforcement.
         let kick = Probe::hcall(kvm_para::KVM_HC_KICK_CPU, [0; 4]);
-        let ret = probe::run_probe(&mut vm, &kick)?.hcall_ret("KVM_HC_KICK_CPU")?;
+        let ret = probe::run_probe_on(vm, k, &kick, |_| ExitAction::Unhandled)?.hcall_ret("KVM_HC_KICK_CPU")?;
         let want = if kept { 0 } else { neg(KVM_ENOSYS) };
         ensure!(
             ret == want,
             "KVM_HC_KICK_CPU with {unhalt} {what}, PV CPUID enforced: expected {}, got {ret:#x}",
             describe(Expect::Returns(want))
         );
-        probe::finish(&mut vm)
+        probe::finish_on(vm, k)
     }
 
     /// The VMM's side of the VMM-served services.
@@ -601,7 +708,10 @@ mod scenario {
             })
             .collect();
         trials.extend(
-            PV_UNHALT.iter().map(|c| runner::test(format!("pv_features::pv_unhalt::{}", c.name), move || pv_unhalt(c))),
+            PV_UNHALT
+                .iter()
+                .enumerate()
+                .map(|(i, c)| runner::test(format!("pv_features::pv_unhalt::{}", c.name), move || pv_unhalt_trial(i))),
         );
         trials
     }
