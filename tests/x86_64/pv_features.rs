@@ -20,11 +20,12 @@
 //! `<row>::not_enforced`.
 //!
 //! As kvm_pv_test.c's guest_main walks all its MSRs and hypercalls in one
-//! guest, each VM configuration is one VM whose guest probes every row of
-//! its modes in turn (four: `cpuid_clear`, `cpuid_set` with
-//! `vmm_service_off`, `not_enforced`, `vmm_service_on_cpuid_clear`; plus
-//! one per `pv_unhalt` case); each trial reports its row's verdict from
-//! that shared run.
+//! guest, each configuration is one vCPU whose guest probes every row of
+//! its modes in turn: `cpuid_clear`, `cpuid_set` with `vmm_service_off`,
+//! `not_enforced` (enforcement and CPUID are per vCPU: one VM), and
+//! `vmm_service_on_cpuid_clear` (the services are the VM's: a VM of its
+//! own); the `pv_unhalt` cases share a VM per DISABLE_EXITS setting, a vCPU
+//! each. Each trial reports its row's verdict from that shared run.
 //!
 //! A refused MSR is one KVM does not support (`KVM_MSR_RET_UNSUPPORTED`):
 //! what the guest sees then is kvm.ignore_msrs's to say (x86.c, 6.12
@@ -250,16 +251,39 @@ mod scenario {
         }
     }
 
-    /// The VMs, each a list of runs (indices into [`RUNS`]), one vCPU per
-    /// run: enforcement and CPUID are each vCPU's own, so runs share a VM
-    /// unless the VM-wide setup differs. The VMM services are VM-wide
-    /// capabilities (and KVM_CAP_X86_USER_SPACE_MSR would also take the
-    /// refused PV MSRs of the other runs to the VMM), so their run has its own.
-    const VMS: [&[usize]; 2] = [&[0, 1, 2], &[3]];
+    /// A shared VM: its runs, then the `pv_unhalt` cases with its
+    /// KVM_CAP_X86_DISABLE_EXITS setting, one vCPU each (enforcement and
+    /// CPUID are each vCPU's own).
+    struct VmSpec {
+        /// Indices into [`RUNS`].
+        runs: &'static [usize],
+        /// KVM_CAP_X86_DISABLE_EXITS(HLT) for its `pv_unhalt` cases.
+        hlt_exits_disabled: bool,
+    }
 
-    /// Each VM's verdicts, per run in it (indexed like [`ROWS`]), made by the
-    /// first of its trials to run.
-    static VERDICTS: [OnceLock<Vec<Vec<Verdict>>>; VMS.len()] = [const { OnceLock::new() }; VMS.len()];
+    /// The VMs, two as kvm_pv_test.c's (its main's and test_pv_unhalt's).
+    /// Runs share a VM unless the VM-wide setup differs: the VMM services
+    /// are VM capabilities (KVM_CAP_X86_USER_SPACE_MSR would also take the
+    /// refused PV MSRs of the other runs to the VMM), so their run is in
+    /// the second VM, with the cases that disable HLT exits; neither touches
+    /// what the other sets (the services: MSR_KVM_MIGRATION_CONTROL and
+    /// KVM_HC_MAP_GPA_RANGE, which the cases never use; HLT exits and
+    /// PV_UNHALT, which the run never uses).
+    const VMS: [VmSpec; 2] =
+        [VmSpec { runs: &[0, 1, 2], hlt_exits_disabled: false }, VmSpec { runs: &[3], hlt_exits_disabled: true }];
+
+    /// One shared VM's verdicts: per run (indexed like [`ROWS`]) and per
+    /// `pv_unhalt` case (indexed like [`PV_UNHALT`]).
+    struct VmVerdicts {
+        runs: Vec<Vec<Verdict>>,
+        unhalt: Vec<Verdict>,
+    }
+
+    /// VM `v`'s verdicts, made by the first of its trials to run.
+    fn verdicts(v: usize) -> &'static VmVerdicts {
+        static VERDICTS: [OnceLock<VmVerdicts>; VMS.len()] = [const { OnceLock::new() }; VMS.len()];
+        VERDICTS[v].get_or_init(|| shared_vm_run(&VMS[v]))
+    }
 
     /// The trial of `ROWS[row]` in `mode`: its verdict from the mode's shared run.
     fn trial(mode: Mode, row: usize) -> Result<()> {
@@ -267,9 +291,19 @@ mod scenario {
         let (vm, vcpu) = VMS
             .iter()
             .enumerate()
-            .find_map(|(v, runs)| runs.iter().position(|&r| r == run).map(|k| (v, k)))
+            .find_map(|(v, spec)| spec.runs.iter().position(|&r| r == run).map(|k| (v, k)))
             .unwrap_or_else(|| unreachable!("every run is in a VM"));
-        VERDICTS[vm].get_or_init(|| shared_vm_runs(VMS[vm]))[vcpu][row].clone().into_result()
+        verdicts(vm).runs[vcpu][row].clone().into_result()
+    }
+
+    /// The trial of `PV_UNHALT[case]`: its verdict from its VM.
+    fn pv_unhalt_trial(case: usize) -> Result<()> {
+        let hlt = PV_UNHALT[case].hlt_exits_disabled;
+        let vm = VMS
+            .iter()
+            .position(|spec| spec.hlt_exits_disabled == hlt)
+            .unwrap_or_else(|| unreachable!("a VM for each DISABLE_EXITS setting"));
+        verdicts(vm).unhalt[case].clone().into_result()
     }
 
     /// KVM_GET_SUPPORTED_CPUID, asked once per process.
@@ -319,7 +353,8 @@ mod scenario {
     /// If a run ends early at a row, that row gets what ended it and every
     /// later row of the run fails naming it (or skips with the same
     /// observation where PVM's hypercall hang is what ended it).
-    fn shared_vm_runs(runs: &[usize]) -> Vec<Vec<Verdict>> {
+    fn shared_vm_run(spec: &VmSpec) -> VmVerdicts {
+        let runs = spec.runs;
         let names: Vec<String> =
             runs.iter().map(|&r| RUNS[r].iter().map(|m| m.name()).collect::<Vec<_>>().join("/")).collect();
         let mut verdicts: Vec<Vec<Verdict>> = names
@@ -348,16 +383,35 @@ mod scenario {
                 verdicts[k][i] = v.clone();
             }
         };
-        if walks.iter().all(|w| w.is_empty()) {
-            return verdicts;
+        let mut unhalt = vec![Verdict::Fail("not a case of this VM (kvmtest bug)".into()); PV_UNHALT.len()];
+        let mut cases = Vec::new();
+        for (i, case) in PV_UNHALT.iter().enumerate() {
+            if case.hlt_exits_disabled == spec.hlt_exits_disabled {
+                match pv_unhalt_requirements(case) {
+                    Ok(()) => cases.push(i),
+                    Err(e) => unhalt[i] = Verdict::of(Err(e)),
+                }
+            }
         }
-        let (mut vm, unsupported) = match shared_vm(&walks) {
+        if walks.iter().all(|w| w.is_empty()) && cases.is_empty() {
+            return VmVerdicts { runs: verdicts, unhalt };
+        }
+        let hlt_exits_disabled = spec.hlt_exits_disabled && !cases.is_empty();
+        let (mut vm, unsupported) = match shared_vm(&walks, cases.len(), hlt_exits_disabled) {
             Ok(v) => v,
             Err(e) => {
                 for (k, walk) in walks.iter().enumerate() {
                     setup_failed(&mut verdicts, k, walk, &e);
                 }
-                return verdicts;
+                let v = if e.is_skip() {
+                    Verdict::Skip(e.to_string())
+                } else {
+                    Verdict::Fail(format!("the shared VM could not be set up: {e}"))
+                };
+                for &i in &cases {
+                    unhalt[i] = v.clone();
+                }
+                return VmVerdicts { runs: verdicts, unhalt };
             }
         };
         for (k, walk) in walks.iter().enumerate() {
@@ -370,7 +424,10 @@ mod scenario {
             }
             walk_rows(&mut vm, k, &names[k], walk, unsupported, &mut verdicts[k]);
         }
-        verdicts
+        for (n, &i) in cases.iter().enumerate() {
+            unhalt[i] = Verdict::of(pv_unhalt(&mut vm, walks.len() + n, &PV_UNHALT[i]));
+        }
+        VmVerdicts { runs: verdicts, unhalt }
     }
 
     /// Walks `walk` on vCPU `k` of the shared VM, judging each row.
@@ -416,13 +473,22 @@ mod scenario {
         }
     }
 
-    /// The shared VM, one vCPU per walk, with the VMM services the walked
-    /// rows' modes turn on (`VmmServiceOnCpuidClear`). In-kernel LAPIC: async
-    /// PF interrupts and PV EOI are LAPIC features (MSR_KVM_ASYNC_PF_INT #GPs
-    /// without one, x86.c).
-    fn shared_vm(walks: &[Vec<(usize, Mode)>]) -> Result<(Vm, UnsupportedMsrAccess)> {
+    /// The shared VM, one vCPU per walk and per `pv_unhalt` case, with the
+    /// VMM services the walked rows' modes turn on (`VmmServiceOnCpuidClear`)
+    /// and HLT exits disabled if asked. In-kernel LAPIC: async PF interrupts
+    /// and PV EOI are LAPIC features (MSR_KVM_ASYNC_PF_INT #GPs without one,
+    /// x86.c), and KVM_HC_KICK_CPU kicks through it.
+    fn shared_vm(
+        walks: &[Vec<(usize, Mode)>],
+        cases: usize,
+        hlt_exits_disabled: bool,
+    ) -> Result<(Vm, UnsupportedMsrAccess)> {
         let unsupported = UnsupportedMsrAccess::configured()?;
-        let vm = probe::vm_builder(HYPERCALL_PROBE).irqchip(true).vcpus(walks.len()).build()?;
+        let mut builder = probe::vm_builder(HYPERCALL_PROBE).irqchip(true).vcpus(walks.len() + cases);
+        if hlt_exits_disabled {
+            builder = builder.vm_cap(KVM_CAP_X86_DISABLE_EXITS, &[KVM_X86_DISABLE_EXITS_HLT.into()]);
+        }
+        let vm = builder.build()?;
         for &(i, mode) in walks.iter().flatten() {
             if mode != Mode::VmmServiceOnCpuidClear {
                 continue;
@@ -556,58 +622,19 @@ mod scenario {
     /// kvm_pv_test's 0xdeadbeef in the KVM signature's EBX.
     const BROKEN_SIGNATURE: u32 = 0xdead_beef;
 
-    /// pv_unhalt's VMs: the cases alike in KVM_CAP_X86_DISABLE_EXITS (a VM
-    /// capability) share one, a vCPU each (enforcement and CPUID are each
-    /// vCPU's own); indexed by `hlt_exits_disabled`, verdicts like [`PV_UNHALT`].
-    static UNHALT_VERDICTS: [OnceLock<Vec<Verdict>>; 2] = [const { OnceLock::new() }; 2];
-
-    /// The trial of `PV_UNHALT[case]`: its verdict from its VM's run.
-    fn pv_unhalt_trial(case: usize) -> Result<()> {
-        let hlt = PV_UNHALT[case].hlt_exits_disabled;
-        UNHALT_VERDICTS[usize::from(hlt)].get_or_init(|| pv_unhalt_vm(hlt))[case].clone().into_result()
-    }
-
-    /// The cases with this `hlt_exits_disabled` that the series has, case
-    /// `k` on vCPU `k` of one VM, each judged on its own vCPU.
-    fn pv_unhalt_vm(hlt_exits_disabled: bool) -> Vec<Verdict> {
-        let mut verdicts = vec![Verdict::Fail("not a case of this VM (kvmtest bug)".into()); PV_UNHALT.len()];
-        let mut cases = Vec::new();
-        for (i, case) in PV_UNHALT.iter().enumerate().filter(|(_, c)| c.hlt_exits_disabled == hlt_exits_disabled) {
-            match case.since.map_or(Ok(()), |f| f.require()) {
-                Ok(()) => cases.push(i),
-                Err(e) => verdicts[i] = Verdict::of(Err(e)),
-            }
+    /// What a `pv_unhalt` case needs from this kernel, before any VM.
+    fn pv_unhalt_requirements(case: &PvUnhaltCase) -> Result<()> {
+        if let Some(f) = case.since {
+            f.require()?;
         }
-        if cases.is_empty() {
-            return verdicts;
-        }
-        let mut vm = match pv_unhalt_build(hlt_exits_disabled, cases.len()) {
-            Ok(vm) => vm,
-            Err(e) => {
-                let v = Verdict::of(Err(e));
-                for &i in &cases {
-                    verdicts[i] = v.clone();
-                }
-                return verdicts;
-            }
-        };
-        for (k, &i) in cases.iter().enumerate() {
-            verdicts[i] = Verdict::of(pv_unhalt(&mut vm, k, &PV_UNHALT[i]));
-        }
-        verdicts
-    }
-
-    fn pv_unhalt_build(hlt_exits_disabled: bool, vcpus: usize) -> Result<Vm> {
         kvmtest::require_cap_raw("KVM_CAP_ENFORCE_PV_FEATURE_CPUID", KVM_CAP_ENFORCE_PV_FEATURE_CPUID.into())?;
-        let mut builder = probe::vm_builder(HYPERCALL_PROBE).irqchip(true).vcpus(vcpus);
-        if hlt_exits_disabled {
+        if case.hlt_exits_disabled {
             let exits = kvmtest::require_cap_raw("KVM_CAP_X86_DISABLE_EXITS", KVM_CAP_X86_DISABLE_EXITS.into())? as u32;
             if exits & KVM_X86_DISABLE_EXITS_HLT == 0 {
                 return Err(kvmtest::kvm::skip_missing("KVM_X86_DISABLE_EXITS_HLT in KVM_CAP_X86_DISABLE_EXITS"));
             }
-            builder = builder.vm_cap(KVM_CAP_X86_DISABLE_EXITS, &[KVM_X86_DISABLE_EXITS_HLT.into()]);
         }
-        builder.build()
+        Ok(())
     }
 
     /// One case on vCPU `k` of its VM.
