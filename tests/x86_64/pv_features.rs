@@ -22,10 +22,11 @@
 //! As kvm_pv_test.c's guest_main walks all its MSRs and hypercalls in one
 //! guest, each configuration is one vCPU whose guest probes every row of
 //! its modes in turn: `cpuid_clear`, `cpuid_set` with `vmm_service_off`,
-//! `not_enforced` (enforcement and CPUID are per vCPU: one VM), and
-//! `vmm_service_on_cpuid_clear` (the services are the VM's: a VM of its
-//! own); the `pv_unhalt` cases share a VM per DISABLE_EXITS setting, a vCPU
-//! each. Each trial reports its row's verdict from that shared run.
+//! `not_enforced` and `pv_unhalt::kept_without_disable_exits` share one VM
+//! (enforcement and CPUID are per vCPU); `vmm_service_on_cpuid_clear` (the
+//! services are the VM's) and the `pv_unhalt` cases with HLT exits disabled
+//! (a VM capability too) share the other: two VMs, as upstream's. Each
+//! trial reports its verdict from that shared run.
 //!
 //! A refused MSR is one KVM does not support (`KVM_MSR_RET_UNSUPPORTED`):
 //! what the guest sees then is kvm.ignore_msrs's to say (x86.c, 6.12
