@@ -280,10 +280,13 @@ mod scenario {
         unhalt: Vec<Verdict>,
     }
 
-    /// VM `v`'s verdicts, made by the first of its trials to run.
+    /// VM `v`'s verdicts. The first trial to ask runs both VMs, one after
+    /// the other: the second starts as soon as the first is gone, not when
+    /// a trial thread reaches its rows (the first 30 trials are the first
+    /// VM's), and the two never compete for the CPUs.
     fn verdicts(v: usize) -> &'static VmVerdicts {
-        static VERDICTS: [OnceLock<VmVerdicts>; VMS.len()] = [const { OnceLock::new() }; VMS.len()];
-        VERDICTS[v].get_or_init(|| shared_vm_run(&VMS[v]))
+        static VERDICTS: OnceLock<Vec<VmVerdicts>> = OnceLock::new();
+        &VERDICTS.get_or_init(|| VMS.iter().map(shared_vm_run).collect())[v]
     }
 
     /// The trial of `ROWS[row]` in `mode`: its verdict from the mode's shared run.
