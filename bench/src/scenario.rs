@@ -94,7 +94,7 @@ pub fn row(runs: usize) -> Result<Row> {
         target: Target::MaxRatio(TARGET),
         skip: None,
         note: format!(
-            "{runs} whole runs each, alternating; kvmtest: every trial (one VM each), default test threads; \
+            "{runs} whole runs each, alternating; kvmtest: every trial, default test threads; \
              upstream: {UPSTREAM_NAME} as built from the kernel tree"
         ),
     })

@@ -19,6 +19,15 @@
 //! Every other row is three trials: `<row>::cpuid_clear`, `<row>::cpuid_set`,
 //! `<row>::not_enforced`.
 //!
+//! As kvm_pv_test.c's guest_main walks all its MSRs and hypercalls in one
+//! guest, each configuration is one vCPU whose guest probes every row of
+//! its modes in turn: `cpuid_clear`, `cpuid_set` with `vmm_service_off`,
+//! `not_enforced` and `pv_unhalt::kept_without_disable_exits` share one VM
+//! (enforcement and CPUID are per vCPU); `vmm_service_on_cpuid_clear` (the
+//! services are the VM's) and the `pv_unhalt` cases with HLT exits disabled
+//! (a VM capability too) share the other: two VMs, as upstream's. Each
+//! trial reports its verdict from that shared run.
+//!
 //! A refused MSR is one KVM does not support (`KVM_MSR_RET_UNSUPPORTED`):
 //! what the guest sees then is kvm.ignore_msrs's to say (x86.c, 6.12
 //! kvm_do_msr_access, 6.1 kvm_msr_ignored_check): #GP with N (the
@@ -38,8 +47,8 @@ kvmtest_tests::arch_only_main!("x86_64", scenario::trials, "KVM's x86 paravirtua
 #[cfg(target_arch = "x86_64")]
 mod scenario {
     use kvmtest::kvm_bindings::{
-        KVM_CAP_ENFORCE_PV_FEATURE_CPUID, KVM_CAP_EXIT_HYPERCALL, KVM_CAP_X86_DISABLE_EXITS,
-        KVM_CAP_X86_USER_SPACE_MSR, KVM_MSR_EXIT_REASON_UNKNOWN, KVM_X86_DISABLE_EXITS_HLT,
+        kvm_mp_state, KVM_CAP_ENFORCE_PV_FEATURE_CPUID, KVM_CAP_EXIT_HYPERCALL, KVM_CAP_X86_DISABLE_EXITS,
+        KVM_CAP_X86_USER_SPACE_MSR, KVM_MP_STATE_RUNNABLE, KVM_MSR_EXIT_REASON_UNKNOWN, KVM_X86_DISABLE_EXITS_HLT,
     };
     use kvmtest::kvm_ioctls::VcpuExit;
     use kvmtest::series::Feature;
@@ -49,9 +58,10 @@ mod scenario {
     };
     use kvmtest::x86_64::msr_params::UnsupportedMsrAccess;
     use kvmtest::x86_64::probe::{self, Access, Outcome, Probe, GP_VECTOR};
-    use kvmtest::{ensure, kvm_feature, runner, ExitAction, Result};
+    use kvmtest::{ensure, kvm_feature, runner, ExitAction, Result, Vcpu, Vm};
     use kvmtest_tests::payloads::HYPERCALL_PROBE;
     use libtest_mimic::Trial;
+    use std::sync::OnceLock;
 
     /// A service the VMM provides itself when it sets the bit.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -178,9 +188,141 @@ mod scenario {
         }
     }
 
-    fn check(row: &Row, mode: Mode) -> Result<()> {
-        let vmm_service = mode == Mode::VmmServiceOnCpuidClear;
-        let cpuid_set = matches!(mode, Mode::CpuidSet | Mode::VmmServiceOff);
+    impl Mode {
+        /// The trial-name suffix (`pv_features::<row>::<mode>`).
+        fn name(self) -> &'static str {
+            match self {
+                Mode::CpuidClear => "cpuid_clear",
+                Mode::CpuidSet => "cpuid_set",
+                Mode::NotEnforced => "not_enforced",
+                Mode::VmmServiceOff => "vmm_service_off",
+                Mode::VmmServiceOnCpuidClear => "vmm_service_on_cpuid_clear",
+            }
+        }
+        /// Whether `row` is walked in this mode: the VMM-served rows have their own two.
+        fn walks(self, row: &Row) -> bool {
+            row.vmm.is_some() == matches!(self, Mode::VmmServiceOff | Mode::VmmServiceOnCpuidClear)
+        }
+    }
+
+    /// Every mode, in the order of each row's trials.
+    const MODES: [Mode; 5] =
+        [Mode::CpuidClear, Mode::CpuidSet, Mode::NotEnforced, Mode::VmmServiceOff, Mode::VmmServiceOnCpuidClear];
+
+    /// The shared runs: one VM each, walking the rows of its modes. A run
+    /// holds the modes that set the VM up alike: `cpuid_set` and
+    /// `vmm_service_off` are both enforcement on, each walked row's bit set,
+    /// no VMM service; the VMM-served rows' other mode turns the services on,
+    /// so it is a VM of its own.
+    const RUNS: [&[Mode]; 4] = [
+        &[Mode::CpuidClear],
+        &[Mode::CpuidSet, Mode::VmmServiceOff],
+        &[Mode::NotEnforced],
+        &[Mode::VmmServiceOnCpuidClear],
+    ];
+
+    /// The run that walks `mode`'s rows (an index into [`RUNS`]).
+    fn run_of(mode: Mode) -> usize {
+        RUNS.iter().position(|modes| modes.contains(&mode)).unwrap_or_else(|| unreachable!("every mode is in a run"))
+    }
+
+    /// A row's verdict from its mode's shared run, kept for its trial
+    /// (`Error` is not `Clone`).
+    #[derive(Debug, Clone)]
+    enum Verdict {
+        Pass,
+        Skip(String),
+        Fail(String),
+    }
+
+    impl Verdict {
+        fn of(r: Result<()>) -> Self {
+            match r {
+                Ok(()) => Verdict::Pass,
+                Err(e) if e.is_skip() => Verdict::Skip(e.to_string()),
+                Err(e) => Verdict::Fail(e.to_string()),
+            }
+        }
+        fn into_result(self) -> Result<()> {
+            match self {
+                Verdict::Pass => Ok(()),
+                Verdict::Skip(why) => Err(kvmtest::Error::Skip(why)),
+                Verdict::Fail(why) => Err(kvmtest::Error::Check(why)),
+            }
+        }
+    }
+
+    /// A shared VM: its runs, then the `pv_unhalt` cases with its
+    /// KVM_CAP_X86_DISABLE_EXITS setting, one vCPU each (enforcement and
+    /// CPUID are each vCPU's own).
+    struct VmSpec {
+        /// Indices into [`RUNS`].
+        runs: &'static [usize],
+        /// KVM_CAP_X86_DISABLE_EXITS(HLT) for its `pv_unhalt` cases.
+        hlt_exits_disabled: bool,
+    }
+
+    /// The VMs, two as kvm_pv_test.c's (its main's and test_pv_unhalt's).
+    /// Runs share a VM unless the VM-wide setup differs: the VMM services
+    /// are VM capabilities (KVM_CAP_X86_USER_SPACE_MSR would also take the
+    /// refused PV MSRs of the other runs to the VMM), so their run is in
+    /// the second VM, with the cases that disable HLT exits; neither touches
+    /// what the other sets (the services: MSR_KVM_MIGRATION_CONTROL and
+    /// KVM_HC_MAP_GPA_RANGE, which the cases never use; HLT exits and
+    /// PV_UNHALT, which the run never uses).
+    const VMS: [VmSpec; 2] =
+        [VmSpec { runs: &[0, 1, 2], hlt_exits_disabled: false }, VmSpec { runs: &[3], hlt_exits_disabled: true }];
+
+    /// One shared VM's verdicts: per run (indexed like [`ROWS`]) and per
+    /// `pv_unhalt` case (indexed like [`PV_UNHALT`]).
+    struct VmVerdicts {
+        runs: Vec<Vec<Verdict>>,
+        unhalt: Vec<Verdict>,
+    }
+
+    /// VM `v`'s verdicts. The first trial to ask runs both VMs, one after
+    /// the other: the second starts as soon as the first is gone, not when
+    /// a trial thread reaches its rows (the first 30 trials are the first
+    /// VM's), and the two never compete for the CPUs.
+    fn verdicts(v: usize) -> &'static VmVerdicts {
+        static VERDICTS: OnceLock<Vec<VmVerdicts>> = OnceLock::new();
+        &VERDICTS.get_or_init(|| VMS.iter().map(shared_vm_run).collect())[v]
+    }
+
+    /// The trial of `ROWS[row]` in `mode`: its verdict from the mode's shared run.
+    fn trial(mode: Mode, row: usize) -> Result<()> {
+        let run = run_of(mode);
+        let (vm, vcpu) = VMS
+            .iter()
+            .enumerate()
+            .find_map(|(v, spec)| spec.runs.iter().position(|&r| r == run).map(|k| (v, k)))
+            .unwrap_or_else(|| unreachable!("every run is in a VM"));
+        verdicts(vm).runs[vcpu][row].clone().into_result()
+    }
+
+    /// The trial of `PV_UNHALT[case]`: its verdict from its VM.
+    fn pv_unhalt_trial(case: usize) -> Result<()> {
+        let hlt = PV_UNHALT[case].hlt_exits_disabled;
+        let vm = VMS
+            .iter()
+            .position(|spec| spec.hlt_exits_disabled == hlt)
+            .unwrap_or_else(|| unreachable!("a VM for each DISABLE_EXITS setting"));
+        verdicts(vm).unhalt[case].clone().into_result()
+    }
+
+    /// KVM_GET_SUPPORTED_CPUID, asked once per process.
+    fn supported_cpuid() -> Result<&'static Cpuid> {
+        static SUPPORTED: OnceLock<Cpuid> = OnceLock::new();
+        if let Some(c) = SUPPORTED.get() {
+            return Ok(c);
+        }
+        let c = Cpuid::supported()?;
+        Ok(SUPPORTED.get_or_init(|| c))
+    }
+
+    /// What a row needs from this kernel in `mode`, before any VM: a row
+    /// that lacks it skips and the shared guest does not probe it.
+    fn requirements(row: &Row, mode: Mode) -> Result<()> {
         if mode != Mode::NotEnforced {
             kvmtest::require_cap_raw("KVM_CAP_ENFORCE_PV_FEATURE_CPUID", KVM_CAP_ENFORCE_PV_FEATURE_CPUID.into())?;
         }
@@ -189,7 +331,7 @@ mod scenario {
             Some(Vmm::UserSpaceMsr) => Some(("KVM_CAP_X86_USER_SPACE_MSR", KVM_CAP_X86_USER_SPACE_MSR)),
             None => None,
         };
-        if let (true, Some((name, cap))) = (vmm_service, vmm_cap) {
+        if let (Mode::VmmServiceOnCpuidClear, Some((name, cap))) = (mode, vmm_cap) {
             let v = kvmtest::require_cap_raw(name, cap.into())?;
             if row.vmm == Some(Vmm::ExitHypercall) && v as u64 & kvm_para::KVM_EXIT_HYPERCALL_VALID_MASK == 0 {
                 return Err(kvmtest::kvm::skip_missing("KVM_CAP_EXIT_HYPERCALL for KVM_HC_MAP_GPA_RANGE"));
@@ -198,25 +340,164 @@ mod scenario {
         // KVM only implements what KVM_GET_SUPPORTED_CPUID offers (e.g.
         // steal time needs the host's schedstats); the VMM-served bits are
         // the VMM's to offer.
-        if matches!(mode, Mode::CpuidSet | Mode::NotEnforced) && !Cpuid::supported()?.has(row.feature) {
+        if matches!(mode, Mode::CpuidSet | Mode::NotEnforced) && !supported_cpuid()?.has(row.feature) {
             return Err(kvmtest::Error::Skip(format!(
                 "KVM_GET_SUPPORTED_CPUID does not offer {} on {}",
                 row.feature,
                 kvmtest::backend()?
             )));
         }
+        Ok(())
+    }
 
-        // In-kernel LAPIC: async PF interrupts and PV EOI are LAPIC features
-        // (MSR_KVM_ASYNC_PF_INT #GPs without one, x86.c).
-        let unsupported = UnsupportedMsrAccess::configured()?;
-        let mut vm = probe::vm_builder(HYPERCALL_PROBE).irqchip(true).build()?;
-        let vcpu = vm.vcpu(0);
-        if mode != Mode::NotEnforced {
-            vcpu.enable_cap(KVM_CAP_ENFORCE_PV_FEATURE_CPUID, &[1])?;
+    /// One VM for `runs` (indices into [`RUNS`]), run `k` on vCPU `k`, as
+    /// kvm_pv_test.c's main: each vCPU's guest walks every row of its run's
+    /// modes that meets its requirements, in table order (MSRs first, then
+    /// hypercalls), and the host judges each row as the guest reports it.
+    /// If a run ends early at a row, that row gets what ended it and every
+    /// later row of the run fails naming it (or skips with the same
+    /// observation where PVM's hypercall hang is what ended it).
+    fn shared_vm_run(spec: &VmSpec) -> VmVerdicts {
+        let runs = spec.runs;
+        let names: Vec<String> =
+            runs.iter().map(|&r| RUNS[r].iter().map(|m| m.name()).collect::<Vec<_>>().join("/")).collect();
+        let mut verdicts: Vec<Vec<Verdict>> = names
+            .iter()
+            .map(|run| vec![Verdict::Fail(format!("not a row of the {run} run (kvmtest bug)")); ROWS.len()])
+            .collect();
+        let mut walks: Vec<Vec<(usize, Mode)>> = Vec::new();
+        for (k, &r) in runs.iter().enumerate() {
+            let mut walk = Vec::new();
+            for (i, row) in ROWS.iter().enumerate() {
+                let Some(&mode) = RUNS[r].iter().find(|m| m.walks(row)) else { continue };
+                match requirements(row, mode) {
+                    Ok(()) => walk.push((i, mode)),
+                    Err(e) => verdicts[k][i] = Verdict::of(Err(e)),
+                }
+            }
+            walks.push(walk);
         }
-        vcpu.update_cpuid(|c| c.set(row.feature, cpuid_set))?;
-        if vmm_service {
-            match row.vmm {
+        let setup_failed = |verdicts: &mut [Vec<Verdict>], k: usize, walk: &[(usize, Mode)], e: &kvmtest::Error| {
+            let v = if e.is_skip() {
+                Verdict::Skip(e.to_string())
+            } else {
+                Verdict::Fail(format!("the shared {} VM could not be set up: {e}", names[k]))
+            };
+            for &(i, _) in walk {
+                verdicts[k][i] = v.clone();
+            }
+        };
+        let mut unhalt = vec![Verdict::Fail("not a case of this VM (kvmtest bug)".into()); PV_UNHALT.len()];
+        let mut cases = Vec::new();
+        for (i, case) in PV_UNHALT.iter().enumerate() {
+            if case.hlt_exits_disabled == spec.hlt_exits_disabled {
+                match pv_unhalt_requirements(case) {
+                    Ok(()) => cases.push(i),
+                    Err(e) => unhalt[i] = Verdict::of(Err(e)),
+                }
+            }
+        }
+        if walks.iter().all(|w| w.is_empty()) && cases.is_empty() {
+            return VmVerdicts { runs: verdicts, unhalt };
+        }
+        let hlt_exits_disabled = spec.hlt_exits_disabled && !cases.is_empty();
+        let (mut vm, unsupported) = match shared_vm(&walks, cases.len(), hlt_exits_disabled) {
+            Ok(v) => v,
+            Err(e) => {
+                for (k, walk) in walks.iter().enumerate() {
+                    setup_failed(&mut verdicts, k, walk, &e);
+                }
+                let v = if e.is_skip() {
+                    Verdict::Skip(e.to_string())
+                } else {
+                    Verdict::Fail(format!("the shared VM could not be set up: {e}"))
+                };
+                for &i in &cases {
+                    unhalt[i] = v.clone();
+                }
+                return VmVerdicts { runs: verdicts, unhalt };
+            }
+        };
+        for (k, walk) in walks.iter().enumerate() {
+            if walk.is_empty() {
+                continue;
+            }
+            if let Err(e) = set_up_vcpu(&mut vm, k, walk) {
+                setup_failed(&mut verdicts, k, walk, &e);
+                continue;
+            }
+            walk_rows(&mut vm, k, &names[k], walk, unsupported, &mut verdicts[k]);
+        }
+        for (n, &i) in cases.iter().enumerate() {
+            unhalt[i] = Verdict::of(pv_unhalt(&mut vm, walks.len() + n, &PV_UNHALT[i]));
+        }
+        VmVerdicts { runs: verdicts, unhalt }
+    }
+
+    /// Walks `walk` on vCPU `k` of the shared VM, judging each row.
+    fn walk_rows(
+        vm: &mut Vm,
+        k: usize,
+        run: &str,
+        walk: &[(usize, Mode)],
+        unsupported: UnsupportedMsrAccess,
+        verdicts: &mut [Verdict],
+    ) {
+        for (n, &(i, mode)) in walk.iter().enumerate() {
+            let row = &ROWS[i];
+            let mut vmm_saw = Vec::new();
+            match probe::run_probe_on(vm, k, &row.probe, |exit| vmm_answer(exit, &mut vmm_saw)) {
+                Ok(got) => verdicts[i] = Verdict::of(judge(row, mode, unsupported, got, &vmm_saw)),
+                Err(e) => {
+                    let skip = e.is_skip();
+                    let ended = format!("the shared {run} run ended at {}: {e}", row.name);
+                    verdicts[i] = if skip { Verdict::Skip(e.to_string()) } else { Verdict::Fail(ended.clone()) };
+                    for &(j, _) in &walk[n + 1..] {
+                        let later = &ROWS[j];
+                        verdicts[j] = if skip && matches!(later.probe, Probe::Hcall { .. }) {
+                            // PVM's hang, already observed: as run_probe_on skips every later hypercall.
+                            Verdict::Skip(e.to_string())
+                        } else {
+                            Verdict::Fail(format!("{}: not probed: {ended}", later.name))
+                        };
+                    }
+                    return;
+                }
+            }
+        }
+        if let Err(e) = probe::finish_on(vm, k) {
+            for &(i, _) in walk {
+                if matches!(verdicts[i], Verdict::Pass) {
+                    verdicts[i] = Verdict::Fail(format!(
+                        "{}: the shared {run} run did not end with DONE after its last row: {e}",
+                        ROWS[i].name
+                    ));
+                }
+            }
+        }
+    }
+
+    /// The shared VM, one vCPU per walk and per `pv_unhalt` case, with the
+    /// VMM services the walked rows' modes turn on (`VmmServiceOnCpuidClear`)
+    /// and HLT exits disabled if asked. In-kernel LAPIC: async PF interrupts
+    /// and PV EOI are LAPIC features (MSR_KVM_ASYNC_PF_INT #GPs without one,
+    /// x86.c), and KVM_HC_KICK_CPU kicks through it.
+    fn shared_vm(
+        walks: &[Vec<(usize, Mode)>],
+        cases: usize,
+        hlt_exits_disabled: bool,
+    ) -> Result<(Vm, UnsupportedMsrAccess)> {
+        let unsupported = UnsupportedMsrAccess::configured()?;
+        let mut builder = probe::vm_builder(HYPERCALL_PROBE).irqchip(true).vcpus(walks.len() + cases);
+        if hlt_exits_disabled {
+            builder = builder.vm_cap(KVM_CAP_X86_DISABLE_EXITS, &[KVM_X86_DISABLE_EXITS_HLT.into()]);
+        }
+        let vm = builder.build()?;
+        for &(i, mode) in walks.iter().flatten() {
+            if mode != Mode::VmmServiceOnCpuidClear {
+                continue;
+            }
+            match ROWS[i].vmm {
                 Some(Vmm::ExitHypercall) => {
                     vm.enable_cap(KVM_CAP_EXIT_HYPERCALL, &[kvm_para::KVM_EXIT_HYPERCALL_VALID_MASK])?
                 }
@@ -226,11 +507,39 @@ mod scenario {
                 None => {}
             }
         }
+        Ok((vm, unsupported))
+    }
 
-        let mut vmm_saw = Vec::new();
-        let got = probe::run_probe_with(&mut vm, &row.probe, |exit| vmm_answer(exit, &mut vmm_saw))?;
-        probe::finish(&mut vm)?;
+    /// With the in-kernel LAPIC an AP (vCPU `k` > 0) waits for INIT/SIPI; as
+    /// upstream's vm_arch_vcpu_add (lib/x86_64/processor.c:686-687), make it
+    /// runnable at its entry.
+    fn make_runnable(vcpu: &mut Vcpu, k: usize) -> Result<()> {
+        if k == 0 {
+            return Ok(());
+        }
+        let runnable = kvm_mp_state { mp_state: KVM_MP_STATE_RUNNABLE };
+        vcpu.fd().set_mp_state(runnable).map_err(kvmtest::Error::kvm("KVM_SET_MP_STATE(KVM_MP_STATE_RUNNABLE)"))
+    }
 
+    /// vCPU `k` for its walk: enforcement (unless `NotEnforced`), each walked
+    /// row's feature bit set or cleared as its mode says.
+    fn set_up_vcpu(vm: &mut Vm, k: usize, walk: &[(usize, Mode)]) -> Result<()> {
+        let vcpu = vm.vcpu(k);
+        make_runnable(vcpu, k)?;
+        if walk.iter().any(|&(_, mode)| mode != Mode::NotEnforced) {
+            vcpu.enable_cap(KVM_CAP_ENFORCE_PV_FEATURE_CPUID, &[1])?;
+        }
+        vcpu.update_cpuid(|c| {
+            walk.iter()
+                .try_for_each(|&(i, mode)| c.set(ROWS[i].feature, matches!(mode, Mode::CpuidSet | Mode::VmmServiceOff)))
+        })
+    }
+
+    /// Judges what the guest reported for `row` in `mode` (and which exits
+    /// reached the VMM meanwhile) against the documented rule.
+    fn judge(row: &Row, mode: Mode, unsupported: UnsupportedMsrAccess, got: Outcome, vmm_saw: &[String]) -> Result<()> {
+        let vmm_service = mode == Mode::VmmServiceOnCpuidClear;
+        let cpuid_set = matches!(mode, Mode::CpuidSet | Mode::VmmServiceOff);
         let want = expected(row, mode, unsupported);
         let ok = match (want, got) {
             (Expect::MsrFaults, Outcome::Msr { read, write }) => {
@@ -317,22 +626,26 @@ mod scenario {
     /// kvm_pv_test's 0xdeadbeef in the KVM signature's EBX.
     const BROKEN_SIGNATURE: u32 = 0xdead_beef;
 
-    fn pv_unhalt(case: &PvUnhaltCase) -> Result<()> {
+    /// What a `pv_unhalt` case needs from this kernel, before any VM.
+    fn pv_unhalt_requirements(case: &PvUnhaltCase) -> Result<()> {
         if let Some(f) = case.since {
             f.require()?;
         }
         kvmtest::require_cap_raw("KVM_CAP_ENFORCE_PV_FEATURE_CPUID", KVM_CAP_ENFORCE_PV_FEATURE_CPUID.into())?;
-        let mut builder = probe::vm_builder(HYPERCALL_PROBE).irqchip(true);
         if case.hlt_exits_disabled {
             let exits = kvmtest::require_cap_raw("KVM_CAP_X86_DISABLE_EXITS", KVM_CAP_X86_DISABLE_EXITS.into())? as u32;
             if exits & KVM_X86_DISABLE_EXITS_HLT == 0 {
                 return Err(kvmtest::kvm::skip_missing("KVM_X86_DISABLE_EXITS_HLT in KVM_CAP_X86_DISABLE_EXITS"));
             }
-            builder = builder.vm_cap(KVM_CAP_X86_DISABLE_EXITS, &[KVM_X86_DISABLE_EXITS_HLT.into()]);
         }
+        Ok(())
+    }
+
+    /// One case on vCPU `k` of its VM.
+    fn pv_unhalt(vm: &mut Vm, k: usize, case: &PvUnhaltCase) -> Result<()> {
         let unhalt = kvm_feature!(KVM_FEATURE_PV_UNHALT);
-        let mut vm = builder.build()?;
-        let vcpu = vm.vcpu(0);
+        let vcpu = vm.vcpu(k);
+        make_runnable(vcpu, k)?;
         vcpu.enable_cap(KVM_CAP_ENFORCE_PV_FEATURE_CPUID, &[1])?;
         if case.signature_broken_first {
             vcpu.update_cpuid(|c| c.set_reg(KVM_CPUID_SIGNATURE, 0, Reg::Ebx, BROKEN_SIGNATURE))?;
@@ -352,7 +665,8 @@ mod scenario {
             "KVM_SET_CPUID2 with {unhalt}: expected KVM_GET_CPUID2 to show it {what}, it is {}",
             if has { "set" } else { "clear" }
         );
-        let got = probe::run_probe(&mut vm, &Probe::Cpuid { leaf: KVM_CPUID_FEATURES, subleaf: 0 })?;
+        let cpuid = Probe::Cpuid { leaf: KVM_CPUID_FEATURES, subleaf: 0 };
+        let got = probe::run_probe_on(vm, k, &cpuid, |_| ExitAction::Unhandled)?;
         let Outcome::Cpuid(regs) = got else { unreachable!("a CPUID probe") };
         ensure!(
             unhalt.in_regs(regs) == kept,
@@ -361,14 +675,14 @@ mod scenario {
         );
         // The bit takes effect: KVM_HC_KICK_CPU (to this vCPU) under enforcement.
         let kick = Probe::hcall(kvm_para::KVM_HC_KICK_CPU, [0; 4]);
-        let ret = probe::run_probe(&mut vm, &kick)?.hcall_ret("KVM_HC_KICK_CPU")?;
+        let ret = probe::run_probe_on(vm, k, &kick, |_| ExitAction::Unhandled)?.hcall_ret("KVM_HC_KICK_CPU")?;
         let want = if kept { 0 } else { neg(KVM_ENOSYS) };
         ensure!(
             ret == want,
             "KVM_HC_KICK_CPU with {unhalt} {what}, PV CPUID enforced: expected {}, got {ret:#x}",
             describe(Expect::Returns(want))
         );
-        probe::finish(&mut vm)
+        probe::finish_on(vm, k)
     }
 
     /// The VMM's side of the VMM-served services.
@@ -415,22 +729,20 @@ mod scenario {
             table += &format!("  {:<40} {}{vmm}\n", r.name, r.feature);
         }
         runner::announce(table);
-        const KVM_MODES: &[(&str, Mode)] =
-            &[("cpuid_clear", Mode::CpuidClear), ("cpuid_set", Mode::CpuidSet), ("not_enforced", Mode::NotEnforced)];
-        const VMM_MODES: &[(&str, Mode)] =
-            &[("vmm_service_off", Mode::VmmServiceOff), ("vmm_service_on_cpuid_clear", Mode::VmmServiceOnCpuidClear)];
         let mut trials: Vec<Trial> = ROWS
             .iter()
             .enumerate()
             .flat_map(|(i, r)| {
-                let modes = if r.vmm.is_some() { VMM_MODES } else { KVM_MODES };
-                modes.iter().map(move |&(m, mode)| {
-                    runner::test(format!("pv_features::{}::{m}", r.name), move || check(&ROWS[i], mode))
+                MODES.iter().filter(|mode| mode.walks(r)).map(move |&mode| {
+                    runner::test(format!("pv_features::{}::{}", r.name, mode.name()), move || trial(mode, i))
                 })
             })
             .collect();
         trials.extend(
-            PV_UNHALT.iter().map(|c| runner::test(format!("pv_features::pv_unhalt::{}", c.name), move || pv_unhalt(c))),
+            PV_UNHALT
+                .iter()
+                .enumerate()
+                .map(|(i, c)| runner::test(format!("pv_features::pv_unhalt::{}", c.name), move || pv_unhalt_trial(i))),
         );
         trials
     }

@@ -239,14 +239,29 @@ pub fn run_probe_with(
     probe: &Probe,
     on_exit: impl FnMut(&mut VcpuExit<'_>) -> ExitAction,
 ) -> Result<Outcome> {
+    run_probe_on(vm, 0, probe, on_exit)
+}
+
+/// Runs `probe` on vCPU `vcpu` (the others stay where they are: a VM
+/// whose vCPUs are set up differently can probe each in turn, as
+/// pv_features does); `on_exit` sees the exits that are not ucalls.
+pub fn run_probe_on(
+    vm: &mut Vm,
+    vcpu: usize,
+    probe: &Probe,
+    on_exit: impl FnMut(&mut VcpuExit<'_>) -> ExitAction,
+) -> Result<Outcome> {
+    if vcpu >= vm.vcpus_mut().len() {
+        return Err(Error::Config(format!("probe on vCPU {vcpu}: the VM has {}", vm.vcpus_mut().len())));
+    }
     if is_hypercall(probe) {
         if let Some(seen) = PVM_HYPERCALL_HANG.get() {
             return Err(Error::Skip(seen.clone()));
         }
     }
     set_probe(vm, probe)?;
-    let u = vm.vcpu(0).run_with(on_exit).map_err(|e| pvm_hypercall_limit(probe, e))?;
-    decode(vm.vcpu(0), probe, u)
+    let u = vm.vcpu(vcpu).run_with(on_exit).map_err(|e| pvm_hypercall_limit(probe, e))?;
+    decode(vm.vcpu(vcpu), probe, u)
 }
 
 /// On PVM a guest's VMCALL/VMMCALL never completes: the vCPU stays at the
@@ -301,8 +316,16 @@ pub fn decode(vcpu: &mut Vcpu, probe: &Probe, u: Ucall) -> Result<Outcome> {
 
 /// Lets the guest finish (probe kind 0) and expects its DONE.
 pub fn finish(vm: &mut Vm) -> Result<()> {
+    finish_on(vm, 0)
+}
+
+/// Lets the guest on vCPU `vcpu` finish (probe kind 0) and expects its DONE.
+pub fn finish_on(vm: &mut Vm, vcpu: usize) -> Result<()> {
+    if vcpu >= vm.vcpus_mut().len() {
+        return Err(Error::Config(format!("finish on vCPU {vcpu}: the VM has {}", vm.vcpus_mut().len())));
+    }
     vm.set_arg(0, ProbeKind::Done as u64)?;
-    vm.vcpu(0).expect_done()
+    vm.vcpu(vcpu).expect_done()
 }
 
 /// Runs a Xen probe on vCPU 0; each KVM_EXIT_XEN hypercall goes to `on_hcall`.
