@@ -44,3 +44,15 @@ pub mod aarch64 {
     /// hypercalls.c's `hvc_info[]`, for the hypercalls and migration scenarios.
     pub mod services;
 }
+
+/// get_run_delay() of the selftests' test_util.c: the calling thread's time
+/// spent waiting on a run queue, field 2 of /proc/<tid>/schedstat, in
+/// nanoseconds (steal_time and xen_shinfo measure stolen time against it).
+pub fn get_run_delay() -> kvmtest::Result<u64> {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat")
+        .map_err(|e| kvmtest::Error::Config(format!("reading /proc/thread-self/schedstat: {e}")))?;
+    text.split_whitespace()
+        .nth(1)
+        .and_then(|f| f.parse().ok())
+        .ok_or_else(|| kvmtest::Error::Config(format!("/proc/thread-self/schedstat: no run delay in {text:?}")))
+}

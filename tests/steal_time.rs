@@ -26,17 +26,6 @@ const MIN_RUN_DELAY_NS: u64 = 200_000;
 /// machine needs milliseconds) and the run_delay check below fails.
 const STEAL_WAIT: Duration = Duration::from_secs(10);
 
-/// get_run_delay() of test_util.c: the calling thread's time spent waiting
-/// on a run queue, field 2 of /proc/<tid>/schedstat, in nanoseconds.
-fn get_run_delay() -> Result<u64> {
-    let text = std::fs::read_to_string("/proc/thread-self/schedstat")
-        .map_err(|e| Error::Config(format!("reading /proc/thread-self/schedstat: {e}")))?;
-    text.split_whitespace()
-        .nth(1)
-        .and_then(|f| f.parse().ok())
-        .ok_or_else(|| Error::Config(format!("/proc/thread-self/schedstat: no run delay in {text:?}")))
-}
-
 /// Pins the calling thread to `cpu` (upstream pins main and the stealing
 /// thread to CPU 0; here the first CPU this thread may use).
 fn pin_to(cpu: usize) -> Result<()> {
@@ -106,7 +95,7 @@ fn vcpu_trial(i: usize) -> Result<()> {
 
     // Second vCPU run: the guest's stolen time is at most the run delay.
     let stolen_before = vm.vcpu(i).expect_sync(1)?[0];
-    let run_delay = get_run_delay()?;
+    let run_delay = kvmtest_tests::get_run_delay()?;
     ensure!(
         stolen_before <= run_delay,
         "vcpu{i}: expected stolen time <= {run_delay}, got {stolen_before} ({})",
@@ -114,14 +103,14 @@ fn vcpu_trial(i: usize) -> Result<()> {
     );
 
     // Steal time from the vCPU: a thread on the vCPU thread's CPU.
-    let start = get_run_delay()?;
+    let start = kvmtest_tests::get_run_delay()?;
     let thief = std::thread::spawn(move || do_steal_time(cpu));
     let deadline = Instant::now() + STEAL_WAIT;
-    while get_run_delay()? - start < MIN_RUN_DELAY_NS && Instant::now() < deadline {
+    while kvmtest_tests::get_run_delay()? - start < MIN_RUN_DELAY_NS && Instant::now() < deadline {
         std::thread::yield_now();
     }
     thief.join().map_err(|_| Error::Config("the stealing thread panicked".into()))??;
-    let run_delay = get_run_delay()? - start;
+    let run_delay = kvmtest_tests::get_run_delay()? - start;
     ensure!(run_delay >= MIN_RUN_DELAY_NS, "vcpu{i}: expected run_delay >= {MIN_RUN_DELAY_NS}, got {run_delay}");
 
     // Run the vCPU again: the stolen time covers the run delay.

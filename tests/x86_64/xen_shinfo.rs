@@ -249,16 +249,6 @@ mod scenario {
         }
     }
 
-    /// get_run_delay(): this thread's time waiting on a run queue (ns).
-    fn get_run_delay() -> Result<u64> {
-        let text = std::fs::read_to_string("/proc/thread-self/schedstat")
-            .map_err(|e| Error::Config(format!("reading /proc/thread-self/schedstat: {e}")))?;
-        text.split_whitespace()
-            .nth(1)
-            .and_then(|f| f.parse().ok())
-            .ok_or_else(|| Error::Config(format!("/proc/thread-self/schedstat: no run delay in {text:?}")))
-    }
-
     fn affinity() -> Result<libc::cpu_set_t> {
         // SAFETY: sched_getaffinity writes at most size_of::<cpu_set_t>() bytes into `set`.
         unsafe {
@@ -303,9 +293,9 @@ mod scenario {
             }
         });
         let result = (|| {
-            let rundelay = get_run_delay()? + MIN_STEAL_TIME;
+            let rundelay = kvmtest_tests::get_run_delay()? + MIN_STEAL_TIME;
             let give_up = Instant::now() + STEAL_WAIT;
-            while get_run_delay()? < rundelay && Instant::now() < give_up {
+            while kvmtest_tests::get_run_delay()? < rundelay && Instant::now() < give_up {
                 std::thread::yield_now();
             }
             Ok(())
