@@ -28,9 +28,20 @@ fn main() {
     let controller = irq::Controller::init(ARG_IRQ_CONTROLLER);
     controller.enable(boot_arg(ARG_INTID) as u32);
     irq::set_handler(handler);
+    let from_host = boot_arg(ARG_SOURCE) != SOURCE_GUEST_TIMER;
     for round in 0..boot_arg(ARG_ROUNDS) {
+        // The host raises the line while this vCPU is stopped at READY:
+        // unmasked, the interrupt is taken as soon as the vCPU runs again
+        // (KVM injects it at that entry). Masked there (an interrupt window
+        // KVM must open later), KVM 7.3 under qemu 7.2's TCG SVM once saw
+        // READY's doorbell rung a second time, in 1 run of 4; the cause,
+        // KVM's or TCG's, is not found.
+        if from_host {
+            irq::enable();
+        }
         guest_sync!(STAGE_READY, round);
-        if boot_arg(ARG_SOURCE) == SOURCE_GUEST_TIMER {
+        irq::disable();
+        if !from_host {
             irq::oneshot_timer_us(TIMER_US);
         }
         while TAKEN.load(Ordering::SeqCst) == round {
