@@ -1,6 +1,8 @@
-//! `cargo xtask tidy`: structural checks on the workspace's crates. Today one:
-//! the top-level modules of a crate (`src/foo.rs` or `src/foo/…` is `foo`)
-//! must not depend on each other in a cycle through `crate::` paths.
+//! `cargo xtask tidy`: structural checks on the workspace's crates. The
+//! top-level modules of a crate (`src/foo.rs` or `src/foo/…` is `foo`)
+//! must not depend on each other in a cycle through `crate::` paths; and no
+//! code creates a VM with kvm-ioctls' `create_vm()` (ARCHITECTURE.md: every
+//! VM is KVM_CREATE_VM of type 0, `kvmtest::kvm::create_default_vm`).
 //!
 //! The checker reads source text, not the compiler's view: it strips
 //! comments and string literals, then takes every `crate::NAME` path (also
@@ -24,9 +26,18 @@ pub struct Args {}
 /// The crates `cargo xtask tidy` checks (source directories under the root).
 pub const CHECKED_SRC_DIRS: &[&str] = &["harness/src", "xtask/src", "bench/src"];
 
+/// The source directories no `create_vm()` call may appear in.
+pub const VM_CREATING_DIRS: &[&str] = &["harness/src", "tests", "bench/src"];
+
 pub fn tidy(_: &Args) -> Result {
     let root = root();
     let mut found = 0;
+    for dir in VM_CREATING_DIRS {
+        for place in host_ipa_vm_creations(&root.join(dir))? {
+            println!("tidy: {dir}/{place}: kvm-ioctls' create_vm() asks for the host's largest IPA; use kvmtest::kvm::create_default_vm");
+            found += 1;
+        }
+    }
     for dir in CHECKED_SRC_DIRS {
         let cycles = module_cycles(&root.join(dir))?;
         if cycles.is_empty() {
@@ -39,8 +50,25 @@ pub fn tidy(_: &Args) -> Result {
     }
     match found {
         0 => Ok(()),
-        n => Err(format!("{n} module cycle(s); make the dependencies point one way")),
+        n => Err(format!("{n} finding(s): module cycles (make the dependencies point one way) or create_vm() calls")),
     }
+}
+
+/// `file:line` of every `.create_vm()` call (comments and strings aside) in
+/// the Rust files under `dir`.
+pub fn host_ipa_vm_creations(dir: &Path) -> Result<Vec<String>> {
+    let mut places = Vec::new();
+    for file in rust_files(dir)? {
+        let path = dir.join(&file);
+        let code = std::fs::read_to_string(&path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+        let code = strip_comments_and_strings(&code);
+        for (n, line) in code.lines().enumerate() {
+            if line.contains(".create_vm()") {
+                places.push(format!("{}:{}", file.display(), n + 1));
+            }
+        }
+    }
+    Ok(places)
 }
 
 /// One edge of the module graph: `from` names `crate::to` in `files`.
@@ -381,6 +409,25 @@ mod tests {
         let code = "fn f<'a>(x: &'a str) -> char { let _ = r#\"crate::a\"#; let _ = '\"'; crate::b::g(); 'x' }";
         let refs = crate_references(&strip_comments_and_strings(code));
         assert_eq!(refs, BTreeSet::from(["b".to_string()]));
+    }
+
+    #[test]
+    fn a_create_vm_call_is_found_and_a_comment_is_not() {
+        let dir = tree(
+            "create-vm",
+            &[("a.rs", "// kvm.create_vm() would ask for 52 bits\nfn f() {\n    let vm = kvm.create_vm();\n}\n")],
+        );
+        assert_eq!(host_ipa_vm_creations(&dir).unwrap(), vec!["a.rs:3".to_string()]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn no_vm_is_created_with_the_hosts_ipa() {
+        let mut places = Vec::new();
+        for dir in VM_CREATING_DIRS {
+            places.extend(host_ipa_vm_creations(&root().join(dir)).unwrap().into_iter().map(|p| format!("{dir}/{p}")));
+        }
+        assert!(places.is_empty(), "create_vm() at {places:?}: use kvmtest::kvm::create_default_vm");
     }
 
     /// No cycle among the top-level modules of these crates. Add a crate
