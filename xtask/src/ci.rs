@@ -112,6 +112,11 @@ pub fn ci(_: &Args) -> Result {
     for (dir, trials) in results::kept_failures() {
         for (name, log) in trials {
             println!("ci: FAILED {name}  (log: {}; run {})", log.display(), dir.display());
+            // The failure's own words, so a CI log cut to its tail still says why.
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            for line in crate::libtest_output::failure_excerpt(&text, &name, 12) {
+                println!("ci:     {line}");
+            }
         }
     }
     // The plain closing line: the README's test command on this host.

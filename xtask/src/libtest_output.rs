@@ -88,6 +88,38 @@ impl BinaryRun {
     }
 }
 
+/// What libtest printed for a failed trial (its `---- NAME stdout ----`
+/// block under `failures:`), at most `max` lines, from a binary's log.
+/// `trial` may carry the binary's name in front (`xen_shinfo::shinfo_gfn`
+/// or `kvmtest::vm::tests::x` for the block of `vm::tests::x`).
+pub fn failure_excerpt(log: &str, trial: &str, max: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut inside = false;
+    for line in log.lines() {
+        if let Some(name) = line.strip_prefix("---- ").and_then(|l| l.strip_suffix(" stdout ----")) {
+            if inside {
+                break;
+            }
+            inside = name == trial || trial.ends_with(&format!("::{name}"));
+            continue;
+        }
+        if inside {
+            if line == "failures:" || line.starts_with("test result:") {
+                break;
+            }
+            if out.len() == max {
+                out.push("…".to_string());
+                break;
+            }
+            out.push(line.to_string());
+        }
+    }
+    while out.last().is_some_and(|l| l.trim().is_empty()) {
+        out.pop();
+    }
+    out
+}
+
 /// A verdict line anywhere in `line`: at its start, or after what the
 /// kernel printed into the same console line (`[ 12.1] kvm: … test X ... FAILED`).
 fn find_verdict(line: &str) -> Option<(String, Verdict)> {
@@ -138,6 +170,18 @@ mod tests {
         );
         assert_eq!(parse_verdict("test result: ok. 3 passed"), None);
         assert_eq!(parse_verdict("running 3 tests"), None);
+    }
+
+    #[test]
+    fn a_failed_trials_output_is_cut_from_the_failures_block() {
+        let log = "running 2 tests\ntest x::a ... FAILED\ntest x::b ... FAILED\n\nfailures:\n\n\
+                   ---- x::a stdout ----\nError: stage 3: expected 1, got 2\n  at tests/x.rs:10\n\n\
+                   ---- x::b stdout ----\nother\n\nfailures:\n    x::a\n    x::b\n\ntest result: FAILED.";
+        assert_eq!(failure_excerpt(log, "x::a", 10), ["Error: stage 3: expected 1, got 2", "  at tests/x.rs:10"]);
+        assert_eq!(failure_excerpt(log, "bin::x::b", 10), ["other"]);
+        assert_eq!(failure_excerpt(log, "x::a", 1), ["Error: stage 3: expected 1, got 2", "…"]);
+        assert!(failure_excerpt(log, "x::c", 10).is_empty());
+        assert!(failure_excerpt(log, "y::x::", 10).is_empty(), "a suffix must be a whole name");
     }
 
     /// The console's case (vm-test): kernel text run
