@@ -352,8 +352,14 @@ fn run_test(mode: LogMode) -> kvmtest::Result<()> {
                 if iteration == TEST_HOST_LOOP_N {
                     quit.store(true, Ordering::SeqCst);
                 }
-                stops.continue_vcpu();
+                // The new number before the vCPU continues, as upstream's
+                // sync_global_to_guest() before sem_post(): written after,
+                // the guest could read the old one, take a write fault on a
+                // page the next collection protects again and store that
+                // number an iteration late (seen: "Set page 77 value 1
+                // incorrect (iteration=3)" on arm64).
                 write_iteration(guest_mem, iteration_at, iteration)?;
+                stops.continue_vcpu();
             }
             Ok(())
         })();

@@ -96,7 +96,9 @@ pub fn failure_excerpt(log: &str, trial: &str, max: usize) -> Vec<String> {
     let mut out = Vec::new();
     let mut inside = false;
     for line in log.lines() {
-        if let Some(name) = line.strip_prefix("---- ").and_then(|l| l.strip_suffix(" stdout ----")) {
+        // libtest says `---- NAME stdout ----`, libtest-mimic `---- NAME ----`.
+        let header = line.strip_prefix("---- ").and_then(|l| l.strip_suffix(" ----"));
+        if let Some(name) = header.map(|h| h.strip_suffix(" stdout").unwrap_or(h)) {
             if inside {
                 break;
             }
@@ -179,6 +181,11 @@ mod tests {
                    ---- x::b stdout ----\nother\n\nfailures:\n    x::a\n    x::b\n\ntest result: FAILED.";
         assert_eq!(failure_excerpt(log, "x::a", 10), ["Error: stage 3: expected 1, got 2", "  at tests/x.rs:10"]);
         assert_eq!(failure_excerpt(log, "bin::x::b", 10), ["other"]);
+        let mimic = "failures:\n\n---- xen_shinfo::shinfo_hva ----\ntests/x86_64/xen_shinfo.rs:638: Unexpected IRQ\n\n\nfailures:";
+        assert_eq!(
+            failure_excerpt(mimic, "xen_shinfo::shinfo_hva", 10),
+            ["tests/x86_64/xen_shinfo.rs:638: Unexpected IRQ"]
+        );
         assert_eq!(failure_excerpt(log, "x::a", 1), ["Error: stage 3: expected 1, got 2", "…"]);
         assert!(failure_excerpt(log, "x::c", 10).is_empty());
         assert!(failure_excerpt(log, "y::x::", 10).is_empty(), "a suffix must be a whole name");
