@@ -259,14 +259,14 @@ pub const FEATURES: &[FeatureRow] = &[
         since: Series::new(6, 12),
         source: "arch/arm64/kvm/vgic/vgic-init.c kvm_vgic_map_resources(): kvm_vm_dead(kvm) when the set-up fails \
                  (6.12:568-569) (df5fd75ee305 \"KVM: arm64: Don't eagerly teardown the vgic on init error\", v6.12; \
-                 backported to 6.1.y stable: Debian's 6.1 source has it at 6.1:497-498)",
+                 in 6.1.y from 6.1.115: see BACKPORTS)",
     },
     FeatureRow {
         feature: Feature::CoalescedRingFillsUp,
         name: "a coalesced MMIO ring that fills up to one free entry",
         since: Series::new(6, 11),
-        source: "virt/kvm/coalesced_mmio.c coalesced_mmio_write (6.12:56-64: full when (insert + 1) % MAX == first); \
-                 6.1's coalesced_mmio_has_room (6.1:43-60) computes the room as an unsigned (first - last - 1) % MAX, \
+        source: "virt/kvm/coalesced_mmio.c coalesced_mmio_write (6.12:62-67: full when (insert + 1) % MAX == first); \
+                 6.1's coalesced_mmio_has_room (6.1:43-62) computes the room as an unsigned (first - last - 1) % MAX, \
                  which wraps wrong and exits early; fixed by \"KVM: Fix coalesced_mmio_has_room() to avoid premature \
                  userspace exit\" (v6.11, with tools/testing/selftests/kvm/coalesced_io_test.c)",
     },
@@ -691,13 +691,16 @@ impl Feature {
     /// Ok if the running kernel's series has this feature (then the trial
     /// must find it working); a skip naming the series otherwise.
     pub fn require(self) -> Result<()> {
-        let series = Series::running()?;
-        let row = self.row();
-        if self.in_series(series) {
-            Ok(())
-        } else {
-            Err(Error::Skip(format!("requires {}, Linux {}+ (this kernel is Linux {series})", row.name, row.since)))
+        let release = Release::running()?;
+        if self.in_release(release) {
+            return Ok(());
         }
+        // The stable release matters only for a feature with backports.
+        let this = match BACKPORTS.iter().any(|b| b.feature == self) {
+            true => release.to_string(),
+            false => release.series.to_string(),
+        };
+        Err(Error::Skip(format!("requires {}, {} (this kernel is Linux {this})", self.row().name, self.since_text())))
     }
 }
 
@@ -855,6 +858,175 @@ pub const ARM64_PROTECTED_VM_HOST_IPA_SIZE: Series = Series::new(6, 12);
 pub const ARM64_PROTECTED_VM_HOST_IPA_SIZE_SOURCE: &str = "arch/arm64/kvm/mmu.c kvm_init_ipa_range():      `if (is_protected_kvm_enabled()) phys_shift = kvm_ipa_limit;` before the type's IPA size is looked at      (6.12:884-886, 7.2:920-922); 6.1's reset.c kvm_arm_setup_stage2() has no such branch (6.1:425-441);      arm.c KVM_CAP_ARM_VM_IPA_SIZE returns get_kvm_ipa_limit() (6.12:405-406); the vGIC frames' range check      vgic-kvm-device.c vgic_check_iorange() is against kvm_phys_size() of that stage-2 (6.12:30-32)";
 // End of the arm64 protected-KVM rows (fix-vgic-pkvm).
 
+// Stable backports and per-series ring rules (series61).
+
+/// A running kernel's release: its series and its stable sublevel
+/// (`6.1.158` is series 6.1, sublevel 158). Debian's release strings carry
+/// an ABI number where the sublevel would be (`6.1.0-40-arm64`); the
+/// sublevel is then in the version string (`uname -v`, /proc/sys/kernel/version:
+/// `#1 SMP PREEMPT_DYNAMIC Debian 6.1.158-1 (2025-11-09)`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Release {
+    /// The series (`MAJOR.MINOR`).
+    pub series: Series,
+    /// The stable sublevel; 0 for a mainline release or one that does not say.
+    pub sublevel: u32,
+}
+
+impl Release {
+    /// The release of `uname -r` (`osrelease`) and `uname -v` (`version`).
+    /// A version naming the same series as `Debian X.Y.Z[-N]` gives the
+    /// sublevel Z; otherwise the release's third number does (`6.12.48+deb12-amd64`:
+    /// 48; `7.3-rc2`: 0). Distributions that do neither (Ubuntu's
+    /// `6.8.0-45-generic`) read as sublevel 0, which can only make a
+    /// backported feature skip, never expect one the kernel lacks.
+    pub fn parse(osrelease: &str, version: &str) -> Option<Release> {
+        let series = Series::of_release(osrelease)?;
+        let numbers = |s: &str| -> Vec<u32> {
+            s.split(|c: char| !c.is_ascii_digit()).take(3).map(|n| n.parse().unwrap_or(0)).collect()
+        };
+        let debian = version.split_whitespace().skip_while(|w| *w != "Debian").nth(1).map(numbers);
+        let sublevel = match debian {
+            Some(n) if n.len() == 3 && Series::new(n[0], n[1]) == series => n[2],
+            _ => {
+                let n = numbers(osrelease);
+                // "7.3-rc2": the third number is the rc, not a sublevel.
+                let third_is_sublevel = osrelease.splitn(3, '.').count() == 3;
+                if third_is_sublevel {
+                    n.get(2).copied().unwrap_or(0)
+                } else {
+                    0
+                }
+            }
+        };
+        Some(Release { series, sublevel })
+    }
+
+    /// The running kernel's release (/proc/sys/kernel/osrelease and version).
+    pub fn running() -> Result<Release> {
+        static RUNNING: OnceLock<std::result::Result<Release, String>> = OnceLock::new();
+        RUNNING
+            .get_or_init(|| {
+                let read = |f: &str| {
+                    std::fs::read_to_string(format!("/proc/sys/kernel/{f}"))
+                        .map_err(|e| format!("reading /proc/sys/kernel/{f}: {e}"))
+                };
+                let (osrelease, version) = (read("osrelease")?, read("version")?);
+                Release::parse(osrelease.trim(), version.trim())
+                    .ok_or_else(|| format!("kernel release {:?} does not start with MAJOR.MINOR", osrelease.trim()))
+            })
+            .clone()
+            .map_err(Error::Config)
+    }
+}
+
+impl fmt::Display for Release {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.series, self.sublevel)
+    }
+}
+
+/// A feature an older series gained in a stable release: `feature` is in
+/// every release of `series` from sublevel `sublevel` on.
+#[derive(Debug, Clone, Copy)]
+pub struct BackportRow {
+    /// The feature (its [`FEATURES`] row says the mainline series).
+    pub feature: Feature,
+    /// The stable series that took the backport.
+    pub series: Series,
+    /// The first stable release of that series with it.
+    pub sublevel: u32,
+    /// Where it is recorded (stable changelog, the series' source).
+    pub source: &'static str,
+}
+
+/// Which stable series took which feature, from which release on.
+pub const BACKPORTS: &[BackportRow] = &[BackportRow {
+    feature: Feature::VgicInitFailureKillsVm,
+    series: Series::new(6, 1),
+    sublevel: 115,
+    source:
+        "df5fd75ee305 \"KVM: arm64: Don't eagerly teardown the vgic on init error\" is in ChangeLog-6.1.115 \
+             (Debian's linux 6.1.115-1 changelog lists it under that upstream stable update); Debian's 6.1.192 source \
+             has it: arch/arm64/kvm/vgic/vgic-init.c kvm_vgic_map_resources() out_slots: kvm_vm_dead(kvm) (6.1:497-498)",
+}];
+
+impl Feature {
+    /// Whether the kernel `release` has this feature: its series has it, or
+    /// a stable backport of its series from the release's sublevel on.
+    pub fn in_release(self, release: Release) -> bool {
+        self.in_series(release.series)
+            || BACKPORTS
+                .iter()
+                .any(|b| b.feature == self && b.series == release.series && release.sublevel >= b.sublevel)
+    }
+
+    /// Where a release has this feature, for skip messages: `Linux 6.12+ / 6.1.115+`.
+    pub fn since_text(self) -> String {
+        let mut text = format!("Linux {}+", self.row().since);
+        for b in BACKPORTS.iter().filter(|b| b.feature == self) {
+            text.push_str(&format!(" / {}.{}+", b.series, b.sublevel));
+        }
+        text
+    }
+}
+
+/// How a series' coalesced_mmio_write() (virt/kvm/coalesced_mmio.c) decides
+/// the coalesced ring has room for one more write at index `last`, the
+/// consumer being at `first`, in a ring of `max` (KVM_COALESCED_MMIO_MAX)
+/// entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CoalescedRingRoom {
+    /// 6.1's coalesced_mmio_has_room() (6.1:43-62): `avail = (ring->first -
+    /// last - 1) % KVM_COALESCED_MMIO_MAX` with u32 operands, so when
+    /// `first <= last` the subtraction wraps at 2^32 and the ring is "full"
+    /// where `last - first == (2^32 - 1) % max` (85 of 170 entries with 4 KiB
+    /// pages); coalesced_mmio_write() (6.1:77-82) also refuses `last >= max`.
+    WrappingU32,
+    /// 6.11+ (6.12:62-67): refused only when `last >= max` or
+    /// `(last + 1) % max == first`, one entry always left free.
+    OneFree,
+}
+
+impl CoalescedRingRoom {
+    /// The rule of `series` (the fix is [`Feature::CoalescedRingFillsUp`]'s row).
+    pub fn of(series: Series) -> CoalescedRingRoom {
+        if Feature::CoalescedRingFillsUp.in_series(series) {
+            CoalescedRingRoom::OneFree
+        } else {
+            CoalescedRingRoom::WrappingU32
+        }
+    }
+
+    /// Whether KVM coalesces a write at `last` (else it exits to userspace).
+    pub fn has_room(self, first: u32, last: u32, max: u32) -> bool {
+        if max == 0 || last >= max {
+            return false;
+        }
+        match self {
+            CoalescedRingRoom::WrappingU32 => u64::from(first.wrapping_sub(last).wrapping_sub(1)) % u64::from(max) != 0,
+            CoalescedRingRoom::OneFree => (last + 1) % max != first,
+        }
+    }
+
+    /// How many writes KVM coalesces into an empty ring whose consumer and
+    /// producer both stand at `start` before the next write exits.
+    pub fn fill_from(self, start: u32, max: u32) -> u32 {
+        let (mut last, mut taken) = (start, 0);
+        while taken < max && self.has_room(start, last, max) {
+            taken += 1;
+            last = (last + 1) % max;
+        }
+        taken
+    }
+}
+
+/// Where the kernel says so.
+pub const COALESCED_RING_ROOM_SOURCE: &str = "virt/kvm/coalesced_mmio.c: 6.1 coalesced_mmio_has_room() (6.1:43-62) and \
+     coalesced_mmio_write() (6.1:77-82); 6.12 coalesced_mmio_write() (6.12:62-67), \"KVM: Fix coalesced_mmio_has_room() \
+     to avoid premature userspace exit\" (v6.11; in no 6.1.y: Debian's 6.1.192 source keeps the old function)";
+// End of the stable-backport and ring rows (series61).
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -979,4 +1151,58 @@ mod tests {
         assert!(!Series::new(6, 1).at_least(X86_SYNC_REGS_COPIED));
         assert!(Series::new(6, 12).at_least(X86_SYNC_REGS_COPIED));
     }
+    // Stable backports and per-series ring rules (series61).
+
+    #[test]
+    fn release_sublevel_from_debian_version_or_release() {
+        let debian61 = "#1 SMP PREEMPT_DYNAMIC Debian 6.1.158-1 (2025-11-09)";
+        assert_eq!(
+            Release::parse("6.1.0-40-arm64", debian61),
+            Some(Release { series: Series::new(6, 1), sublevel: 158 })
+        );
+        let bpo = "#1 SMP PREEMPT_DYNAMIC Debian 6.12.48-1~bpo12+1 (2025-09-25)";
+        assert_eq!(Release::parse("6.12.48+deb12-amd64", bpo).map(|r| r.sublevel), Some(48));
+        assert_eq!(Release::parse("6.1.115", "#1 SMP Tue Oct 1 2024").map(|r| r.sublevel), Some(115));
+        assert_eq!(Release::parse("7.3-rc2", "#1 SMP").map(|r| r.sublevel), Some(0));
+        // An ABI number with no Debian version to say the sublevel: 0, never a guess.
+        assert_eq!(Release::parse("6.1.0-40-arm64", "#1 SMP").map(|r| r.sublevel), Some(0));
+        // A Debian version of another series does not lend its sublevel.
+        assert_eq!(Release::parse("6.12.5", debian61).map(|r| r.sublevel), Some(5));
+        assert_eq!(Release::parse("garbage", debian61), None);
+        assert_eq!(Release::parse("6.1.0-40-arm64", debian61).unwrap().to_string(), "6.1.158");
+    }
+
+    #[test]
+    fn backports_count_from_their_stable_release() {
+        let release = |major, minor, sublevel| Release { series: Series::new(major, minor), sublevel };
+        let f = Feature::VgicInitFailureKillsVm;
+        assert!(!f.in_release(release(6, 1, 114)));
+        assert!(f.in_release(release(6, 1, 115)));
+        assert!(f.in_release(release(6, 1, 192)));
+        assert!(f.in_release(release(6, 12, 0)));
+        assert!(!f.in_release(release(6, 6, 200)), "only the backports listed count");
+        assert_eq!(f.since_text(), "Linux 6.12+ / 6.1.115+");
+        assert_eq!(Feature::SmcccFilter.since_text(), "Linux 6.4+");
+        for b in BACKPORTS {
+            assert!(b.series < b.feature.row().since, "{:?}: a backport is to an older series", b.feature);
+        }
+    }
+
+    #[test]
+    fn coalesced_ring_room_per_series() {
+        // 4 KiB pages: (4096 - 8) / 24 = 170 entries; 2^32 % 170 = 86.
+        let (old, new) = (CoalescedRingRoom::of(Series::new(6, 1)), CoalescedRingRoom::of(Series::new(6, 12)));
+        assert_eq!((old, new), (CoalescedRingRoom::WrappingU32, CoalescedRingRoom::OneFree));
+        for start in 0..170 {
+            assert_eq!(new.fill_from(start, 170), 169, "start {start}");
+            // first <= last wraps: "full" at last - first == (2^32 - 1) % 170 == 85.
+            let want = if start + 85 < 170 { 85 } else { 169 };
+            assert_eq!(old.fill_from(start, 170), want, "start {start}");
+        }
+        assert!(!new.has_room(0, 170, 170) && !old.has_room(0, 170, 170), "last >= max is refused");
+        assert!(!old.has_room(5, 4, 170) && !new.has_room(5, 4, 170), "one entry stays free");
+        assert_eq!(CoalescedRingRoom::of(Series::new(6, 11)), CoalescedRingRoom::OneFree);
+        assert_eq!(CoalescedRingRoom::of(Series::new(6, 10)), CoalescedRingRoom::WrappingU32);
+    }
+    // End of the stable-backport and ring tests (series61).
 }

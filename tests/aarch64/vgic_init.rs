@@ -456,6 +456,7 @@ mod scenario {
     /// Why upstream's C test fails on these kernels: after the failed first
     /// run of test_vcpus_then_vgic(), KVM has killed the VM and every VM
     /// ioctl (the memslot delete of kvm_vm_free(), KVM_CHECK_EXTENSION) is EIO.
+    /// 6.12+, and 6.1 from its stable release 6.1.115 (`series::BACKPORTS`).
     fn failed_init_kills_vm() -> Result<()> {
         Feature::VgicInitFailureKillsVm.require()?;
         let (mut vm, dev) = vm_gic_create_with_vcpus(Gic::V3, NR_VCPUS)?;

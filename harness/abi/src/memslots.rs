@@ -40,8 +40,9 @@ pub mod dirty_log {
 
 /// coalesced_io_test.c's guest (payload `coalesced_io`).
 pub mod coalesced_io {
-    /// Boot argument: entries of the coalesced ring.
-    pub const ARG_RING_SIZE: usize = 0;
+    /// Boot argument: how many writes of a round KVM coalesces before the one
+    /// that exits (ring size - 1 from 6.11 on; 6.1's depends on the ring start).
+    pub const ARG_FILL: usize = 0;
     /// Boot argument: the coalesced MMIO address.
     pub const ARG_MMIO_GPA: usize = 1;
     /// Boot argument: the coalesced port (x86).
