@@ -1,18 +1,19 @@
-//! dirty_log: upstream dirty_log_test.c. A guest writes the iteration
-//! number into random pages of a dirty-logged memslot, without pause; each
-//! host iteration collects the dirty log while it runs, stops the vCPU at its
-//! next GUEST_SYNC and checks every page: a page reported dirty holds this
-//! iteration's or the last one's number (nothing is reported that was not
-//! written since the last collection), a page not reported holds no newer
-//! number, and one written just now must be reported by the next collection
-//! (no write is lost). One trial per log mode upstream has: KVM_GET_DIRTY_LOG
-//! alone, with KVM_CLEAR_DIRTY_LOG (manual protect), and the dirty ring.
+//! dirty_log: upstream dirty_log_test.c, in the design of its 2025 rework
+//! (7.2's file: the same KVM semantics as 6.1 and 6.12, a stricter test). A
+//! guest writes the iteration number into random pages of a dirty-logged
+//! memslot and counts its writes. Each iteration the host sets the number
+//! while the vCPU is stopped, lets it run for the interval (and at least
+//! TEST_MIN_WRITES_PER_ITERATION writes), collects once while it runs, stops
+//! it and collects again; then a page reported dirty in either collection
+//! must hold exactly this iteration's number and one not reported must hold
+//! an older one. One trial per log mode: KVM_GET_DIRTY_LOG alone, with
+//! KVM_CLEAR_DIRTY_LOG (manual protect, bits initially set), the dirty ring.
 //! Sized for emulated machines: 1027 pages (not a multiple of 64, as
 //! upstream's 1 GiB + 3 pages) instead of 1 GiB, 8 iterations instead of 32.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use kvmtest::abi::memslots::dirty_log::*;
 use kvmtest::arch::{Arch, HostArch};
@@ -33,15 +34,21 @@ use kvmtest_tests::payloads;
 const TEST_MEM_SLOT_INDEX: u32 = 1;
 /// Pages of the test memory: upstream's (1 << 30 >> 12) + 3, scaled down.
 const GUEST_NUM_PAGES: u64 = 1024 + 3;
-/// How many pages to dirty for each guest loop (upstream: 1024).
-const TEST_PAGES_PER_LOOP: u64 = 64;
-/// The watchdog of one run between two ucalls: the first pass over every
-/// page takes seconds on a loaded emulated machine.
-const VCPU_TIMEOUT: Duration = Duration::from_secs(60);
-/// How many host loops to run, one collection each (upstream: 32; must be > 2).
+/// How many host loops to run, two collections each (upstream: 32).
 const TEST_HOST_LOOP_N: u64 = 8;
-/// Interval of each host loop (upstream's 10 ms).
-const TEST_HOST_LOOP_INTERVAL: Duration = Duration::from_millis(10);
+/// Interval of each host loop in ms (upstream's 10).
+const TEST_HOST_LOOP_INTERVAL_MS: u64 = 10;
+/// The writes the vCPU must make in each iteration before the host stops it
+/// (upstream's floor on coverage and proof of forward progress).
+const TEST_MIN_WRITES_PER_ITERATION: u64 = 0x100;
+/// The watchdog of one run between two ucalls: an iteration's run, which
+/// lasts at most PROGRESS_TIMEOUT + STOP_TIMEOUT.
+const VCPU_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long the host waits for the guest's minimum writes of an iteration:
+/// a liveness bound (upstream waits forever), for loaded emulated machines.
+const PROGRESS_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long the host waits for the vCPU to stop: as PROGRESS_TIMEOUT.
+const STOP_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// The log modes of upstream's log_modes[].
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -64,26 +71,35 @@ fn dirty_ring_count() -> u32 {
     TEST_DIRTY_RING_COUNT.min(limit)
 }
 
-/// How long the host waits for the vCPU to stop at its next GUEST_SYNC: a
-/// liveness bound (upstream's sem_wait has none), for emulated machines.
-const STOP_TIMEOUT: Duration = Duration::from_secs(20);
+/// What the host thread and the vCPU thread share (upstream's vcpu_stop,
+/// host_quit, dirty_ring_vcpu_ring_full and its two semaphores).
+struct VcpuControl {
+    /// The host asks the vCPU thread to stop after the guest's GUEST_SYNC
+    /// (or a ring-full exit); the guest's own copy is in [`Shared`].
+    vcpu_stop: AtomicBool,
+    /// The vCPU thread ends instead of running the guest again.
+    quit: AtomicBool,
+    /// A KVM_EXIT_DIRTY_RING_FULL happened in this iteration.
+    ring_full: AtomicBool,
+}
 
-/// vcpu_worker(): runs the guest; after each GUEST_SYNC, stops if the host
-/// asked (vcpu_handle_sync_stop: `stop_requested`, then `stopped` and a wait
-/// for `cont`, upstream's semaphores), until the host says quit. In the
-/// dirty-ring mode a KVM_EXIT_DIRTY_RING_FULL stops it too
-/// (dirty_ring_after_vcpu_run), which `stopped` says (true).
+/// vcpu_worker(): waits for the first continue, then runs the guest; after
+/// each GUEST_SYNC or KVM_EXIT_DIRTY_RING_FULL (which also sets
+/// `ring_full`) it stops if the host asked (vcpu_handle_sync_stop: `stopped`,
+/// then a wait for `cont`), until the host says quit. Returns the
+/// ring-full exits seen.
 fn vcpu_worker(
     vcpu: &mut Vcpu,
     mode: LogMode,
-    stop_requested: &AtomicBool,
-    quit: &AtomicBool,
-    stopped: Sender<bool>,
+    control: &VcpuControl,
+    stopped: Sender<()>,
     cont: Receiver<()>,
 ) -> kvmtest::Result<u64> {
-    let mut pages_count = 0;
-    while !quit.load(Ordering::SeqCst) {
-        pages_count += TEST_PAGES_PER_LOOP;
+    let mut ring_full_exits = 0;
+    if cont.recv().is_err() {
+        return Ok(0);
+    }
+    while !control.quit.load(Ordering::SeqCst) {
         let mut ring_full = false;
         let run = vcpu.run_with(|exit| match exit {
             VcpuExit::Unsupported(KVM_EXIT_DIRTY_RING_FULL) if mode == LogMode::DirtyRing => {
@@ -93,179 +109,195 @@ fn vcpu_worker(
             _ => ExitAction::Unhandled,
         });
         match run {
-            Ok(Ucall::Sync { stage: SYNC_LOOP, .. }) => {}
-            Err(kvmtest::Error::ExitStopped { .. }) if ring_full => {}
-            Ok(other) => bail!("Invalid guest sync status: expected SYNC({SYNC_LOOP}), got {other:?}"),
+            Ok(Ucall::Sync { stage: SYNC_STOPPED, .. }) => {}
+            Err(kvmtest::Error::ExitStopped { .. }) if ring_full => {
+                ring_full_exits += 1;
+                control.ring_full.store(true, Ordering::SeqCst);
+            }
+            Ok(other) => bail!(
+                "Invalid guest sync status: expected SYNC({SYNC_STOPPED}){}, got {other:?}",
+                if mode == LogMode::DirtyRing { " or KVM_EXIT_DIRTY_RING_FULL" } else { "" }
+            ),
             Err(e) => return Err(e),
         }
-        if stop_requested.swap(false, Ordering::SeqCst) || ring_full {
-            stopped.send(ring_full).ok();
+        if control.vcpu_stop.load(Ordering::SeqCst) {
+            stopped.send(()).ok();
             if cont.recv().is_err() {
                 break;
             }
         }
     }
-    Ok(pages_count)
+    Ok(ring_full_exits)
 }
 
-/// The host's record across iterations (upstream's host_bmap_track and counters).
-struct Verifier {
-    /// Pages that must be reported dirty by the next collection.
-    track: DirtyBitmap,
-    dirty_count: u64,
-    clear_count: u64,
-    track_next_count: u64,
-    /// Dirty ring: the last page collected (dirty_ring_last_page), whose
-    /// write may not have happened yet when the ring filled.
-    ring_last_page: Option<u64>,
-    /// Dirty ring: the iteration-2 exception is taken once per iteration.
-    min_iter: u64,
+/// The host's view of the guest's [`Shared`] block (sync_global_to_guest /
+/// sync_global_from_guest of upstream's globals), each field one atomic access.
+struct SharedVars<'a> {
+    mem: &'a GuestMemoryMmap,
+    at: u64,
 }
 
-impl Verifier {
-    /// vm_dirty_log_verify().
-    fn verify(
-        &mut self,
-        mode: LogMode,
-        mem: &SlotMemory,
-        bmap: &mut DirtyBitmap,
-        iteration: u64,
-    ) -> kvmtest::Result<()> {
-        ensure!(!bmap.has_bits_past_end(), "the dirty bitmap has bits set past its {} pages", bmap.pages());
-        for page in 0..GUEST_NUM_PAGES {
-            let value = mem.load_u64(page * PAGE_SIZE)?;
+impl SharedVars<'_> {
+    fn store(&self, offset: u64, value: u64) -> kvmtest::Result<()> {
+        self.mem
+            .store(value, GuestAddress(self.at + offset), Ordering::SeqCst)
+            .map_err(|e| kvmtest::Error::Memory(format!("writing the shared block at +{offset:#x}: {e}")))
+    }
+    fn load(&self, offset: u64) -> kvmtest::Result<u64> {
+        self.mem
+            .load(GuestAddress(self.at + offset), Ordering::SeqCst)
+            .map_err(|e| kvmtest::Error::Memory(format!("reading the shared block at +{offset:#x}: {e}")))
+    }
+}
 
-            // If this is a special page that we were tracking...
-            if self.track.test_and_clear(page) {
-                self.track_next_count += 1;
-                ensure!(
-                    bmap.test(page),
-                    "Page {page} should have its dirty bit set in this iteration but it is missing \
-                     (iteration {iteration}, value {value})"
-                );
+/// The dirty ring's harvest state (upstream's ring_buf_idx,
+/// dirty_ring_last_page and dirty_ring_prev_iteration_last_page).
+struct RingState {
+    ring: DirtyRing,
+    /// The last page collected: its write may not have happened yet when
+    /// the ring filled (KVM logs the page, then exits before the write).
+    last_page: Option<u64>,
+    /// `last_page` when this iteration began: the write that was pending
+    /// then completes in this iteration with the number the vCPU held in a
+    /// register, the previous iteration's.
+    prev_iteration_last_page: Option<u64>,
+}
+
+/// log_mode_collect_dirty_pages() into `bitmap`: KVM_GET_DIRTY_LOG replaces
+/// it (and, in the clear-log mode, KVM_CLEAR_DIRTY_LOG of the same bits
+/// follows); the dirty ring adds the harvested pages to it.
+fn collect_dirty_pages(
+    mode: LogMode,
+    slots: Memslots<'_>,
+    ring: Option<&mut RingState>,
+    bitmap: &mut DirtyBitmap,
+) -> kvmtest::Result<()> {
+    match (mode, ring) {
+        (LogMode::DirtyRing, Some(ring)) => {
+            // dirty_ring_collect_one(): only one vCPU.
+            let collected = ring.ring.collect()?;
+            for &(slot, offset) in &collected {
+                ensure!(slot == TEST_MEM_SLOT_INDEX, "Slot number didn't match: {slot} != {TEST_MEM_SLOT_INDEX}");
+                ensure!(offset < GUEST_NUM_PAGES, "Offset overflow: {offset:#x} >= {GUEST_NUM_PAGES:#x}");
+                bitmap.set(offset);
+                ring.last_page = Some(offset);
             }
-
-            if bmap.test_and_clear(page) {
-                self.dirty_count += 1;
-                // If the bit is set, the value written onto the page should
-                // be either the previous iteration number or the current one.
-                let matched = value == iteration || value == iteration - 1;
-                if mode == LogMode::DirtyRing && !matched {
-                    if iteration >= 2 && value == iteration - 2 && self.min_iter <= iteration - 2 {
-                        // The last page before a ring full in iteration N-2,
-                        // written with a number the vCPU still held in a
-                        // register (upstream's long answer): once per iteration.
-                        self.min_iter = iteration - 1;
-                        continue;
-                    } else if Some(page) == self.ring_last_page {
-                        // Collected when the ring filled, before the write
-                        // itself happened.
-                        continue;
-                    }
-                }
-                ensure!(
-                    value == iteration || value == iteration - 1,
-                    "Set page {page} value {value} incorrect (iteration={iteration}): expected {} or {iteration}",
-                    iteration - 1
-                );
-            } else {
-                self.clear_count += 1;
-                // If cleared, the value can be any number up to the
-                // iteration (iteration - 1 when written just before the last
-                // collection, whose bitmap had it).
-                ensure!(
-                    value <= iteration,
-                    "Clear page {page} value {value} incorrect (iteration={iteration}): expected at most {iteration}"
-                );
-                if value == iteration {
-                    // Just modified: the next collection must report it.
-                    self.track.set(page);
-                }
+            let cleared = slots.reset_dirty_rings()?;
+            // KVM clears exactly the entries that were harvested.
+            ensure!(
+                cleared as usize == collected.len(),
+                "Reset dirty pages ({cleared}) mismatch with collected ({}): expected {}, got {cleared}",
+                collected.len(),
+                collected.len()
+            );
+        }
+        (LogMode::DirtyRing, None) => bail!("the dirty-ring mode collects from a mapped ring"),
+        _ => {
+            *bitmap = slots.get_dirty_log(TEST_MEM_SLOT_INDEX)?;
+            ensure!(!bitmap.has_bits_past_end(), "KVM_GET_DIRTY_LOG set bits past the slot's {} pages", bitmap.pages());
+            if mode == LogMode::ClearLog {
+                slots.clear_dirty_log(TEST_MEM_SLOT_INDEX, 0, GUEST_NUM_PAGES as u32, bitmap)?;
             }
         }
-        Ok(())
     }
+    Ok(())
 }
 
-fn collect_dirty_pages(mode: LogMode, slots: Memslots<'_>) -> kvmtest::Result<DirtyBitmap> {
-    let bitmap = slots.get_dirty_log(TEST_MEM_SLOT_INDEX)?;
-    if mode == LogMode::ClearLog {
-        slots.clear_dirty_log(TEST_MEM_SLOT_INDEX, 0, GUEST_NUM_PAGES as u32, &bitmap)?;
-    }
-    Ok(bitmap)
+/// Totals over the iterations (upstream's host_dirty_count, host_clear_count).
+#[derive(Default)]
+struct Counts {
+    dirty: u64,
+    clean: u64,
 }
 
-/// The vCPU side of the dirty-ring collection: the host waits for the vCPU
-/// to stop (upstream kicks it with a signal; here it stops at its next
-/// GUEST_SYNC, or earlier when the ring fills), and lets it continue.
-struct VcpuStops<'a> {
-    stop_requested: &'a AtomicBool,
-    stopped: &'a Receiver<bool>,
-    cont: &'a Sender<()>,
+/// vm_dirty_log_verify(): `bmap[0]` collected while the vCPU ran, `bmap[1]`
+/// after it stopped; both are left clear. `initially_set`: the clear-log mode
+/// enabled KVM_DIRTY_LOG_INITIALLY_SET, so the first iteration's first
+/// collection reports every page, written or not.
+fn vm_dirty_log_verify(
+    mode: LogMode,
+    mem: &SlotMemory,
+    bmap: &mut [DirtyBitmap; 2],
+    iteration: u64,
+    ring: Option<&RingState>,
+    initially_set: bool,
+    counts: &mut Counts,
+) -> kvmtest::Result<()> {
+    let (last, prev_last) = ring.map_or((None, None), |r| (r.last_page, r.prev_iteration_last_page));
+    for page in 0..GUEST_NUM_PAGES {
+        let val = mem.load_u64(page * PAGE_SIZE)?;
+        let bmap0_dirty = bmap[0].test_and_clear(page);
+        // Both bitmaps are cleared: a page written several times in one
+        // iteration can be in both, and the ring adds to its bitmap.
+        if bmap[1].test_and_clear(page) || bmap0_dirty {
+            counts.dirty += 1;
+            // A dirty page holds this iteration's number: the vCPU wrote no
+            // other in this iteration, and the last one's writes were all
+            // collected before it ended.
+            if val == iteration {
+                continue;
+            }
+            if mode == LogMode::DirtyRing {
+                // The last page of the previous iteration's ring: its write
+                // completes now with the number held in a register.
+                if Some(page) == prev_last && val == iteration - 1 {
+                    continue;
+                }
+                // The last page collected: the write may not have retired,
+                // the page holds what it held before.
+                if Some(page) == last && val < iteration {
+                    continue;
+                }
+            } else if initially_set && val == 0 && iteration == 1 && bmap0_dirty {
+                // KVM_DIRTY_LOG_INITIALLY_SET: the first bitmap has every
+                // page, written or not (the CLEAR that follows clears them).
+                continue;
+            }
+            bail!(
+                "Dirty page {page} value {val} != iteration {iteration}: expected {iteration}, got {val} \
+                 (in bitmap {}, last = {last:?}, prev_last = {prev_last:?})",
+                if bmap0_dirty { "0" } else { "1" }
+            );
+        } else {
+            counts.clean += 1;
+            // A clean page was last written in an earlier iteration (or never).
+            ensure!(
+                val < iteration,
+                "Clean page {page} value {val} >= iteration {iteration}: expected less than {iteration}, got {val} \
+                 (written in this iteration but reported by neither collection)"
+            );
+        }
+    }
+    Ok(())
 }
 
-impl VcpuStops<'_> {
-    /// Asks the vCPU to stop; returns whether it stopped because the ring was full.
-    fn wait_vcpu(&self) -> kvmtest::Result<bool> {
-        self.stop_requested.store(true, Ordering::SeqCst);
-        self.stopped
-            .recv_timeout(STOP_TIMEOUT)
-            .map_err(|e| kvmtest::Error::Check(format!("the vCPU did not stop within {STOP_TIMEOUT:?}: {e}")))
-    }
-    fn continue_vcpu(&self) {
-        self.cont.send(()).ok();
-    }
-}
+/// A small xorshift for the reap point (upstream's random()), seeded from the clock.
+struct HostRng(u64);
 
-/// dirty_ring_collect_dirty_pages().
-fn dirty_ring_collect_dirty_pages(
-    ring: &mut DirtyRing,
-    slots: Memslots<'_>,
-    stops: &VcpuStops<'_>,
-    verifier: &mut Verifier,
-) -> kvmtest::Result<DirtyBitmap> {
-    let ring_full = stops.wait_vcpu()?;
-    // Not a ring-full event: the vCPU may continue at once.
-    let continued_vcpu = !ring_full;
-    if continued_vcpu {
-        stops.continue_vcpu();
+impl HostRng {
+    fn new() -> HostRng {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos());
+        HostRng(nanos as u64 | 1)
     }
-    // dirty_ring_collect_one(): only one vCPU.
-    let mut bitmap = DirtyBitmap::new(GUEST_NUM_PAGES);
-    let collected = ring.collect()?;
-    for &(slot, offset) in &collected {
-        ensure!(slot == TEST_MEM_SLOT_INDEX, "Slot number didn't match: {slot} != {TEST_MEM_SLOT_INDEX}");
-        ensure!(offset < GUEST_NUM_PAGES, "Offset overflow: {offset:#x} >= {GUEST_NUM_PAGES:#x}");
-        bitmap.set(offset);
-        verifier.ring_last_page = Some(offset);
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
     }
-    let cleared = slots.reset_dirty_rings()?;
-    // KVM clears exactly the entries that were harvested.
-    ensure!(
-        cleared as usize == collected.len(),
-        "Reset dirty pages ({cleared}) mismatch with collected ({})",
-        collected.len()
-    );
-    if !continued_vcpu {
-        ensure!(ring_full, "Didn't continue vcpu even without ring full");
-        stops.continue_vcpu();
-    }
-    Ok(bitmap)
-}
-
-fn write_iteration(mem: &GuestMemoryMmap, at: u64, iteration: u64) -> kvmtest::Result<()> {
-    mem.write_obj(iteration, GuestAddress(at)).map_err(|e| kvmtest::Error::Memory(format!("writing iteration: {e}")))
 }
 
 /// run_test() for one log mode.
 fn run_test(mode: LogMode) -> kvmtest::Result<()> {
     let mut builder = Vm::builder().payload(Payload::elf(payloads::DIRTY_LOG)).timeout(VCPU_TIMEOUT);
+    let mut initially_set = false;
     if mode == LogMode::ClearLog {
         // clear_log_create_vm_done(): manual protect, bits initially set.
         let kvm = kvmtest::kvm::open_kvm()?;
         let manual_caps = kvm.check_extension_raw(u64::from(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2)) as u64;
         ensure!(manual_caps != 0, "MANUAL_CAPS is zero!");
         let manual_caps = manual_caps & u64::from(KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE | KVM_DIRTY_LOG_INITIALLY_SET);
+        initially_set = manual_caps & u64::from(KVM_DIRTY_LOG_INITIALLY_SET) != 0;
         builder = builder.vm_cap(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, &[manual_caps]);
     }
     let ring_count = dirty_ring_count();
@@ -291,93 +323,148 @@ fn run_test(mode: LogMode) -> kvmtest::Result<()> {
     }
     let mut vm = builder.build()?;
     let mut ring = match mode {
-        LogMode::DirtyRing => Some(DirtyRing::map(vm.vcpu(0), ring_count)?),
+        LogMode::DirtyRing => Some(RingState {
+            ring: DirtyRing::map(vm.vcpu(0), ring_count)?,
+            last_page: None,
+            prev_iteration_last_page: None,
+        }),
         _ => None,
     };
 
-    // The test memory at the start of the spare range; `iteration` in the
-    // shared arena of guest RAM.
+    // The test memory at the start of the spare range; the shared block in
+    // the shared arena of guest RAM.
     let test_mem = vm.layout().spare.start;
     let size = GUEST_NUM_PAGES * PAGE_SIZE;
     let mem = vm.memslots().add(TEST_MEM_SLOT_INDEX, test_mem, size, KVM_MEM_LOG_DIRTY_PAGES)?;
     vm.map_region(test_mem..test_mem + align_up(size, 2 << 20), RegionKind::Ram)?;
-    let iteration_at = vm.shared_alloc(8)?;
+    let shared_at = vm.shared_alloc(SHARED_SIZE)?;
     for (i, v) in [
         (ARG_TEST_MEM, test_mem),
         (ARG_NUM_PAGES, GUEST_NUM_PAGES),
-        (ARG_ITERATION, iteration_at),
-        (ARG_PAGES_PER_LOOP, TEST_PAGES_PER_LOOP),
+        (ARG_SHARED, shared_at),
         (ARG_SEED, 0x9e37_79b9_7f4a_7c15),
     ] {
         vm.set_arg(i, v)?;
     }
 
-    let mut iteration = 1;
-    write_iteration(vm.mem(), iteration_at, iteration)?;
-    let mut verifier = Verifier {
-        track: DirtyBitmap::new(GUEST_NUM_PAGES),
-        dirty_count: 0,
-        clear_count: 0,
-        track_next_count: 0,
-        ring_last_page: None,
-        min_iter: 0,
+    let mut rng = HostRng::new();
+    println!("dirty_log: {mode:?}, reap points from seed {:#x}", rng.0);
+    let control = VcpuControl {
+        vcpu_stop: AtomicBool::new(false),
+        quit: AtomicBool::new(false),
+        ring_full: AtomicBool::new(false),
     };
-    let (stop_requested, quit) = (AtomicBool::new(false), AtomicBool::new(false));
     let (stopped_tx, stopped) = channel();
     let (cont, cont_rx) = channel();
+    let mut counts = Counts::default();
+    let mut bmap = [DirtyBitmap::new(GUEST_NUM_PAGES), DirtyBitmap::new(GUEST_NUM_PAGES)];
 
     let (vcpus, slots, guest_mem) = vm.vcpus_and_memslots();
+    let shared = SharedVars { mem: guest_mem, at: shared_at };
     let vcpu = &mut vcpus[0];
     std::thread::scope(|s| {
-        let worker = s.spawn(|| vcpu_worker(vcpu, mode, &stop_requested, &quit, stopped_tx, cont_rx));
+        let worker = s.spawn(|| vcpu_worker(vcpu, mode, &control, stopped_tx, cont_rx));
         let hosted = (|| -> kvmtest::Result<()> {
-            let stops = VcpuStops { stop_requested: &stop_requested, stopped: &stopped, cont: &cont };
-            while iteration < TEST_HOST_LOOP_N {
-                // Give the vCPU thread some time to dirty some pages.
-                std::thread::sleep(TEST_HOST_LOOP_INTERVAL);
-                let mut bmap = match ring.as_mut() {
-                    Some(ring) => dirty_ring_collect_dirty_pages(ring, slots, &stops, &mut verifier)?,
-                    None => collect_dirty_pages(mode, slots)?,
-                };
-                // Stop the vCPU at its next GUEST_SYNC, the only place where
-                // the dirty bits and the data written are known to match (in
-                // the dirty-ring mode it may stop at a ring full instead:
-                // only the last page's write is missing then, which the
-                // verification allows).
-                stops.wait_vcpu()?;
-                verifier.verify(mode, &mem, &mut bmap, iteration)?;
-                // Quit before the vCPU continues in the last iteration, so it
-                // does not enter the guest again.
-                iteration += 1;
-                if iteration == TEST_HOST_LOOP_N {
-                    quit.store(true, Ordering::SeqCst);
+            for iteration in 1..=TEST_HOST_LOOP_N {
+                // A random point in the interval to collect while the guest
+                // runs, so how much it dirtied before varies.
+                let reap_i = rng.next() % TEST_HOST_LOOP_INTERVAL_MS;
+                // The iteration's number is in place before the vCPU resumes.
+                shared.store(SHARED_ITERATION, iteration)?;
+                shared.store(SHARED_NR_WRITES, 0)?;
+                if let Some(ring) = ring.as_mut() {
+                    ring.prev_iteration_last_page = ring.last_page;
                 }
-                // The new number before the vCPU continues, as upstream's
-                // sync_global_to_guest() before sem_post(): written after,
-                // the guest could read the old one, take a write fault on a
-                // page the next collection protects again and store that
-                // number an iteration late (seen: "Set page 77 value 1
-                // incorrect (iteration=3)" on arm64).
-                write_iteration(guest_mem, iteration_at, iteration)?;
-                stops.continue_vcpu();
+                control.ring_full.store(false, Ordering::SeqCst);
+                cont.send(()).ok();
+
+                // Let the vCPU run the interval, and on until it made the
+                // minimum writes (forward progress, a floor on coverage).
+                let started = Instant::now();
+                let mut nr_writes = 0;
+                let mut i = 0;
+                while i < TEST_HOST_LOOP_INTERVAL_MS || nr_writes < TEST_MIN_WRITES_PER_ITERATION {
+                    std::thread::sleep(Duration::from_millis(1));
+                    nr_writes = shared.load(SHARED_NR_WRITES)?;
+                    ensure!(
+                        started.elapsed() < PROGRESS_TIMEOUT,
+                        "iteration {iteration}: expected {TEST_MIN_WRITES_PER_ITERATION} guest writes within \
+                         {PROGRESS_TIMEOUT:?}, got {nr_writes}"
+                    );
+                    let pass = i;
+                    i += 1;
+                    // Collect while the guest runs: once (a bitmap collection
+                    // replaces the last), and for the dirty ring again each
+                    // pass once it has filled up (emptying it on every pass
+                    // would rarely let it fill).
+                    if pass < reap_i
+                        || (pass > reap_i && (mode != LogMode::DirtyRing || !control.ring_full.load(Ordering::SeqCst)))
+                    {
+                        continue;
+                    }
+                    collect_dirty_pages(mode, slots, ring.as_mut(), &mut bmap[0])?;
+                    if initially_set && iteration == 1 && pass == reap_i {
+                        // kvmtest adds: KVM_DIRTY_LOG_INITIALLY_SET sets every
+                        // bit when the slot is created (api.rst,
+                        // KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2); nothing cleared
+                        // one before this first collection.
+                        ensure!(
+                            bmap[0].count() == GUEST_NUM_PAGES,
+                            "KVM_DIRTY_LOG_INITIALLY_SET: expected the first KVM_GET_DIRTY_LOG to report all \
+                             {GUEST_NUM_PAGES} pages, got {}",
+                            bmap[0].count()
+                        );
+                    }
+                }
+
+                // Stop the vCPU before the last collection and the check:
+                // nothing it writes may fall between them.
+                control.vcpu_stop.store(true, Ordering::SeqCst);
+                shared.store(SHARED_VCPU_STOP, 1)?;
+                stopped.recv_timeout(STOP_TIMEOUT).map_err(|e| {
+                    kvmtest::Error::Check(format!(
+                        "iteration {iteration}: expected the vCPU to stop within {STOP_TIMEOUT:?}: {e}"
+                    ))
+                })?;
+                // It is waiting: clear the request for its next run.
+                control.vcpu_stop.store(false, Ordering::SeqCst);
+                shared.store(SHARED_VCPU_STOP, 0)?;
+                let nr_writes = shared.load(SHARED_NR_WRITES)?;
+
+                collect_dirty_pages(mode, slots, ring.as_mut(), &mut bmap[1])?;
+                let before = (counts.dirty, counts.clean);
+                vm_dirty_log_verify(mode, &mem, &mut bmap, iteration, ring.as_ref(), initially_set, &mut counts)?;
+                println!(
+                    "Iteration {iteration:2}: dirty: {:<6} clean: {:<6} writes: {nr_writes:<6} reaped after {reap_i} ms{}",
+                    counts.dirty - before.0,
+                    counts.clean - before.1,
+                    if control.ring_full.load(Ordering::SeqCst) { ", ring full" } else { "" }
+                );
             }
             Ok(())
         })();
-        // On a failure, end the vCPU thread at its next GUEST_SYNC.
-        quit.store(true, Ordering::SeqCst);
+        // Done or failed: the vCPU thread ends at its next stop.
+        control.quit.store(true, Ordering::SeqCst);
+        control.vcpu_stop.store(true, Ordering::SeqCst);
+        let stop_guest = shared.store(SHARED_VCPU_STOP, 1);
         drop(cont);
-        let pages = worker.join().unwrap_or_else(|_| Err(kvmtest::Error::Check("the vCPU thread panicked".into())));
+        let ring_full_exits =
+            worker.join().unwrap_or_else(|_| Err(kvmtest::Error::Check("the vCPU thread panicked".into())));
         // The vCPU thread's failure is the cause of the host's, if both failed.
-        pages?;
+        let ring_full_exits = ring_full_exits?;
         hosted?;
-        // Every page was checked once per iteration.
-        let checked = verifier.dirty_count + verifier.clear_count;
-        ensure!(
-            checked == (TEST_HOST_LOOP_N - 1) * GUEST_NUM_PAGES,
-            "checked {checked} pages: expected {} iterations of {GUEST_NUM_PAGES}",
-            TEST_HOST_LOOP_N - 1
+        stop_guest?;
+        println!(
+            "Total bits checked: dirty ({}), clear ({}); KVM_EXIT_DIRTY_RING_FULL exits: {ring_full_exits}",
+            counts.dirty, counts.clean
         );
-        ensure!(verifier.dirty_count > 0, "no page was ever reported dirty in {TEST_HOST_LOOP_N} iterations");
+        // Every page was checked once per iteration.
+        let checked = counts.dirty + counts.clean;
+        ensure!(
+            checked == TEST_HOST_LOOP_N * GUEST_NUM_PAGES,
+            "checked {checked} pages: expected {TEST_HOST_LOOP_N} iterations of {GUEST_NUM_PAGES}"
+        );
+        ensure!(counts.dirty > 0, "no page was ever reported dirty in {TEST_HOST_LOOP_N} iterations");
         Ok(())
     })
 }

@@ -28,14 +28,38 @@ pub mod dirty_log {
     pub const ARG_TEST_MEM: usize = 0;
     /// Boot argument: pages of test memory.
     pub const ARG_NUM_PAGES: usize = 1;
-    /// Boot argument: guest address of the u64 `iteration` the host updates.
-    pub const ARG_ITERATION: usize = 2;
-    /// Boot argument: pages written between SYNCs (TEST_PAGES_PER_LOOP).
-    pub const ARG_PAGES_PER_LOOP: usize = 3;
+    /// Boot argument: guest address of the [`Shared`] block.
+    pub const ARG_SHARED: usize = 2;
     /// Boot argument: seed of the guest's random page choice.
-    pub const ARG_SEED: usize = 4;
-    /// SYNC(1): one loop of writes done.
-    pub const SYNC_LOOP: u64 = 1;
+    pub const ARG_SEED: usize = 3;
+    /// SYNC(1): the guest saw `vcpu_stop` and stopped writing.
+    pub const SYNC_STOPPED: u64 = 1;
+
+    /// The variables upstream shares through its ELF's globals
+    /// (`iteration`, `nr_writes`, `vcpu_stop`), in guest RAM at
+    /// [`ARG_SHARED`]. Each field is one naturally aligned u64 that either
+    /// side reads and writes whole (READ_ONCE/WRITE_ONCE).
+    #[repr(C)]
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+    pub struct Shared {
+        /// The host's iteration: the value the guest writes into each page.
+        /// The host changes it only while the vCPU is stopped.
+        pub iteration: u64,
+        /// Writes the guest made since the host zeroed it (at each
+        /// iteration's start, the vCPU stopped).
+        pub nr_writes: u64,
+        /// Non-zero: the host asks the guest to stop writing and GUEST_SYNC.
+        pub vcpu_stop: u64,
+    }
+
+    /// Byte offset of [`Shared::iteration`].
+    pub const SHARED_ITERATION: u64 = core::mem::offset_of!(Shared, iteration) as u64;
+    /// Byte offset of [`Shared::nr_writes`].
+    pub const SHARED_NR_WRITES: u64 = core::mem::offset_of!(Shared, nr_writes) as u64;
+    /// Byte offset of [`Shared::vcpu_stop`].
+    pub const SHARED_VCPU_STOP: u64 = core::mem::offset_of!(Shared, vcpu_stop) as u64;
+    /// Bytes of [`Shared`].
+    pub const SHARED_SIZE: u64 = core::mem::size_of::<Shared>() as u64;
 }
 
 /// coalesced_io_test.c's guest (payload `coalesced_io`).
