@@ -58,6 +58,9 @@ pub trait Arch {
     type HwDebugRegs: Default + Clone + std::fmt::Debug + Send + Sync;
     /// A decoded KVM_EXIT_DEBUG (arm64: ESR and FAR; x86_64: vector, RIP, DR6, DR7).
     type DebugExit: Clone + Copy + std::fmt::Debug + PartialEq + Eq;
+    /// A feature a bare vCPU may be initialised with (arm64: a
+    /// `kvm_vcpu_init.features` bit; x86_64: none, its vCPUs need no init).
+    type VcpuFeature: Clone + Copy + std::fmt::Debug + PartialEq + Eq;
 
     /// The guest memory map for `mem_size` bytes of RAM.
     fn layout(mem_size: u64) -> Result<Layout>;
@@ -104,6 +107,11 @@ pub trait Arch {
     const SW_PROTECTED_VM_TYPE: Option<u64>;
     /// Which series row says this arch's KVM has the dirty ring.
     const DIRTY_LOG_RING: crate::series::Feature;
+    /// The per-arch initialisation of a vCPU of a [`crate::bare_vm::BareVm`]
+    /// right after KVM_CREATE_VCPU (the selftests' `vm_vcpu_add()` without
+    /// memory or registers): arm64 KVM_ARM_PREFERRED_TARGET with exactly
+    /// `features` set, then KVM_ARM_VCPU_INIT; x86_64 nothing.
+    fn init_bare_vcpu(vm: &VmFd, vcpu: &VcpuFd, features: &[Self::VcpuFeature]) -> Result<()>;
     /// Arch set-up a VM without memslots needs before its vCPU runs (x86:
     /// KVM_SET_NR_MMU_PAGES, as upstream's test_zero_memory_regions does).
     fn prepare_vm_without_memory(_vm: &VmFd) -> Result<()> {

@@ -11,6 +11,7 @@ pub mod layout;
 pub mod paging;
 pub mod regs;
 pub mod smccc_filter;
+pub mod vcpu_feature;
 
 use kvm_bindings::{
     kvm_create_device, kvm_device_attr, kvm_device_type_KVM_DEV_TYPE_ARM_VGIC_V3, kvm_enable_cap, kvm_vcpu_init,
@@ -154,6 +155,7 @@ impl Arch for Aarch64 {
     type Options = Arm64Options;
     type HwDebugRegs = guest_debug::HwDebugRegs;
     type DebugExit = guest_debug::DebugExit;
+    type VcpuFeature = vcpu_feature::VcpuFeature;
 
     fn guest_debug_arch(regs: &guest_debug::HwDebugRegs) -> kvm_bindings::kvm_guest_debug_arch {
         regs.to_kvm()
@@ -208,6 +210,13 @@ impl Arch for Aarch64 {
             Psci::V0_1 => init.features[0] &= !(1 << KVM_ARM_VCPU_PSCI_0_2),
         }
         Ok(Arm64VmState { init, vgic })
+    }
+
+    fn init_bare_vcpu(vm: &VmFd, vcpu: &VcpuFd, features: &[vcpu_feature::VcpuFeature]) -> Result<()> {
+        let mut init = kvm_vcpu_init::default();
+        vm.get_preferred_target(&mut init).map_err(Error::kvm("KVM_ARM_PREFERRED_TARGET"))?;
+        init.features = vcpu_feature::features_word(features);
+        vcpu.vcpu_init(&init).map_err(Error::kvm("KVM_ARM_VCPU_INIT"))
     }
 
     fn setup_memory(mem: &GuestMemoryMmap, layout: &Layout, doorbell: Doorbell) -> Result<u64> {

@@ -107,6 +107,11 @@ pub(crate) fn supported_cpuid(kvm: &Kvm) -> Result<CpuId> {
     Ok(SUPPORTED.get_or_init(|| c).clone())
 }
 
+/// The features a bare x86 vCPU may be initialised with: none (KVM_CREATE_VCPU
+/// alone makes a vCPU; what it offers is KVM_SET_CPUID2's business).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VcpuFeature {}
+
 impl Arch for X86_64 {
     const NAME: &'static str = "x86_64";
     const ELF_MACHINE: u16 = goblin::elf::header::EM_X86_64;
@@ -119,6 +124,7 @@ impl Arch for X86_64 {
     type Options = ();
     type HwDebugRegs = guest_debug::HwDebugRegs;
     type DebugExit = guest_debug::DebugExit;
+    type VcpuFeature = VcpuFeature;
 
     fn guest_debug_arch(regs: &guest_debug::HwDebugRegs) -> kvm_bindings::kvm_guest_debug_arch {
         regs.to_kvm()
@@ -236,6 +242,14 @@ impl Arch for X86_64 {
     const DIRTY_LOG_RING: crate::series::Feature = crate::series::Feature::DirtyLogRingX86;
 
     const NO_EXIT_WITHOUT_MEMORY: Option<&'static str> = None;
+
+    fn init_bare_vcpu(_vm: &VmFd, _vcpu: &VcpuFd, features: &[VcpuFeature]) -> Result<()> {
+        // An x86 vCPU runs as KVM_CREATE_VCPU leaves it; there is no feature to name.
+        match features.first() {
+            None => Ok(()),
+            Some(&f) => match f {},
+        }
+    }
 
     fn prepare_vm_without_memory(vm: &VmFd) -> Result<()> {
         vmm_sys_util::ioctl_io_nr!(KVM_SET_NR_MMU_PAGES, kvm_bindings::KVMIO, 0x44);
