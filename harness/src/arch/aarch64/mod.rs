@@ -25,7 +25,7 @@ use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 use self::layout::*;
 use self::regs::*;
 use super::exception::aarch64 as exception;
-use super::Arch;
+use super::{mem_err, Arch};
 use crate::error::ExceptionKind;
 use crate::layout::{Layout, RegionKind};
 use crate::regs::RegisterDump;
@@ -68,10 +68,6 @@ pub struct Arm64VmState {
     pub init: kvm_vcpu_init,
     /// The in-kernel GICv3, initialised once all vCPUs exist.
     pub vgic: Option<DeviceFd>,
-}
-
-fn mem_err(what: &str) -> impl FnOnce(vm_memory::GuestMemoryError) -> Error + '_ {
-    move |e| Error::Memory(format!("writing {what}: {e}"))
 }
 
 /// KVM_SET_ONE_REG of a 64-bit register; `op` names the register in errors.
@@ -222,15 +218,7 @@ impl Arch for Aarch64 {
     fn setup_memory(mem: &GuestMemoryMmap, layout: &Layout, doorbell: Doorbell) -> Result<u64> {
         let fw = firmware::assemble(doorbell)?;
         mem.write_slice(&fw.code, GuestAddress(fw.vectors)).map_err(mem_err("firmware"))?;
-        // One 4 KiB write per table page, not one per entry (at 4 GiB that
-        // was 2,500 writes, the only start-up step that grew with memory).
-        let mut page = [0u8; 4096];
-        for (addr, entries) in paging::build(layout) {
-            for (bytes, e) in page.chunks_exact_mut(8).zip(entries.iter()) {
-                bytes.copy_from_slice(&e.to_le_bytes());
-            }
-            mem.write_slice(&page, GuestAddress(addr)).map_err(mem_err("page tables"))?;
-        }
+        super::write_table_pages(mem, paging::build(layout))?;
         Ok(fw.doorbell)
     }
 

@@ -18,7 +18,7 @@ use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
 use self::layout::*;
 use super::exception::x86_64 as exception;
-use super::Arch;
+use super::{mem_err, Arch};
 use crate::error::ExceptionKind;
 use crate::layout::{Layout, RegionKind};
 use crate::regs::RegisterDump;
@@ -55,10 +55,6 @@ const MSI_DEST_ID_SHIFT: u32 = 12;
 pub struct X86VmState {
     /// KVM_GET_SUPPORTED_CPUID, as the VM started.
     pub supported_cpuid: CpuId,
-}
-
-fn mem_err(what: &str) -> impl FnOnce(vm_memory::GuestMemoryError) -> Error + '_ {
-    move |e| Error::Memory(format!("writing {what}: {e}"))
 }
 
 fn tss_descriptor(base: u64) -> [u64; 2] {
@@ -176,14 +172,7 @@ impl Arch for X86_64 {
             mem.write_obj(hi, GuestAddress(at + 8)).map_err(mem_err("IDT"))?;
         }
 
-        // One 4 KiB write per table page, not one per entry.
-        let mut page = [0u8; 4096];
-        for (addr, entries) in paging::build(layout) {
-            for (bytes, e) in page.chunks_exact_mut(8).zip(entries.iter()) {
-                bytes.copy_from_slice(&e.to_le_bytes());
-            }
-            mem.write_slice(&page, GuestAddress(addr)).map_err(mem_err("page tables"))?;
-        }
+        super::write_table_pages(mem, paging::build(layout))?;
         Ok(fw.doorbell)
     }
 
