@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 use kvmtest::asm::AsmGuest;
+use kvmtest::bare_vm::BareVm;
 use kvmtest::{bail, ensure, runner, Error, ExceptionKind, Payload, PayloadError, Vm};
 use kvmtest_tests::payloads;
 
@@ -556,6 +557,45 @@ fn ktap_output_is_only_ktap() -> kvmtest::Result<()> {
     Ok(())
 }
 
+/// A `BareVm`'s vCPUs are KVM's ids: each added (and on arm64 initialised)
+/// under its own id, in any order; an id not added is a harness error naming
+/// it; an id added twice is KVM's EEXIST (kvm_vm_ioctl_create_vcpu).
+fn bare_vm_vcpus_by_id() -> kvmtest::Result<()> {
+    let mut vm = BareVm::new()?;
+    ensure!(vm.add_vcpu(3, &[])?.id() == 3, "add_vcpu(3): expected vCPU 3");
+    ensure!(vm.create_vcpu(0)?.id() == 0, "create_vcpu(0): expected vCPU 0");
+    ensure!(vm.vcpu(3)?.id() == 3, "vcpu(3): expected vCPU 3");
+    match vm.vcpu(1) {
+        Err(e @ Error::Config(_)) if e.to_string().contains("no vCPU 1 (2 added)") => {}
+        Err(e) => bail!("vcpu(1), never added: expected \"no vCPU 1 (2 added)\", got {e}"),
+        Ok(_) => bail!("vcpu(1), never added: expected an error, got a vCPU"),
+    }
+    match vm.create_vcpu(3) {
+        Err(e) if e.errno() == Some(libc::EEXIST) => Ok(()),
+        Err(e) => bail!("KVM_CREATE_VCPU(3) a second time: expected EEXIST, got {e}"),
+        Ok(_) => bail!("KVM_CREATE_VCPU(3) a second time: expected EEXIST, got success"),
+    }
+}
+
+/// A slot of any host address goes only into a `BareVm` without vCPUs, and
+/// that VM gets none after (nothing may make KVM touch that memory).
+fn bare_vm_foreign_slot_keeps_vcpus_out() -> kvmtest::Result<()> {
+    let page = kvmtest::memslot::PAGE_SIZE;
+    let mut with_slot = BareVm::new()?;
+    with_slot.set_user_memory_region(0, 0, 0, page, page)?;
+    match with_slot.create_vcpu(0) {
+        Err(e @ Error::Config(_)) if e.to_string().contains("memory it does not own") => {}
+        Err(e) => bail!("KVM_CREATE_VCPU after a foreign slot: expected the harness's refusal, got {e}"),
+        Ok(_) => bail!("KVM_CREATE_VCPU after a foreign slot: expected the harness's refusal, got a vCPU"),
+    }
+    let with_vcpu = BareVm::with_vcpu(&[])?;
+    match with_vcpu.set_user_memory_region(0, 0, 0, page, page) {
+        Err(e @ Error::Config(_)) if e.to_string().contains("1 vCPU(s) that could reach it") => Ok(()),
+        Err(e) => bail!("a foreign slot beside a vCPU: expected the harness's refusal, got {e}"),
+        Ok(()) => bail!("a foreign slot beside a vCPU: expected the harness's refusal, got success"),
+    }
+}
+
 fn main() -> std::process::ExitCode {
     type Body = fn() -> kvmtest::Result<()>;
     let tests: &[(&str, Body)] = &[
@@ -582,6 +622,8 @@ fn main() -> std::process::ExitCode {
         ("selftest::runner::bad_trial_timeout_refused", bad_trial_timeout_refused),
         ("selftest::runner::selection_like_libtest", selection_like_libtest),
         ("selftest::runner::ktap_output_is_only_ktap", ktap_output_is_only_ktap),
+        ("selftest::bare_vm::vcpus_by_id", bare_vm_vcpus_by_id),
+        ("selftest::bare_vm::foreign_slot_keeps_vcpus_out", bare_vm_foreign_slot_keeps_vcpus_out),
     ];
     let mut trials: Vec<_> = tests.iter().map(|&(name, f)| runner::test(name, f)).collect();
     if std::env::var_os(CRASH_CHILD_ENV).is_some() {

@@ -14,12 +14,11 @@ use std::time::Duration;
 
 use kvmtest::abi::memslots::set_memory_region::*;
 use kvmtest::arch::{Arch, HostArch};
+use kvmtest::bare_vm::BareVm;
 use kvmtest::kvm_bindings::{KVM_CAP_DISABLE_QUIRKS2, KVM_EXIT_INTERNAL_ERROR, KVM_EXIT_SHUTDOWN, KVM_MEM_GUEST_MEMFD};
 use kvmtest::kvm_ioctls::VcpuExit;
 use kvmtest::layout::RegionKind;
-use kvmtest::memslot::{
-    kvm_userspace_memory_region2, BareVm, Memslots, SlotMemory, KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY,
-};
+use kvmtest::memslot::{kvm_userspace_memory_region2, Memslots, SlotMemory, KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY};
 use kvmtest::series::Feature;
 use kvmtest::{bail, ensure, runner, ExitAction, Payload, Ucall, Vcpu, Vm};
 use kvmtest_tests::payloads;

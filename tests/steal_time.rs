@@ -14,8 +14,9 @@ use std::time::{Duration, Instant};
 
 use kvmtest::abi::steal_time::{MODE_ARG, MODE_DISABLED, MODE_ENABLED, RECORDS_ARG};
 use kvmtest::steal_time::{self, STEAL_TIME_SIZE};
-use kvmtest::{bail, ensure, runner, Error, Payload, Result, Vm};
+use kvmtest::{ensure, runner, Error, Payload, Result, Vm};
 use kvmtest_tests::payloads::STEAL_TIME;
+use kvmtest_tests::CpuPin;
 
 /// NR_VCPUS of the C test.
 const NR_VCPUS: usize = 4;
@@ -26,38 +27,9 @@ const MIN_RUN_DELAY_NS: u64 = 200_000;
 /// machine needs milliseconds) and the run_delay check below fails.
 const STEAL_WAIT: Duration = Duration::from_secs(10);
 
-/// Pins the calling thread to `cpu` (upstream pins main and the stealing
-/// thread to CPU 0; here the first CPU this thread may use).
-fn pin_to(cpu: usize) -> Result<()> {
-    // SAFETY: a zeroed cpu_set_t is an empty set; CPU_SET and
-    // sched_setaffinity(0 = this thread) read and write only `set`.
-    let rc = unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu, &mut set);
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
-    };
-    ensure!(rc == 0, "sched_setaffinity(CPU {cpu}): {}", std::io::Error::last_os_error());
-    Ok(())
-}
-
-/// The first CPU the calling thread may run on.
-fn first_allowed_cpu() -> Result<usize> {
-    // SAFETY: sched_getaffinity writes at most size_of::<cpu_set_t>() bytes
-    // into `set`; CPU_ISSET reads it.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
-            bail!("sched_getaffinity: {}", std::io::Error::last_os_error());
-        }
-        (0..libc::CPU_SETSIZE as usize)
-            .find(|&c| libc::CPU_ISSET(c, &set))
-            .ok_or_else(|| Error::Config("sched_getaffinity: no CPU allowed".into()))
-    }
-}
-
 /// do_steal_time(): spin for MIN_RUN_DELAY_NS on the vCPU thread's CPU.
 fn do_steal_time(cpu: usize) -> Result<()> {
-    pin_to(cpu)?;
+    let _pin = CpuPin::to(cpu)?;
     let stop = Instant::now() + Duration::from_nanos(MIN_RUN_DELAY_NS);
     while Instant::now() < stop {
         std::hint::spin_loop();
@@ -84,8 +56,8 @@ fn steal_time_vm(mode: u64) -> Result<(Vm, u64)> {
 fn vcpu_trial(i: usize) -> Result<()> {
     let (mut vm, records) = steal_time_vm(MODE_ENABLED)?;
     steal_time::require_steal_time(vm.vcpu(0))?;
-    let cpu = first_allowed_cpu()?;
-    pin_to(cpu)?;
+    let pin = CpuPin::first_allowed()?;
+    let cpu = pin.cpu();
 
     let record = records + i as u64 * STEAL_TIME_SIZE;
     steal_time::steal_time_init(vm.vcpu(i), record)?;

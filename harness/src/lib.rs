@@ -7,6 +7,7 @@
 
 pub mod arch;
 pub mod asm;
+pub mod bare_vm;
 pub mod coalesced;
 pub mod error;
 #[cfg(feature = "fuzzing")]

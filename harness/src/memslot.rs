@@ -2,22 +2,19 @@
 //! while vCPUs run, each backed by an anonymous mapping of its own that the
 //! host reads and writes bounds-checked; dirty logging (KVM_GET_DIRTY_LOG,
 //! KVM_CLEAR_DIRTY_LOG, and the per-vCPU dirty ring of
-//! KVM_CAP_DIRTY_LOG_RING[_ACQ_REL]); and [`BareVm`], a VM with no memory and
-//! no vCPU for the ioctl argument checks.
+//! KVM_CAP_DIRTY_LOG_RING[_ACQ_REL]).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use kvm_bindings::{kvm_clear_dirty_log, kvm_userspace_memory_region};
-use kvm_ioctls::{Kvm, VmFd};
+use kvm_ioctls::VmFd;
 use vm_memory::mmap::{MmapRegion, MmapRegionBuilder};
 use vm_memory::{Bytes, VolatileMemory};
 
 pub use kvm_bindings::{kvm_userspace_memory_region2, KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY};
 
-use crate::arch::{Arch, HostArch};
-use crate::kvm::open_kvm;
 use crate::{Error, Result};
 
 /// Guest page size the dirty bitmaps count in (4 KiB on both arches' VMs here).
@@ -390,79 +387,6 @@ impl Memslots<'_> {
             return Err(Error::Kvm { op: "KVM_RESET_DIRTY_RINGS", source: kvm_ioctls::Error::last() });
         }
         Ok(ret as u32)
-    }
-}
-
-/// A VM with no memory and no vCPU (`vm_create_barebones`), for the argument
-/// checks of KVM_SET_USER_MEMORY_REGION{,2}: as it never has a vCPU, KVM never
-/// touches the host memory a slot names, so any address may be passed.
-pub struct BareVm {
-    fd: VmFd,
-    kvm: Kvm,
-}
-
-impl BareVm {
-    /// KVM_CREATE_VM of type 0 (KVM's default machine), nothing else.
-    pub fn new() -> Result<BareVm> {
-        BareVm::with_type(0)
-    }
-
-    /// KVM_CREATE_VM of machine type `vm_type` (e.g. x86's
-    /// KVM_X86_SW_PROTECTED_VM, [`crate::arch::Arch::SW_PROTECTED_VM_TYPE`]).
-    pub fn with_type(vm_type: u64) -> Result<BareVm> {
-        let kvm = open_kvm()?;
-        let fd = kvm.create_vm_with_type(vm_type).map_err(Error::kvm("KVM_CREATE_VM"))?;
-        Ok(BareVm { fd, kvm })
-    }
-
-    /// The kvm-ioctls VM (KVM_CHECK_EXTENSION on the VM, KVM_CREATE_GUEST_MEMFD).
-    pub fn fd(&self) -> &VmFd {
-        &self.fd
-    }
-
-    /// The /dev/kvm handle the VM was created from.
-    pub fn kvm(&self) -> &Kvm {
-        &self.kvm
-    }
-
-    /// KVM_RUN of a vCPU in a fresh VM that has no memslot at all
-    /// (test_zero_memory_regions): the `exit_reason` KVM gives. A skip where
-    /// the arch's KVM gives no exit to check ([`crate::arch::Arch::NO_EXIT_WITHOUT_MEMORY`]).
-    pub fn run_without_memslots() -> Result<u32> {
-        if let Some(why) = HostArch::NO_EXIT_WITHOUT_MEMORY {
-            return Err(Error::Skip(why.to_string()));
-        }
-        let vm = BareVm::new()?;
-        HostArch::prepare_vm_without_memory(&vm.fd)?;
-        let mut vcpu = vm.fd.create_vcpu(0).map_err(Error::kvm("KVM_CREATE_VCPU"))?;
-        // A fresh VM of its own: no slot was ever set, so the vCPU can reach no
-        // host memory. Any exit or error is the answer; only the reason is read.
-        match vcpu.run() {
-            Ok(_) => {}
-            Err(e) => return Err(Error::Kvm { op: "KVM_RUN (no memslots)", source: e }),
-        }
-        Ok(vcpu.get_kvm_run().exit_reason)
-    }
-
-    /// KVM_SET_USER_MEMORY_REGION with exactly these fields.
-    pub fn set_user_memory_region(&self, slot: u32, flags: u32, gpa: u64, size: u64, host_addr: u64) -> Result<()> {
-        let r = kvm_userspace_memory_region {
-            slot,
-            flags,
-            guest_phys_addr: gpa,
-            memory_size: size,
-            userspace_addr: host_addr,
-        };
-        // SAFETY: a BareVm never has a vCPU, and nothing else makes KVM access
-        // a slot's host memory (no dirty logging is read through it), so the
-        // address need not be ours.
-        unsafe { self.fd.set_user_memory_region(r) }.map_err(Error::kvm("KVM_SET_USER_MEMORY_REGION"))
-    }
-
-    /// KVM_SET_USER_MEMORY_REGION2 (Linux 6.8+) of exactly `region`.
-    pub fn set_user_memory_region2(&self, region: kvm_userspace_memory_region2) -> Result<()> {
-        // SAFETY: as in `set_user_memory_region`: no vCPU ever runs in a BareVm.
-        unsafe { self.fd.set_user_memory_region2(region) }.map_err(Error::kvm("KVM_SET_USER_MEMORY_REGION2"))
     }
 }
 

@@ -21,7 +21,8 @@ kvmtest_tests::arch_only_main!("aarch64", scenario::trials);
 
 #[cfg(target_arch = "aarch64")]
 mod scenario {
-    use kvmtest::aarch64::reg_list::{arm64_sys_reg, BareVcpu};
+    use kvmtest::aarch64::reg_list::arm64_sys_reg;
+    use kvmtest::bare_vm::{BareVcpu, BareVm};
     use kvmtest::{bail, ensure, runner, Error, Payload, Result, Vm};
     use kvmtest_tests::payloads::AARCH32_ID_REGS;
 
@@ -117,30 +118,32 @@ mod scenario {
 
     /// `test_user_raz_wi()`, one register.
     fn user_raz_wi(reg: &IdReg) -> Result<()> {
-        let vcpu = BareVcpu::new(&[])?;
-        require_aarch64_only(&vcpu)?;
-        let before = get(&vcpu, reg)?;
+        let vm = BareVm::with_vcpu(&[])?;
+        let vcpu = vm.vcpu(0)?;
+        require_aarch64_only(vcpu)?;
+        let before = get(vcpu, reg)?;
         ensure!(before == 0, "{}: expected RAZ (0), got {before:#x}", reg.name);
         // Expect the ioctl to succeed with no effect on the register value.
         if let Err(e) = vcpu.set_one_reg(reg.id, &BAD_ID_REG_VAL.to_le_bytes()) {
             bail!("{}: write of {BAD_ID_REG_VAL:#x}: expected success (WI), got {e}", reg.name);
         }
-        let after = get(&vcpu, reg)?;
+        let after = get(vcpu, reg)?;
         ensure!(after == 0, "{}: after writing {BAD_ID_REG_VAL:#x}: expected 0, got {after:#x}", reg.name);
         Ok(())
     }
 
     /// `test_user_raz_invariant()`, one register.
     fn user_raz_invariant(reg: &IdReg) -> Result<()> {
-        let vcpu = BareVcpu::new(&[])?;
-        let before = get(&vcpu, reg)?;
+        let vm = BareVm::with_vcpu(&[])?;
+        let vcpu = vm.vcpu(0)?;
+        let before = get(vcpu, reg)?;
         ensure!(before == 0, "{}: expected RAZ (0), got {before:#x}", reg.name);
         match vcpu.set_one_reg(reg.id, &BAD_ID_REG_VAL.to_le_bytes()) {
             Err(e) if e.errno() == Some(libc::EINVAL) => {}
             Err(e) => bail!("{}: write of {BAD_ID_REG_VAL:#x}: expected EINVAL, got {e}", reg.name),
             Ok(()) => bail!("{}: write of {BAD_ID_REG_VAL:#x}: expected EINVAL, got success", reg.name),
         }
-        let after = get(&vcpu, reg)?;
+        let after = get(vcpu, reg)?;
         ensure!(after == 0, "{}: after the refused write: expected 0, got {after:#x}", reg.name);
         Ok(())
     }
@@ -149,7 +152,7 @@ mod scenario {
     /// ends with DONE; any other ucall fails.
     fn guest_raz(all: bool) -> Result<()> {
         if all {
-            require_aarch64_only(&BareVcpu::new(&[])?)?;
+            require_aarch64_only(BareVm::with_vcpu(&[])?.vcpu(0)?)?;
         }
         let mut vm = Vm::builder().payload(Payload::elf(AARCH32_ID_REGS)).arg(GUEST_ALL_ARG, all.into()).build()?;
         vm.vcpu(0).expect_done()

@@ -28,6 +28,7 @@ mod scenario {
     use kvmtest::aarch64::fw_regs::*;
     use kvmtest::aarch64::reg_list::*;
     use kvmtest::aarch64::smccc::calls_vm;
+    use kvmtest::bare_vm::{BareVcpu, BareVm};
     use kvmtest::series::{GetRegList, Series};
     use kvmtest::{bail, ensure, runner, Error, Result};
     use kvmtest_tests::payloads::SMCCC_CALLS;
@@ -209,7 +210,8 @@ mod scenario {
             f.require()?;
         }
         let features: Vec<VcpuFeature> = config.iter().filter_map(|s| s.feature()).collect();
-        let vcpu = BareVcpu::new(&features)?;
+        let vm = BareVm::with_vcpu(&features)?;
+        let vcpu = vm.vcpu(0)?;
         for s in config.iter().filter(|s| s.finalize()) {
             if let Some(f) = s.feature() {
                 vcpu.finalize(f)?;
@@ -250,7 +252,7 @@ mod scenario {
 
         let new: Vec<u64> = list.iter().copied().filter(|id| !is_demux_reg(*id) && !blessed.contains(id)).collect();
         let missing: Vec<u64> =
-            blessed.iter().copied().filter(|id| !list.contains(id) && check_supported_reg(rev, &vcpu, *id)).collect();
+            blessed.iter().copied().filter(|id| !list.contains(id) && check_supported_reg(rev, vcpu, *id)).collect();
         if !new.is_empty() {
             let lines: Vec<String> = new.iter().map(|id| format!("\t{},", reg_name(*id))).collect();
             runner::announce(format!(

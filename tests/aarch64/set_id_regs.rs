@@ -34,12 +34,12 @@ kvmtest_tests::arch_only_main!("aarch64", scenario::trials);
 
 #[cfg(target_arch = "aarch64")]
 mod scenario {
-    use kvmtest::aarch64::bare_vm::BareVm;
     use kvmtest::aarch64::id_regs::{
         feature_id_range_idx, writable_masks, writable_masks_with, WritableMasks, KVM_ARM_FEATURE_ID_RANGE,
         KVM_ARM_FEATURE_ID_RANGE_SIZE,
     };
     use kvmtest::aarch64::reg_list::arm64_sys_reg;
+    use kvmtest::bare_vm::BareVm;
     use kvmtest::kvm_bindings::{
         kvm_enable_cap, kvm_vcpu_init, KVM_ARM_VCPU_PSCI_0_2, KVM_CAP_ARM_MTE, KVM_CAP_ARM_SUPPORTED_REG_MASK_RANGES,
         KVM_CAP_ARM_WRITABLE_IMP_ID_REGS,
@@ -382,11 +382,7 @@ mod scenario {
     /// A VM with vCPU 0 initialised from the preferred target, as
     /// `vm_create_with_one_vcpu()` (no memory: these trials do not run it).
     fn bare_vm() -> Result<BareVm> {
-        let mut vm = BareVm::new()?;
-        let init = vm.preferred_init(&[])?;
-        let id = vm.add_vcpu()?;
-        vm.vcpu_init(id, &init)?;
-        Ok(vm)
+        BareVm::with_vcpu(&[])
     }
 
     /// main()'s "Check for AARCH64 only system".
@@ -556,7 +552,7 @@ mod scenario {
     fn one_field(reg: &TestFeatureReg, f: &RegFtrBits) -> Result<()> {
         Feature::WritableIdRegs.require()?;
         let vm = bare_vm()?;
-        let vcpu = vm.vcpu(0)?;
+        let vcpu = vm.vcpu(0)?.fd();
         let masks = writable_masks(vm.fd())?;
         let aarch64_only = aarch64_only(vcpu)?;
         match test_field(vcpu, &masks, aarch64_only, reg, f)? {
@@ -801,7 +797,7 @@ mod scenario {
     fn test_user_set_mpam_reg() -> Result<()> {
         Feature::WritableIdRegs.require()?;
         let vm = bare_vm()?;
-        let vcpu = vm.vcpu(0)?;
+        let vcpu = vm.vcpu(0)?.fd();
         let masks = writable_masks(vm.fd())?;
         if !mpam_field(vcpu, &masks, &PFR0_MPAM)? {
             return Err(Error::Skip("ID_AA64PFR0_EL1.MPAM is officially writable, nothing to test".into()));
@@ -823,10 +819,8 @@ mod scenario {
             let cap = kvm_enable_cap { cap: KVM_CAP_ARM_MTE, ..Default::default() };
             vm.fd().enable_cap(&cap).map_err(Error::kvm("KVM_ENABLE_CAP(KVM_CAP_ARM_MTE)"))?;
         }
-        let init = vm.preferred_init(&[])?;
-        let id = vm.add_vcpu()?;
-        vm.vcpu_init(id, &init)?;
-        let vcpu = vm.vcpu(0)?;
+        vm.add_vcpu(0, &[])?;
+        let vcpu = vm.vcpu(0)?.fd();
         let mut val = get(vcpu, PFR1_MTE.id())?;
         let mte = PFR1_MTE.get(val);
         if mte == 0 {

@@ -16,8 +16,8 @@ kvmtest_tests::arch_only_main!("aarch64", scenario::trials);
 
 #[cfg(target_arch = "aarch64")]
 mod scenario {
-    use kvmtest::aarch64::bare_vm::BareVm;
     use kvmtest::aarch64::reg_list::VcpuFeature;
+    use kvmtest::bare_vm::BareVm;
     use kvmtest::kvm_bindings::KVM_CAP_ARM_EL1_32BIT;
     use kvmtest::{bail, runner, Result};
 
@@ -97,16 +97,14 @@ mod scenario {
         let init1 = vm.preferred_init(case.widths[1].features())?;
         let (vcpu0_result, vcpu1_result) = match order {
             Order::OneByOne => {
-                let v0 = vm.add_vcpu()?;
-                let r0 = vm.vcpu_init(v0, &init0);
-                let v1 = vm.add_vcpu()?;
-                (r0, vm.vcpu_init(v1, &init1))
+                let r0 = vm.create_vcpu(0)?.vcpu_init(&init0);
+                (r0, vm.create_vcpu(1)?.vcpu_init(&init1))
             }
             Order::CreateBothFirst => {
-                let v0 = vm.add_vcpu()?;
-                let v1 = vm.add_vcpu()?;
-                let r0 = vm.vcpu_init(v0, &init0);
-                (r0, vm.vcpu_init(v1, &init1))
+                vm.create_vcpu(0)?;
+                vm.create_vcpu(1)?;
+                let r0 = vm.vcpu(0)?.vcpu_init(&init0);
+                (r0, vm.vcpu(1)?.vcpu_init(&init1))
             }
         };
         let what = |i: usize| format!("{}: KVM_ARM_VCPU_INIT of vCPU {i} ({:?})", case.name, case.widths[i]);
@@ -140,8 +138,7 @@ mod scenario {
         }
         let mut vm = BareVm::new()?;
         let init = vm.preferred_init(&[VcpuFeature::El1_32bit])?;
-        let id = vm.add_vcpu()?;
-        match vm.vcpu_init(id, &init) {
+        match vm.create_vcpu(0)?.vcpu_init(&init) {
             Err(e) if e.errno() == Some(libc::EINVAL) => Ok(()),
             Err(e) => bail!("KVM_ARM_VCPU_INIT with KVM_ARM_VCPU_EL1_32BIT and no KVM_CAP_ARM_EL1_32BIT: expected EINVAL, got {e}"),
             Ok(()) => bail!("KVM_ARM_VCPU_INIT with KVM_ARM_VCPU_EL1_32BIT and no KVM_CAP_ARM_EL1_32BIT: expected EINVAL, got success"),

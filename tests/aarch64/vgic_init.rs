@@ -18,6 +18,7 @@ kvmtest_tests::arch_only_main!("aarch64", scenario::trials);
 #[cfg(target_arch = "aarch64")]
 mod scenario {
     use kvmtest::aarch64::vgic::*;
+    use kvmtest::bare_vm::BareVm;
     use kvmtest::series::Feature;
     use kvmtest::{bail, ensure, runner, Error, Result};
     use libc::{E2BIG, EBUSY, EEXIST, EFAULT, EINVAL, EIO, ENODEV, ENOENT, ENXIO};
@@ -86,7 +87,7 @@ mod scenario {
     /// host GIC's property (a GICv3 with the GICv2-compatible CPU interface,
     /// a GICV frame, arch/arm64/kvm/vgic/vgic-v3.c vgic_v3_probe()); qemu's
     /// virt machine's GICv3 has none.
-    fn require_gic(vm: &GicVm, gic: Gic) -> Result<()> {
+    fn require_gic(vm: &BareVm, gic: Gic) -> Result<()> {
         match vm.test_create_device(gic.device_type()) {
             Ok(()) => Ok(()),
             Err(e) if e.errno() == Some(ENODEV) => Err(Error::Skip(match gic {
@@ -100,8 +101,8 @@ mod scenario {
     }
 
     /// vm_gic_create_with_vcpus().
-    fn vm_gic_create_with_vcpus(gic: Gic, nr_vcpus: u64) -> Result<(GicVm, VgicDevice)> {
-        let vm = GicVm::with_vcpus(&(0..nr_vcpus).collect::<Vec<_>>())?;
+    fn vm_gic_create_with_vcpus(gic: Gic, nr_vcpus: u64) -> Result<(BareVm, VgicDevice)> {
+        let vm = BareVm::gic_vm(&(0..nr_vcpus).collect::<Vec<_>>())?;
         require_gic(&vm, gic)?;
         let dev = vm.create_device(gic.device_type())?;
         Ok((vm, dev))
@@ -241,7 +242,7 @@ mod scenario {
     fn vcpus_then_vgic(gic: Gic) -> Result<()> {
         let (mut vm, dev) = vm_gic_create_with_vcpus(gic, NR_VCPUS)?;
         subtest_dist_rdist(gic, &dev)?;
-        expect_errno!(vm.run_vcpu(3), EINVAL, "dist/rdist overlap detected on 1st vcpu run");
+        expect_errno!(vm.run_gic_vcpu(3), EINVAL, "dist/rdist overlap detected on 1st vcpu run");
         Ok(())
     }
 
@@ -250,15 +251,15 @@ mod scenario {
         let (mut vm, dev) = vm_gic_create_with_vcpus(gic, 1)?;
         subtest_dist_rdist(gic, &dev)?;
         for i in 1..NR_VCPUS {
-            vm.add_vcpu(i)?;
+            vm.add_gic_vcpu(i)?;
         }
-        expect_errno!(vm.run_vcpu(3), EINVAL, "dist/rdist overlap detected on 1st vcpu run");
+        expect_errno!(vm.run_gic_vcpu(3), EINVAL, "dist/rdist overlap detected on 1st vcpu run");
         Ok(())
     }
 
     /// test_v2_uaccess_cpuif_no_vcpus().
     fn v2_uaccess_cpuif_no_vcpus() -> Result<()> {
-        let vm = GicVm::new()?;
+        let vm = BareVm::gic_vm(&[])?;
         require_gic(&vm, Gic::V2)?;
         let dev = vm.create_device(KVM_DEV_TYPE_ARM_VGIC_V2)?;
         subtest_dist_rdist(Gic::V2, &dev)?;
@@ -279,14 +280,14 @@ mod scenario {
         let (mut vm, dev) = vm_gic_create_with_vcpus(Gic::V3, NR_VCPUS)?;
         subtest_v3_redist_regions(&dev)?;
         dev.init()?;
-        expect_errno!(vm.run_vcpu(3), ENXIO, "running without sufficient number of rdists");
+        expect_errno!(vm.run_gic_vcpu(3), ENXIO, "running without sufficient number of rdists");
         drop((dev, vm));
 
         // step 2
         let (mut vm, dev) = vm_gic_create_with_vcpus(Gic::V3, NR_VCPUS)?;
         subtest_v3_redist_regions(&dev)?;
         dev.set_u64(grp, region, redist_region(1, 0x280000, 0, 2))?;
-        expect_errno!(vm.run_vcpu(3), EBUSY, "running without vgic explicit init");
+        expect_errno!(vm.run_gic_vcpu(3), EBUSY, "running without vgic explicit init");
         drop((dev, vm));
 
         // step 3
@@ -295,7 +296,7 @@ mod scenario {
         expect_errno!(dev.set_null(grp, region), EFAULT, "register a third region allowing to cover the 4 vcpus");
         dev.set_u64(grp, region, redist_region(1, 0x280000, 0, 2))?;
         dev.init()?;
-        vm.run_vcpu(3).map_err(|e| Error::Config(format!("vcpu run: expected success, got {e}")))
+        vm.run_gic_vcpu(3).map_err(|e| Error::Config(format!("vcpu run: expected success, got {e}")))
     }
 
     fn typer(dev: &VgicDevice, vcpu: u64, want: u32, msg: &str) -> Result<()> {
@@ -310,22 +311,22 @@ mod scenario {
         let region = u64::from(KVM_VGIC_V3_ADDR_TYPE_REDIST_REGION);
         let typer_attr = |vcpu| redist_reg(vcpu, GICR_TYPER);
 
-        let mut vm = GicVm::with_vcpus(&[0])?;
+        let mut vm = BareVm::gic_vm(&[0])?;
         require_gic(&vm, Gic::V3)?;
         let dev = vm.create_device(KVM_DEV_TYPE_ARM_VGIC_V3)?;
-        vm.add_vcpu(3)?;
+        vm.add_gic_vcpu(3)?;
         expect_errno!(
             dev.get_u32(KVM_DEV_ARM_VGIC_GRP_REDIST_REGS, typer_attr(1)),
             EINVAL,
             "attempting to read GICR_TYPER of non created vcpu"
         );
-        vm.add_vcpu(1)?;
+        vm.add_gic_vcpu(1)?;
         expect_errno!(
             dev.get_u32(KVM_DEV_ARM_VGIC_GRP_REDIST_REGS, typer_attr(1)),
             EBUSY,
             "read GICR_TYPER before GIC initialized"
         );
-        vm.add_vcpu(2)?;
+        vm.add_gic_vcpu(2)?;
         dev.init()?;
         for i in 0..NR_VCPUS {
             typer(&dev, i, i as u32 * 0x100, "read GICR_TYPER before rdist region setting")?;
@@ -350,8 +351,8 @@ mod scenario {
     }
 
     /// vm_gic_v3_create_with_vcpuids() with vgic_init.c's { 0, 3, 5, 4, 1, 2 }.
-    fn vm_gic_v3_create_with_vcpuids() -> Result<(GicVm, VgicDevice)> {
-        let vm = GicVm::with_vcpus(&[0, 3, 5, 4, 1, 2])?;
+    fn vm_gic_v3_create_with_vcpuids() -> Result<(BareVm, VgicDevice)> {
+        let vm = BareVm::gic_vm(&[0, 3, 5, 4, 1, 2])?;
         require_gic(&vm, Gic::V3)?;
         let dev = vm.create_device(KVM_DEV_TYPE_ARM_VGIC_V3)?;
         Ok((vm, dev))
@@ -393,10 +394,10 @@ mod scenario {
         dev.set_u64(grp, KVM_VGIC_V3_ADDR_TYPE_REDIST.into(), max_phys_size - 3 * 2 * 0x10000)?;
         dev.set_u64(grp, KVM_VGIC_V3_ADDR_TYPE_DIST.into(), 0)?;
         for i in 1..NR_VCPUS {
-            vm.add_vcpu(i)?;
+            vm.add_gic_vcpu(i)?;
         }
         dev.init()?;
-        expect_errno!(vm.run_vcpu(2), EINVAL, "redist base+size above PA range detected on 1st vcpu run");
+        expect_errno!(vm.run_gic_vcpu(2), EINVAL, "redist base+size above PA range detected on 1st vcpu run");
         Ok(())
     }
 
@@ -420,7 +421,7 @@ mod scenario {
 
     /// test_kvm_device(): creation rules.
     fn kvm_device(gic: Gic) -> Result<()> {
-        let vm = GicVm::with_vcpus(&(0..NR_VCPUS).collect::<Vec<_>>())?;
+        let vm = BareVm::gic_vm(&(0..NR_VCPUS).collect::<Vec<_>>())?;
         // Type 0 (KVM_DEV_TYPE_FSL_MPIC_20) has no device on arm64.
         expect_errno!(vm.test_create_device(0), ENODEV, "unsupported device");
         require_gic(&vm, gic)?;
@@ -444,12 +445,12 @@ mod scenario {
     /// (arch/arm64/kvm/arm.c kvm_arch_vcpu_precreate(), 6.12:452-453,
     /// 6.1:323-324): its redistributors are laid out for the vCPUs it had.
     fn vcpu_after_init_refused() -> Result<()> {
-        let mut vm = GicVm::with_vcpus(&[0])?;
+        let mut vm = BareVm::gic_vm(&[0])?;
         require_gic(&vm, Gic::V3)?;
         let dev = vm.create_device(KVM_DEV_TYPE_ARM_VGIC_V3)?;
-        vm.add_vcpu(1)?;
+        vm.add_gic_vcpu(1)?;
         dev.init()?;
-        expect_errno!(vm.add_vcpu(2), EBUSY, "KVM_CREATE_VCPU after KVM_DEV_ARM_VGIC_CTRL_INIT");
+        expect_errno!(vm.add_gic_vcpu(2), EBUSY, "KVM_CREATE_VCPU after KVM_DEV_ARM_VGIC_CTRL_INIT");
         Ok(())
     }
 
@@ -462,7 +463,7 @@ mod scenario {
         let (mut vm, dev) = vm_gic_create_with_vcpus(Gic::V3, NR_VCPUS)?;
         subtest_dist_rdist(Gic::V3, &dev)?;
         vm.check_alive()?;
-        expect_errno!(vm.run_vcpu(3), EINVAL, "dist/rdist overlap detected on 1st vcpu run");
+        expect_errno!(vm.run_gic_vcpu(3), EINVAL, "dist/rdist overlap detected on 1st vcpu run");
         expect_errno!(vm.check_alive(), EIO, "KVM_CHECK_EXTENSION on the VM after its vGIC set-up failed");
         Ok(())
     }

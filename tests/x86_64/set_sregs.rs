@@ -13,6 +13,7 @@ kvmtest_tests::arch_only_main!("x86_64", scenario::trials, "KVM_SET_SREGS's regi
 #[cfg(target_arch = "x86_64")]
 mod scenario {
     use kvmtest::asm::AsmGuest;
+    use kvmtest::bare_vm::BareVm;
     use kvmtest::kvm_bindings::kvm_sregs;
     use kvmtest::series::{BareVcpuCr4, Series};
     use kvmtest::x86_64::cpuid::{Cpuid, CpuidBit};
@@ -77,10 +78,11 @@ mod scenario {
         }
     }
 
-    /// A bare vCPU with CR0 = 0 (so CD/NW/PG/PE are clear) and `cr4` set;
-    /// returns it and the sregs KVM reads back, which must hold `cr4`.
-    fn bare_with_cr4(cr4: u64) -> Result<(BareVcpu, kvm_sregs)> {
-        let vcpu = BareVcpu::new()?;
+    /// A VM with a bare vCPU 0 with CR0 = 0 (so CD/NW/PG/PE are clear) and
+    /// `cr4` set; returns it and the sregs KVM reads back, which must hold `cr4`.
+    fn bare_with_cr4(cr4: u64) -> Result<(BareVm, kvm_sregs)> {
+        let vm = BareVm::with_vcpu(&[])?;
+        let vcpu = vm.vcpu(0)?;
         let mut sregs = vcpu.sregs()?;
         sregs.cr0 = 0;
         sregs.cr4 |= cr4;
@@ -90,7 +92,7 @@ mod scenario {
         }
         let sregs = vcpu.sregs()?;
         ensure!(sregs.cr4 == cr4, "sregs.CR4 ({:#x}) != CR4 ({cr4:#x})", sregs.cr4);
-        Ok((vcpu, sregs))
+        Ok((vm, sregs))
     }
 
     /// TEST_INVALID_CR_BIT: `orig` with `edit` applied is refused with EINVAL
@@ -115,7 +117,8 @@ mod scenario {
     }
 
     fn bare_refuses(what: &str, edit: impl FnOnce(&mut kvm_sregs)) -> Result<()> {
-        let (vcpu, orig) = bare_with_cr4(bare_cr4_for_cr0_checks()?)?;
+        let (vm, orig) = bare_with_cr4(bare_cr4_for_cr0_checks()?)?;
+        let vcpu = vm.vcpu(0)?;
         expect_refused(what, &orig, |s| vcpu.set_sregs(s), || vcpu.sregs(), edit)
     }
 
@@ -124,7 +127,8 @@ mod scenario {
     }
 
     fn bare_invalid_cr4(f: &Cr4Feature) -> Result<()> {
-        let (vcpu, orig) = bare_with_cr4(bare_cr4()?)?;
+        let (vm, orig) = bare_with_cr4(bare_cr4()?)?;
+        let vcpu = vm.vcpu(0)?;
         // "Skip the sub-test, the feature/bit is supported."
         if orig.cr4 & f.bit != 0 {
             return Err(Error::Skip(format!("{} is legal here: this host has {}", f.name, f.feature)));
@@ -134,7 +138,8 @@ mod scenario {
     }
 
     fn bare_cr0_high_bits() -> Result<()> {
-        let (vcpu, orig) = bare_with_cr4(bare_cr4_for_cr0_checks()?)?;
+        let (vm, orig) = bare_with_cr4(bare_cr4_for_cr0_checks()?)?;
+        let vcpu = vm.vcpu(0)?;
         for i in 32..64 {
             let bit = 1u64 << i;
             let what = format!("CR0 bit {i} ({bit:#x})");

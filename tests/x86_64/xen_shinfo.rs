@@ -43,6 +43,7 @@ mod scenario {
     use kvmtest::x86_64::xen;
     use kvmtest::{bail, ensure, runner, Error, Payload, Result, Ucall, Vm};
     use kvmtest_tests::payloads::XEN_SHINFO;
+    use kvmtest_tests::CpuPin;
     use libtest_mimic::Trial;
     use vmm_sys_util::eventfd::EventFd;
 
@@ -249,45 +250,17 @@ mod scenario {
         }
     }
 
-    fn affinity() -> Result<libc::cpu_set_t> {
-        // SAFETY: sched_getaffinity writes at most size_of::<cpu_set_t>() bytes into `set`.
-        unsafe {
-            let mut set: libc::cpu_set_t = std::mem::zeroed();
-            if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
-                bail!("sched_getaffinity: {}", std::io::Error::last_os_error());
-            }
-            Ok(set)
-        }
-    }
-
-    fn set_affinity(set: &libc::cpu_set_t) -> Result<()> {
-        // SAFETY: sched_setaffinity(0 = this thread) reads `set`.
-        let rc = unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), set) };
-        ensure!(rc == 0, "sched_setaffinity: {}", std::io::Error::last_os_error());
-        Ok(())
-    }
-
     /// TEST_STEAL_TIME's host side: "yield until scheduler delay exceeds
     /// target". Upstream relies on other load to make sched_yield() wait;
     /// here a thread pinned to this thread's CPU spins meanwhile, as the
     /// steal_time scenario's stealer, so the wait is certain.
     fn steal_time() -> Result<()> {
-        let saved = affinity()?;
-        // SAFETY: CPU_ISSET reads the set sched_getaffinity filled in.
-        let cpu = (0..libc::CPU_SETSIZE as usize)
-            .find(|&c| unsafe { libc::CPU_ISSET(c, &saved) })
-            .ok_or_else(|| Error::Config("sched_getaffinity: no CPU allowed".into()))?;
-        // SAFETY: a zeroed cpu_set_t is empty; CPU_SET writes into it.
-        let one = unsafe {
-            let mut set: libc::cpu_set_t = std::mem::zeroed();
-            libc::CPU_SET(cpu, &mut set);
-            set
-        };
-        set_affinity(&one)?;
+        let pin = CpuPin::first_allowed()?;
+        let cpu = pin.cpu();
         let stop = Arc::new(AtomicBool::new(false));
         let stopped = stop.clone();
         let stealer = std::thread::spawn(move || {
-            let _ = set_affinity(&one);
+            let _pin = CpuPin::to(cpu);
             while !stopped.load(Ordering::Relaxed) {
                 std::hint::spin_loop();
             }
@@ -302,7 +275,7 @@ mod scenario {
         })();
         stop.store(true, Ordering::Relaxed);
         let _ = stealer.join();
-        set_affinity(&saved)?;
+        drop(pin);
         result
     }
 

@@ -33,6 +33,26 @@ use self::aarch64::paging as host_paging;
 #[cfg(target_arch = "aarch64")]
 pub use self::aarch64::Aarch64 as HostArch;
 
+/// An error writing `what` into guest memory, for `map_err`.
+fn mem_err(what: &str) -> impl FnOnce(vm_memory::GuestMemoryError) -> crate::Error + '_ {
+    move |e| crate::Error::Memory(format!("writing {what}: {e}"))
+}
+
+/// Writes an arch's page-table pages (`paging::build`) into guest memory:
+/// one 4 KiB write per table page, not one per entry (at 4 GiB that was
+/// 2,500 writes, the only start-up step that grew with memory).
+fn write_table_pages(mem: &GuestMemoryMmap, pages: Vec<(u64, Box<[u64; 512]>)>) -> Result<()> {
+    use vm_memory::{Bytes, GuestAddress};
+    let mut page = [0u8; 4096];
+    for (addr, entries) in pages {
+        for (bytes, e) in page.chunks_exact_mut(8).zip(entries.iter()) {
+            bytes.copy_from_slice(&e.to_le_bytes());
+        }
+        mem.write_slice(&page, GuestAddress(addr)).map_err(mem_err("page tables"))?;
+    }
+    Ok(())
+}
+
 /// The checks every arch's page tables must pass, run on `host_paging`.
 #[cfg(test)]
 mod paging_tests;
@@ -58,6 +78,9 @@ pub trait Arch {
     type HwDebugRegs: Default + Clone + std::fmt::Debug + Send + Sync;
     /// A decoded KVM_EXIT_DEBUG (arm64: ESR and FAR; x86_64: vector, RIP, DR6, DR7).
     type DebugExit: Clone + Copy + std::fmt::Debug + PartialEq + Eq;
+    /// A feature a bare vCPU may be initialised with (arm64: a
+    /// `kvm_vcpu_init.features` bit; x86_64: none, its vCPUs need no init).
+    type VcpuFeature: Clone + Copy + std::fmt::Debug + PartialEq + Eq;
 
     /// The guest memory map for `mem_size` bytes of RAM.
     fn layout(mem_size: u64) -> Result<Layout>;
@@ -104,6 +127,11 @@ pub trait Arch {
     const SW_PROTECTED_VM_TYPE: Option<u64>;
     /// Which series row says this arch's KVM has the dirty ring.
     const DIRTY_LOG_RING: crate::series::Feature;
+    /// The per-arch initialisation of a vCPU of a [`crate::bare_vm::BareVm`]
+    /// right after KVM_CREATE_VCPU (the selftests' `vm_vcpu_add()` without
+    /// memory or registers): arm64 KVM_ARM_PREFERRED_TARGET with exactly
+    /// `features` set, then KVM_ARM_VCPU_INIT; x86_64 nothing.
+    fn init_bare_vcpu(vm: &VmFd, vcpu: &VcpuFd, features: &[Self::VcpuFeature]) -> Result<()>;
     /// Arch set-up a VM without memslots needs before its vCPU runs (x86:
     /// KVM_SET_NR_MMU_PAGES, as upstream's test_zero_memory_regions does).
     fn prepare_vm_without_memory(_vm: &VmFd) -> Result<()> {

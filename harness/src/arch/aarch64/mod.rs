@@ -11,6 +11,7 @@ pub mod layout;
 pub mod paging;
 pub mod regs;
 pub mod smccc_filter;
+pub mod vcpu_feature;
 
 use kvm_bindings::{
     kvm_create_device, kvm_device_attr, kvm_device_type_KVM_DEV_TYPE_ARM_VGIC_V3, kvm_enable_cap, kvm_vcpu_init,
@@ -24,7 +25,7 @@ use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 use self::layout::*;
 use self::regs::*;
 use super::exception::aarch64 as exception;
-use super::Arch;
+use super::{mem_err, Arch};
 use crate::error::ExceptionKind;
 use crate::layout::{Layout, RegionKind};
 use crate::regs::RegisterDump;
@@ -67,10 +68,6 @@ pub struct Arm64VmState {
     pub init: kvm_vcpu_init,
     /// The in-kernel GICv3, initialised once all vCPUs exist.
     pub vgic: Option<DeviceFd>,
-}
-
-fn mem_err(what: &str) -> impl FnOnce(vm_memory::GuestMemoryError) -> Error + '_ {
-    move |e| Error::Memory(format!("writing {what}: {e}"))
 }
 
 /// KVM_SET_ONE_REG of a 64-bit register; `op` names the register in errors.
@@ -154,6 +151,7 @@ impl Arch for Aarch64 {
     type Options = Arm64Options;
     type HwDebugRegs = guest_debug::HwDebugRegs;
     type DebugExit = guest_debug::DebugExit;
+    type VcpuFeature = vcpu_feature::VcpuFeature;
 
     fn guest_debug_arch(regs: &guest_debug::HwDebugRegs) -> kvm_bindings::kvm_guest_debug_arch {
         regs.to_kvm()
@@ -210,18 +208,17 @@ impl Arch for Aarch64 {
         Ok(Arm64VmState { init, vgic })
     }
 
+    fn init_bare_vcpu(vm: &VmFd, vcpu: &VcpuFd, features: &[vcpu_feature::VcpuFeature]) -> Result<()> {
+        let mut init = kvm_vcpu_init::default();
+        vm.get_preferred_target(&mut init).map_err(Error::kvm("KVM_ARM_PREFERRED_TARGET"))?;
+        init.features = vcpu_feature::features_word(features);
+        vcpu.vcpu_init(&init).map_err(Error::kvm("KVM_ARM_VCPU_INIT"))
+    }
+
     fn setup_memory(mem: &GuestMemoryMmap, layout: &Layout, doorbell: Doorbell) -> Result<u64> {
         let fw = firmware::assemble(doorbell)?;
         mem.write_slice(&fw.code, GuestAddress(fw.vectors)).map_err(mem_err("firmware"))?;
-        // One 4 KiB write per table page, not one per entry (at 4 GiB that
-        // was 2,500 writes, the only start-up step that grew with memory).
-        let mut page = [0u8; 4096];
-        for (addr, entries) in paging::build(layout) {
-            for (bytes, e) in page.chunks_exact_mut(8).zip(entries.iter()) {
-                bytes.copy_from_slice(&e.to_le_bytes());
-            }
-            mem.write_slice(&page, GuestAddress(addr)).map_err(mem_err("page tables"))?;
-        }
+        super::write_table_pages(mem, paging::build(layout))?;
         Ok(fw.doorbell)
     }
 

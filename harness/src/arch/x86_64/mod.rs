@@ -18,7 +18,7 @@ use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
 use self::layout::*;
 use super::exception::x86_64 as exception;
-use super::Arch;
+use super::{mem_err, Arch};
 use crate::error::ExceptionKind;
 use crate::layout::{Layout, RegionKind};
 use crate::regs::RegisterDump;
@@ -55,10 +55,6 @@ const MSI_DEST_ID_SHIFT: u32 = 12;
 pub struct X86VmState {
     /// KVM_GET_SUPPORTED_CPUID, as the VM started.
     pub supported_cpuid: CpuId,
-}
-
-fn mem_err(what: &str) -> impl FnOnce(vm_memory::GuestMemoryError) -> Error + '_ {
-    move |e| Error::Memory(format!("writing {what}: {e}"))
 }
 
 fn tss_descriptor(base: u64) -> [u64; 2] {
@@ -107,6 +103,11 @@ pub(crate) fn supported_cpuid(kvm: &Kvm) -> Result<CpuId> {
     Ok(SUPPORTED.get_or_init(|| c).clone())
 }
 
+/// The features a bare x86 vCPU may be initialised with: none (KVM_CREATE_VCPU
+/// alone makes a vCPU; what it offers is KVM_SET_CPUID2's business).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VcpuFeature {}
+
 impl Arch for X86_64 {
     const NAME: &'static str = "x86_64";
     const ELF_MACHINE: u16 = goblin::elf::header::EM_X86_64;
@@ -119,6 +120,7 @@ impl Arch for X86_64 {
     type Options = ();
     type HwDebugRegs = guest_debug::HwDebugRegs;
     type DebugExit = guest_debug::DebugExit;
+    type VcpuFeature = VcpuFeature;
 
     fn guest_debug_arch(regs: &guest_debug::HwDebugRegs) -> kvm_bindings::kvm_guest_debug_arch {
         regs.to_kvm()
@@ -170,14 +172,7 @@ impl Arch for X86_64 {
             mem.write_obj(hi, GuestAddress(at + 8)).map_err(mem_err("IDT"))?;
         }
 
-        // One 4 KiB write per table page, not one per entry.
-        let mut page = [0u8; 4096];
-        for (addr, entries) in paging::build(layout) {
-            for (bytes, e) in page.chunks_exact_mut(8).zip(entries.iter()) {
-                bytes.copy_from_slice(&e.to_le_bytes());
-            }
-            mem.write_slice(&page, GuestAddress(addr)).map_err(mem_err("page tables"))?;
-        }
+        super::write_table_pages(mem, paging::build(layout))?;
         Ok(fw.doorbell)
     }
 
@@ -236,6 +231,14 @@ impl Arch for X86_64 {
     const DIRTY_LOG_RING: crate::series::Feature = crate::series::Feature::DirtyLogRingX86;
 
     const NO_EXIT_WITHOUT_MEMORY: Option<&'static str> = None;
+
+    fn init_bare_vcpu(_vm: &VmFd, _vcpu: &VcpuFd, features: &[VcpuFeature]) -> Result<()> {
+        // An x86 vCPU runs as KVM_CREATE_VCPU leaves it; there is no feature to name.
+        match features.first() {
+            None => Ok(()),
+            Some(&f) => match f {},
+        }
+    }
 
     fn prepare_vm_without_memory(vm: &VmFd) -> Result<()> {
         vmm_sys_util::ioctl_io_nr!(KVM_SET_NR_MMU_PAGES, kvm_bindings::KVMIO, 0x44);

@@ -1,12 +1,11 @@
 //! arm64 KVM API for the scenarios under tests/aarch64/: the firmware
 //! pseudo-registers (`fw_regs`), the SMCCC services and filter (`smccc`),
-//! KVM_GET_REG_LIST with the ONE_REG ids and vCPU features (`reg_list`),
-//! the vGIC as a KVM device on a bare VM (`vgic`), PV stolen time
-//! (`steal_time`, reached as `kvmtest::steal_time` by the generic steal_time
-//! scenario), memoryless VMs whose vCPUs are initialised one by one
-//! (`bare_vm`), and the writable feature ID registers' masks (`id_regs`).
+//! KVM_GET_REG_LIST with the ONE_REG ids and vCPU features, and the arm64
+//! ioctls of a `kvmtest::bare_vm` vCPU (`reg_list`), the vGIC as a KVM
+//! device on a bare VM (`vgic`), PV stolen time (`steal_time`, reached as
+//! `kvmtest::steal_time` by the generic steal_time scenario), and the
+//! writable feature ID registers' masks (`id_regs`).
 
-pub mod bare_vm;
 pub mod fw_regs;
 pub mod id_regs;
 pub mod reg_list;

@@ -1,15 +1,16 @@
 //! KVM_GET_REG_LIST and the ONE_REG ids of an arm64 vCPU (Documentation/
 //! virt/kvm/api.rst, KVM_SET_ONE_REG, "ARM64 registers"): the id encodings
 //! (core, system, SVE, firmware, DEMUX), each id's name as the kernel's
-//! get-reg-list selftest prints it, and [`BareVcpu`], a vCPU of a memoryless
-//! VM initialised with optional features (PMU, SVE, pointer auth) and
-//! finalized, as get-reg-list creates it.
+//! get-reg-list selftest prints it, and the arm64 ioctls of a [`BareVcpu`]
+//! (KVM_ARM_VCPU_INIT with optional features, KVM_ARM_VCPU_FINALIZE), as
+//! get-reg-list and vcpu_width_config create their vCPUs.
 
 use kvm_bindings::{kvm_vcpu_init, RegList};
-use kvm_ioctls::{VcpuFd, VmFd};
+use kvm_ioctls::VcpuFd;
 
 pub use super::fw_regs::{kvm_reg_arm_fw_feat_bmap_reg, kvm_reg_arm_fw_reg, KVM_REG_ARM64, KVM_REG_SIZE_U64};
 use super::fw_regs::{KVM_REG_ARM_COPROC_MASK, KVM_REG_ARM_COPROC_SHIFT, KVM_REG_ARM_FW, KVM_REG_ARM_FW_FEAT_BMAP};
+use crate::bare_vm::{BareVcpu, BareVm};
 use crate::{Error, Result};
 
 /// `KVM_REG_ARCH_MASK`, `KVM_REG_SIZE_MASK`, `KVM_REG_SIZE_SHIFT` (include/uapi/linux/kvm.h).
@@ -275,119 +276,50 @@ fn sve_name(id: u64) -> Option<String> {
     }
 }
 
-/// A KVM_ARM_VCPU_INIT feature that KVM offers only with a capability.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum VcpuFeature {
-    /// `KVM_ARM_VCPU_PMU_V3` (KVM_CAP_ARM_PMU_V3).
-    PmuV3,
-    /// `KVM_ARM_VCPU_SVE` (KVM_CAP_ARM_SVE); needs KVM_ARM_VCPU_FINALIZE before the vCPU runs.
-    Sve,
-    /// `KVM_ARM_VCPU_PTRAUTH_ADDRESS` (KVM_CAP_ARM_PTRAUTH_ADDRESS).
-    PtrauthAddress,
-    /// `KVM_ARM_VCPU_PTRAUTH_GENERIC` (KVM_CAP_ARM_PTRAUTH_GENERIC).
-    PtrauthGeneric,
-    /// `KVM_ARM_VCPU_EL1_32BIT` (KVM_CAP_ARM_EL1_32BIT): the vCPU starts in AArch32 EL1.
-    El1_32bit,
-}
+pub use crate::arch::aarch64::vcpu_feature::{features_word, VcpuFeature};
 
 impl VcpuFeature {
-    /// The feature's bit number in `kvm_vcpu_init.features`.
-    pub const fn bit(self) -> u32 {
-        match self {
-            VcpuFeature::PmuV3 => kvm_bindings::KVM_ARM_VCPU_PMU_V3,
-            VcpuFeature::Sve => kvm_bindings::KVM_ARM_VCPU_SVE,
-            VcpuFeature::PtrauthAddress => kvm_bindings::KVM_ARM_VCPU_PTRAUTH_ADDRESS,
-            VcpuFeature::PtrauthGeneric => kvm_bindings::KVM_ARM_VCPU_PTRAUTH_GENERIC,
-            VcpuFeature::El1_32bit => kvm_bindings::KVM_ARM_VCPU_EL1_32BIT,
-        }
-    }
-
-    /// The capability that says KVM offers the feature.
-    pub const fn cap(self) -> u32 {
-        match self {
-            VcpuFeature::PmuV3 => kvm_bindings::KVM_CAP_ARM_PMU_V3,
-            VcpuFeature::Sve => kvm_bindings::KVM_CAP_ARM_SVE,
-            VcpuFeature::PtrauthAddress => kvm_bindings::KVM_CAP_ARM_PTRAUTH_ADDRESS,
-            VcpuFeature::PtrauthGeneric => kvm_bindings::KVM_CAP_ARM_PTRAUTH_GENERIC,
-            VcpuFeature::El1_32bit => kvm_bindings::KVM_CAP_ARM_EL1_32BIT,
-        }
-    }
-
-    /// The capability's name in include/uapi/linux/kvm.h.
-    pub const fn cap_name(self) -> &'static str {
-        match self {
-            VcpuFeature::PmuV3 => "KVM_CAP_ARM_PMU_V3",
-            VcpuFeature::Sve => "KVM_CAP_ARM_SVE",
-            VcpuFeature::PtrauthAddress => "KVM_CAP_ARM_PTRAUTH_ADDRESS",
-            VcpuFeature::PtrauthGeneric => "KVM_CAP_ARM_PTRAUTH_GENERIC",
-            VcpuFeature::El1_32bit => "KVM_CAP_ARM_EL1_32BIT",
-        }
-    }
-
     /// Skips (naming the capability) unless /dev/kvm offers the feature.
     pub fn require(self) -> Result<()> {
         crate::require_cap_raw(self.cap_name(), self.cap().into()).map(|_| ())
     }
 }
 
-/// `kvm_vcpu_init.features` with exactly `features` set.
-pub fn features_word(features: &[VcpuFeature]) -> [u32; 7] {
-    let mut word = [0u32; 7];
-    for f in features {
-        word[(f.bit() / 32) as usize] |= 1 << (f.bit() % 32);
-    }
-    word
-}
-
-/// One vCPU of a VM with no memory, initialised with the preferred target
-/// and the given features only (the selftests' `vm_create_barebones()`,
-/// `__vm_vcpu_add()` and the KVM_ARM_VCPU_INIT of `aarch64_vcpu_setup()`):
-/// enough to list, read and write its registers, not to run it.
-pub struct BareVcpu {
-    vcpu: VcpuFd,
-    // Dropped after the vCPU: the VM fd outlives its vCPUs.
-    _vm: VmFd,
-}
-
-impl BareVcpu {
-    /// Creates the VM and vCPU 0 and runs KVM_ARM_VCPU_INIT with `features`.
-    pub fn new(features: &[VcpuFeature]) -> Result<BareVcpu> {
-        let kvm = crate::kvm::open_kvm()?;
-        let vm = crate::kvm::create_default_vm(&kvm)?;
+impl BareVm {
+    /// KVM_ARM_PREFERRED_TARGET with `features` set (and nothing else), for a
+    /// KVM_ARM_VCPU_INIT of a vCPU made by [`BareVm::create_vcpu`].
+    pub fn preferred_init(&self, features: &[VcpuFeature]) -> Result<kvm_vcpu_init> {
         let mut init = kvm_vcpu_init::default();
-        vm.get_preferred_target(&mut init).map_err(Error::kvm("KVM_ARM_PREFERRED_TARGET"))?;
+        self.fd().get_preferred_target(&mut init).map_err(Error::kvm("KVM_ARM_PREFERRED_TARGET"))?;
         init.features = features_word(features);
-        let vcpu = vm.create_vcpu(0).map_err(Error::kvm("KVM_CREATE_VCPU"))?;
-        vcpu.vcpu_init(&init).map_err(Error::kvm("KVM_ARM_VCPU_INIT"))?;
-        Ok(BareVcpu { vcpu, _vm: vm })
+        Ok(init)
+    }
+}
+
+/// The arm64 ioctls of a bare vCPU (get-reg-list's and vcpu_width_config's):
+/// enough to initialise it, list, read and write its registers, not to run it.
+impl BareVcpu {
+    /// KVM_ARM_VCPU_INIT with `init`; a refusal is `Error::Kvm` with the errno.
+    pub fn vcpu_init(&self, init: &kvm_vcpu_init) -> Result<()> {
+        self.fd().vcpu_init(init).map_err(Error::kvm("KVM_ARM_VCPU_INIT"))
     }
 
     /// KVM_ARM_VCPU_FINALIZE of `feature` (SVE: fixes the vector lengths).
     pub fn finalize(&self, feature: VcpuFeature) -> Result<()> {
         let what = feature.bit() as std::os::raw::c_int;
-        self.vcpu.vcpu_finalize(&what).map_err(Error::kvm("KVM_ARM_VCPU_FINALIZE"))
+        self.fd().vcpu_finalize(&what).map_err(Error::kvm("KVM_ARM_VCPU_FINALIZE"))
     }
 
     /// KVM_GET_REG_LIST.
     pub fn reg_list(&self) -> Result<Vec<u64>> {
-        reg_list(&self.vcpu)
+        reg_list(self.fd())
     }
 
     /// KVM_GET_ONE_REG of `id`, its bytes (as many as the id's size field says).
     pub fn get_one_reg(&self, id: u64) -> Result<Vec<u8>> {
         let mut value = vec![0u8; reg_size(id)];
-        self.vcpu.get_one_reg(id, &mut value).map_err(Error::kvm("KVM_GET_ONE_REG"))?;
+        self.fd().get_one_reg(id, &mut value).map_err(Error::kvm("KVM_GET_ONE_REG"))?;
         Ok(value)
-    }
-
-    /// KVM_SET_ONE_REG of `id` to `value`; `Error::Kvm` keeps the errno on refusal.
-    pub fn set_one_reg(&self, id: u64, value: &[u8]) -> Result<()> {
-        self.vcpu.set_one_reg(id, value).map(|_| ()).map_err(Error::kvm("KVM_SET_ONE_REG"))
-    }
-
-    /// The vCPU's fd, for the ioctls this type does not wrap.
-    pub fn fd(&self) -> &VcpuFd {
-        &self.vcpu
     }
 }
 

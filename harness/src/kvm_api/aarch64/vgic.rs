@@ -1,21 +1,20 @@
 //! The arm64 in-kernel interrupt controller as a KVM device (vGICv2, vGICv3,
 //! ITS): KVM_CREATE_DEVICE and the KVM_DEV_ARM_VGIC_GRP_* attributes, on a
-//! bare VM whose vCPUs are added one at a time, as vgic_init.c needs.
+//! [`BareVm`] whose vCPUs are added one at a time, as vgic_init.c needs.
 
-use std::collections::BTreeMap;
 use std::os::fd::AsRawFd;
 
 use dynasmrt::aarch64::Aarch64Relocation;
 use dynasmrt::{dynasm, DynasmLabelApi, VecAssembler};
 use kvm_bindings::{
-    kvm_create_device, kvm_device_attr, kvm_userspace_memory_region, kvm_vcpu_init, KVM_ARM_VCPU_PSCI_0_2,
-    KVM_CAP_USER_MEMORY, KVM_CREATE_DEVICE_TEST, KVM_DEV_ARM_VGIC_CTRL_INIT, KVM_DEV_ARM_VGIC_GRP_CTRL,
+    kvm_create_device, kvm_device_attr, KVM_CREATE_DEVICE_TEST, KVM_DEV_ARM_VGIC_CTRL_INIT, KVM_DEV_ARM_VGIC_GRP_CTRL,
 };
-use kvm_ioctls::{Cap, DeviceFd, VcpuFd, VmFd};
-use vm_memory::mmap::MmapRegionBuilder;
-use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap, GuestMemoryRegion, GuestRegionMmap};
+use kvm_ioctls::{Cap, DeviceFd};
 
+use super::reg_list::VcpuFeature;
 use crate::arch::aarch64::regs::{x, PC};
+use crate::bare_vm::BareVm;
+use crate::memslot::SlotMemory;
 use crate::series::{self, Series};
 use crate::{Error, Result};
 
@@ -28,7 +27,7 @@ pub use kvm_bindings::{
     KVM_VGIC_V3_ADDR_TYPE_REDIST, KVM_VGIC_V3_ADDR_TYPE_REDIST_REGION,
 };
 
-/// The IPA size of a [`GicVm`]: KVM's default for machine type 0 ("the
+/// The IPA size of a [`BareVm::gic_vm`]: KVM's default for machine type 0 ("the
 /// default value of 40bits", Documentation/virt/kvm/api.rst,
 /// KVM_CAP_ARM_VM_IPA_SIZE; KVM_PHYS_SHIFT in arch/arm64/kvm/mmu.c
 /// kvm_init_stage2_mmu(), 6.1 and 6.12), asked for explicitly
@@ -37,7 +36,7 @@ pub use kvm_bindings::{
 /// request depends on its mode: [`gic_vm_ipa_bits`].
 pub const DEFAULT_IPA_BITS: u32 = 40;
 
-/// The IPA size KVM gives a [`GicVm`], as the running kernel's source says
+/// The IPA size KVM gives a [`BareVm::gic_vm`], as the running kernel's source says
 /// its mode does: [`DEFAULT_IPA_BITS`], as asked for, except under protected
 /// KVM from [`series::ARM64_PROTECTED_VM_HOST_IPA_SIZE`] on, where every VM
 /// gets the host's IPA limit whatever KVM_CREATE_VM asks (that limit is
@@ -91,7 +90,7 @@ pub const REDIST_REGION_BASE_END: u64 = 1 << 52;
 const KVM_CREATE_DEVICE_IOCTL: u32 = (3 << 30) | (12 << 16) | (0xAE << 8) | 0xE0;
 const _: () = assert!(std::mem::size_of::<kvm_create_device>() == 12);
 
-/// Guest address of the one page of code each vCPU of a [`GicVm`] runs:
+/// Guest address of the one page of code each vCPU of a [`BareVm::gic_vm`] runs:
 /// far above every frame vgic_init.c places (all below 0x40_0000).
 const CODE_GPA: u64 = 0x8000_0000;
 const CODE_SIZE: u64 = 0x1_0000;
@@ -99,86 +98,47 @@ const CODE_SIZE: u64 = 0x1_0000;
 /// KVM_EXIT_MMIO (vgic_init.c's guest_code ucall, which also exits).
 const MMIO_EXIT_GPA: u64 = 0x9000_0000;
 
-/// A VM with no vGIC of the harness's making and vCPUs added one at a time
-/// (the selftests' `vm_create_barebones()` / `vm_create()` + `vm_vcpu_add()`):
-/// each vCPU runs `str xzr, [x1]` with x1 at an address without a memslot,
-/// so a KVM_RUN that gets past the vGIC's checks returns a KVM_EXIT_MMIO.
-pub struct GicVm {
-    // Dropped in field order: vCPUs, then the VM, then the memory it maps.
-    vcpus: BTreeMap<u64, VcpuFd>,
-    vm: VmFd,
-    init: kvm_vcpu_init,
-    _mem: GuestMemoryMmap,
-}
-
 fn code() -> Result<Vec<u8>> {
     let mut ops: VecAssembler<Aarch64Relocation> = VecAssembler::new(CODE_GPA as usize);
     dynasm!(ops ; .arch aarch64 ; str xzr, [x1] ; spin: ; b <spin);
-    ops.finalize().map_err(|e| Error::Config(format!("assembling the GicVm code: {e:?}")))
+    ops.finalize().map_err(|e| Error::Config(format!("assembling the vgic_init vCPU code: {e:?}")))
 }
 
-impl GicVm {
-    /// KVM_CREATE_VM (asking for a 40-bit IPA space) with one memslot of code
-    /// and no vCPU.
-    pub fn new() -> Result<GicVm> {
-        let kvm = crate::kvm::open_kvm()?;
+/// vgic_init.c's VM (the selftests' `vm_create_barebones()` / `vm_create()` +
+/// `vm_vcpu_add()`): a [`BareVm`] asking for a [`DEFAULT_IPA_BITS`] IPA space,
+/// with no vGIC of the harness's making and one memslot of code; each vCPU
+/// added with [`BareVm::add_gic_vcpu`] runs `str xzr, [x1]` with x1 at an
+/// address without a memslot, so a KVM_RUN that gets past the vGIC's checks
+/// returns a KVM_EXIT_MMIO.
+impl BareVm {
+    /// KVM_CREATE_VM (`KVM_VM_TYPE_ARM_IPA_SIZE(40)`), the code's memslot,
+    /// and a vCPU of each id in `ids`, in that order.
+    pub fn gic_vm(ids: &[u64]) -> Result<BareVm> {
         // Not `create_vm()`: kvm-ioctls asks there for the host's IPA limit.
-        let vm = kvm.create_vm_with_type(DEFAULT_IPA_BITS.into()).map_err(Error::kvm("KVM_CREATE_VM"))?;
-        let region = MmapRegionBuilder::new(CODE_SIZE as usize)
-            .with_mmap_prot(libc::PROT_READ | libc::PROT_WRITE)
-            .with_mmap_flags(libc::MAP_PRIVATE | libc::MAP_ANONYMOUS)
-            .build()
-            .map_err(|e| Error::Memory(format!("mapping the GicVm code page: {e:?}")))?;
-        let region = GuestRegionMmap::new(region, GuestAddress(CODE_GPA))
-            .ok_or_else(|| Error::Memory("the GicVm code page does not fit its address".into()))?;
-        let mem = GuestMemoryMmap::from_regions(vec![region])
-            .map_err(|e| Error::Memory(format!("the GicVm code page: {e:?}")))?;
-        mem.write_slice(&code()?, GuestAddress(CODE_GPA))
-            .map_err(|e| Error::Memory(format!("writing the GicVm code: {e}")))?;
-        for r in mem.iter() {
-            let slot = kvm_userspace_memory_region {
-                slot: 0,
-                flags: 0,
-                guest_phys_addr: r.start_addr().0,
-                memory_size: r.len(),
-                userspace_addr: r.as_ptr() as u64,
-            };
-            // SAFETY: the region is a live mapping of exactly `memory_size`
-            // bytes owned by `mem`, which GicVm keeps until after the VM fd
-            // is closed (field order); KVM only accesses it for the guest.
-            unsafe { vm.set_user_memory_region(slot) }.map_err(Error::kvm("KVM_SET_USER_MEMORY_REGION"))?;
-        }
-        let mut init = kvm_vcpu_init::default();
-        vm.get_preferred_target(&mut init).map_err(Error::kvm("KVM_ARM_PREFERRED_TARGET"))?;
-        init.features[0] |= 1 << KVM_ARM_VCPU_PSCI_0_2;
-        Ok(GicVm { vcpus: BTreeMap::new(), vm, init, _mem: mem })
-    }
-
-    /// [`GicVm::new`] plus a vCPU of each id in `ids`, in that order.
-    pub fn with_vcpus(ids: &[u64]) -> Result<GicVm> {
-        let mut vm = GicVm::new()?;
+        let mut vm = BareVm::with_type(DEFAULT_IPA_BITS.into())?;
+        let code_page = SlotMemory::new(CODE_SIZE)?;
+        code_page.write(0, &code()?)?;
+        vm.add_memory(0, CODE_GPA, code_page)?;
         for &id in ids {
-            vm.add_vcpu(id)?;
+            vm.add_gic_vcpu(id)?;
         }
         Ok(vm)
     }
 
-    /// KVM_CREATE_VCPU of `id`, KVM_ARM_VCPU_INIT, and the registers that
-    /// point it at the code.
-    pub fn add_vcpu(&mut self, id: u64) -> Result<()> {
-        let vcpu = self.vm.create_vcpu(id).map_err(Error::kvm("KVM_CREATE_VCPU"))?;
-        vcpu.vcpu_init(&self.init).map_err(Error::kvm("KVM_ARM_VCPU_INIT"))?;
-        vcpu.set_one_reg(PC, &CODE_GPA.to_le_bytes()).map_err(Error::kvm("KVM_SET_ONE_REG(pc)"))?;
-        vcpu.set_one_reg(x(1), &MMIO_EXIT_GPA.to_le_bytes()).map_err(Error::kvm("KVM_SET_ONE_REG(x1)"))?;
-        self.vcpus.insert(id, vcpu);
+    /// KVM_CREATE_VCPU of `id`, KVM_ARM_VCPU_INIT (PSCI 0.2), and the
+    /// registers that point it at the code.
+    pub fn add_gic_vcpu(&mut self, id: u64) -> Result<()> {
+        let vcpu = self.add_vcpu(id, &[VcpuFeature::Psci0_2])?;
+        vcpu.fd().set_one_reg(PC, &CODE_GPA.to_le_bytes()).map_err(Error::kvm("KVM_SET_ONE_REG(pc)"))?;
+        vcpu.fd().set_one_reg(x(1), &MMIO_EXIT_GPA.to_le_bytes()).map_err(Error::kvm("KVM_SET_ONE_REG(x1)"))?;
         Ok(())
     }
 
-    /// One KVM_RUN of vCPU `id` (vgic_init.c's `run_vcpu()`): Ok once the
-    /// guest's store exits, else the ioctl's error with its errno.
-    pub fn run_vcpu(&mut self, id: u64) -> Result<()> {
-        let vcpu = self.vcpus.get_mut(&id).ok_or_else(|| Error::Config(format!("GicVm has no vCPU {id}")))?;
-        match vcpu.run() {
+    /// One KVM_RUN of vCPU `id` of a [`BareVm::gic_vm`] (vgic_init.c's
+    /// `run_vcpu()`): Ok once the guest's store exits, else the ioctl's
+    /// error with its errno.
+    pub fn run_gic_vcpu(&mut self, id: u64) -> Result<()> {
+        match self.vcpu_mut(id)?.fd_mut().run() {
             Ok(kvm_ioctls::VcpuExit::MmioWrite(MMIO_EXIT_GPA, _)) => Ok(()),
             Ok(other) => Err(Error::Config(format!(
                 "vCPU {id}: expected the guest's store to {MMIO_EXIT_GPA:#x} to exit, got {other:?}"
@@ -190,7 +150,7 @@ impl GicVm {
     /// KVM_CREATE_DEVICE of `device_type` (vgic_init.c's `__kvm_create_device`).
     pub fn create_device(&self, device_type: u32) -> Result<VgicDevice> {
         let mut dev = kvm_create_device { type_: device_type, fd: 0, flags: 0 };
-        let fd = self.vm.create_device(&mut dev).map_err(Error::kvm("KVM_CREATE_DEVICE"))?;
+        let fd = self.fd().create_device(&mut dev).map_err(Error::kvm("KVM_CREATE_DEVICE"))?;
         Ok(VgicDevice { fd })
     }
 
@@ -202,7 +162,7 @@ impl GicVm {
         let mut dev = kvm_create_device { type_: device_type, fd: 0, flags: KVM_CREATE_DEVICE_TEST };
         // SAFETY: KVM_CREATE_DEVICE reads and writes one kvm_create_device,
         // which `dev` is, on this VM's fd; in test mode it creates no fd.
-        let ret = unsafe { libc::ioctl(self.vm.as_raw_fd(), KVM_CREATE_DEVICE_IOCTL as _, &mut dev) };
+        let ret = unsafe { libc::ioctl(self.fd().as_raw_fd(), KVM_CREATE_DEVICE_IOCTL as _, &mut dev) };
         if ret < 0 {
             return Err(Error::Kvm {
                 op: "KVM_CREATE_DEVICE(KVM_CREATE_DEVICE_TEST)",
@@ -210,17 +170,6 @@ impl GicVm {
             });
         }
         Ok(())
-    }
-
-    /// KVM_CHECK_EXTENSION(KVM_CAP_USER_MEMORY) on the VM: the selftests'
-    /// probe of a VM KVM killed (every VM ioctl is then EIO, kvm_util.h).
-    pub fn check_alive(&self) -> Result<()> {
-        match self.vm.check_extension_raw(KVM_CAP_USER_MEMORY.into()) {
-            r if r < 0 => {
-                Err(Error::Kvm { op: "KVM_CHECK_EXTENSION(KVM_CAP_USER_MEMORY)", source: kvm_ioctls::Error::last() })
-            }
-            _ => Ok(()),
-        }
     }
 }
 

@@ -1,12 +1,12 @@
 //! Special registers as KVM_GET_SREGS/KVM_SET_SREGS carry them: the control
 //! register and EFER bits by their kernel names, the CPUID features that
-//! make a CR4 bit legal, and a bare vCPU (no KVM_SET_CPUID2, no set-up) for
-//! tests that probe what KVM accepts before the vCPU model is defined.
+//! make a CR4 bit legal, for a harness vCPU and for a bare one (no
+//! KVM_SET_CPUID2, no set-up: what KVM accepts before the vCPU model is defined).
 
 use kvm_bindings::kvm_sregs;
-use kvm_ioctls::{VcpuFd, VmFd};
 
 use super::cpuid::{CpuidBit, Reg};
+use crate::bare_vm::BareVcpu;
 use crate::{Error, Result, Vcpu};
 
 /// CR0.PE (arch/x86/include/uapi/asm/processor-flags.h).
@@ -105,32 +105,18 @@ pub const X86_FEATURE_OSXSAVE: CpuidBit = CpuidBit::new("X86_FEATURE_OSXSAVE", 1
 /// `X86_FEATURE_OSPKE`: KVM mirrors CR4.PKE here.
 pub const X86_FEATURE_OSPKE: CpuidBit = CpuidBit::new("X86_FEATURE_OSPKE", 7, 0, Reg::Ecx, 4);
 
-/// A vCPU on a VM with nothing set up: no memory, no KVM_SET_CPUID2, the
-/// registers as KVM resets them (the selftests' `vm_create_barebones()` +
-/// `__vm_vcpu_add()`).
-pub struct BareVcpu {
-    vcpu: VcpuFd,
-    // Dropped after the vCPU: KVM keeps the VM alive anyway, this keeps the order plain.
-    _vm: VmFd,
-}
-
+/// KVM_GET/SET_SREGS of a vCPU on a VM with nothing set up: no memory, no
+/// KVM_SET_CPUID2, the registers as KVM resets them (the selftests'
+/// `vm_create_barebones()` + `__vm_vcpu_add()`).
 impl BareVcpu {
-    /// KVM_CREATE_VM and KVM_CREATE_VCPU(0), nothing else.
-    pub fn new() -> Result<BareVcpu> {
-        let kvm = crate::kvm::open_kvm()?;
-        let vm = crate::kvm::create_default_vm(&kvm)?;
-        let vcpu = vm.create_vcpu(0).map_err(Error::kvm("KVM_CREATE_VCPU"))?;
-        Ok(BareVcpu { vcpu, _vm: vm })
-    }
-
     /// KVM_GET_SREGS.
     pub fn sregs(&self) -> Result<kvm_sregs> {
-        self.vcpu.get_sregs().map_err(Error::kvm("KVM_GET_SREGS"))
+        self.fd().get_sregs().map_err(Error::kvm("KVM_GET_SREGS"))
     }
 
     /// KVM_SET_SREGS; the error keeps KVM's errno.
     pub fn set_sregs(&self, sregs: &kvm_sregs) -> Result<()> {
-        self.vcpu.set_sregs(sregs).map_err(Error::kvm("KVM_SET_SREGS"))
+        self.fd().set_sregs(sregs).map_err(Error::kvm("KVM_SET_SREGS"))
     }
 }
 
