@@ -5,7 +5,10 @@
 //! that state, and the guest must carry on there; KVM_SET_XSAVE of the
 //! state (and with every supported XSTATE_BV bit) works on a second vCPU
 //! with no or an empty guest CPUID. The XSAVE stage dirties x87, SSE, AVX,
-//! AVX-512, MPX and PKRU state where the vCPU has them.
+//! AVX-512, MPX and PKRU state where the vCPU has them. With nested
+//! virtualization an L1 hypervisor in the guest (SVM: run-time assembled;
+//! VMX: the `state_test_vmx` payload) runs L2 across further stages, so the
+//! nested state is migrated too, with L2 running at some of them.
 
 kvmtest_tests::arch_only_main!("x86_64", scenario::trials, "the vCPU state ioctls are x86's");
 
