@@ -25,13 +25,16 @@ pub enum VmFail {
     Valid(u64),
 }
 
+/// RFLAGS.CF: VMfailInvalid.
+const RFLAGS_CF: u64 = 1 << 0;
+/// RFLAGS.ZF: VMfailValid.
+const RFLAGS_ZF: u64 = 1 << 6;
+
 /// Success, VMfailInvalid or VMfailValid from RFLAGS after the instruction.
 fn vm_result(rflags: u64) -> Result<(), VmFail> {
-    const CF: u64 = 1 << 0;
-    const ZF: u64 = 1 << 6;
-    if rflags & CF != 0 {
+    if rflags & RFLAGS_CF != 0 {
         Err(VmFail::Invalid)
-    } else if rflags & ZF != 0 {
+    } else if rflags & RFLAGS_ZF != 0 {
         Err(VmFail::Valid(vmreadz(VM_INSTRUCTION_ERROR)))
     } else {
         Ok(())
@@ -96,9 +99,9 @@ pub fn vmread(encoding: u32) -> Result<u64, VmFail> {
              v = out(reg) value, e = in(reg) u64::from(encoding), f = out(reg) rflags)
     };
     // Not through vm_result: the error number is read with VMREAD itself.
-    if rflags & 1 != 0 {
+    if rflags & RFLAGS_CF != 0 {
         Err(VmFail::Invalid)
-    } else if rflags & (1 << 6) != 0 {
+    } else if rflags & RFLAGS_ZF != 0 {
         let mut error = 0u64;
         // SAFETY: as above.
         unsafe {

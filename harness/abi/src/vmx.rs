@@ -39,7 +39,7 @@ pub enum FieldType {
 /// A field's encoding from its width, type and index (bits 9:1), access
 /// type "full" (bit 0 clear), as SDM 25.11.2 builds it.
 pub const fn field_encoding(width: FieldWidth, kind: FieldType, index: u32) -> u32 {
-    (width as u32) << 13 | (kind as u32) << 10 | index << 1
+    ((width as u32) << 13) | ((kind as u32) << 10) | (index << 1)
 }
 
 /// The width a field's encoding names.
@@ -419,7 +419,7 @@ mod tests {
     /// controls, INS/OUTS information) and a 32-bit-limited variant.
     #[test]
     fn vmx_basic_layout() {
-        let kvm = 0x11e5_7ed0 | 0x1000u64 << 32 | 6u64 << 50 | 1u64 << 54 | 1u64 << 55;
+        let kvm = 0x11e5_7ed0 | (0x1000u64 << 32) | (6u64 << 50) | (1u64 << 54) | (1u64 << 55);
         assert_eq!(
             VmxBasic::parse(kvm),
             VmxBasic {
@@ -432,7 +432,7 @@ mod tests {
         );
         // Bit 31 is not part of the revision id (always 0 in the MSR, the
         // shadow-VMCS indicator in a VMCS region).
-        let odd = 0x8000_0001 | 0x400u64 << 32 | 1u64 << 48;
+        let odd = 0x8000_0001 | (0x400u64 << 32) | (1u64 << 48);
         assert_eq!(
             VmxBasic::parse(odd),
             VmxBasic { revision_id: 1, region_size: 0x400, phys_addr_32bit: true, memory_type: 0, true_ctls: false }

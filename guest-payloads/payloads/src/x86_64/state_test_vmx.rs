@@ -67,7 +67,7 @@ fn vmx_l1_guest_code(vmx_pages: &VmxPages) {
 
     // As if called: the return-address slot below the top keeps the ABI's alignment.
     let l2_stack_top = addr_of_mut!(L2_GUEST_STACK) as u64 + core::mem::size_of::<L2Stack>() as u64 - 8;
-    prepare_vmcs(vmx_pages, vmx_l2_guest_code as usize as u64, l2_stack_top);
+    prepare_vmcs(vmx_pages, vmx_l2_guest_code as *const () as u64, l2_stack_top);
 
     guest_sync!(5);
     guest_assert_eq!(vmptrstz(), vmx_pages.vmcs_gpa);
