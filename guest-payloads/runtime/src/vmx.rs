@@ -25,19 +25,12 @@ pub enum VmFail {
     Valid(u64),
 }
 
-/// RFLAGS.CF: VMfailInvalid.
-const RFLAGS_CF: u64 = 1 << 0;
-/// RFLAGS.ZF: VMfailValid.
-const RFLAGS_ZF: u64 = 1 << 6;
-
 /// Success, VMfailInvalid or VMfailValid from RFLAGS after the instruction.
 fn vm_result(rflags: u64) -> Result<(), VmFail> {
-    if rflags & RFLAGS_CF != 0 {
-        Err(VmFail::Invalid)
-    } else if rflags & RFLAGS_ZF != 0 {
-        Err(VmFail::Valid(vmreadz(VM_INSTRUCTION_ERROR)))
-    } else {
-        Ok(())
+    match VmInsnStatus::from_rflags(rflags) {
+        VmInsnStatus::Succeed => Ok(()),
+        VmInsnStatus::FailInvalid => Err(VmFail::Invalid),
+        VmInsnStatus::FailValid => Err(VmFail::Valid(vmreadz(VM_INSTRUCTION_ERROR))),
     }
 }
 
@@ -99,17 +92,17 @@ pub fn vmread(encoding: u32) -> Result<u64, VmFail> {
              v = out(reg) value, e = in(reg) u64::from(encoding), f = out(reg) rflags)
     };
     // Not through vm_result: the error number is read with VMREAD itself.
-    if rflags & RFLAGS_CF != 0 {
-        Err(VmFail::Invalid)
-    } else if rflags & RFLAGS_ZF != 0 {
-        let mut error = 0u64;
-        // SAFETY: as above.
-        unsafe {
-            asm!("vmread {v}, {e}", v = out(reg) error, e = in(reg) u64::from(VM_INSTRUCTION_ERROR), options(nomem, nostack))
-        };
-        Err(VmFail::Valid(error))
-    } else {
-        Ok(value)
+    match VmInsnStatus::from_rflags(rflags) {
+        VmInsnStatus::Succeed => Ok(value),
+        VmInsnStatus::FailInvalid => Err(VmFail::Invalid),
+        VmInsnStatus::FailValid => {
+            let error: u64;
+            // SAFETY: as above.
+            unsafe {
+                asm!("vmread {v}, {e}", v = out(reg) error, e = in(reg) u64::from(VM_INSTRUCTION_ERROR), options(nomem, nostack))
+            };
+            Err(VmFail::Valid(error))
+        }
     }
 }
 
@@ -279,7 +272,7 @@ fn desc64_base(gdt: u64, selector: u64) -> u64 {
     // SAFETY: the GDT is identity-mapped guest memory and a TSS selector
     // names a 16-byte descriptor inside it.
     let (lo, hi) = unsafe { (core::ptr::read_volatile(at), core::ptr::read_volatile(at.add(1))) };
-    ((lo >> 16) & 0xff_ffff) | ((lo >> 56) << 24) | ((hi & 0xffff_ffff) << 32)
+    system_descriptor_base(lo, hi)
 }
 
 /// Writes the VMCS revision identifier (IA32_VMX_BASIC bits 30:0), with

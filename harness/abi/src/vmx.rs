@@ -256,6 +256,46 @@ impl VmxBasic {
     }
 }
 
+/// How a VMX instruction ended, from RFLAGS right after it (SDM 31.2,
+/// "Conventions"): VMsucceed clears CF, PF, AF, ZF, SF and OF; VMfailInvalid
+/// sets CF; VMfailValid sets ZF (and stores an error number in the current
+/// VMCS's VM-instruction error field).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VmInsnStatus {
+    /// VMsucceed.
+    Succeed,
+    /// VMfailInvalid (CF).
+    FailInvalid,
+    /// VMfailValid (ZF).
+    FailValid,
+}
+
+impl VmInsnStatus {
+    /// RFLAGS.CF.
+    pub const RFLAGS_CF: u64 = 1 << 0;
+    /// RFLAGS.ZF.
+    pub const RFLAGS_ZF: u64 = 1 << 6;
+
+    /// Decodes RFLAGS after the instruction.
+    pub const fn from_rflags(rflags: u64) -> Self {
+        if rflags & Self::RFLAGS_CF != 0 {
+            VmInsnStatus::FailInvalid
+        } else if rflags & Self::RFLAGS_ZF != 0 {
+            VmInsnStatus::FailValid
+        } else {
+            VmInsnStatus::Succeed
+        }
+    }
+}
+
+/// The base of a 16-byte system-segment descriptor (a TSS's, for
+/// HOST_TR_BASE; the selftests' get_desc64_base(), SDM 8.2.3 Figure 8-4):
+/// base 23:0 in bits 39:16 of the low quadword, 31:24 in its bits 63:56,
+/// 63:32 in the high quadword's bits 31:0.
+pub const fn system_descriptor_base(low: u64, high: u64) -> u64 {
+    ((low >> 16) & 0xff_ffff) | ((low >> 56) << 24) | ((high & 0xffff_ffff) << 32)
+}
+
 /// Where the host put the L1 hypervisor's pages (upstream's `struct
 /// vmx_pages`, the guest-physical addresses; kvmtest identity-maps, so they
 /// are the guest-virtual ones too). Each page is 4 KiB aligned; the MSR,
@@ -437,6 +477,28 @@ mod tests {
             VmxBasic::parse(odd),
             VmxBasic { revision_id: 1, region_size: 0x400, phys_addr_32bit: true, memory_type: 0, true_ctls: false }
         );
+    }
+
+    /// A TSS descriptor as the harness's GDT holds one (base 0x1800, limit
+    /// 0x67, type 9) and one with every base byte distinct.
+    #[test]
+    fn system_descriptor_base_decodes_every_base_field() {
+        assert_eq!(system_descriptor_base(0x0000_8900_1800_0067, 0), 0x1800);
+        let base = 0xfedc_ba98_7654_3210u64;
+        let low = 0x67 | ((base & 0xff_ffff) << 16) | (0x89 << 40) | (((base >> 24) & 0xff) << 56);
+        assert_eq!(system_descriptor_base(low, base >> 32), base);
+        // The high quadword's upper half is reserved, not base.
+        assert_eq!(system_descriptor_base(low, (base >> 32) | (0xffff_ffff << 32)), base);
+    }
+
+    /// SDM 31.2: CF alone is VMfailInvalid, ZF alone VMfailValid, neither
+    /// success; RFLAGS bit 1 (always 1) and other flags do not matter.
+    #[test]
+    fn vm_instruction_status_from_rflags() {
+        assert_eq!(VmInsnStatus::from_rflags(0x2), VmInsnStatus::Succeed);
+        assert_eq!(VmInsnStatus::from_rflags(0x2 | 0x200 | 0x4), VmInsnStatus::Succeed);
+        assert_eq!(VmInsnStatus::from_rflags(0x3), VmInsnStatus::FailInvalid);
+        assert_eq!(VmInsnStatus::from_rflags(0x42), VmInsnStatus::FailValid);
     }
 
     /// The host writes `VmxPages` and the guest reads it: six u64, no padding.
