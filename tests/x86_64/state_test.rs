@@ -5,20 +5,28 @@
 //! that state, and the guest must carry on there; KVM_SET_XSAVE of the
 //! state (and with every supported XSTATE_BV bit) works on a second vCPU
 //! with no or an empty guest CPUID. The XSAVE stage dirties x87, SSE, AVX,
-//! AVX-512, MPX and PKRU state where the vCPU has them.
+//! AVX-512, MPX and PKRU state where the vCPU has them. With nested
+//! virtualization an L1 hypervisor in the guest (SVM: run-time assembled;
+//! VMX: the `state_test_vmx` payload) runs L2 across further stages, so the
+//! nested state is migrated too, with L2 running at some of them.
 
 kvmtest_tests::arch_only_main!("x86_64", scenario::trials, "the vCPU state ioctls are x86's");
 
 #[cfg(target_arch = "x86_64")]
 mod scenario {
     use dynasmrt::{dynasm, DynasmApi, DynasmLabelApi};
+    use kvmtest::abi::vmx::VmxPages;
     use kvmtest::asm::AsmGuest;
-    use kvmtest::kvm_bindings::{CpuId, KVM_CAP_NESTED_STATE};
+    use kvmtest::kvm_bindings::{
+        nested::KvmNestedStateBuffer, CpuId, KVM_CAP_NESTED_STATE, KVM_STATE_NESTED_FORMAT_VMX,
+        KVM_STATE_NESTED_GUEST_MODE,
+    };
     use kvmtest::vm_memory::{Bytes, GuestAddress};
     use kvmtest::x86_64::cpuid::{Cpuid, CpuidBit, Reg};
     use kvmtest::x86_64::sregs::{X86_CR4_OSFXSR, X86_CR4_OSXSAVE, X86_CR4_PKE};
     use kvmtest::x86_64::state::{self, VcpuState};
     use kvmtest::{ensure, runner, Error, Payload, Result, Ucall, Vm, VmBuilder};
+    use kvmtest_tests::payloads::STATE_TEST_VMX;
     use libtest_mimic::Trial;
 
     /// Guest RAM of these VMs: the smallest layout, so a migration copies little.
@@ -72,6 +80,31 @@ mod scenario {
     const SVM_SELECTOR_G_MASK: u16 = 1 << 11;
     const X86_FEATURE_SVM: CpuidBit =
         CpuidBit { leaf: 0x8000_0001, subleaf: 0, reg: Reg::Ecx, bit: 2, name: "X86_FEATURE_SVM" };
+    const X86_FEATURE_VMX: CpuidBit = CpuidBit { leaf: 1, subleaf: 0, reg: Reg::Ecx, bit: 5, name: "X86_FEATURE_VMX" };
+    /// vcpu_alloc_vmx()'s pages: the `VmxPages` record, then VMXON region,
+    /// VMCS, MSR bitmap, shadow VMCS, VMREAD and VMWRITE bitmaps, 4 KiB each.
+    const VMX_PAGES: u64 = 0x31_0000;
+    const VMX: VmxPages = VmxPages {
+        vmxon_gpa: VMX_PAGES + 0x1000,
+        vmcs_gpa: VMX_PAGES + 0x2000,
+        msr_gpa: VMX_PAGES + 0x3000,
+        shadow_vmcs_gpa: VMX_PAGES + 0x4000,
+        vmread_gpa: VMX_PAGES + 0x5000,
+        vmwrite_gpa: VMX_PAGES + 0x6000,
+    };
+    /// The last stage of each guest: guest_code() alone, with the SVM L1, with the VMX L1.
+    const LAST_STAGE_PLAIN: u64 = 2;
+    const LAST_STAGE_SVM: u64 = 7;
+    const LAST_STAGE_VMX: u64 = 13;
+
+    /// Which L1 hypervisor guest_code() runs after stage 2 (upstream: none
+    /// without KVM_CAP_NESTED_STATE, else SVM or VMX by the CPU).
+    #[derive(Clone, Copy, PartialEq, Eq)]
+    enum Nested {
+        None,
+        Svm,
+        Vmx,
+    }
 
     const fn bit(leaf: u32, reg: Reg, bit: u8, name: &'static str) -> CpuidBit {
         CpuidBit { leaf, subleaf: 0, reg, bit, name }
@@ -299,7 +332,63 @@ mod scenario {
 
     fn builder(payload: &Payload) -> VmBuilder {
         // The in-kernel irqchip of every selftests VM (MSR_KVM_ASYNC_PF_INT needs it).
-        Vm::builder().payload(payload.clone()).mem_size(MEM_SIZE).irqchip(true)
+        // Argument 0 is upstream's nested_gva: the VMX pages' record (the
+        // SVM and plain guests ignore it).
+        Vm::builder().payload(payload.clone()).mem_size(MEM_SIZE).irqchip(true).arg(0, VMX_PAGES)
+    }
+
+    /// vcpu_alloc_vmx(): the record of the L1 hypervisor's pages, each page
+    /// zeroed (upstream clears the MSR, VMREAD and VMWRITE bitmaps; the
+    /// others are fresh pages).
+    fn vcpu_alloc_vmx(vm: &Vm) -> Result<()> {
+        let mem_err = |e: kvmtest::vm_memory::GuestMemoryError| Error::Memory(format!("the VMX pages: {e}"));
+        vm.mem().write_slice(&[0; 7 * 4096], GuestAddress(VMX_PAGES)).map_err(mem_err)?;
+        let record = [VMX.vmxon_gpa, VMX.vmcs_gpa, VMX.msr_gpa, VMX.shadow_vmcs_gpa, VMX.vmread_gpa, VMX.vmwrite_gpa];
+        for (i, gpa) in record.iter().enumerate() {
+            vm.mem().write_obj(*gpa, GuestAddress(VMX_PAGES + 8 * i as u64)).map_err(mem_err)?;
+        }
+        Ok(())
+    }
+
+    /// kvmtest adds: KVM_GET_NESTED_STATE's VMX header at each stage of the
+    /// VMX guest says what L1 has done (Documentation/virt/kvm/api.rst
+    /// KVM_GET_NESTED_STATE; vmx/nested.c vmx_get_nested_state(), the same
+    /// in 6.1 and 6.12): VMX format; vmxon_pa the VMXON region from stage 3
+    /// (INVALID_GPA before); vmcs12_pa the current VMCS (none at stage 3,
+    /// the shadow VMCS while L1 has it loaded at 8, 9 and 13); GUEST_MODE
+    /// while L2 runs (6, 10, 11, 12).
+    fn check_vmx_nested_state(stage: u64, nested: Option<&KvmNestedStateBuffer>) -> Result<()> {
+        const INVALID_GPA: u64 = u64::MAX;
+        let Some(n) = nested else {
+            return Err(Error::Check(format!("stage {stage}: expected nested state, got none")));
+        };
+        ensure!(
+            u32::from(n.format) == KVM_STATE_NESTED_FORMAT_VMX,
+            "stage {stage}: nested state format: expected {KVM_STATE_NESTED_FORMAT_VMX} (VMX), got {}",
+            n.format
+        );
+        // SAFETY: the header is a union of plain integers; KVM wrote the VMX member (format checked above).
+        let hdr = unsafe { n.hdr.vmx };
+        let (vmxon, vmcs12) = match stage {
+            1 | 2 => (INVALID_GPA, INVALID_GPA),
+            3 => (VMX.vmxon_gpa, INVALID_GPA),
+            8 | 9 | 13 => (VMX.vmxon_gpa, VMX.shadow_vmcs_gpa),
+            _ => (VMX.vmxon_gpa, VMX.vmcs_gpa),
+        };
+        let (got_vmxon, got_vmcs12) = (hdr.vmxon_pa, hdr.vmcs12_pa);
+        ensure!(got_vmxon == vmxon, "stage {stage}: nested state vmxon_pa: expected {vmxon:#x}, got {got_vmxon:#x}");
+        ensure!(
+            got_vmcs12 == vmcs12,
+            "stage {stage}: nested state vmcs12_pa: expected {vmcs12:#x}, got {got_vmcs12:#x}"
+        );
+        let l2_running = matches!(stage, 6 | 10..=12);
+        let guest_mode = u32::from(n.flags) & KVM_STATE_NESTED_GUEST_MODE != 0;
+        ensure!(
+            guest_mode == l2_running,
+            "stage {stage}: nested state KVM_STATE_NESTED_GUEST_MODE: expected {l2_running}, got {guest_mode} (flags {:#x})",
+            n.flags
+        );
+        Ok(())
     }
 
     /// The XSAVE stage's plan for this host; a skip where it cannot run.
@@ -436,13 +525,18 @@ mod scenario {
     /// main()'s loop: at each SYNC(stage) save the state, rebuild the VM
     /// from its memory and that state, exercise KVM_SET_XSAVE on a second
     /// vCPU, and check the registers came across.
-    fn save_restore_each_stage(plan: Option<&XsavePlan>, svm: bool) -> Result<()> {
-        let (payload, l2_rip) = guest(plan, svm)?;
+    fn save_restore_each_stage(plan: Option<&XsavePlan>, nested: Nested) -> Result<()> {
+        let (payload, l2_rip) = match nested {
+            Nested::Vmx => (Payload::elf(STATE_TEST_VMX), 0),
+            _ => guest(plan, nested == Nested::Svm)?,
+        };
         let supported_xcr0 = supported_xcr0()?;
         let mut vm = builder(&payload).build()?;
         write_guest_data(&vm)?;
-        if svm {
-            generic_svm_setup(&mut vm, l2_rip)?;
+        match nested {
+            Nested::Svm => generic_svm_setup(&mut vm, l2_rip)?,
+            Nested::Vmx => vcpu_alloc_vmx(&vm)?,
+            Nested::None => {}
         }
         let mut stages = 0u64;
         for stage in 1.. {
@@ -455,6 +549,9 @@ mod scenario {
             }
             stages = stage;
             let mut saved = vm.vcpu(0).save_state()?;
+            if nested == Nested::Vmx {
+                check_vmx_nested_state(stage, saved.nested.as_ref())?;
+            }
             let regs1 = vm.vcpu(0).fd().get_regs().map_err(Error::kvm("KVM_GET_REGS"))?;
 
             // Restore state in a new VM.
@@ -488,7 +585,11 @@ mod scenario {
             // kvmtest adds: the special registers and XCRs came across too.
             check_loaded(&mut vm, &saved)?;
         }
-        let expected = if svm { 7 } else { 2 };
+        let expected = match nested {
+            Nested::None => LAST_STAGE_PLAIN,
+            Nested::Svm => LAST_STAGE_SVM,
+            Nested::Vmx => LAST_STAGE_VMX,
+        };
         ensure!(stages == expected, "the guest reached DONE after {stages} stages, expected {expected}");
         Ok(())
     }
@@ -506,12 +607,12 @@ mod scenario {
     }
 
     fn base() -> Result<()> {
-        save_restore_each_stage(None, false)
+        save_restore_each_stage(None, Nested::None)
     }
 
     fn xsave() -> Result<()> {
         let plan = xsave_plan()?;
-        save_restore_each_stage(Some(&plan), false)
+        save_restore_each_stage(Some(&plan), Nested::None)
     }
 
     /// MSRs that count time, so differ between two reads: MSR_IA32_TSC and
@@ -572,16 +673,29 @@ mod scenario {
                 "requires X86_FEATURE_SVM in KVM_GET_SUPPORTED_CPUID (nested SVM; backend {backend})"
             )));
         }
-        save_restore_each_stage(None, true)
+        save_restore_each_stage(None, Nested::Svm)
     }
 
-    /// The VMX half (vmx_l1_guest_code) needs an Intel CPU with nested VMX.
+    /// Stages 3-13 on VMX (the `state_test_vmx` payload: upstream's
+    /// vmx_l1_guest_code and vmx_l2_guest_code): an L1 hypervisor syncs
+    /// after VMXON, with its VMCS loaded, with L2 launched and resumed, with
+    /// a shadow VMCS current, and L2 syncs while reading and writing that
+    /// shadow VMCS; the state saved at each stage includes the nested state.
+    /// Upstream runs it where KVM_CAP_NESTED_STATE is offered and the CPU
+    /// has VMX (not SVM).
     fn nested_vmx() -> Result<()> {
         let backend = kvmtest::backend()?;
-        Err(Error::Skip(format!(
-            "requires nested VMX (X86_FEATURE_VMX and KVM_CAP_NESTED_STATE), which kvmtest's machines lack \
-             (backend {backend}); not ported yet"
-        )))
+        let size = kvmtest::kvm::check_cap_raw(KVM_CAP_NESTED_STATE.into())?;
+        let vmx = Cpuid::supported()?.has(X86_FEATURE_VMX);
+        if size == 0 || !vmx {
+            return Err(Error::Skip(format!(
+                "requires nested VMX: X86_FEATURE_VMX in KVM's supported CPUID ({}) and KVM_CAP_NESTED_STATE ({}); \
+                 backend {backend}",
+                if vmx { "present" } else { "absent" },
+                if size == 0 { "not offered".to_string() } else { format!("{size} bytes") }
+            )));
+        }
+        save_restore_each_stage(None, Nested::Vmx)
     }
 
     pub fn trials() -> Vec<Trial> {

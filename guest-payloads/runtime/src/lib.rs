@@ -12,6 +12,8 @@
 //!   set-up, the same on both arches; [`gic`] (arm64: GICv3 distributor,
 //!   redistributor, ICC_*), [`apic`] (x86_64: x2APIC); [`timer`] (arm64
 //!   generic timers CNTV_*/CNTP_*).
+//! - [`vmx`] (x86_64): a guest's own L1 hypervisor on Intel VMX (VMXON,
+//!   VMCS set-up, VMLAUNCH/VMRESUME), as the selftests' lib/x86_64/vmx.c.
 //!
 //! A panic is reported as a guest assertion failure at the panic's location.
 #![no_std]
@@ -28,6 +30,8 @@ pub mod smccc;
 #[cfg(target_arch = "aarch64")]
 pub mod timer;
 pub mod ucall;
+#[cfg(target_arch = "x86_64")]
+pub mod vmx;
 
 pub use kvmtest_abi as abi;
 use kvmtest_abi::{boot_offsets, BOOT_ARGS};

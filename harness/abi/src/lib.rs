@@ -19,6 +19,7 @@ pub mod smccc;
 pub mod steal_time;
 pub mod ucall_test;
 pub mod userspace_io;
+pub mod vmx;
 pub mod xen_shinfo;
 
 /// `"UCAL"` in little-endian: marks a buffer the guest really filled in.
