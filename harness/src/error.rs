@@ -193,6 +193,15 @@ pub enum Error {
         exit: String,
     },
 
+    /// The host kicked the vCPU out of KVM_RUN ([`crate::vcpu::Kicker`]).
+    #[error("vCPU {vcpu} was kicked out of KVM_RUN by the host (guest pc {pc:#x})")]
+    Kicked {
+        /// Index of the vCPU.
+        vcpu: usize,
+        /// Guest pc when the run ended.
+        pc: u64,
+    },
+
     /// The guest ran longer than the watchdog allows without a ucall.
     #[error(
         "watchdog: vCPU {vcpu} ran {timeout_ms} ms without a ucall (guest pc {pc:#x}){hint}; raise it with Vm::builder().timeout(..) or KVMTEST_TIMEOUT_MS\n{regs}"

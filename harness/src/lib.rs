@@ -47,7 +47,7 @@ pub use kvmtest_abi as abi;
 pub use payload::{Payload, PayloadError};
 pub use regs::RegisterDump;
 pub use ucall::{TransportKind, Ucall, UcallArgs};
-pub use vcpu::{ExitAction, Vcpu};
+pub use vcpu::{ExitAction, Kicker, Vcpu};
 pub use vm::{Vm, VmBuilder};
 pub use vm_memory;
 

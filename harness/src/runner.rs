@@ -17,6 +17,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::panic::{self, AssertUnwindSafe};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock, PoisonError};
 
 use libtest_mimic::Completion;
@@ -87,6 +88,29 @@ pub fn test(name: impl Into<String>, body: impl FnOnce() -> Result<()> + Send + 
 pub fn skipped(name: impl Into<String>, reason: impl Into<String>) -> Trial {
     let reason = reason.into();
     test(name, move || Err(crate::Error::Skip(reason)))
+}
+
+/// The test threads when the command line names none; 0: libtest's
+/// default, one per CPU.
+static DEFAULT_TEST_THREADS: AtomicUsize = AtomicUsize::new(0);
+
+/// Sets how many test threads [`main`] uses when the command line does not
+/// say (`--test-threads`; libtest's default is one per CPU). For a scenario
+/// whose trials all report from one shared run (pv_features): its other
+/// threads would only wait, and each costs time in an emulated machine.
+pub fn set_default_test_threads(threads: usize) {
+    DEFAULT_TEST_THREADS.store(threads, Ordering::Relaxed);
+}
+
+/// Runs the trials' bodies on one long-lived thread per test thread, in
+/// turn, instead of a new thread each (a trial that times out keeps its
+/// thread, and the next trial gets a new one). For a scenario whose trials
+/// leave nothing on their thread (no pinning, no signal mask, no
+/// thread-locals) and are many and quick: pv_features, whose 46 trials
+/// read the verdicts of its shared runs, where a thread per trial cost
+/// about 1.5 ms each in the emulated machines.
+pub fn reuse_trial_threads() {
+    timeout::set_reuse_threads();
 }
 
 /// The per-trial timeout [`main`] read from the command line and the
@@ -233,7 +257,7 @@ pub fn main(trials: Vec<Trial>) -> ExitCode {
         let trials = cmdline.selection.apply(trials)?;
         Ok((cmdline.args, format, timeout, trials))
     };
-    let (args, format, timeout, trials) = match setup() {
+    let (mut args, format, timeout, trials) = match setup() {
         Ok(s) => s,
         Err(e) => {
             eprintln!("{e}");
@@ -241,6 +265,10 @@ pub fn main(trials: Vec<Trial>) -> ExitCode {
         }
     };
     let _ = TRIAL_TIMEOUT.set(timeout);
+    let default_threads = DEFAULT_TEST_THREADS.load(Ordering::Relaxed);
+    if args.test_threads.is_none() && default_threads > 0 {
+        args.test_threads = Some(default_threads);
+    }
     // `--list` keeps libtest's format in both modes: nextest and scripts parse it.
     let status = if format == Format::Ktap && !args.list {
         install_capturing_panic_hook();

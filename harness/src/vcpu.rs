@@ -157,6 +157,14 @@ impl Vcpu {
         }
     }
 
+    /// A handle another thread may use to kick this vCPU out of KVM_RUN
+    /// at once: its run then ends with [`Error::Kicked`]. For a vCPU the
+    /// guest put to sleep inside KVM_RUN (arm64 PSCI CPU_OFF), which only a
+    /// signal ends, without waiting out the watchdog.
+    pub fn kicker(&self) -> Kicker {
+        Kicker(Arc::clone(&self.watch))
+    }
+
     /// Expects GUEST_DONE next.
     pub fn expect_done(&mut self) -> Result<()> {
         match self.next_event()? {
@@ -172,9 +180,14 @@ impl Vcpu {
         self.watch.arm(self.timeout);
         let mut result = self.run_loop(&mut on_exit);
         if self.watch.disarm() {
+            let kicked = self.watch.take_kicked();
             if let Err(Error::Kvm { source, .. }) = &result {
                 if source.errno() == libc::EINTR {
-                    result = Err(self.watchdog_error());
+                    result = Err(if kicked {
+                        Error::Kicked { vcpu: self.id, pc: HostArch::pc(&self.fd).unwrap_or(u64::MAX) }
+                    } else {
+                        self.watchdog_error()
+                    });
                 }
             }
         }
@@ -306,6 +319,21 @@ pub(crate) fn enable_cap_arg(cap: u32, args: &[u64]) -> Result<kvm_bindings::kvm
     }
     c.args[..args.len()].copy_from_slice(args);
     Ok(c)
+}
+
+/// Kicks one vCPU out of KVM_RUN from any thread ([`Vcpu::kicker`]).
+#[derive(Clone)]
+pub struct Kicker(Arc<WatchEntry>);
+
+impl Kicker {
+    /// Kicks the vCPU if its thread is running it (`run_until_ucall`,
+    /// `run_with`, ...): KVM_RUN returns now, or at once if the thread is
+    /// about to enter it, and the run ends with [`Error::Kicked`]. Returns
+    /// false, doing nothing, when the vCPU is not being run or was already
+    /// kicked in this run.
+    pub fn kick(&self) -> bool {
+        self.0.kick()
+    }
 }
 
 impl Drop for Vcpu {

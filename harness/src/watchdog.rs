@@ -9,8 +9,9 @@
 //! the timeout (so it fires between 0 and one tick late). To kick a vCPU it
 //! sets kvm_run.immediate_exit and signals the vCPU's thread (SIGUSR2, whose
 //! handler does nothing), so KVM_RUN returns EINTR now or at its next entry.
+//! The host may kick a vCPU the same way at once ([`WatchEntry::kick`]).
 
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
@@ -38,6 +39,8 @@ pub(crate) struct WatchEntry {
     timeout_ns: AtomicU64,
     /// pthread_t of the armed thread.
     thread: AtomicU64,
+    /// The last firing was the host's [`WatchEntry::kick`], not a timeout.
+    kicked: AtomicBool,
     immediate_exit: *mut u8,
 }
 
@@ -94,6 +97,35 @@ impl WatchEntry {
         matches!(self.word.load(Ordering::Acquire) & STATE_MASK, FIRING | FIRED)
     }
 
+    /// Kicks the vCPU out of KVM_RUN now, as a firing would, if its thread
+    /// is in its run loop (armed); returns whether it was. Its run then ends
+    /// as a timed-out one does, and [`WatchEntry::take_kicked`] tells the two apart.
+    pub fn kick(&self) -> bool {
+        let word = self.word.load(Ordering::Acquire);
+        word & STATE_MASK == ARMED && self.fire(word, true)
+    }
+
+    /// Whether the last firing was a [`WatchEntry::kick`]; clears it.
+    pub fn take_kicked(&self) -> bool {
+        self.kicked.swap(false, Ordering::AcqRel)
+    }
+
+    /// Moves the armed `word` to FIRING and kicks its thread; false if the
+    /// vCPU thread disarmed (or re-armed) first.
+    fn fire(&self, word: u64, by_host: bool) -> bool {
+        let firing = word & !STATE_MASK | FIRING;
+        if self.word.compare_exchange(word, firing, Ordering::AcqRel, Ordering::Relaxed).is_err() {
+            return false;
+        }
+        self.kicked.store(by_host, Ordering::Release);
+        self.set_immediate_exit(1);
+        // SAFETY: the thread armed this generation and cannot return from
+        // disarm (nor exit) while the state is FIRING.
+        unsafe { libc::pthread_kill(self.thread.load(Ordering::Relaxed) as libc::pthread_t, KICK_SIGNAL) };
+        self.word.store(word & !STATE_MASK | FIRED, Ordering::Release);
+        true
+    }
+
     /// One scan. `seen` is the armed word this entry had at the last scan
     /// and when it was first seen.
     fn check(&self, now: Instant, seen: &mut Option<(u64, Instant)>) {
@@ -113,14 +145,7 @@ impl WatchEntry {
         if now.duration_since(since) < timeout {
             return;
         }
-        let firing = word & !STATE_MASK | FIRING;
-        if self.word.compare_exchange(word, firing, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
-            self.set_immediate_exit(1);
-            // SAFETY: the thread armed this generation and cannot return from
-            // disarm (nor exit) while the state is FIRING.
-            unsafe { libc::pthread_kill(self.thread.load(Ordering::Relaxed) as libc::pthread_t, KICK_SIGNAL) };
-            self.word.store(word & !STATE_MASK | FIRED, Ordering::Release);
-        }
+        self.fire(word, false);
         *seen = None;
     }
 }
@@ -176,6 +201,7 @@ pub(crate) fn register(immediate_exit: *mut u8) -> Arc<WatchEntry> {
         word: AtomicU64::new(IDLE),
         timeout_ns: AtomicU64::new(0),
         thread: AtomicU64::new(0),
+        kicked: AtomicBool::new(false),
         immediate_exit,
     });
     let watched = Watched { entry: Arc::downgrade(&entry), seen: None };
@@ -201,6 +227,26 @@ mod tests {
     }
 
     #[test]
+    fn a_kick_fires_at_once_only_while_armed() {
+        let mut byte = 0u8;
+        let e = register(&mut byte);
+        assert!(!e.kick(), "an idle vCPU is not kicked");
+        assert!(!e.fired());
+        e.arm(Duration::from_secs(10));
+        let start = Instant::now();
+        // The kick signals this very thread; its handler does nothing.
+        assert!(e.kick(), "an armed vCPU is kicked");
+        assert!(e.fired());
+        assert!(start.elapsed() < Duration::from_secs(1), "the kick waited for the watchdog");
+        assert!(!e.kick(), "a fired vCPU is not kicked twice");
+        assert!(e.disarm(), "disarm must report the kick");
+        assert!(e.take_kicked(), "the firing was a kick");
+        assert!(!e.take_kicked());
+        drop(e);
+        assert_eq!(byte, 0, "immediate_exit must be cleared after a kick");
+    }
+
+    #[test]
     fn fires_after_the_timeout_and_resets_on_disarm() {
         let mut byte = 0u8;
         let e = register(&mut byte);
@@ -213,6 +259,7 @@ mod tests {
         assert!(e.fired(), "watchdog did not fire within 5 s");
         assert!(start.elapsed() >= Duration::from_millis(50), "fired early: {:?}", start.elapsed());
         assert!(e.disarm(), "disarm must report the firing");
+        assert!(!e.take_kicked(), "a timeout is no kick");
         assert!(!e.fired());
         drop(e);
         assert_eq!(byte, 0, "immediate_exit must be cleared after a firing");

@@ -30,12 +30,12 @@ mod scenario {
 
     /// `CPU_ON_CONTEXT_ID` of psci_test.c: what the target finds in x0.
     const CPU_ON_CONTEXT_ID: u64 = 0xdead_c0de;
-    /// Each KVM_RUN of the CPU_ON target is kicked out after this: a vCPU
-    /// that called CPU_OFF sleeps in KVM_RUN (kvm_vcpu_sleep() while
-    /// kvm_arm_vcpu_stopped()), so the kick is what ends the run; that it
-    /// is powered off is then read from KVM_GET_MP_STATE, not from the time
-    /// waited.
-    const OFF_VCPU_KICK: Duration = Duration::from_millis(50);
+    /// A vCPU that called CPU_OFF sleeps in KVM_RUN (kvm_vcpu_sleep() while
+    /// kvm_arm_vcpu_stopped()) until a signal: the host kicks the target
+    /// this often while it runs, and each kicked run ends; that it is
+    /// powered off is then read from KVM_GET_MP_STATE, not from the time
+    /// waited (a kick before its CPU_OFF only ends a run that is resumed).
+    const OFF_VCPU_KICK: Duration = Duration::from_millis(1);
     /// How long the target may take to reach its CPU_OFF (kicked runs until
     /// then): only a guard against a target that never powers off.
     const CPU_OFF_DEADLINE: Duration = Duration::from_secs(10);
@@ -173,28 +173,37 @@ mod scenario {
         ensure!(x0 == CPU_ON_CONTEXT_ID, "CPU_ON target x0: expected {CPU_ON_CONTEXT_ID:#x}, got {x0:#x}");
 
         // The target runs the stub: CPU_OFF, after which KVM_RUN sleeps until
-        // the watchdog kicks it out. A kick may also come before it reached
-        // its HVC: run again until KVM reports it STOPPED (a CPU_OFF that
+        // the host kicks it out. A kick may also come before it reached its
+        // HVC: run again until KVM reports it STOPPED (a CPU_OFF that
         // returned would leave it spinning at `b .`, RUNNABLE).
+        let kicker = vm.vcpu(1).kicker();
         let target_vcpu = vm.vcpu(1);
-        target_vcpu.set_timeout(OFF_VCPU_KICK);
-        let start = Instant::now();
-        loop {
-            match target_vcpu.run_until_ucall() {
-                Err(Error::Watchdog { .. }) => {}
-                other => bail!("CPU_OFF target: expected it to stay in KVM_RUN, powered off; got {other:?}"),
+        std::thread::scope(|s| {
+            let target = s.spawn(move || -> Result<()> {
+                let start = Instant::now();
+                loop {
+                    match target_vcpu.run_until_ucall() {
+                        Err(Error::Kicked { .. }) => {}
+                        other => bail!("CPU_OFF target: expected it to stay in KVM_RUN, powered off; got {other:?}"),
+                    }
+                    let state = mp_state(target_vcpu)?;
+                    if state == KVM_MP_STATE_STOPPED {
+                        return Ok(());
+                    }
+                    ensure!(
+                        start.elapsed() < CPU_OFF_DEADLINE,
+                        "CPU_OFF target: expected KVM_MP_STATE_STOPPED ({KVM_MP_STATE_STOPPED}) after its CPU_OFF, \
+                         got mp_state {state} after {CPU_OFF_DEADLINE:?} (pc {:#x})",
+                        pc(target_vcpu)?
+                    );
+                }
+            });
+            while !target.is_finished() {
+                std::thread::sleep(OFF_VCPU_KICK);
+                kicker.kick();
             }
-            let state = mp_state(target_vcpu)?;
-            if state == KVM_MP_STATE_STOPPED {
-                break;
-            }
-            ensure!(
-                start.elapsed() < CPU_OFF_DEADLINE,
-                "CPU_OFF target: expected KVM_MP_STATE_STOPPED ({KVM_MP_STATE_STOPPED}) after its CPU_OFF, \
-                 got mp_state {state} after {CPU_OFF_DEADLINE:?} (pc {:#x})",
-                pc(target_vcpu)?
-            );
-        }
+            target.join().unwrap_or_else(|_| bail!("CPU_OFF target: its thread panicked"))
+        })?;
         let after = pc(vm.vcpu(1))?;
         ensure!(
             after == entry + CPU_OFF_STUB_AFTER_HVC,

@@ -19,6 +19,24 @@ use crate::transport::{Doorbell, MessageAt, RawUcall, TransportKind};
 use crate::Result;
 
 pub(crate) mod exception;
+
+/// The firmware of `doorbell`, assembled once per process: its code depends
+/// on nothing else, and every VM of a test binary would otherwise assemble
+/// the same hundreds of instructions again (under TCG, a noticeable part of
+/// a VM's creation). `cache` is the arch's own (a static per firmware type).
+fn cached_firmware<F>(
+    cache: &std::sync::Mutex<Vec<(Doorbell, std::sync::Arc<F>)>>,
+    doorbell: Doorbell,
+    assemble: impl FnOnce(Doorbell) -> Result<F>,
+) -> Result<std::sync::Arc<F>> {
+    let mut cache = cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((_, firmware)) = cache.iter().find(|(d, _)| *d == doorbell) {
+        return Ok(std::sync::Arc::clone(firmware));
+    }
+    let firmware = std::sync::Arc::new(assemble(doorbell)?);
+    cache.push((doorbell, std::sync::Arc::clone(&firmware)));
+    Ok(firmware)
+}
 #[cfg(target_arch = "x86_64")]
 pub mod x86_64;
 #[cfg(all(test, target_arch = "x86_64"))]
@@ -234,4 +252,30 @@ pub trait AsmArch {
     fn store_u32(ops: &mut VecAssembler<Self::Relocation>, addr: u64, value: u32) -> AssemblyOffset;
     /// Masks interrupts and waits for one in an endless loop; the wait's offset.
     fn halt_forever(ops: &mut VecAssembler<Self::Relocation>) -> AssemblyOffset;
+}
+
+#[cfg(test)]
+mod firmware_cache_tests {
+    use super::*;
+
+    #[test]
+    fn each_doorbell_is_assembled_once() {
+        let cache = std::sync::Mutex::new(Vec::new());
+        let assembled = std::cell::Cell::new(0);
+        let assemble = |d: Doorbell| {
+            assembled.set(assembled.get() + 1);
+            Ok(format!("{d:?}"))
+        };
+        let pio = Doorbell::PortOut { port: 0x1000 };
+        let first = cached_firmware(&cache, pio, assemble).unwrap();
+        let again = cached_firmware(&cache, pio, assemble).unwrap();
+        assert!(std::sync::Arc::ptr_eq(&first, &again));
+        assert_eq!(assembled.get(), 1);
+        let mmio = cached_firmware(&cache, Doorbell::MmioWrite { addr: 0x1000 }, assemble).unwrap();
+        assert_eq!(*mmio, "MmioWrite { addr: 4096 }");
+        assert_eq!(assembled.get(), 2);
+        let failing = cached_firmware(&cache, Doorbell::Halt, |_| Err(crate::Error::Config("no".into())));
+        assert!(failing.is_err());
+        assert_eq!(cache.lock().unwrap().len(), 2, "a failed assembly is not cached");
+    }
 }

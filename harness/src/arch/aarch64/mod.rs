@@ -216,7 +216,9 @@ impl Arch for Aarch64 {
     }
 
     fn setup_memory(mem: &GuestMemoryMmap, layout: &Layout, doorbell: Doorbell) -> Result<u64> {
-        let fw = firmware::assemble(doorbell)?;
+        static FIRMWARE_CACHE: std::sync::Mutex<Vec<(Doorbell, std::sync::Arc<firmware::Firmware>)>> =
+            std::sync::Mutex::new(Vec::new());
+        let fw = super::cached_firmware(&FIRMWARE_CACHE, doorbell, firmware::assemble)?;
         mem.write_slice(&fw.code, GuestAddress(fw.vectors)).map_err(mem_err("firmware"))?;
         super::write_table_pages(mem, paging::build(layout))?;
         Ok(fw.doorbell)

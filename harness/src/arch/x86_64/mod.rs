@@ -153,7 +153,9 @@ impl Arch for X86_64 {
     }
 
     fn setup_memory(mem: &GuestMemoryMmap, layout: &Layout, doorbell: Doorbell) -> Result<u64> {
-        let fw = firmware::assemble(doorbell)?;
+        static FIRMWARE_CACHE: std::sync::Mutex<Vec<(Doorbell, std::sync::Arc<firmware::Firmware>)>> =
+            std::sync::Mutex::new(Vec::new());
+        let fw = super::cached_firmware(&FIRMWARE_CACHE, doorbell, firmware::assemble)?;
         mem.write_slice(&fw.code, GuestAddress(FIRMWARE)).map_err(mem_err("firmware"))?;
 
         let [tss_lo, tss_hi] = tss_descriptor(TSS);
@@ -164,13 +166,19 @@ impl Arch for X86_64 {
         mem.write_obj(EXCEPTION_STACK_TOP, GuestAddress(TSS + TSS_IST1_OFFSET)).map_err(mem_err("TSS"))?;
         mem.write_obj(TSS_LIMIT as u16 + 1, GuestAddress(TSS + TSS_IOMAP_OFFSET)).map_err(mem_err("TSS"))?;
 
-        for (v, handler) in fw.vectors.iter().chain(fw.irq_vectors.iter()).enumerate() {
+        // The IDT in one write (256 gates, 4 KiB), not two per gate: under
+        // TCG each bounds-checked guest write costs microseconds.
+        let mut idt = [0u8; 256 * 16];
+        for ((v, handler), gate) in
+            fw.vectors.iter().chain(fw.irq_vectors.iter()).enumerate().zip(idt.chunks_exact_mut(16))
+        {
             let ist = u64::from(IST_VECTORS.contains(&v));
             let [lo, hi] = idt_gate(*handler, ist);
-            let at = IDT + 16 * v as u64;
-            mem.write_obj(lo, GuestAddress(at)).map_err(mem_err("IDT"))?;
-            mem.write_obj(hi, GuestAddress(at + 8)).map_err(mem_err("IDT"))?;
+            gate[..8].copy_from_slice(&lo.to_le_bytes());
+            gate[8..].copy_from_slice(&hi.to_le_bytes());
         }
+        let gates = 16 * (fw.vectors.len() + fw.irq_vectors.len()).min(256);
+        mem.write_slice(&idt[..gates], GuestAddress(IDT)).map_err(mem_err("IDT"))?;
 
         super::write_table_pages(mem, paging::build(layout))?;
         Ok(fw.doorbell)
