@@ -348,7 +348,7 @@ fn run_test(mode: LogMode) -> kvmtest::Result<()> {
     }
 
     let mut rng = HostRng::new();
-    println!("dirty_log: {mode:?}, reap points from seed {:#x}", rng.0);
+    runner::announce(format_args!("dirty_log: {mode:?}, reap points from seed {:#x}", rng.0));
     let control = VcpuControl {
         vcpu_stop: AtomicBool::new(false),
         quit: AtomicBool::new(false),
@@ -434,12 +434,12 @@ fn run_test(mode: LogMode) -> kvmtest::Result<()> {
                 collect_dirty_pages(mode, slots, ring.as_mut(), &mut bmap[1])?;
                 let before = (counts.dirty, counts.clean);
                 vm_dirty_log_verify(mode, &mem, &mut bmap, iteration, ring.as_ref(), initially_set, &mut counts)?;
-                println!(
+                runner::announce(format_args!(
                     "Iteration {iteration:2}: dirty: {:<6} clean: {:<6} writes: {nr_writes:<6} reaped after {reap_i} ms{}",
                     counts.dirty - before.0,
                     counts.clean - before.1,
                     if control.ring_full.load(Ordering::SeqCst) { ", ring full" } else { "" }
-                );
+                ));
             }
             Ok(())
         })();
@@ -454,10 +454,10 @@ fn run_test(mode: LogMode) -> kvmtest::Result<()> {
         let ring_full_exits = ring_full_exits?;
         hosted?;
         stop_guest?;
-        println!(
+        runner::announce(format_args!(
             "Total bits checked: dirty ({}), clear ({}); KVM_EXIT_DIRTY_RING_FULL exits: {ring_full_exits}",
             counts.dirty, counts.clean
-        );
+        ));
         // Every page was checked once per iteration.
         let checked = counts.dirty + counts.clean;
         ensure!(

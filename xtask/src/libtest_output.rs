@@ -36,6 +36,8 @@ pub struct BinaryRun {
     pub interrupted: bool,
     /// Where the test binary is, when cargo said so (`Running … (target/debug/deps/ucall-…)`).
     pub executable: Option<PathBuf>,
+    /// A trial whose `test NAME ... ` line ended without its verdict.
+    pending: Option<String>,
 }
 
 impl BinaryRun {
@@ -55,7 +57,13 @@ impl BinaryRun {
             self.result = Some((count(result, " passed"), count(result, " ignored")));
             return None;
         }
-        let (name, verdict) = find_verdict(line)?;
+        let (name, verdict) = match find_verdict(line) {
+            Some(found) => {
+                self.pending = None;
+                found
+            }
+            None => self.split_verdict(line)?,
+        };
         if verdict == Verdict::Fail {
             self.failed = true;
         }
@@ -64,6 +72,32 @@ impl BinaryRun {
         }
         self.trials.push((name, verdict));
         self.trials.last()
+    }
+
+    /// A verdict another thread's output cut in two: libtest writes
+    /// `test NAME ... ` and the verdict separately, so a trial printing in
+    /// parallel can land between them (`test a ... Iteration 8: …` then
+    /// `okTotal bits …`). The name is held until a line starts with a verdict.
+    fn split_verdict(&mut self, line: &str) -> Option<(String, Verdict)> {
+        if let Some((name, _)) = line.strip_prefix("test ").and_then(|rest| rest.split_once(" ... ")) {
+            let name = name.trim_end();
+            if !name.contains(' ') {
+                self.pending = Some(name.to_string());
+                return None;
+            }
+        }
+        let verdict = if line.starts_with("ok") {
+            Verdict::Pass
+        } else if line.starts_with("FAILED") {
+            Verdict::Fail
+        } else if let Some(why) = line.strip_prefix("ignored") {
+            // The reason, when it is still whole: `ignored (SKIP: …)`.
+            let why = why.trim_start_matches(',').trim();
+            Verdict::Skip(why.strip_prefix('(').and_then(|w| w.strip_suffix(')')).unwrap_or("").to_string())
+        } else {
+            return None;
+        };
+        Some((self.pending.take()?, verdict))
     }
 
     /// Exited well with every trial that ran skipped (its `test result:`
@@ -189,6 +223,33 @@ mod tests {
         assert_eq!(failure_excerpt(log, "x::a", 1), ["Error: stage 3: expected 1, got 2", "…"]);
         assert!(failure_excerpt(log, "x::c", 10).is_empty());
         assert!(failure_excerpt(log, "y::x::", 10).is_empty(), "a suffix must be a whole name");
+    }
+
+    /// Two trials printing at once (dirty_log on arm64 7.3 in CI): the
+    /// verdict comes a line later, glued to the other trial's text.
+    #[test]
+    fn a_verdict_cut_off_by_another_trials_output_is_found() {
+        let mut b = BinaryRun::new("dirty_log");
+        for line in [
+            "Iteration  8: dirty: 218    clean: 809    writes: 258    reaped after 5 ms",
+            "test dirty_log::dirty-log  ... Iteration  8: dirty: 250    clean: 777",
+            "okTotal bits checked: dirty (2653), clear (5563)",
+            "",
+            "test dirty_log::clear-log  ... ok",
+            "test dirty_log::dirty-ring ... [guest vCPU 0] hello",
+            "ignored (SKIP: no ring)",
+            "ok, an unrelated line after no pending trial",
+        ] {
+            b.feed(line);
+        }
+        assert_eq!(
+            b.trials,
+            [
+                ("dirty_log::dirty-log".to_string(), Verdict::Pass),
+                ("dirty_log::clear-log".to_string(), Verdict::Pass),
+                ("dirty_log::dirty-ring".to_string(), Verdict::Skip("SKIP: no ring".into())),
+            ]
+        );
     }
 
     /// The console's case (vm-test): kernel text run
