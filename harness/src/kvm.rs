@@ -44,6 +44,19 @@ pub fn open_kvm() -> Result<Kvm> {
     Ok(kvm)
 }
 
+/// /dev/kvm opened once per process, for the VMs the harness builds: the
+/// open (and its KVM_GET_API_VERSION check) is a step of every VM's start
+/// that needs doing only once, as the supported CPUID. A failed open is not
+/// kept: the next call tries again and returns its own error.
+pub fn process_kvm() -> Result<&'static Kvm> {
+    static KVM: OnceLock<Kvm> = OnceLock::new();
+    if let Some(kvm) = KVM.get() {
+        return Ok(kvm);
+    }
+    let kvm = open_kvm()?;
+    Ok(KVM.get_or_init(|| kvm))
+}
+
 /// `api_version` is what KVM_GET_API_VERSION returned on the device at
 /// `path` (kvm-ioctls passes the ioctl's -1 through on failure).
 fn check_is_kvm(path: &str, api_version: i32) -> Result<()> {
@@ -209,6 +222,17 @@ mod tests {
         assert!(e.to_string().contains("/dev/null is not a KVM device: KVM_GET_API_VERSION failed"), "{e}");
         let e = check_is_kvm("/dev/kvm", 11).unwrap_err();
         assert!(e.to_string().contains("answered 11, expected 12"), "{e}");
+    }
+
+    #[test]
+    fn the_process_opens_kvm_once() {
+        use std::os::fd::AsRawFd;
+        // Without a usable /dev/kvm both calls fail alike and nothing is kept.
+        match (process_kvm(), process_kvm()) {
+            (Ok(a), Ok(b)) => assert_eq!(a.as_raw_fd(), b.as_raw_fd(), "a second open of /dev/kvm"),
+            (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string()),
+            (a, b) => panic!("the same device answered {:?} then {:?}", a.is_ok(), b.is_ok()),
+        }
     }
 
     #[test]

@@ -14,13 +14,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kvm_bindings::kvm_userspace_memory_region;
-use kvm_ioctls::{Kvm, VmFd};
+use kvm_ioctls::VmFd;
 use kvmtest_abi::{TransportId, VcpuBootInfo, BOOT_ARGS};
 use vm_memory::mmap::MmapRegionBuilder;
 use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap, GuestMemoryRegion, GuestRegionMmap};
 
 use crate::arch::{Arch, ArchOptions, HostArch};
-use crate::kvm::open_kvm;
+use crate::kvm::process_kvm;
 use crate::layout::{Layout, RegionKind};
 use crate::memslot::{MemslotTable, Memslots};
 use crate::payload::Payload;
@@ -167,12 +167,12 @@ impl VmBuilder {
             )));
         }
 
-        let kvm = open_kvm()?;
+        let kvm = process_kvm()?;
         // Type 0, KVM's default machine (on arm64 the selftests' 40-bit IPA).
-        let fd = crate::kvm::create_default_vm(&kvm)?;
+        let fd = crate::kvm::create_default_vm(kvm)?;
         let mem = create_memory(self.mem_size)?;
         register_memory(&fd, &mem)?;
-        let arch = HostArch::init_vm(&kvm, &fd, &layout, self.irqchip, transport.doorbell(), &self.arch_options)?;
+        let arch = HostArch::init_vm(kvm, &fd, &layout, self.irqchip, transport.doorbell(), &self.arch_options)?;
         for (cap, args) in &self.vm_caps {
             fd.enable_cap(&enable_cap_arg(*cap, args)?).map_err(Error::kvm("KVM_ENABLE_CAP (VM, before vCPUs)"))?;
         }
@@ -211,7 +211,6 @@ impl VmBuilder {
         Ok(Vm {
             vcpus,
             fd,
-            _kvm: kvm,
             shared,
             memslots: MemslotTable::default(),
             layout,
@@ -299,7 +298,6 @@ pub struct Vm {
     // the memory it maps (held by `shared`).
     vcpus: Vec<Vcpu>,
     fd: VmFd,
-    _kvm: Kvm,
     shared: Arc<VmShared>,
     /// Slots a test added; after `fd`, so KVM lets go of them first.
     memslots: MemslotTable,

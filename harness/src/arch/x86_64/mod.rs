@@ -53,8 +53,9 @@ const MSI_DEST_ID_SHIFT: u32 = 12;
 
 /// CPUID the vCPUs get: what the kernel supports, unless the test changes it.
 pub struct X86VmState {
-    /// KVM_GET_SUPPORTED_CPUID, as the VM started.
-    pub supported_cpuid: CpuId,
+    /// KVM_GET_SUPPORTED_CPUID, asked once per process (borrowed, not
+    /// copied per VM).
+    pub supported_cpuid: &'static CpuId,
 }
 
 fn tss_descriptor(base: u64) -> [u64; 2] {
@@ -94,13 +95,13 @@ fn segment(selector: u16, type_: u8, base: u64, long: bool) -> kvm_segment {
 /// KVM_GET_SUPPORTED_CPUID, asked once per process: the answer depends only
 /// on the kernel and the CPU, and the ioctl costs a third of a millisecond
 /// here, a third of a VM's start.
-pub(crate) fn supported_cpuid(kvm: &Kvm) -> Result<CpuId> {
+pub(crate) fn supported_cpuid(kvm: &Kvm) -> Result<&'static CpuId> {
     static SUPPORTED: OnceLock<CpuId> = OnceLock::new();
     if let Some(c) = SUPPORTED.get() {
-        return Ok(c.clone());
+        return Ok(c);
     }
     let c = kvm.get_supported_cpuid(KVM_MAX_CPUID_ENTRIES).map_err(Error::kvm("KVM_GET_SUPPORTED_CPUID"))?;
-    Ok(SUPPORTED.get_or_init(|| c).clone())
+    Ok(SUPPORTED.get_or_init(|| c))
 }
 
 /// The features a bare x86 vCPU may be initialised with: none (KVM_CREATE_VCPU
@@ -185,7 +186,7 @@ impl Arch for X86_64 {
     }
 
     fn setup_vcpu(state: &X86VmState, _vm: &VmFd, vcpu: &VcpuFd, layout: &Layout, id: usize, entry: u64) -> Result<()> {
-        vcpu.set_cpuid2(&state.supported_cpuid).map_err(Error::kvm("KVM_SET_CPUID2"))?;
+        vcpu.set_cpuid2(state.supported_cpuid).map_err(Error::kvm("KVM_SET_CPUID2"))?;
 
         let mut sregs = vcpu.get_sregs().map_err(Error::kvm("KVM_GET_SREGS"))?;
         sregs.cr0 = CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_WP | CR0_PG;

@@ -119,7 +119,7 @@ impl Cpuid {
     /// on another CPU would not.
     pub fn supported_as_given() -> Result<Self> {
         let kvm = crate::kvm::open_kvm()?;
-        crate::arch::x86_64::supported_cpuid(&kvm).map(Cpuid)
+        crate::arch::x86_64::supported_cpuid(&kvm).map(|c| Cpuid(c.clone()))
     }
 
     /// The entries, as KVM_SET_CPUID2 takes them.
