@@ -56,19 +56,55 @@ fn mem_err(what: &str) -> impl FnOnce(vm_memory::GuestMemoryError) -> crate::Err
     move |e| crate::Error::Memory(format!("writing {what}: {e}"))
 }
 
-/// Writes an arch's page-table pages (`paging::build`) into guest memory:
-/// one 4 KiB write per table page, not one per entry (at 4 GiB that was
-/// 2,500 writes, the only start-up step that grew with memory).
-fn write_table_pages(mem: &GuestMemoryMmap, pages: Vec<(u64, Box<[u64; 512]>)>) -> Result<()> {
+/// A page-table page as written to guest memory: its guest address and bytes.
+type TableBytes = (u64, Box<[u8; 4096]>);
+
+/// Layouts whose tables [`write_table_pages`] keeps; a test binary uses a few.
+const TABLE_CACHE_LAYOUTS: usize = 8;
+
+/// Writes an arch's page-table pages (`build`, the arch's `paging::build`)
+/// into guest memory: one 4 KiB write per table page, not one per entry (at
+/// 4 GiB that was 2,500 writes, the only start-up step that grew with
+/// memory). The pages depend on the layout alone, so they are built once
+/// per layout and process and kept as bytes (the last
+/// [`TABLE_CACHE_LAYOUTS`] layouts): building them again for every VM
+/// (allocating and filling the pages, then serialising them) was a sixth of
+/// kvmtest's own part of a VM's creation in the emulated SVM machine.
+fn write_table_pages(
+    mem: &GuestMemoryMmap,
+    layout: &Layout,
+    build: fn(&Layout) -> Vec<(u64, Box<[u64; 512]>)>,
+) -> Result<()> {
+    use std::sync::{Arc, Mutex, PoisonError};
     use vm_memory::{Bytes, GuestAddress};
-    let mut page = [0u8; 4096];
-    for (addr, entries) in pages {
-        for (bytes, e) in page.chunks_exact_mut(8).zip(entries.iter()) {
-            bytes.copy_from_slice(&e.to_le_bytes());
+    static CACHE: Mutex<Vec<(Layout, Arc<[TableBytes]>)>> = Mutex::new(Vec::new());
+    let pages = {
+        let mut cache = CACHE.lock().unwrap_or_else(PoisonError::into_inner);
+        match cache.iter().find(|(l, _)| l == layout) {
+            Some((_, pages)) => Arc::clone(pages),
+            None => {
+                let pages: Arc<[TableBytes]> = build(layout).into_iter().map(table_bytes).collect();
+                if cache.len() == TABLE_CACHE_LAYOUTS {
+                    cache.remove(0);
+                }
+                cache.push((layout.clone(), Arc::clone(&pages)));
+                pages
+            }
         }
-        mem.write_slice(&page, GuestAddress(addr)).map_err(mem_err("page tables"))?;
+    };
+    for (addr, bytes) in pages.iter() {
+        mem.write_slice(&bytes[..], GuestAddress(*addr)).map_err(mem_err("page tables"))?;
     }
     Ok(())
+}
+
+/// A table page's entries in guest (little-endian) byte order.
+fn table_bytes((addr, entries): (u64, Box<[u64; 512]>)) -> TableBytes {
+    let mut page = Box::new([0u8; 4096]);
+    for (bytes, e) in page.chunks_exact_mut(8).zip(entries.iter()) {
+        bytes.copy_from_slice(&e.to_le_bytes());
+    }
+    (addr, page)
 }
 
 /// The checks every arch's page tables must pass, run on `host_paging`.

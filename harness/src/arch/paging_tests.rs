@@ -3,7 +3,7 @@
 //! arch's `paging.rs`; what only one arch's tables do is tested there.
 
 use super::host_paging::{build, translate};
-use super::{Arch, HostArch};
+use super::{write_table_pages, Arch, HostArch};
 
 #[test]
 fn identity_maps_ram_and_mmio_window() {
@@ -24,5 +24,23 @@ fn null_page_and_stack_guards_are_unmapped() {
         let guard = l.stack_guard_of(id);
         assert_eq!(translate(&pages, guard + 8), None, "guard of vCPU {id}");
         assert_eq!(translate(&pages, l.stack_top_of(id) - 8), Some(l.stack_top_of(id) - 8));
+    }
+}
+
+#[test]
+fn cached_tables_are_the_built_ones_for_each_layout() {
+    use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
+    let small = HostArch::layout(64 << 20).unwrap();
+    let large = HostArch::layout(1 << 30).unwrap();
+    // Twice each, interleaved: the second write of a layout comes from the cache.
+    for l in [&small, &large, &small, &large] {
+        let mem = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), l.mem_size as usize)]).unwrap();
+        write_table_pages(&mem, l, build).unwrap();
+        for (addr, entries) in build(l) {
+            for (i, want) in entries.iter().enumerate() {
+                let got: u64 = mem.read_obj(GuestAddress(addr + 8 * i as u64)).unwrap();
+                assert_eq!(got, *want, "layout of {:#x} bytes: entry {i} of the table at {addr:#x}", l.mem_size);
+            }
+        }
     }
 }

@@ -220,7 +220,7 @@ impl Arch for Aarch64 {
             std::sync::Mutex::new(Vec::new());
         let fw = super::cached_firmware(&FIRMWARE_CACHE, doorbell, firmware::assemble)?;
         mem.write_slice(&fw.code, GuestAddress(fw.vectors)).map_err(mem_err("firmware"))?;
-        super::write_table_pages(mem, paging::build(layout))?;
+        super::write_table_pages(mem, layout, paging::build)?;
         Ok(fw.doorbell)
     }
 

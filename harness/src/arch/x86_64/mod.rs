@@ -181,7 +181,7 @@ impl Arch for X86_64 {
         let gates = 16 * (fw.vectors.len() + fw.irq_vectors.len()).min(256);
         mem.write_slice(&idt[..gates], GuestAddress(IDT)).map_err(mem_err("IDT"))?;
 
-        super::write_table_pages(mem, paging::build(layout))?;
+        super::write_table_pages(mem, layout, paging::build)?;
         Ok(fw.doorbell)
     }
 
