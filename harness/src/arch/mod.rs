@@ -56,6 +56,10 @@ fn mem_err(what: &str) -> impl FnOnce(vm_memory::GuestMemoryError) -> crate::Err
     move |e| crate::Error::Memory(format!("writing {what}: {e}"))
 }
 
+/// A page-table page as an arch's `paging::build` makes it: its guest
+/// address and its 512 entries.
+type TablePage = (u64, Box<[u64; 512]>);
+
 /// A page-table page as written to guest memory: its guest address and bytes.
 type TableBytes = (u64, Box<[u8; 4096]>);
 
@@ -70,11 +74,7 @@ const TABLE_CACHE_LAYOUTS: usize = 8;
 /// [`TABLE_CACHE_LAYOUTS`] layouts): building them again for every VM
 /// (allocating and filling the pages, then serialising them) was a sixth of
 /// kvmtest's own part of a VM's creation in the emulated SVM machine.
-fn write_table_pages(
-    mem: &GuestMemoryMmap,
-    layout: &Layout,
-    build: fn(&Layout) -> Vec<(u64, Box<[u64; 512]>)>,
-) -> Result<()> {
+fn write_table_pages(mem: &GuestMemoryMmap, layout: &Layout, build: fn(&Layout) -> Vec<TablePage>) -> Result<()> {
     use std::sync::{Arc, Mutex, PoisonError};
     use vm_memory::{Bytes, GuestAddress};
     static CACHE: Mutex<Vec<(Layout, Arc<[TableBytes]>)>> = Mutex::new(Vec::new());
@@ -99,7 +99,7 @@ fn write_table_pages(
 }
 
 /// A table page's entries in guest (little-endian) byte order.
-fn table_bytes((addr, entries): (u64, Box<[u64; 512]>)) -> TableBytes {
+fn table_bytes((addr, entries): TablePage) -> TableBytes {
     let mut page = Box::new([0u8; 4096]);
     for (bytes, e) in page.chunks_exact_mut(8).zip(entries.iter()) {
         bytes.copy_from_slice(&e.to_le_bytes());
