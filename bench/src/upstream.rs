@@ -215,8 +215,9 @@ pub fn rows(elf: &'static [u8], rounds: usize, creates: usize, batches: usize, b
         target: Target::MaxRatio(0.5),
         skip: None,
         note: format!(
-            "both up to the first KVM_RUN, which neither includes; kvmtest: open /dev/kvm to the end of \
-             `Vm::builder()...build()`, {} guest, the bench ELF loaded; upstream: its ELF (this program) loaded",
+            "both up to the first KVM_RUN, which neither includes; kvmtest: `Vm::builder()...build()` \
+             (/dev/kvm opened once per process, by its first VM), {} guest, the bench ELF loaded; upstream: \
+             its ELF (this program) loaded",
             size_name(MEM)
         ),
     };
