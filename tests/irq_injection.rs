@@ -60,7 +60,8 @@ fn tcg_svm_without_nrip_save() -> bool {
 /// delivered as an exception, i.e. by qemu on its own, where KVM's own
 /// injections leave 0x40).
 fn expect_sync(vm: &mut Vm, stage: u64, round: u64, last: &[u64]) -> Result<kvmtest::UcallArgs> {
-    let [what, previous] = if stage == STAGE_READY { ["READY", "GOT_IRQ"] } else { ["GOT_IRQ", "READY"] };
+    let (what, previous, previous_stage) =
+        if stage == STAGE_READY { ("READY", "GOT_IRQ", STAGE_GOT_IRQ) } else { ("GOT_IRQ", "READY", STAGE_READY) };
     match vm.vcpu(0).next_event()? {
         Ucall::Sync { stage: s, args } if s == stage => Ok(args),
         Ucall::Sync { stage: STAGE_UNEXPECTED_IRQ, args } => {
@@ -79,7 +80,7 @@ fn expect_sync(vm: &mut Vm, stage: u64, round: u64, last: &[u64]) -> Result<kvmt
                 Err(kvmtest::Error::Check(format!("{seen}: expected each raise taken once")))
             }
         }
-        Ucall::Sync { stage: s, args } if s != stage && *args == *last => {
+        Ucall::Sync { stage: s, args } if s == previous_stage && *args == *last => {
             let pc = HostArch::pc(vm.vcpu(0).fd())?;
             Err(kvmtest::Error::Check(format!(
                 "{previous} rung twice: expected {what} (round {round}), got {previous}{args:?} again at pc {pc:#x}"
