@@ -23,12 +23,6 @@ pub const ARG_SOURCE: usize = 5;
 pub const SOURCE_HOST: u64 = 0;
 /// The guest arms its own one-shot timer (`irq::oneshot_timer_us`).
 pub const SOURCE_GUEST_TIMER: u64 = 1;
-/// Boot argument: nonzero when the guest stays masked at READY (x86 IF=0,
-/// arm64 PSTATE.I=1), so the host raises the line while the interrupt
-/// cannot be taken and KVM must deliver it through an interrupt window
-/// once the guest unmasks in its wait; zero: unmasked at READY, taken at
-/// the next entry.
-pub const ARG_MASKED_AT_READY: usize = 6;
 /// How far ahead the guest arms its timer, in microseconds.
 pub const TIMER_US: u32 = 1000;
 
@@ -36,13 +30,3 @@ pub const TIMER_US: u32 = 1000;
 pub const STAGE_READY: u64 = 1;
 /// SYNC(STAGE_GOT_IRQ, intid, round), from the guest's handler.
 pub const STAGE_GOT_IRQ: u64 = 2;
-/// SYNC(STAGE_UNEXPECTED_IRQ, intid, round, where): the handler ran when
-/// the guest expected no interrupt (this round's was taken already, or it
-/// had not unmasked for it yet), which no correct machine does for one
-/// raise; `where` is [`TAKEN_IN_HANDLER`] or [`TAKEN_ELSEWHERE`].
-pub const STAGE_UNEXPECTED_IRQ: u64 = 3;
-/// Inside the handler of the previous interrupt (interrupts masked since
-/// its entry): delivered again on top of the one being handled.
-pub const TAKEN_IN_HANDLER: u64 = 1;
-/// Outside the payload's handler (main code, or the firmware's return path).
-pub const TAKEN_ELSEWHERE: u64 = 2;
